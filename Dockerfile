@@ -1,0 +1,11 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY monitor ./monitor
+RUN pip install --no-cache-dir .
+COPY monitor.yaml ./monitor.yaml
+# rules/ and state/ are mounted by docker-compose.yml, so rule edits on the host are seen live
+RUN mkdir -p /app/rules /app/state
+ENV MONITOR_CONFIG=/app/monitor.yaml
+STOPSIGNAL SIGTERM
+CMD ["news-monitor", "run"]

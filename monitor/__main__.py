@@ -1,0 +1,5 @@
+"""`python -m monitor` runs the same CLI as the `news-monitor` console script."""
+
+from monitor.cli import main
+
+main()

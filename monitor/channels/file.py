@@ -1,0 +1,42 @@
+"""The file channel: each message as <outbox>/<UTC timestamp>-<kind>-<id>.{txt,html,json}.
+
+The JSON is written last and every file atomically (temp + rename), so a script that watches for
+*.json never reads a half-written message; writing the same message again overwrites it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from monitor.errors import DeliveryError
+from monitor.store import Delivery
+
+
+def outbox_stem(delivery: Delivery) -> str:
+    stamp = delivery.data.get("created", "").replace("-", "").replace(":", "")
+    return f"{stamp}-{delivery.kind}-{delivery.message_id}"
+
+
+class FileSender:
+    def __init__(self, name: str, outbox: Path):
+        self.name = name
+        self.outbox = outbox
+
+    def send(self, delivery: Delivery) -> None:
+        stem = outbox_stem(delivery)
+        try:
+            self.outbox.mkdir(parents=True, exist_ok=True)
+            _atomic_write(self.outbox / f"{stem}.txt", delivery.text)
+            _atomic_write(self.outbox / f"{stem}.html", delivery.html)
+            _atomic_write(self.outbox / f"{stem}.json",
+                          json.dumps(delivery.data, ensure_ascii=False, indent=2) + "\n")
+        except OSError as exc:
+            raise DeliveryError(f"file: {self.outbox}: {exc.strerror or exc}") from None
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,27 @@
+"""The Slack channel: posts the message to an incoming webhook through the fetch stage's client."""
+
+from __future__ import annotations
+
+import json
+
+from monitor.config import SlackChannel
+from monitor.digest import slack_payload
+from monitor.errors import DeliveryError, FetchError
+from monitor.fetch import Fetcher
+from monitor.store import Delivery
+
+
+class SlackSender:
+    def __init__(self, channel: SlackChannel, fetcher: Fetcher):
+        self.channel = channel
+        self.name = channel.name
+        self.fetcher = fetcher
+
+    def send(self, delivery: Delivery) -> None:
+        body = json.dumps(slack_payload(delivery.data), ensure_ascii=False).encode("utf-8")
+        try:
+            self.fetcher.post_json(self.channel.webhook_url or "", body)
+        except FetchError as exc:
+            # the webhook URL is a secret: report the host only
+            raise DeliveryError(f"slack: {str(exc).split('://')[-1].split('/')[0]}: "
+                                f"{str(exc).rsplit(': ', 1)[-1]}") from None

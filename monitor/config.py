@@ -1,0 +1,267 @@
+"""Reads monitor.yaml and the environment (secrets, with *_FILE variants) into one validated Config.
+
+The Config object is passed to whoever needs it; nothing imports it as a global.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import time as dtime
+from pathlib import Path
+from typing import Annotated, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError,
+                      field_validator, model_validator)
+
+from monitor import yamlfile
+from monitor.errors import ConfigError
+from monitor.models import Feed
+
+DEFAULT_INTERVAL = 15 * 60
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+
+
+def parse_duration(value: object) -> int:
+    """'15m', '2h', '30s', '7d' or a number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 15m, not a boolean")
+    if isinstance(value, (int, float)):
+        seconds = int(value)
+    else:
+        match = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", str(value).lower())
+        if not match:
+            raise ValueError(f"expected a duration such as 30s, 15m, 2h or 7d, got {value!r}")
+        seconds = int(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+def parse_size(value: object) -> int:
+    """'10MB', '512kB' or a number of bytes -> bytes."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 10MB")
+    if isinstance(value, int):
+        return value
+    match = re.fullmatch(r"\s*(\d+)\s*([kmg]?b?)\s*", str(value).lower())
+    if not match:
+        raise ValueError(f"expected a size such as 5MB, got {value!r}")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Duration = Annotated[int, Field(gt=0)]
+
+
+class FeedConfig(_Strict):
+    url: StrictStr
+    name: StrictStr | None = None
+    interval: int | None = None
+
+    _interval = field_validator("interval", mode="before")(
+        lambda v: None if v is None else parse_duration(v))
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not re.match(r"(?i)^https?://[^/\s]+", v):
+            raise ValueError(f"feed url must be http(s)://..., got {v!r}")
+        return v
+
+
+class FetchConfig(_Strict):
+    allow_private_networks: StrictBool = False
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    deadline: float = 60.0  # total seconds for one request, body included
+    max_feed_bytes: int = 10 * 1024**2
+    max_page_bytes: int = 5 * 1024**2
+    concurrency: int = Field(default=20, ge=1)
+    per_host: int = Field(default=4, ge=1)
+    fetch_pages: StrictBool = True
+    user_agent: StrictStr = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
+
+    _sizes = field_validator("max_feed_bytes", "max_page_bytes", mode="before")(
+        lambda v: parse_size(v))
+
+
+class DigestConfig(_Strict):
+    at: StrictStr = "08:00"
+    timezone: StrictStr = "UTC"
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _quoted(cls, v: object) -> object:
+        if isinstance(v, int) and not isinstance(v, bool):
+            raise ValueError('digest.at must be a quoted "HH:MM" string (unquoted, YAML reads 8:00 as a number)')
+        return v
+
+    @field_validator("at")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", v):
+            raise ValueError(f"digest.at must be HH:MM (24h, quoted), got {v!r}")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+    @property
+    def time(self) -> dtime:
+        hour, minute = self.at.split(":")
+        return dtime(int(hour), int(minute))
+
+
+class FileChannel(_Strict):
+    type: Literal["file"]
+    name: StrictStr = "file"
+
+
+class EmailChannel(_Strict):
+    type: Literal["email"]
+    name: StrictStr = "email"
+    host: StrictStr
+    port: int = 587
+    tls: Literal["starttls", "ssl", "none"] = "starttls"
+    user: StrictStr | None = None
+    password_env: StrictStr = "MONITOR_SMTP_PASSWORD"
+    from_: StrictStr = Field(alias="from")
+    to: list[StrictStr]
+    timeout: float = 30.0
+    password: StrictStr | None = Field(default=None, exclude=True)  # filled from the environment
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _list(cls, v: object) -> object:
+        return [v] if isinstance(v, str) else v
+
+
+class SlackChannel(_Strict):
+    type: Literal["slack"]
+    name: StrictStr = "slack"
+    webhook_url_env: StrictStr = "MONITOR_SLACK_WEBHOOK_URL"
+    webhook_url: StrictStr | None = Field(default=None, exclude=True)  # filled from the environment
+
+
+Channel = Annotated[Union[FileChannel, EmailChannel, SlackChannel], Field(discriminator="type")]
+
+
+class Config(_Strict):
+    path: Path
+    state_dir: Path = Path("state")
+    rules_dir: Path = Path("rules")
+    interval: int = DEFAULT_INTERVAL  # default poll interval for feeds that set none
+    max_age: int | None = None  # articles older than this are skipped; None keeps all
+    feeds: list[FeedConfig] = Field(default_factory=list)
+    fetch: FetchConfig = FetchConfig()
+    digest: DigestConfig = DigestConfig()
+    channels: list[Channel] = Field(default_factory=lambda: [FileChannel(type="file")])
+
+    _durations = field_validator("interval", mode="before")(lambda v: parse_duration(v))
+    _age = field_validator("max_age", mode="before")(lambda v: None if v is None else parse_duration(v))
+
+    @model_validator(mode="after")
+    def _unique_channel_names(self) -> "Config":
+        names = [c.name for c in self.channels]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"channel names must be unique; give each a distinct 'name': {sorted(dupes)}")
+        return self
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "monitor.db"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.state_dir / "outbox"
+
+    def feed_list(self) -> list[Feed]:
+        return [Feed(url=f.url, name=f.name or _default_name(f.url), interval=f.interval or self.interval)
+                for f in self.feeds]
+
+
+def _default_name(url: str) -> str:
+    return re.sub(r"^https?://(www\.)?", "", url).split("/")[0]
+
+
+def secret(env: dict[str, str], name: str) -> str | None:
+    """A secret from NAME, or read from the file named by NAME_FILE (docker/k8s secrets)."""
+    if env.get(name):
+        return env[name]
+    file_name = env.get(f"{name}_FILE")
+    if file_name:
+        try:
+            return Path(file_name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE={file_name}: cannot read secret: {exc.strerror}") from None
+    return None
+
+
+def load_config(path: Path, env: dict[str, str] | None = None) -> Config:
+    """Read and validate the config at `path`; secrets from `env` (default os.environ)."""
+    env = dict(os.environ if env is None else env)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (use --config PATH or MONITOR_CONFIG)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+    try:
+        data, lines = yamlfile.load(text)
+    except yamlfile.YamlLocatedError as exc:
+        raise ConfigError(f"{path}:{exc.line or '?'}: {exc.message}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: the config must be a mapping of keys (state_dir, feeds, ...)")
+    try:
+        config = Config.model_validate({**data, "path": path})
+    except ValidationError as exc:
+        raise ConfigError(_describe(path, exc, lines)) from None
+    base = path.parent
+    return config.model_copy(update={
+        "state_dir": (base / config.state_dir).resolve(),
+        "rules_dir": (base / config.rules_dir).resolve(),
+        "channels": [_with_secrets(path, c, env) for c in config.channels],
+    })
+
+
+def _with_secrets(path: Path, channel: Channel, env: dict[str, str]) -> Channel:
+    if isinstance(channel, EmailChannel):
+        return channel.model_copy(update={"password": secret(env, channel.password_env)})
+    if isinstance(channel, SlackChannel):
+        url = secret(env, channel.webhook_url_env)
+        if not url:
+            raise ConfigError(f"{path}: slack channel {channel.name!r}: set the webhook URL in "
+                              f"${channel.webhook_url_env} (or ${channel.webhook_url_env}_FILE)")
+        return channel.model_copy(update={"webhook_url": url})
+    return channel
+
+
+def _describe(path: Path, exc: ValidationError, lines: yamlfile.Lines) -> str:
+    problems = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _CHANNEL_TAGS))
+        line = yamlfile.line_of(lines, loc)
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        problems.append(f"{path}:{line or 1}: {where}: {msg}")
+    return "\n".join(problems)
+
+
+_CHANNEL_TAGS = {"file", "email", "slack"}

@@ -1,0 +1,273 @@
+"""All HTTP: one aiohttp client for feeds, pages and webhooks, with timeouts, a total deadline,
+decoded-size caps, conditional GET, manual redirects and the address policy.
+
+Nothing else in news-monitor opens a socket to the web; callers get bytes and headers back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+from monitor.config import FetchConfig
+from monitor.errors import BlockedAddressError, FetchError, HTTPStatusError, TooLargeError
+
+MAX_REDIRECTS = 5
+_CHUNK = 64 * 1024
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+# A resolver seam: host -> addresses. Tests use it to see that refused addresses get no packet.
+Resolve = Callable[[str], Sequence[str]]
+
+
+@dataclass(frozen=True)
+class Request:
+    url: str
+    kind: str = "page"  # "feed" or "page": picks the size cap
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class Response:
+    url: str  # the final URL, after redirects
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    permanent_redirect: str | None = None  # where a 301/308 chain ended, when it began with one
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def etag(self) -> str | None:
+        return self.headers.get("etag")
+
+    @property
+    def last_modified(self) -> str | None:
+        return self.headers.get("last-modified")
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    request: Request
+    response: Response | None = None
+    error: FetchError | None = None
+    seconds: float = 0.0
+
+
+def refused_reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why this address may not be fetched by default, or None when it is a public address."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (
+            ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else None)
+        if embedded is not None:
+            inner = refused_reason(embedded)
+            return f"embeds {embedded}, which {inner}" if inner else None
+    if ip.is_loopback:
+        return "is loopback"
+    if ip.is_link_local:
+        return "is link-local"
+    if ip.is_multicast:
+        return "is multicast"
+    if ip.is_unspecified:
+        return "is unspecified"
+    if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:
+        return "is carrier-grade NAT (100.64/10)"
+    if ip.is_private or not ip.is_global:
+        return "is a private or reserved address"
+    return None
+
+
+def check_url(url: str, allow_private: bool) -> None:
+    """Refuse URLs we never fetch: other schemes, user-info, backslashes, private IP literals."""
+    if "\\" in url:
+        raise BlockedAddressError("backslashes are not allowed in URLs", url=url)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise BlockedAddressError(f"scheme {parts.scheme or '(none)'!r} is not http or https", url=url)
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise BlockedAddressError("URLs with user-info are refused", url=url)
+    host = parts.hostname
+    if not host:
+        raise BlockedAddressError("URL has no host", url=url)
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return
+    reason = refused_reason(ip)
+    if reason and not allow_private:
+        raise BlockedAddressError(f"{ip} {reason} (set fetch.allow_private_networks to allow it)", url=url)
+
+
+class _PolicyResolver(AbstractResolver):
+    """Resolves, then drops every refused address; connects only to what is left."""
+
+    def __init__(self, allow_private: bool, resolve: Resolve | None):
+        self._allow_private = allow_private
+        self._resolve = resolve
+        self._system = aiohttp.ThreadedResolver()
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        if self._resolve is not None:
+            results = [_result(host, addr, port) for addr in self._resolve(host)]
+        else:
+            results = await self._system.resolve(host, port, family)
+        if self._allow_private:
+            return results
+        allowed, refused = [], []
+        for res in results:
+            reason = refused_reason(ipaddress.ip_address(res["host"]))
+            (refused if reason else allowed).append(f"{res['host']} {reason}")
+            if not reason:
+                allowed[-1] = res
+        if not allowed:
+            raise BlockedAddressError(f"{host} resolves only to refused addresses: {', '.join(refused)} "
+                                      "(set fetch.allow_private_networks to allow them)")
+        return allowed
+
+    async def close(self) -> None:
+        await self._system.close()
+
+
+def _result(host: str, addr: str, port: int) -> ResolveResult:
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    return {"hostname": host, "host": addr, "port": port, "family": family, "proto": 0, "flags": 0}
+
+
+@dataclass
+class Fetcher:
+    """The one HTTP client. `fetch_many` runs a batch concurrently and never raises per request."""
+
+    config: FetchConfig
+    resolve: Resolve | None = None  # seam for tests; None uses the system resolver
+    _caps: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._caps = {"feed": self.config.max_feed_bytes, "page": self.config.max_page_bytes}
+
+    def fetch_many(self, requests: Sequence[Request]) -> list[Outcome]:
+        """Fetch every request (global and per-host limits apply); one Outcome per request, in order."""
+        if not requests:
+            return []
+        return asyncio.run(self._fetch_all(requests))
+
+    def fetch(self, request: Request) -> Outcome:
+        return self.fetch_many([request])[0]
+
+    def post_json(self, url: str, body: bytes) -> Response:
+        """POST a JSON body (webhooks). Raises FetchError on failure or a non-2xx answer."""
+        return asyncio.run(self._post(url, body))
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _session(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self.config.concurrency, limit_per_host=self.config.per_host,
+            resolver=_PolicyResolver(self.config.allow_private_networks, self.resolve))
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout,
+                                        sock_read=self.config.read_timeout)
+        return aiohttp.ClientSession(
+            connector=connector, timeout=timeout, auto_decompress=True, trust_env=False,
+            headers={"User-Agent": self.config.user_agent, "Accept-Encoding": "gzip, deflate"})
+
+    async def _fetch_all(self, requests: Sequence[Request]) -> list[Outcome]:
+        async with self._session() as session:
+            return list(await asyncio.gather(*(self._fetch_one(session, r) for r in requests)))
+
+    async def _fetch_one(self, session: aiohttp.ClientSession, request: Request) -> Outcome:
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.config.deadline):
+                response = await self._get(session, request)
+            return Outcome(request, response=response, seconds=time.monotonic() - started)
+        except FetchError as exc:
+            error = exc if exc.url else type(exc)(str(exc).removeprefix("fetch: "), url=request.url)
+        except TimeoutError:
+            error = FetchError(f"no complete answer within the {self.config.deadline:g}s deadline",
+                               url=request.url)
+        except aiohttp.ClientError as exc:
+            error = FetchError(f"{type(exc).__name__}: {exc}", url=request.url)
+        except (OSError, ValueError, UnicodeError) as exc:
+            error = FetchError(f"{type(exc).__name__}: {exc}", url=request.url)
+        return Outcome(request, error=error, seconds=time.monotonic() - started)
+
+    async def _get(self, session: aiohttp.ClientSession, request: Request) -> Response:
+        headers = {"Accept": _ACCEPT[request.kind]}
+        if request.etag:
+            headers["If-None-Match"] = request.etag
+        if request.last_modified:
+            headers["If-Modified-Since"] = request.last_modified
+        url, permanent = request.url, None
+        all_permanent = True
+        for _hop in range(MAX_REDIRECTS + 1):
+            check_url(url, self.config.allow_private_networks)
+            async with session.get(url, headers=headers, allow_redirects=False) as resp:
+                if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
+                    all_permanent = all_permanent and resp.status in (301, 308)
+                    url = urljoin(url, resp.headers["Location"])
+                    permanent = url if all_permanent else None
+                    continue
+                resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+                if resp.status == 304:
+                    return Response(url, 304, resp_headers, b"", permanent)
+                if resp.status >= 400:
+                    raise HTTPStatusError(f"HTTP {resp.status} {resp.reason or ''}".strip(), url=url,
+                                          status=resp.status, retry_after=resp_headers.get("retry-after"))
+                body = await self._read_capped(resp, self._caps[request.kind], url)
+                return Response(url, resp.status, resp_headers, body, permanent)
+        raise FetchError(f"more than {MAX_REDIRECTS} redirects", url=request.url)
+
+    @staticmethod
+    async def _read_capped(resp: aiohttp.ClientResponse, cap: int, url: str) -> bytes:
+        declared = resp.content_length
+        if declared is not None and not resp.headers.get("Content-Encoding") and declared > cap:
+            raise TooLargeError(f"Content-Length {declared} is over the {cap}-byte cap", url=url)
+        chunks, size = [], 0
+        async for chunk in resp.content.iter_chunked(_CHUNK):
+            size += len(chunk)  # aiohttp hands us decoded bytes: the cap counts what we would keep
+            if size > cap:
+                raise TooLargeError(f"body is over the {cap}-byte cap", url=url)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _post(self, url: str, body: bytes) -> Response:
+        async with self._session() as session:
+            try:
+                async with asyncio.timeout(self.config.deadline):
+                    check_url(url, self.config.allow_private_networks)
+                    async with session.post(url, data=body, allow_redirects=False,
+                                            headers={"Content-Type": "application/json"}) as resp:
+                        text = await self._read_capped(resp, 64 * 1024, url)
+                        headers = {k.lower(): v for k, v in resp.headers.items()}
+                        if resp.status >= 300:
+                            raise HTTPStatusError(f"HTTP {resp.status}: {text[:200]!r}", url=url,
+                                                  status=resp.status,
+                                                  retry_after=headers.get("retry-after"))
+                        return Response(url, resp.status, headers, text)
+            except TimeoutError:
+                raise FetchError(f"no answer within the {self.config.deadline:g}s deadline", url=url) from None
+            except aiohttp.ClientError as exc:
+                raise FetchError(f"{type(exc).__name__}: {exc}", url=url) from None
+
+
+_ACCEPT = {
+    "feed": "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, "
+            "text/xml;q=0.9, */*;q=0.5",
+    "page": "text/html, application/xhtml+xml;q=0.9, */*;q=0.5",
+}

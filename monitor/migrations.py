@@ -1,0 +1,45 @@
+"""The database schema as an append-only list of migrations; each runs once and is recorded.
+
+Never edit a migration that has shipped: add a new one at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlite_utils import Database
+
+
+def _001_initial(db: Database) -> None:
+    db["feeds"].create({
+        "url": str, "name": str, "etag": str, "last_modified": str, "next_check": str,
+        "last_checked": str, "last_ok": str, "last_error": str, "errors": int, "disabled": int,
+    }, pk="url", defaults={"errors": 0, "disabled": 0})
+    db["articles"].create({
+        "id": int, "guid_key": str, "url_key": str, "guid": str, "url": str, "canonical_url": str,
+        "feed_url": str, "feed_name": str, "title": str, "summary": str, "text": str,
+        "text_source": str, "text_note": str, "language": str, "published": str, "first_seen": str,
+        "story": str,
+    }, pk="id", not_null={"first_seen"})
+    db["articles"].create_index(["guid_key"], unique=True)
+    db["articles"].create_index(["url_key"], unique=True)
+    db["articles"].create_index(["first_seen"])
+    db["hits"].create({
+        "id": int, "article_id": int, "rule": str, "evidence": str, "snippet": str, "why": str,
+        "alert": int, "first_seen": str, "alert_message": str, "digest_message": str,
+    }, pk="id", foreign_keys=[("article_id", "articles", "id")], not_null={"article_id", "rule"})
+    db["hits"].create_index(["article_id", "rule"], unique=True)
+    db["hits"].create_index(["digest_message"])
+    db["messages"].create({
+        "id": str, "kind": str, "created": str, "subject": str, "text": str, "html": str, "json": str,
+    }, pk="id")
+    db["deliveries"].create({
+        "message_id": str, "channel": str, "status": str, "attempts": int, "last_error": str,
+        "sent_at": str, "next_attempt": str,
+    }, pk=("message_id", "channel"), foreign_keys=[("message_id", "messages", "id")],
+        defaults={"attempts": 0, "status": "pending"})
+
+
+MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
+    ("001_initial", _001_initial),
+]

@@ -1,0 +1,97 @@
+"""The vocabulary shared by every stage: feeds, items, articles, rules, hits, messages.
+
+Frozen dataclasses only; this module imports no other monitor module and does no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A feed the user configured."""
+
+    url: str
+    name: str
+    interval: int  # seconds between polls
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One entry of a parsed feed, before its page is fetched."""
+
+    feed_url: str
+    feed_name: str
+    guid: str | None
+    url: str | None
+    title: str
+    summary: str  # plain text
+    published: datetime | None
+
+
+@dataclass(frozen=True)
+class Article:
+    """An item together with the text we will match: from its page, or its summary as fallback."""
+
+    item: FeedItem
+    title: str
+    text: str
+    text_source: str  # "page" or "summary"
+    language: str | None = None
+    canonical_url: str | None = None
+    note: str | None = None  # why the summary stood in, when it did
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One place in an article that made a rule match."""
+
+    field: str  # "title" or "text"
+    term: str  # the query term that matched
+    start: int  # character offsets into that field's text
+    end: int
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A rule that matched an article, with why."""
+
+    rule: str
+    evidence: tuple[Evidence, ...]
+    alert: bool  # whether this hit asks for an immediate alert
+    snippet: str = ""
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class MessageItem:
+    """One line of a digest or alert: a stored article and the rules it hit."""
+
+    article_id: int
+    title: str
+    url: str
+    feed: str
+    published: str | None
+    first_seen: str
+    rules: tuple[str, ...]
+    story: str
+    snippet: str
+    text_source: str = "page"
+    alerted: bool = False
+
+
+@dataclass(frozen=True)
+class Message:
+    """A rendered message, ready for every channel."""
+
+    id: str
+    kind: str  # "digest" or "alert"
+    created: str  # ISO 8601, UTC
+    items: tuple[MessageItem, ...]
+    subject: str
+    text: str
+    html: str
+    data: dict[str, Any] = field(default_factory=dict)  # the JSON form

@@ -1,0 +1,214 @@
+"""The order of the stages, written once:
+
+    due feeds | fetch feeds | parse | keep new items | fetch pages | extract | match | store
+              | alert (new alert-worthy hits) | deliver (every pending message, every channel)
+
+and, once a day:  pending hits | digest | deliver.
+
+This module only orders the stages; parsing, matching, SQL and sending live in their own modules.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from monitor.channels import Sender
+from monitor.config import Config
+from monitor.dedup import item_keys
+from monitor.digest import build_message
+from monitor.errors import FeedError, MonitorError
+from monitor.extract import extract_article
+from monitor.feeds import parse_feed
+from monitor.fetch import Fetcher, Outcome, Request
+from monitor.models import Feed, FeedItem, Message
+from monitor.rules.files import RuleBook
+from monitor.rules.matching import match_article
+from monitor.store import FeedState, Store
+
+log = logging.getLogger("monitor.pipeline")
+MAX_BACKOFF = timedelta(hours=6)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class CycleReport:
+    feeds_polled: int = 0
+    feeds_not_modified: int = 0
+    feed_errors: list[tuple[str, str]] = field(default_factory=list)
+    items_seen: int = 0
+    new_articles: int = 0
+    from_summary: int = 0
+    hits: int = 0
+    alerts: int = 0
+    delivered: int = 0
+    delivery_errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{self.feeds_polled} feeds polled ({self.feeds_not_modified} not modified, "
+                f"{len(self.feed_errors)} failed), {self.items_seen} items seen, "
+                f"{self.new_articles} new articles ({self.from_summary} from summary), {self.hits} hits, "
+                f"{self.alerts} alerts, {self.delivered} deliveries"
+                + (f", {len(self.delivery_errors)} delivery errors" if self.delivery_errors else ""))
+
+
+@dataclass
+class Pipeline:
+    config: Config
+    rules: Callable[[], RuleBook]  # the current rules (the service reloads them when files change)
+    fetcher: Fetcher
+    senders: Sequence[Sender]
+    clock: Callable[[], datetime] = utcnow
+
+    # -- the poll cycle ---------------------------------------------------------------------------
+
+    def run_cycle(self, store: Store, force: bool = False) -> CycleReport:
+        """One cycle: every due feed (every feed when `force`) through every stage, then delivery."""
+        report = CycleReport()
+        feeds = {f.url: f for f in self.config.feed_list()}
+        store.sync_feeds(list(feeds.values()))
+        due = store.due_feeds(self.clock(), urls=feeds, force=force)
+        items = self._poll(store, due, feeds, report)
+        fresh = self._new_items(store, items)
+        report.items_seen = len(items)
+        self._process(store, fresh, report)
+        self.queue_alerts(store, report)
+        self.deliver(store, report)
+        return report
+
+    def _poll(self, store: Store, due: Sequence[FeedState], feeds: dict[str, Feed],
+              report: CycleReport) -> list[FeedItem]:
+        outcomes = self.fetcher.fetch_many([Request(s.url, "feed", s.etag, s.last_modified) for s in due])
+        items: list[FeedItem] = []
+        for state, outcome in zip(due, outcomes):
+            feed = feeds[state.url]
+            now = self.clock()
+            report.feeds_polled += 1
+            try:
+                parsed = self._parse(feed, outcome)
+            except MonitorError as exc:
+                message = str(exc)
+                report.feed_errors.append((feed.url, message))
+                log.warning("%s", message)
+                store.record_poll(feed.url, now, now + _backoff(feed.interval, state.errors + 1), error=message)
+                continue
+            if parsed is None:
+                report.feeds_not_modified += 1
+            else:
+                items.extend(parsed)
+            response = outcome.response
+            store.record_poll(feed.url, now, now + timedelta(seconds=feed.interval),
+                              etag=response.etag if response else None,
+                              last_modified=response.last_modified if response else None)
+        return items
+
+    @staticmethod
+    def _parse(feed: Feed, outcome: Outcome) -> list[FeedItem] | None:
+        if outcome.error is not None:
+            raise outcome.error
+        response = outcome.response
+        if response.not_modified:
+            return None
+        try:
+            return parse_feed(feed, response.body, response.headers, url=response.url)
+        except FeedError:
+            raise
+        except Exception as exc:  # feedparser on hostile bytes: report it as this feed's error
+            raise FeedError(f"feeds: {feed.url}: parser failed: {type(exc).__name__}: {exc}") from exc
+
+    def _new_items(self, store: Store, items: Sequence[FeedItem]) -> list[FeedItem]:
+        """Items whose GUID key and URL key are both unknown, each once, not older than max_age."""
+        keyed = [(item, item_keys(item)) for item in items]
+        known = store.known_keys(k for _, keys in keyed for k in keys)
+        cutoff = self.clock() - timedelta(seconds=self.config.max_age) if self.config.max_age else None
+        fresh = []
+        for item, keys in keyed:
+            present = [k for k in keys if k]
+            if not present or any(k in known for k in present):
+                continue
+            if cutoff and item.published and item.published < cutoff:
+                continue
+            known.update(present)  # the same item twice in this cycle (two feeds) is fetched once
+            fresh.append(item)
+        return fresh
+
+    def _process(self, store: Store, items: Sequence[FeedItem], report: CycleReport) -> None:
+        book = self.rules()
+        with_pages = [i for i in items if i.url] if self.config.fetch.fetch_pages else []
+        outcomes = {o.request.url: o for o in self.fetcher.fetch_many([Request(i.url, "page") for i in with_pages])}
+        for item in items:
+            outcome = outcomes.get(item.url or "")
+            try:
+                article = self._extract(item, outcome)
+                hits = match_article(book, article.title, article.text)
+            except Exception as exc:  # a hostile page must not stop the cycle: keep the item, say why
+                log.warning("extract: %s: %s: %s", item.url, type(exc).__name__, exc)
+                article = extract_article(item, None, fetch_error=f"extraction failed: {type(exc).__name__}")
+                hits = match_article(book, article.title, article.text)
+            guid_key, url_key = item_keys(item)
+            if store.add_article(article, guid_key, url_key, hits, self.clock()) is None:
+                continue
+            report.new_articles += 1
+            report.from_summary += article.text_source == "summary"
+            report.hits += len(hits)
+
+    @staticmethod
+    def _extract(item: FeedItem, outcome: Outcome | None):
+        if outcome is None:
+            return extract_article(item, None)
+        if outcome.error is not None:
+            return extract_article(item, None, fetch_error=str(outcome.error))
+        return extract_article(item, outcome.response.body, outcome.response.content_type)
+
+    # -- messages ---------------------------------------------------------------------------------
+
+    def queue_alerts(self, store: Store, report: CycleReport | None = None) -> Message | None:
+        """One alert message for every alert-worthy hit not yet alerted."""
+        with store.transaction():
+            items, hit_ids = store.pending_items("alert")
+            if not items:
+                return None
+            message = build_message("alert", items, self.clock())
+            store.save_message(message, hit_ids, [s.name for s in self.senders])
+        if report is not None:
+            report.alerts += 1
+        return message
+
+    def build_digest(self, store: Store, save: bool = True) -> Message:
+        """The digest of every hit not yet in one; saved and queued unless `save` is false."""
+        health = [f for f in store.feed_health() if f["errors"]]
+        with store.transaction():
+            items, hit_ids = store.pending_items("digest")
+            message = build_message("digest", items, self.clock(), health=health)
+            if save:
+                store.save_message(message, hit_ids, [s.name for s in self.senders])
+        return message
+
+    def deliver(self, store: Store, report: CycleReport | None = None) -> CycleReport:
+        """Send every pending delivery whose time has come; failures stay pending with a backoff."""
+        report = report or CycleReport()
+        senders = {s.name: s for s in self.senders}
+        for delivery in store.pending_deliveries(self.clock(), list(senders)):
+            try:
+                senders[delivery.channel].send(delivery)
+            except MonitorError as exc:
+                report.delivery_errors.append(str(exc))
+                log.warning("%s (message %s stays queued)", exc, delivery.message_id)
+                store.record_delivery(delivery.message_id, delivery.channel, self.clock(), error=str(exc),
+                                      retry_in=_backoff(60, delivery.attempts + 1))
+                continue
+            store.record_delivery(delivery.message_id, delivery.channel, self.clock())
+            report.delivered += 1
+        return report
+
+
+def _backoff(base_seconds: int, errors: int) -> timedelta:
+    """Exponential backoff with jitter, capped at MAX_BACKOFF."""
+    seconds = min(base_seconds * 2 ** max(0, errors - 1), MAX_BACKOFF.total_seconds())
+    return timedelta(seconds=seconds * random.uniform(0.8, 1.0))

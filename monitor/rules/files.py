@@ -1,0 +1,271 @@
+"""Loads and validates rules/*.yaml (one rule per file) and rules/_aliases.yaml into a RuleBook.
+
+Errors point at the place (`rules/zapad.yaml:7:23: ...`); YAML traps are refused: duplicate keys,
+anchors, booleans where a string is needed. A rule is a query in the language of query.py, or the
+simple lists `all_of` / `any_of` / `none_of`, which compile into such a query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from monitor import yamlfile
+from monitor.errors import RuleError
+from monitor.rules.query import Node, RuleSet, compile_lists, parse
+
+ALIASES_FILE = "_aliases.yaml"
+ALERT_MODES = ("digest", "immediate")
+_RULE_KEYS = {"name", "description", "query", "all_of", "any_of", "none_of", "alert", "alert_when",
+              "examples"}
+_LIST_KEYS = ("all_of", "any_of", "none_of")
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    query: str  # the query in the language (compiled from the lists when the file uses lists)
+    node: Node
+    alert: str  # "digest" or "immediate"
+    alert_when: Node | None  # with alert: immediate, only hits that also satisfy this alert
+    path: Path
+    must_match: tuple[str, ...] = ()
+    must_not_match: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuleBook:
+    """Every rule of a rules directory, with one RuleSet to evaluate them all on one index."""
+
+    rules: tuple[Rule, ...]
+    aliases: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ruleset", RuleSet({r.name: r.node for r in self.rules}))
+
+    def get(self, name: str) -> Rule | None:
+        return next((r for r in self.rules if r.name == name), None)
+
+    @property
+    def names(self) -> list[str]:
+        return [r.name for r in self.rules]
+
+
+def load_rulebook(rules_dir: Path) -> RuleBook:
+    """Load every rule file; raise RuleError naming every invalid one."""
+    if not rules_dir.is_dir():
+        raise RuleError("rules directory not found", path=str(rules_dir))
+    aliases = load_aliases(rules_dir / ALIASES_FILE)
+    rules, problems = [], []
+    for path in sorted(rules_dir.glob("*.yaml")) + sorted(rules_dir.glob("*.yml")):
+        if path.name.startswith(("_", ".")):
+            continue
+        try:
+            rules.append(load_rule_file(path, aliases))
+        except RuleError as exc:
+            problems.append(exc)
+    seen: dict[str, Path] = {}
+    for rule in rules:
+        if rule.name in seen:
+            problems.append(RuleError(f"rule name {rule.name!r} is also used by {seen[rule.name]}",
+                                      path=str(rule.path)))
+        seen[rule.name] = rule.path
+    if problems:
+        if len(problems) == 1:
+            raise problems[0]
+        raise RuleError("\n".join(p.located() for p in problems))
+    if not rules:
+        raise RuleError("no rule files (*.yaml) found", path=str(rules_dir))
+    return RuleBook(tuple(rules), aliases)
+
+
+def load_aliases(path: Path) -> dict[str, list[str]]:
+    """`name: [variant, ...]` lists, used in queries as @name."""
+    if not path.exists():
+        return {}
+    data, lines = _read(path)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RuleError("aliases must be a mapping of name: [variants]", path=str(path), line=1)
+    aliases = {}
+    for name, variants in data.items():
+        line = yamlfile.line_of(lines, (name,))
+        if not isinstance(name, str):
+            raise RuleError(f"alias name {name!r} must be a string", path=str(path), line=line)
+        if not isinstance(variants, list) or not variants:
+            raise RuleError(f"alias {name!r} needs a non-empty list of variants", path=str(path), line=line)
+        for i, variant in enumerate(variants):
+            _need_string(variant, f"variant {i + 1} of alias {name!r}", path, lines, (name, i))
+            _parse_at(variant, {}, path, lines, (name, i))
+        aliases[name.lower()] = list(variants)
+    return aliases
+
+
+def load_rule_file(path: Path, aliases: Mapping[str, Sequence[str]]) -> Rule:
+    data, lines = _read(path)
+    if not isinstance(data, dict):
+        raise RuleError("a rule file must be a mapping (name, query, ...)", path=str(path), line=1)
+    unknown = sorted(set(map(str, data)) - _RULE_KEYS)
+    if unknown:
+        raise RuleError(f"unknown key {unknown[0]!r} (known: {', '.join(sorted(_RULE_KEYS))})",
+                        path=str(path), line=yamlfile.line_of(lines, (unknown[0],)))
+    name = data.get("name", path.stem)
+    _need_string(name, "name", path, lines, ("name",))
+    description = data.get("description", "")
+    _need_string(description, "description", path, lines, ("description",))
+    alert = data.get("alert", "digest")
+    _need_string(alert, "alert", path, lines, ("alert",))
+    if alert not in ALERT_MODES:
+        raise RuleError(f"alert must be one of {', '.join(ALERT_MODES)}, got {alert!r}", path=str(path),
+                        line=yamlfile.line_of(lines, ("alert",)))
+    query, node = _rule_query(data, path, lines, aliases)
+    alert_when = None
+    if data.get("alert_when") is not None:
+        when = data["alert_when"]
+        _, alert_when = _rule_query({"query": when} if isinstance(when, str) else when,
+                                    path, lines, aliases, ("alert_when",))
+    must, must_not = _examples(data.get("examples") or {}, path, lines)
+    return Rule(name=name, description=description, query=query, node=node, alert=alert,
+                alert_when=alert_when, path=path, must_match=must, must_not_match=must_not)
+
+
+def _rule_query(data: dict, path: Path, lines: yamlfile.Lines, aliases: Mapping[str, Sequence[str]],
+                prefix: tuple = ()) -> tuple[str, Node]:
+    if not isinstance(data, dict):
+        raise RuleError("expected a query string or all_of/any_of/none_of lists", path=str(path),
+                        line=yamlfile.line_of(lines, prefix))
+    has_lists = any(data.get(k) is not None for k in _LIST_KEYS)
+    if "query" in data and has_lists:
+        raise RuleError("use either query or all_of/any_of/none_of, not both", path=str(path),
+                        line=yamlfile.line_of(lines, prefix + ("query",)))
+    if "query" in data:
+        _need_string(data["query"], "query", path, lines, prefix + ("query",))
+        # an alert_when given as a bare string has no ("alert_when", "query") mark: mark_of falls back
+        return data["query"], _parse_at(data["query"], aliases, path, lines, prefix + ("query",))
+    if not has_lists:
+        raise RuleError("a rule needs a query (or all_of / any_of lists)", path=str(path),
+                        line=yamlfile.line_of(lines, prefix))
+    lists: dict[str, list] = {}
+    for key in _LIST_KEYS:
+        value = data.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list) or not value:
+            raise RuleError(f"{key} must be a non-empty list of terms", path=str(path),
+                            line=yamlfile.line_of(lines, prefix + (key,)))
+        for i, term in enumerate(value):
+            if key == "all_of" and isinstance(term, list):
+                for j, t in enumerate(term):
+                    _need_string(t, f"{key} term", path, lines, prefix + (key, i, j))
+                    _parse_at(t, aliases, path, lines, prefix + (key, i, j))
+            else:
+                _need_string(term, f"{key} term", path, lines, prefix + (key, i))
+                _parse_at(term, aliases, path, lines, prefix + (key, i))
+        lists[key] = value
+    if "all_of" not in lists and "any_of" not in lists:
+        raise RuleError("none_of alone matches nothing: add all_of or any_of", path=str(path),
+                        line=yamlfile.line_of(lines, prefix + ("none_of",)))
+    query = compile_lists(**lists)
+    return query, _parse_at(query, aliases, path, lines, prefix)
+
+
+def _parse_at(query: str, aliases: Mapping[str, Sequence[str]], path: Path, lines: yamlfile.Lines,
+              loc: tuple) -> Node:
+    """Parse, translating the error's place in the query into a place in the file."""
+    try:
+        return parse(query, aliases)
+    except RuleError as exc:
+        mark = yamlfile.mark_of(lines, loc)
+        line, column = _file_position(mark, exc.line or 1, exc.column or 1)
+        raise RuleError(exc.message, path=str(path), line=line, column=column) from None
+
+
+def _file_position(mark: yamlfile.Mark | None, qline: int, qcol: int) -> tuple[int | None, int | None]:
+    if mark is None:
+        return None, None
+    if mark.style in ("|", ">"):  # block scalar: the text starts on the next line, indented
+        return mark.line + qline, mark.column + 1 + qcol
+    quote = 1 if mark.style in ('"', "'") else 0
+    return mark.line + qline - 1, (mark.column + quote + qcol - 1) if qline == 1 else qcol
+
+
+def _examples(examples: object, path: Path, lines: yamlfile.Lines) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if not isinstance(examples, dict):
+        raise RuleError("examples must be a mapping with match: and no_match: lists", path=str(path),
+                        line=yamlfile.line_of(lines, ("examples",)))
+    unknown = set(map(str, examples)) - {"match", "no_match"}
+    if unknown:
+        raise RuleError(f"unknown key {sorted(unknown)[0]!r} in examples (match, no_match)",
+                        path=str(path), line=yamlfile.line_of(lines, ("examples",)))
+    out = []
+    for key in ("match", "no_match"):
+        values = examples.get(key) or []
+        if not isinstance(values, list):
+            raise RuleError(f"examples.{key} must be a list of texts", path=str(path),
+                            line=yamlfile.line_of(lines, ("examples", key)))
+        for i, v in enumerate(values):
+            _need_string(v, f"examples.{key} item", path, lines, ("examples", key, i))
+        out.append(tuple(values))
+    return out[0], out[1]
+
+
+def _need_string(value: object, what: str, path: Path, lines: yamlfile.Lines, loc: tuple) -> None:
+    if isinstance(value, str):
+        return
+    hint = ""
+    if isinstance(value, bool):
+        hint = " (YAML read an unquoted yes/no/on/off/true/false as a boolean: put it in quotes)"
+    elif isinstance(value, (int, float)):
+        hint = " (YAML read it as a number: put it in quotes)"
+    raise RuleError(f"{what} must be a string, got {value!r}{hint}", path=str(path),
+                    line=yamlfile.line_of(lines, loc))
+
+
+def _read(path: Path) -> tuple[object, yamlfile.Lines]:
+    try:
+        return yamlfile.load_file(path)
+    except yamlfile.YamlLocatedError as exc:
+        raise RuleError(exc.message, path=str(path), line=exc.line, column=exc.column) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleError(f"cannot read: {exc}", path=str(path)) from None
+
+
+class RuleSource:
+    """The rules directory as the running service sees it: reloaded when a file changes; a bad edit
+    is reported and the last good rule book stays in force."""
+
+    def __init__(self, rules_dir: Path, log=None):
+        self.rules_dir = rules_dir
+        self._log = log
+        self._signature: tuple = ()
+        self._book: RuleBook | None = None
+        self.last_error: RuleError | None = None
+
+    def _scan(self) -> tuple:
+        try:
+            return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size)
+                                for p in self.rules_dir.iterdir() if p.suffix in (".yaml", ".yml")))
+        except OSError:
+            return ()
+
+    def current(self) -> RuleBook:
+        """The newest valid rule book; raises RuleError only if no valid one was ever loaded."""
+        signature = self._scan()
+        if self._book is not None and signature == self._signature:
+            return self._book
+        try:
+            book = load_rulebook(self.rules_dir)
+        except RuleError as exc:
+            self._signature = signature
+            if self._book is None:
+                raise
+            if self.last_error is None or str(exc) != str(self.last_error):
+                if self._log:
+                    self._log.error("rules: edit not applied, the last good rules stay in force:\n%s", exc)
+            self.last_error = exc
+            return self._book
+        self._book, self._signature, self.last_error = book, signature, None
+        return book

@@ -1,0 +1,69 @@
+"""Matches one article against every rule: index the title and text once, evaluate the RuleSet on
+that index, and turn each match into a Hit with its evidence, a why-line and a snippet. Pure.
+"""
+
+from __future__ import annotations
+
+import re
+
+from monitor.models import Evidence, Hit
+from monitor.rules.files import RuleBook
+from monitor.rules.query import evaluate, explain
+from monitor.rules.text import TextIndex
+
+SNIPPET_CHARS = 320
+_SENTENCE_END = re.compile(r"[.!?…]\s|\n")
+
+
+def index_article(title: str, text: str) -> TextIndex:
+    return TextIndex.build({"title": title, "text": text})
+
+
+def match_article(book: RuleBook, title: str, text: str) -> list[Hit]:
+    """Every rule of `book` that matches; only the title and the extracted text are ever seen."""
+    index = index_article(title, text)
+    hits = []
+    for name, match in book.ruleset.match_all(index).items():
+        if not match.matched:
+            continue
+        rule = book.get(name)
+        alert = rule is not None and rule.alert == "immediate" and (
+            rule.alert_when is None or evaluate(rule.alert_when, index).matched)
+        hits.append(Hit(rule=name, evidence=match.evidence, alert=alert,
+                        snippet=snippet(index, match.evidence), why=explain(match, index)))
+    return sorted(hits, key=lambda h: h.rule)
+
+
+def snippet(index: TextIndex, evidence: tuple[Evidence, ...], limit: int = SNIPPET_CHARS) -> str:
+    """The sentence around the first matched word of the text (the title when the text has none)."""
+    in_text = [e for e in evidence if e.field == "text"]
+    chosen = min(in_text or evidence, key=lambda e: e.start, default=None)
+    if chosen is None:
+        return ""
+    source = index.text(chosen.field)
+    start = _sentence_start(source, chosen.start, limit // 2)
+    end = _sentence_end(source, chosen.end, start + limit)
+    text = " ".join(source[start:end].split())
+    prefix = "…" if start > 0 and source[start - 1] not in ".!?\n" and not source[start - 1].isspace() else ""
+    return f"{prefix}{text}{'…' if end < len(source) and source[end - 1] not in '.!?…' else ''}"
+
+
+def _sentence_start(text: str, at: int, reach: int) -> int:
+    lower = max(0, at - reach)
+    ends = [m.end() for m in _SENTENCE_END.finditer(text, lower, at)]
+    if ends:
+        return ends[-1]
+    if lower == 0:
+        return 0
+    space = text.find(" ", lower, at)  # cut mid-sentence at a word boundary
+    return space + 1 if space >= 0 else lower
+
+
+def _sentence_end(text: str, at: int, limit: int) -> int:
+    match = _SENTENCE_END.search(text, at, max(at, limit))
+    if match:
+        return match.start() + 1
+    if limit >= len(text):
+        return len(text)
+    space = text.rfind(" ", at, limit)
+    return space if space > at else limit
