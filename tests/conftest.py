@@ -3,6 +3,7 @@ test adds), config files written into a temp dir, and the path to ../shared when
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -59,7 +60,10 @@ class SiteServer:
             file = (self.root / path.lstrip("/")).resolve()
             if file.is_file() and self.root.resolve() in file.parents:
                 body = file.read_bytes().replace(b"{base}", self.base.encode())
-                return 200, {"Content-Type": _content_type(file.suffix)}, body
+                etag = '"%s"' % hashlib.sha1(body).hexdigest()[:16]
+                if info.headers.get("if-none-match") == etag:
+                    return 304, {"ETag": etag}, b""
+                return 200, {"Content-Type": _content_type(file.suffix), "ETag": etag}, body
         return 404, {"Content-Type": "text/html"}, b"<html><body><h1>Not found</h1></body></html>"
 
 

@@ -179,15 +179,25 @@ def _parse_at(query: str, aliases: Mapping[str, Sequence[str]], path: Path, line
         return parse(query, aliases)
     except RuleError as exc:
         mark = yamlfile.mark_of(lines, loc)
-        line, column = _file_position(mark, exc.line or 1, exc.column or 1)
+        qline, qcol = exc.line or 1, exc.column or 1
+        body = query.rstrip()
+        end = (body.count("\n") + 1, len(body.rsplit("\n", 1)[-1]) + 1)
+        if (qline, qcol) > end:  # "unexpected end": point just after the last character, not past it
+            qline, qcol = end
+        line, column = _file_position(path, mark, qline, qcol)
         raise RuleError(exc.message, path=str(path), line=line, column=column) from None
 
 
-def _file_position(mark: yamlfile.Mark | None, qline: int, qcol: int) -> tuple[int | None, int | None]:
+def _file_position(path: Path, mark: yamlfile.Mark | None, qline: int, qcol: int) -> tuple[int | None, int | None]:
     if mark is None:
         return None, None
     if mark.style in ("|", ">"):  # block scalar: the text starts on the next line, indented
-        return mark.line + qline, mark.column + 1 + qcol
+        line = mark.line + qline
+        try:
+            text = path.read_text(encoding="utf-8").splitlines()[line - 1]
+        except (OSError, IndexError, UnicodeDecodeError):
+            return line, None
+        return line, len(text) - len(text.lstrip(" ")) + qcol
     quote = 1 if mark.style in ('"', "'") else 0
     return mark.line + qline - 1, (mark.column + quote + qcol - 1) if qline == 1 else qcol
 

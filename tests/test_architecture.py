@@ -1,0 +1,55 @@
+"""The shape rules of STYLE.md, checked: pure modules import no I/O module, only store.py writes
+SQL, only fetch.py does HTTP, and every module opens with a docstring saying what it owns."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from tests.conftest import ROOT
+
+PACKAGE = ROOT / "monitor"
+MODULES = sorted(PACKAGE.rglob("*.py"))
+PURE = ["models", "errors", "dedup", "digest", "rules.query", "rules.text", "rules.matching"]
+IO_MODULES = {"monitor.fetch", "monitor.store", "monitor.service", "monitor.cli", "monitor.pipeline",
+              "monitor.channels", "aiohttp", "sqlite3", "sqlite_utils", "smtplib", "socket", "requests",
+              "urllib.request", "httpx", "apscheduler", "subprocess"}
+
+
+def module_name(path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def imports(path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+@pytest.mark.parametrize("name", PURE)
+def test_pure_modules_import_no_io(name):
+    path = PACKAGE / (name.replace(".", "/") + ".py")
+    bad = {m for m in imports(path) for io in IO_MODULES if m == io or m.startswith(io + ".")}
+    assert not bad, f"monitor.{name} imports {bad}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=module_name)
+def test_only_store_speaks_sql_and_only_fetch_speaks_http(path):
+    name = module_name(path)
+    mods = imports(path)
+    if name not in ("monitor.store", "monitor.migrations"):
+        assert not {"sqlite3", "sqlite_utils"} & mods, f"{name} talks to SQLite"
+    if name != "monitor.fetch":
+        assert "aiohttp" not in mods and not any(m.startswith("aiohttp") for m in mods), f"{name} does HTTP"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=module_name)
+def test_every_module_has_an_owning_docstring(path):
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+    assert doc and len(doc.splitlines()) <= 12, f"{module_name(path)} needs a short docstring"
