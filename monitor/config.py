@@ -9,11 +9,19 @@ import os
 import re
 from datetime import time as dtime
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError,
-                      field_validator, model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from monitor import yamlfile
 from monitor.errors import ConfigError
@@ -155,7 +163,7 @@ class SlackChannel(_Strict):
     webhook_url: StrictStr | None = Field(default=None, exclude=True)  # filled from the environment
 
 
-Channel = Annotated[Union[FileChannel, EmailChannel, SlackChannel], Field(discriminator="type")]
+Channel = Annotated[FileChannel | EmailChannel | SlackChannel, Field(discriminator="type")]
 
 
 class Config(_Strict):
@@ -173,7 +181,7 @@ class Config(_Strict):
     _age = field_validator("max_age", mode="before")(lambda v: None if v is None else parse_duration(v))
 
     @model_validator(mode="after")
-    def _unique_channel_names(self) -> "Config":
+    def _unique_channel_names(self) -> Config:
         names = [c.name for c in self.channels]
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:

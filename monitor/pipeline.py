@@ -86,7 +86,7 @@ class Pipeline:
               report: CycleReport) -> list[FeedItem]:
         outcomes = self.fetcher.fetch_many([Request(s.url, "feed", s.etag, s.last_modified) for s in due])
         items: list[FeedItem] = []
-        for state, outcome in zip(due, outcomes):
+        for state, outcome in zip(due, outcomes, strict=True):
             feed = feeds[state.url]
             now = self.clock()
             report.feeds_polled += 1

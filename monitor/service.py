@@ -34,8 +34,7 @@ def instance_lock(state_dir: Path) -> Iterator[None]:
     """One process per state directory: two would race to send the same messages."""
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / "monitor.lock"
-    handle = open(path, "a+")
-    try:
+    with open(path, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -45,8 +44,6 @@ def instance_lock(state_dir: Path) -> Iterator[None]:
         handle.write(f"{os.getpid()}\n")
         handle.flush()
         yield
-    finally:
-        handle.close()
 
 
 class Service:

@@ -60,7 +60,7 @@ class SiteServer:
             file = (self.root / path.lstrip("/")).resolve()
             if file.is_file() and self.root.resolve() in file.parents:
                 body = file.read_bytes().replace(b"{base}", self.base.encode())
-                etag = '"%s"' % hashlib.sha1(body).hexdigest()[:16]
+                etag = f'"{hashlib.sha1(body).hexdigest()[:16]}"'
                 if info.headers.get("if-none-match") == etag:
                     return 304, {"ETag": etag}, b""
                 return 200, {"Content-Type": _content_type(file.suffix), "ETag": etag}, body

@@ -272,9 +272,8 @@ class RuleSource:
             self._signature = signature
             if self._book is None:
                 raise
-            if self.last_error is None or str(exc) != str(self.last_error):
-                if self._log:
-                    self._log.error("rules: edit not applied, the last good rules stay in force:\n%s", exc)
+            if self._log and (self.last_error is None or str(exc) != str(self.last_error)):
+                self._log.error("rules: edit not applied, the last good rules stay in force:\n%s", exc)
             self.last_error = exc
             return self._book
         self._book, self._signature, self.last_error = book, signature, None
