@@ -75,6 +75,7 @@ def main(ctx: click.Context, config_path: Path, verbose: bool) -> None:
     """Scheduled news monitor: feeds -> article text -> rules -> deduplicated hits -> digests and alerts."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)
     ctx.obj = _Context(config_path)
 
 

@@ -75,8 +75,8 @@ def test_run_once_stores_the_right_hits_and_sends_alerts_and_digest(configured):
     alerts = outbox(config, "alert")
     assert len(alerts) == 1
     alerted = {item["url"].removeprefix(site.base) for item in alerts[0]["items"]}
-    assert {"/articles/northwire/belarus-frees-31.html",
-            "/articles/minsk-monitor/ru-lukashenko-pomiloval-18.html"} <= alerted
+    assert alerted == {"/articles/northwire/belarus-frees-31.html",
+                       "/articles/minsk-monitor/ru-lukashenko-pomiloval-18.html"}  # not the sentence report
     assert all("belarus-prisoners" in item["rules"] for item in alerts[0]["items"])
 
     digest = cli(config, "digest")

@@ -8,12 +8,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import ThreadingHTTPServer
 
 import pytest
 
 from monitor.config import FetchConfig
 from monitor.errors import BlockedAddressError, FetchError, HTTPStatusError, TooLargeError
 from monitor.fetch import MAX_REDIRECTS, Fetcher, Request, check_url, refused_reason
+from tests.conftest import SITE, SiteServer, _handler_class
 
 
 def fetcher(resolve=None, **config: object) -> Fetcher:
@@ -23,6 +25,27 @@ def fetcher(resolve=None, **config: object) -> Fetcher:
 
 def strict_fetcher(resolve=None, **config: object) -> Fetcher:
     return fetcher(resolve=resolve, **{**config, "allow_private_networks": False})
+
+
+@pytest.fixture(scope="module")
+def module_site() -> Iterator[SiteServer]:
+    """One fixture-site server for the module: conftest's per-test server costs 0.5 s to shut down."""
+    site = SiteServer(SITE)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(site))
+    server.daemon_threads = True
+    site.base = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield site
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def site(module_site: SiteServer) -> SiteServer:
+    """The module's server with no routes and no recorded requests (overrides conftest's `site`)."""
+    module_site.routes.clear()
+    module_site.requests.clear()
+    return module_site
 
 
 @pytest.fixture

@@ -36,7 +36,10 @@ def match_article(book: RuleBook, title: str, text: str) -> list[Hit]:
 
 def snippet(index: TextIndex, evidence: tuple[Evidence, ...], limit: int = SNIPPET_CHARS) -> str:
     """The sentence around the first matched word of the text (the title when the text has none)."""
-    in_text = [e for e in evidence if e.field == "text"]
+    # extracted text often opens with the headline: prefer a match in the body proper
+    headline = len(index.text("title")) if index.text("text").startswith(index.text("title")) else 0
+    in_body = [e for e in evidence if e.field == "text" and e.start >= headline]
+    in_text = in_body or [e for e in evidence if e.field == "text"]
     chosen = min(in_text or evidence, key=lambda e: e.start, default=None)
     if chosen is None:
         return ""
