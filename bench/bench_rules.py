@@ -23,8 +23,11 @@ ARTICLE_CHARS = 5000
 # (rules, articles for the engine, articles for the regex loop): the regex loop is slow, so it gets fewer.
 CASES = ((10, 3000, 1000), (100, 3000, 300), (1_000, 3000, 60), (10_000, 1000, 8))
 
-_LATIN_SYLLABLES = "ka ri to mel san do ver pol lin gra tus ben mor cle va ne stra pri son rel ea fed".split()
-_CYRILLIC_SYLLABLES = "ка ро ви ле ст на по за ми ше ть лу дя ён ий ры".split()
+_LATIN_SYLLABLES = [
+    "ka", "ri", "to", "mel", "san", "do", "ver", "pol", "lin", "gra", "tus", "ben", "mor", "cle", "va", "ne",
+    "stra", "pri", "son", "rel", "ea", "fed",
+]
+_CYRILLIC_SYLLABLES = ["ка", "ро", "ви", "ле", "ст", "на", "по", "за", "ми", "ше", "ть", "лу", "дя", "ён", "ий", "ры"]
 _NAMES = ["Białiatski", "Łukasz", "Zieminski", "Lukashenka", "Tsikhanouskaya", "Škoda", "Müller"]
 
 
@@ -80,7 +83,9 @@ class Corpus:
     def term(self) -> str:
         """A content word: users do not write rules for 'the' (log-uniform over ranks 800..20,000 here)."""
         word = self.latin[int(800 * (25 ** self.rng.random())) - 1]
-        return word[: max(3, len(word) - 2)] + "*" if self.rng.random() < 0.2 else word
+        if len(word) >= 7 and self.rng.random() < 0.4:  # wildcards stand for word endings, as prisoner*
+            return word[: len(word) - 2] + "*"
+        return word
 
     def rule(self) -> str:
         rng, t = self.rng, self.term

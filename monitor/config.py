@@ -29,7 +29,7 @@ from monitor.models import Feed
 
 DEFAULT_INTERVAL = 15 * 60
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_SIZE_UNITS = {"": 1, "b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3}
 
 
 def parse_duration(value: object) -> int:
@@ -85,11 +85,11 @@ class FeedConfig(_Strict):
 
 class FetchConfig(_Strict):
     allow_private_networks: StrictBool = False
-    connect_timeout: float = 10.0
-    read_timeout: float = 20.0
-    deadline: float = 60.0  # total seconds for one request, body included
-    max_feed_bytes: int = 10 * 1024**2
-    max_page_bytes: int = 5 * 1024**2
+    connect_timeout: float = Field(default=10.0, gt=0)
+    read_timeout: float = Field(default=20.0, gt=0)
+    deadline: float = Field(default=60.0, gt=0)  # total seconds for one request, body included
+    max_feed_bytes: int = Field(default=10 * 1024**2, gt=0)
+    max_page_bytes: int = Field(default=5 * 1024**2, gt=0)
     concurrency: int = Field(default=20, ge=1)
     per_host: int = Field(default=4, ge=1)
     fetch_pages: StrictBool = True

@@ -10,6 +10,7 @@ import html
 import json
 import re
 from datetime import UTC, datetime
+from urllib.parse import urljoin
 
 import feedparser
 
@@ -31,9 +32,9 @@ def parse_feed(feed: Feed, body: bytes, headers: dict[str, str] | None = None,
     if _looks_like_json(body, headers.get("content-type", "")):
         return _parse_json_feed(feed, body)
     cleaned = _ENTITY_DECL.sub(b"", _DOCTYPE_SUBSET.sub(b"<!DOCTYPE x>", body))
-    parsed = feedparser.parse(
-        cleaned, response_headers={**headers, "content-location": url or feed.url},
-        sanitize_html=False, resolve_relative_uris=False)
+    # No content-location: feedparser would turn bare RSS guids into URLs under the feed's folder.
+    # Relative links are resolved here, against the URL the bytes came from.
+    parsed = feedparser.parse(cleaned, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
     if not parsed.entries:
         reason = parsed.get("bozo_exception")
         head = body[:512].lstrip().lower()
@@ -41,19 +42,31 @@ def parse_feed(feed: Feed, body: bytes, headers: dict[str, str] | None = None,
             raise FeedError(f"feeds: {feed.url}: not a feed (an HTML page was served)")
         if not parsed.get("version"):
             raise FeedError(f"feeds: {feed.url}: not a feed" + (f" ({_short(reason)})" if reason else ""))
-        if parsed.get("bozo"):  # an empty but well-formed feed is fine; a broken empty one is not
+        if parsed.get("bozo") and not isinstance(reason, _BENIGN):  # empty is fine; broken and empty is not
             raise FeedError(f"feeds: {feed.url}: malformed feed with no entries ({_short(reason)})")
-    return [_item(feed, e) for e in parsed.entries]
+    return [_item(feed, e, url or feed.url) for e in parsed.entries]
 
 
-def _item(feed: Feed, entry: dict) -> FeedItem:
+# feedparser's warnings about a server's labels, not about the XML itself
+_BENIGN = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
+
+
+def _link(base: str, link: object) -> str | None:
+    """An http(s) link, resolved against the feed URL; feedparser puts an Atom id here when no link."""
+    if not link:
+        return None
+    resolved = urljoin(base, str(link).strip()[:4000])
+    return resolved if resolved.lower().startswith(("http://", "https://")) else None
+
+
+def _item(feed: Feed, entry: dict, base: str) -> FeedItem:
     summary = entry.get("summary") or ""
     if not summary and entry.get("content"):
         summary = entry["content"][0].get("value", "")
     return FeedItem(
         feed_url=feed.url, feed_name=feed.name,
         guid=_clip(entry.get("id")) or None,
-        url=_clip(entry.get("link")) or None,
+        url=_link(base, entry.get("link")),
         title=html_to_text(entry.get("title") or "")[:2000],
         summary=html_to_text(summary)[:MAX_FIELD],
         published=_struct_time(entry.get("published_parsed") or entry.get("updated_parsed")),
@@ -102,7 +115,7 @@ def _parse_json_feed(feed: Feed, body: bytes) -> list[FeedItem]:
         items.append(FeedItem(
             feed_url=feed.url, feed_name=feed.name,
             guid=_clip(entry.get("id")) or None,
-            url=_clip(entry.get("url") or entry.get("external_url")) or None,
+            url=_link(feed.url, entry.get("url") or entry.get("external_url")),
             title=html_to_text(str(entry.get("title") or ""))[:2000],
             summary=html_to_text(str(summary))[:MAX_FIELD],
             published=_iso(entry.get("date_published") or entry.get("date_modified")),

@@ -24,6 +24,9 @@ MAX_REDIRECTS = 5
 _CHUNK = 64 * 1024
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_V4_COMPAT = ipaddress.ip_network("::/96")  # deprecated IPv4-compatible form, ::a.b.c.d
+_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
 
 # A resolver seam: host -> addresses. Tests use it to see that refused addresses get no packet.
 Resolve = Callable[[str], Sequence[str]]
@@ -72,12 +75,14 @@ class Outcome:
 
 def refused_reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     """Why this address may not be fetched by default, or None when it is a public address."""
-    if isinstance(ip, ipaddress.IPv6Address):
+    if isinstance(ip, ipaddress.IPv6Address) and not (ip.is_loopback or ip.is_unspecified):
         embedded = ip.ipv4_mapped or ip.sixtofour or (
-            ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else None)
+            ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 or ip in _V4_COMPAT else None)
         if embedded is not None:
             inner = refused_reason(embedded)
             return f"embeds {embedded}, which {inner}" if inner else None
+        if ip in _NAT64_LOCAL:
+            return "is a local-use NAT64 address"
     if ip.is_loopback:
         return "is loopback"
     if ip.is_link_local:
@@ -90,6 +95,8 @@ def refused_reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | N
         return "is carrier-grade NAT (100.64/10)"
     if ip.is_private or not ip.is_global:
         return "is a private or reserved address"
+    if isinstance(ip, ipaddress.IPv6Address) and ip not in _GLOBAL_UNICAST:
+        return "is outside global unicast (2000::/3)"  # site-local fec0::/10 and others Python calls global
     return None
 
 
@@ -198,6 +205,9 @@ class Fetcher:
             return Outcome(request, response=response, seconds=time.monotonic() - started)
         except FetchError as exc:
             error = exc if exc.url else type(exc)(str(exc).removeprefix("fetch: "), url=request.url)
+        except aiohttp.ServerTimeoutError as exc:  # a TimeoutError too: the socket timeouts, not the deadline
+            error = FetchError(f"timed out ({exc or 'connect/read timeout'}; connect {self.config.connect_timeout:g}s,"
+                               f" read {self.config.read_timeout:g}s)", url=request.url)
         except TimeoutError:
             error = FetchError(f"no complete answer within the {self.config.deadline:g}s deadline",
                                url=request.url)

@@ -108,7 +108,7 @@ def make_server() -> Iterator[Callable[[Path | None], SiteServer]]:
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(site))
         server.daemon_threads = True
         site.base = f"http://127.0.0.1:{server.server_address[1]}"
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(server)
         return site
 

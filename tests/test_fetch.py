@@ -240,8 +240,6 @@ def _headers_then_silence(conn: socket.socket) -> None:
     time.sleep(2.5)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: fetch._fetch_one reports an aiohttp read timeout "
-                   "(ServerTimeoutError subclasses TimeoutError) as the total deadline passing")
 def test_read_timeout_is_not_reported_as_the_deadline(raw_server):
     port = raw_server(_headers_then_silence)
     started = time.monotonic()
@@ -438,9 +436,6 @@ def test_refused_reason(address, refused):
         assert reason is not None and refused in reason
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: fetch.refused_reason treats non-public IPv6 ranges that "
-                   "Python 3.11's ipaddress calls global as public (IPv4-compatible ::/96, site-local "
-                   "fec0::/10, local-use NAT64 64:ff9b:1::/48)")
 @pytest.mark.parametrize("address", ["::7f00:1", "fec0::1", "64:ff9b:1::7f00:1"])
 def test_refused_reason_non_global_ipv6(address):
     assert refused_reason(ipaddress.ip_address(address)) is not None
@@ -562,7 +557,7 @@ def test_fetch_many_runs_concurrently(site):
     started = time.monotonic()
     outcomes = fetcher(per_host=4).fetch_many([Request(site.url(f"/slow?n={i}")) for i in range(4)])
     assert [o.response.body for o in outcomes] == [b"ok"] * 4
-    assert time.monotonic() - started < 1.2  # four 0.4 s answers in parallel, not 1.6 s in a row
+    assert time.monotonic() - started < 1.3  # four 0.4 s answers in parallel, not 1.6 s in a row
 
 
 def test_fetch_many_of_nothing():

@@ -98,36 +98,95 @@ def tokenize(s: str) -> list[tuple[str, int, int]]:
     return [(_FOLDED[m.group()], m.start(), m.end()) for m in _token_re().finditer(s)]
 
 
-def _split_words(text: str) -> tuple[str, list[str]]:
-    """Fast tokenising: (clean text with the same char offsets as `text`, raw tokens in order).
+# Common non-ASCII punctuation and spaces of news text, and ё (folds to е): replaced one char for one
+# char, so offsets survive, before looking for words that need the careful path.
+_CHEAP_REPLACEMENTS = tuple((c, " ") for c in "«»—–…“”„‘’‚‹›\u00a0\u2009\u202f") + (("ё", "е"),)
+# Anything but a space and the letters and digits that are their own fold. Words without such chars
+# are already folded tokens; words with them (names with diacritics, other scripts) are re-tokenised.
+_NEEDS_CARE = re.compile(r"[^ a-z0-9\u0430-\u044f\u0454\u0456\u045e\u0491]")
 
-    ASCII punctuation becomes spaces and ASCII capitals lower case in one bytes.translate; `split`
-    then yields tokens, and only the few words still holding non-ASCII punctuation or marks go
-    through the canonical regex. The result equals `_token_re().findall` on `text` (up to ASCII case).
+
+# How raw tokens sit in the clean text: None when unknown (find them one by one), else the words that
+# were split further, as (index among the space-separated words, number of tokens), in order.
+_Layout = list[tuple[int, int]] | None
+
+
+def _split_words(text: str) -> tuple[str, list[str], list[str], _Layout]:
+    """Fast tokenising: (clean text with the same char offsets as `text`, raw tokens, folded tokens,
+    layout of the raw tokens among the clean text's space-separated words).
+
+    Raw tokens are substrings of the clean text, in order, and equal those of `tokenize(text)`. ASCII
+    punctuation and whitespace become spaces and ASCII capitals lower case in one bytes.translate; a
+    text with other characters is lower-cased, and only the words still holding characters outside
+    a-z, 0-9 and the Cyrillic alphabet go through the canonical regex and `fold`.
     """
     if text.isascii():
         clean = text.encode("ascii").translate(_ASCII_TABLE).decode("ascii")
-        return clean, clean.split()
+        words = clean.split()
+        return clean, words, words, []
     clean = text.encode("utf-8", "surrogatepass").translate(_ASCII_TABLE).decode("utf-8", "surrogatepass")
-    words = clean.split()
-    odd = list(itertools.compress(range(len(words)), map(operator.not_, map(str.isalnum, words))))
-    if not odd:
-        return clean, words
+    lowered = clean.lower()
+    if len(lowered) == len(clean):  # every char lower-cased to one char, so offsets still hold
+        for old, new in _CHEAP_REPLACEMENTS:
+            lowered = lowered.replace(old, new)
+        clean = lowered
+    words = list(filter(None, clean.split(" ")))
+    careful = [m.start() for m in _NEEDS_CARE.finditer(clean)]
+    if not careful:
+        return clean, words, words, []
+    if len(careful) * 4 > len(words):  # mostly other scripts or accents: fold every word
+        raw = _resplit(words)
+        return clean, raw, list(map(_FOLDED.__getitem__, raw)), [] if raw is words else None
+    return (clean, *_patch_words(clean, words, careful))
+
+
+def _resplit(words: list[str]) -> list[str]:
+    if "".join(words).isalnum():
+        return words
+    pattern = _token_re()
+    out: list[str] = []
+    for word in words:
+        if word.isalnum():
+            out.append(word)
+        else:
+            out.extend(pattern.findall(word))
+    return out
+
+
+def _patch_words(clean: str, words: list[str], careful: list[int]) -> tuple[list[str], list[str], _Layout]:
+    """Re-tokenise and fold only the space-separated words that contain the `careful` offsets."""
     pattern = _token_re()
     raw: list[str] = []
-    previous = 0
-    for i in odd:
-        raw.extend(words[previous:i])
-        raw.extend(pattern.findall(words[i]))
-        previous = i + 1
-    raw.extend(words[previous:])
-    return clean, raw
+    folded: list[str] = []
+    layout: list[tuple[int, int]] = []
+    i = 0
+    last_end = -1
+    for at in careful:
+        if at < last_end:
+            continue  # same word as the previous offset
+        start = clean.rfind(" ", 0, at) + 1
+        end = clean.find(" ", at)
+        last_end = end = len(clean) if end < 0 else end
+        if start == end:
+            continue
+        # Every copy of this word also holds a careful char, so the next copy in `words` is this one.
+        j = words.index(clean[start:end], i)
+        raw += words[i:j]
+        folded += words[i:j]
+        tokens = pattern.findall(words[j])
+        raw += tokens
+        folded += map(_FOLDED.__getitem__, tokens)
+        layout.append((j, len(tokens)))
+        i = j + 1
+    raw += words[i:]
+    folded += words[i:]
+    return raw, folded, layout
 
 
 class _FieldIndex:
     """One field of an article: its tokens, plus lookups built lazily because most rules never ask."""
 
-    __slots__ = ("_cursor", "_positions", "_scans", "_sorted", "_spans", "clean", "raw", "text", "tokens",
+    __slots__ = ("_layout", "_positions", "_scans", "_sorted", "_starts", "clean", "raw", "text", "tokens",
                  "vocabulary")
 
     # After this many single-token scans it is cheaper to index every token position at once.
@@ -135,14 +194,12 @@ class _FieldIndex:
 
     def __init__(self, text: str):
         self.text = text
-        self.clean, self.raw = _split_words(text)
-        self.tokens: list[str] = self.raw if text.isascii() else list(map(_FOLDED.__getitem__, self.raw))
+        self.clean, self.raw, self.tokens, self._layout = _split_words(text)
+        self._starts: list[int] | None = None
         self.vocabulary = frozenset(self.tokens)
         self._sorted: list[str] | None = None
         self._positions: dict[str, list[int]] = {}
         self._scans = 0
-        self._spans: list[tuple[int, int]] = []
-        self._cursor = 0
 
     def sorted_vocabulary(self) -> list[str]:
         if self._sorted is None:
@@ -170,6 +227,13 @@ class _FieldIndex:
         self._positions[token] = found
         return found
 
+    def _space_starts(self) -> list[int]:
+        """Start offsets of all tokens when they are the text's space-separated words, in C loops:
+        piece k of clean.split(" ") starts at the sum of the earlier pieces' lengths plus k."""
+        pieces = self.clean.split(" ")
+        starts = map(operator.add, itertools.accumulate(map(len, pieces), initial=0), itertools.count())
+        return list(itertools.compress(starts, pieces))
+
     def _index_all(self) -> None:
         table: dict[str, list[int]] = {}
         for i, token in enumerate(self.tokens):
@@ -183,25 +247,44 @@ class _FieldIndex:
 
     def prefixed(self, stem: str) -> list[str]:
         vocab = self.sorted_vocabulary()
-        i = bisect_left(vocab, stem)
-        out = []
-        while i < len(vocab) and vocab[i].startswith(stem):
-            out.append(vocab[i])
-            i += 1
-        return out
+        # U+10FFFF is not a letter, so no token holds it: every token starting with stem sorts before.
+        return vocab[bisect_left(vocab, stem):bisect_left(vocab, stem + "\U0010ffff")]
 
     def span(self, position: int) -> tuple[int, int]:
-        # Offsets are found on demand and only up to the highest position asked for: evidence is
-        # needed for the few rules that match, usually early in the text.
-        spans, raw, clean = self._spans, self.raw, self.clean
-        cursor = self._cursor
-        while len(spans) <= position:
-            token = raw[len(spans)]
-            start = clean.find(token, cursor)
-            cursor = start + len(token)
-            spans.append((start, cursor))
-        self._cursor = cursor
-        return spans[position]
+        if self._starts is None:
+            self._starts = self._token_starts()
+        start = self._starts[position]
+        return start, start + len(self.raw[position])
+
+    def _token_starts(self) -> list[int]:
+        """Start offsets of all tokens, computed once, the first time evidence needs one."""
+        if self._layout is None:
+            return self._find_starts(self.raw, 0)
+        # Piece k of clean.split(" ") starts at the sum of the earlier pieces' lengths plus k; C loops.
+        pieces = self.clean.split(" ")
+        word_starts = list(itertools.compress(
+            map(operator.add, itertools.accumulate(map(len, pieces), initial=0), itertools.count()), pieces))
+        if not self._layout:
+            return word_starts
+        starts: list[int] = []
+        done = 0  # words handled
+        for word, count in self._layout:
+            starts += word_starts[done:word]
+            first = len(starts)
+            starts += self._find_starts(self.raw[first:first + count], word_starts[word])
+            done = word + 1
+        starts += word_starts[done:]
+        return starts
+
+    def _find_starts(self, tokens: list[str], cursor: int) -> list[int]:
+        # Each token is the first occurrence of its text after the previous token: only separators,
+        # which a token cannot start with, lie in between.
+        starts = []
+        for token in tokens:
+            cursor = self.clean.find(token, cursor)
+            starts.append(cursor)
+            cursor += len(token)
+        return starts
 
 
 class TextIndex:
