@@ -81,8 +81,8 @@ class Corpus:
         return {"title": " ".join(title_words).capitalize(), "text": " ".join(sentences)}
 
     def term(self) -> str:
-        """A content word: users do not write rules for 'the' (log-uniform over ranks 800..20,000 here)."""
-        word = self.latin[int(800 * (25 ** self.rng.random())) - 1]
+        """A content word: users do not write rules for 'the' (log-uniform over ranks 1,500..20,000 here)."""
+        word = self.latin[int(1500 * (13 ** self.rng.random())) - 1]
         if len(word) >= 7 and self.rng.random() < 0.4:  # wildcards stand for word endings, as prisoner*
             return word[: len(word) - 2] + "*"
         return word

@@ -934,25 +934,42 @@ def _reads_as_leaf(printed: str, leaf: Leaf) -> bool:
 # A clause is satisfied when the article has one of its exact tokens or a token with one of its stems.
 _Clause = tuple[frozenset[str], tuple[str, ...]]
 _MEMO_LIMIT = 500_000  # distinct article tokens remembered by a RuleSet before it starts over
+_MAX_COMBINATIONS = 8  # clauses an OR may contribute
+_SCOPE = "\x1f"  # joins a field name and a word in scoped requirements; never part of a token
 
 
-def _requirements(node: Node) -> list[_Clause] | None:
-    """Necessary conditions (all clauses must hold) for `node` to match; None when there are none."""
+def _requirements(node: Node, scope: str = "") -> list[_Clause] | None:
+    """Necessary conditions (all clauses must hold) for `node` to match; None when there are none.
+
+    Words under a field scope are tagged with it ("title" + _SCOPE + word) and are looked up among the
+    tagged words of that field only.
+    """
     if isinstance(node, Term | Prefix | Phrase):
-        return [(frozenset(), (t,)) if prefix else (frozenset((t,)), ()) for t, prefix in node.pattern]
+        tag = scope + _SCOPE if scope else ""
+        return [(frozenset(), (tag + t,)) if prefix else (frozenset((tag + t,)), ()) for t, prefix in node.pattern]
     if isinstance(node, Or | Alias):
-        needs = [_requirements(c) for c in _alternatives(node)]
+        needs = [_requirements(c, scope) for c in _alternatives(node)]
         if any(not n for n in needs):
             return None
-        picks = [min(n, key=_clause_cost) for n in needs if n]
-        stems = tuple(dict.fromkeys(s for p in picks for s in p[1]))
-        return [(frozenset().union(*(p[0] for p in picks)), stems)]
+        # (a1 AND a2) OR (b1 AND b2) implies (a1 OR b1) AND (a1 OR b2) AND ...: keep every combination
+        # while they are few, else only the union of each alternative's most selective clause.
+        combos = 1
+        for n in needs:
+            combos *= len(n)  # type: ignore[arg-type]
+        if combos <= _MAX_COMBINATIONS:
+            return [_union(picks) for picks in itertools.product(*needs)]  # type: ignore[misc]
+        return [_union([min(n, key=_clause_cost) for n in needs])]  # type: ignore[type-var]
     if isinstance(node, And | Near):
-        found = [n for c in _children(node) if (n := _requirements(c))]
+        found = [n for c in _children(node) if (n := _requirements(c, scope))]
         return [c for n in found for c in n] or None
     if isinstance(node, Field):
-        return _requirements(node.child)
+        return _requirements(node.child, node.name)
     return None  # NOT requires nothing to be present
+
+
+def _union(clauses: Sequence[_Clause]) -> _Clause:
+    stems = tuple(dict.fromkeys(s for c in clauses for s in c[1]))
+    return frozenset().union(*(c[0] for c in clauses)), stems
 
 
 def _clause_cost(clause: _Clause) -> tuple[int, int]:
@@ -994,6 +1011,8 @@ class RuleSet:
             for stem in stems:
                 self._stems.setdefault(stem, []).append(cid)
         self._stem_lengths = sorted({len(s) for s in self._stems})
+        tagged = (t for c in clause_ids for t in (*c[0], *c[1]) if _SCOPE in t)
+        self._scopes = sorted({t.partition(_SCOPE)[0] for t in tagged})
         self._seen: set[str] = set()  # tokens already looked up
         self._satisfies: dict[str, tuple[int, ...]] = {}  # token -> clause ids, for tokens in some clause
         self._useful: set[str] = set()  # keys of _satisfies
@@ -1024,6 +1043,8 @@ class RuleSet:
     def candidates(self, index: TextIndex) -> list[int]:
         """Indexes of the rules whose necessary words all occur in the article."""
         vocab = index.vocabulary()
+        for field in self._scopes:
+            vocab = vocab.union(field + _SCOPE + t for t in index.vocabulary(field))
         self._learn(vocab)
         satisfied: set[int] = set()
         for token in vocab & self._useful:

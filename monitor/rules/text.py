@@ -186,11 +186,8 @@ def _patch_words(clean: str, words: list[str], careful: list[int]) -> tuple[list
 class _FieldIndex:
     """One field of an article: its tokens, plus lookups built lazily because most rules never ask."""
 
-    __slots__ = ("_layout", "_positions", "_scans", "_sorted", "_starts", "clean", "raw", "text", "tokens",
-                 "vocabulary")
-
-    # After this many single-token scans it is cheaper to index every token position at once.
-    _SCANS_BEFORE_FULL_INDEX = 12
+    __slots__ = ("_first", "_last", "_layout", "_positions", "_sorted", "_starts", "clean", "raw", "text",
+                 "tokens", "vocabulary")
 
     def __init__(self, text: str):
         self.text = text
@@ -199,7 +196,8 @@ class _FieldIndex:
         self.vocabulary = frozenset(self.tokens)
         self._sorted: list[str] | None = None
         self._positions: dict[str, list[int]] = {}
-        self._scans = 0
+        self._first: dict[str, int] | None = None
+        self._last: dict[str, int] = {}
 
     def sorted_vocabulary(self) -> list[str]:
         if self._sorted is None:
@@ -210,40 +208,23 @@ class _FieldIndex:
         found = self._positions.get(token)
         if found is not None:
             return found
-        if token not in self.vocabulary:
+        if self._first is None:
+            # First and last position of every token, built by C loops (dict keeps the last value
+            # written). Most tokens of an article occur once, so these two answer them outright.
+            n = len(self.tokens)
+            self._last = dict(zip(self.tokens, range(n), strict=True))
+            self._first = dict(zip(reversed(self.tokens), range(n - 1, -1, -1), strict=True))
+        first = self._first.get(token)
+        if first is None:
             return []
-        if self._scans >= self._SCANS_BEFORE_FULL_INDEX:
-            self._index_all()
-            return self._positions[token]
-        self._scans += 1
-        found = []
-        tokens, i = self.tokens, -1
-        try:
-            while True:  # list.index scans in C; far cheaper than a Python loop over every token
-                i = tokens.index(token, i + 1)
-                found.append(i)
-        except ValueError:
-            pass
+        last = self._last[token]
+        found = [first]
+        tokens, i = self.tokens, first
+        while i < last:  # list.index scans in C, and only between the first and last occurrence
+            i = tokens.index(token, i + 1, last + 1)
+            found.append(i)
         self._positions[token] = found
         return found
-
-    def _space_starts(self) -> list[int]:
-        """Start offsets of all tokens when they are the text's space-separated words, in C loops:
-        piece k of clean.split(" ") starts at the sum of the earlier pieces' lengths plus k."""
-        pieces = self.clean.split(" ")
-        starts = map(operator.add, itertools.accumulate(map(len, pieces), initial=0), itertools.count())
-        return list(itertools.compress(starts, pieces))
-
-    def _index_all(self) -> None:
-        table: dict[str, list[int]] = {}
-        for i, token in enumerate(self.tokens):
-            hit = table.get(token)
-            if hit is None:
-                table[token] = [i]
-            else:
-                hit.append(i)
-        self._positions = table
-        self._scans = -1  # never index again
 
     def prefixed(self, stem: str) -> list[str]:
         vocab = self.sorted_vocabulary()
@@ -341,8 +322,11 @@ class TextIndex:
         entry = self._fields.get(field)
         return entry.prefixed(stem) if entry else []
 
-    def vocabulary(self) -> frozenset[str]:
-        """Every distinct folded token of every field."""
+    def vocabulary(self, field: str | None = None) -> frozenset[str]:
+        """Every distinct folded token of `field`, or of every field."""
+        if field is not None:
+            entry = self._fields.get(field)
+            return entry.vocabulary if entry else frozenset()
         if self._vocabulary is None:
             sets: Iterable[frozenset[str]] = (f.vocabulary for f in self._fields.values())
             self._vocabulary = frozenset().union(*sets)
