@@ -40,6 +40,18 @@ def _001_initial(db: Database) -> None:
         defaults={"attempts": 0, "status": "pending"})
 
 
+def _002_feed_health(db: Database) -> None:
+    """Polling state: where a moved feed is fetched now, the last body's hash, the last full fetch,
+    when it started failing, and why it was disabled."""
+    db["feeds"].add_column("fetch_url", str)
+    db["feeds"].add_column("body_hash", str)
+    db["feeds"].add_column("last_full_fetch", str)
+    db["feeds"].add_column("failing_since", str)
+    db["feeds"].add_column("disabled_reason", str)
+    db["feeds"].add_column("last_status", int)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_initial", _001_initial),
+    ("002_feed_health", _002_feed_health),
 ]

@@ -11,11 +11,11 @@ This module only orders the stages; parsing, matching, SQL and sending live in t
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from monitor import polling
 from monitor.channels import Sender
 from monitor.config import Config
 from monitor.dedup import item_keys
@@ -23,14 +23,14 @@ from monitor.digest import build_message
 from monitor.errors import FeedError, MonitorError
 from monitor.extract import extract_article
 from monitor.feeds import parse_feed
-from monitor.fetch import Fetcher, Outcome, Request
+from monitor.fetch import Fetcher, Outcome, Request, Response
 from monitor.models import Feed, FeedItem, Message
+from monitor.polling import FeedState
 from monitor.rules.files import RuleBook
 from monitor.rules.matching import match_article
-from monitor.store import FeedState, Store
+from monitor.store import Store
 
 log = logging.getLogger("monitor.pipeline")
-MAX_BACKOFF = timedelta(hours=6)
 
 
 def utcnow() -> datetime:
@@ -84,42 +84,46 @@ class Pipeline:
 
     def _poll(self, store: Store, due: Sequence[FeedState], feeds: dict[str, Feed],
               report: CycleReport) -> list[FeedItem]:
-        outcomes = self.fetcher.fetch_many([Request(s.url, "feed", s.etag, s.last_modified) for s in due])
+        now = self.clock()
+        requests = [Request(s.fetch_url, "feed", *polling.validators(s, now)) for s in due]
         items: list[FeedItem] = []
-        for state, outcome in zip(due, outcomes, strict=True):
-            feed = feeds[state.url]
-            now = self.clock()
+        for state, outcome in zip(due, self.fetcher.fetch_many(requests), strict=True):
+            feed, now = feeds[state.url], self.clock()
             report.feeds_polled += 1
-            try:
-                parsed = self._parse(feed, outcome)
-            except MonitorError as exc:
-                message = str(exc)
-                report.feed_errors.append((feed.url, message))
-                log.warning("%s", message)
-                store.record_poll(feed.url, now, now + _backoff(feed.interval, state.errors + 1), error=message)
-                continue
-            if parsed is None:
+            decision = polling.decide(state, feed.interval, _seen(outcome), now)
+            if decision.ok and decision.parse:
+                try:
+                    items.extend(self._parse(feed, outcome.response))
+                except FeedError as exc:  # a broken body: keep its hash out, so the error repeats until fixed
+                    decision = replace(decision, ok=False, error=str(exc), body_hash=None,
+                                       next_check=now + polling.backoff(feed.interval, state.errors + 1))
+            elif decision.ok:
                 report.feeds_not_modified += 1
-            else:
-                items.extend(parsed)
-            response = outcome.response
-            store.record_poll(feed.url, now, now + timedelta(seconds=feed.interval),
-                              etag=response.etag if response else None,
-                              last_modified=response.last_modified if response else None)
+            self._report_poll(feed, state, decision, report)
+            store.record_poll(feed.url, now, decision)
         return items
 
     @staticmethod
-    def _parse(feed: Feed, outcome: Outcome) -> list[FeedItem] | None:
-        if outcome.error is not None:
-            raise outcome.error
-        response = outcome.response
-        if response.not_modified:
-            return None
+    def _report_poll(feed: Feed, state: FeedState, decision: polling.PollDecision, report: CycleReport) -> None:
+        if decision.moved_to and decision.moved_to != state.fetch_url:
+            log.warning("feeds: %s moved permanently to %s; fetching it there (update monitor.yaml)",
+                        feed.url, decision.moved_to)
+        if decision.disable:
+            log.error("feeds: %s disabled: %s (remove it from monitor.yaml, or fix it and restart)",
+                      feed.url, decision.disable)
+        if not decision.ok:
+            message = decision.error or "failed"
+            report.feed_errors.append((feed.url, message))
+            log.warning("%s (next try %s)", message if feed.url in message else f"feeds: {feed.url}: {message}",
+                        decision.next_check.strftime("%Y-%m-%d %H:%M UTC"))
+
+    @staticmethod
+    def _parse(feed: Feed, response: Response) -> list[FeedItem]:
         try:
             return parse_feed(feed, response.body, response.headers, url=response.url)
         except FeedError:
             raise
-        except Exception as exc:  # feedparser on hostile bytes: report it as this feed's error
+        except Exception as exc:  # feedparser on hostile bytes: this feed's error, not the cycle's
             raise FeedError(f"feeds: {feed.url}: parser failed: {type(exc).__name__}: {exc}") from exc
 
     def _new_items(self, store: Store, items: Sequence[FeedItem]) -> list[FeedItem]:
@@ -201,14 +205,19 @@ class Pipeline:
                 report.delivery_errors.append(str(exc))
                 log.warning("%s (message %s stays queued)", exc, delivery.message_id)
                 store.record_delivery(delivery.message_id, delivery.channel, self.clock(), error=str(exc),
-                                      retry_in=_backoff(60, delivery.attempts + 1))
+                                      retry_in=polling.backoff(60, delivery.attempts + 1))
                 continue
             store.record_delivery(delivery.message_id, delivery.channel, self.clock())
             report.delivered += 1
         return report
 
 
-def _backoff(base_seconds: int, errors: int) -> timedelta:
-    """Exponential backoff with jitter, capped at MAX_BACKOFF."""
-    seconds = min(base_seconds * 2 ** max(0, errors - 1), MAX_BACKOFF.total_seconds())
-    return timedelta(seconds=seconds * random.uniform(0.8, 1.0))
+def _seen(outcome: Outcome) -> polling.Seen:
+    """What a fetch outcome means to the poll decision."""
+    error = outcome.error
+    if error is None:
+        r = outcome.response
+        return polling.Seen(status=r.status, body=r.body, etag=r.etag, last_modified=r.last_modified,
+                            moved_to=r.permanent_redirect)
+    return polling.Seen(status=getattr(error, "status", None), error=str(error),
+                        retry_after=getattr(error, "retry_after", None))

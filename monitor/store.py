@@ -18,21 +18,12 @@ from sqlite_utils import Database
 
 from monitor.migrations import MIGRATIONS
 from monitor.models import Article, Feed, Hit, Message, MessageItem
+from monitor.polling import FeedState, PollDecision
 
 
 def iso(moment: datetime) -> str:
     """Timestamps are stored as UTC ISO 8601 strings, which sort as text."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True)
-class FeedState:
-    url: str
-    name: str
-    etag: str | None
-    last_modified: str | None
-    errors: int
-    next_check: str | None
 
 
 @dataclass(frozen=True)
@@ -124,31 +115,43 @@ class Store:
                                 "ON CONFLICT(url) DO UPDATE SET name = excluded.name", [feed.url, feed.name])
 
     def due_feeds(self, now: datetime, urls: Iterable[str] | None = None, force: bool = False) -> list[FeedState]:
-        """Feeds whose next check has come (all enabled ones when `force`), limited to `urls` if given."""
+        """Enabled feeds whose next check has come (all enabled ones when `force`), limited to `urls`."""
         rows = self.db.query("SELECT * FROM feeds WHERE disabled = 0 AND "
                              "(:force OR next_check IS NULL OR next_check <= :now) ORDER BY url",
                              {"force": int(force), "now": iso(now)})
         wanted = set(urls) if urls is not None else None
-        return [FeedState(r["url"], r["name"], r["etag"], r["last_modified"], r["errors"] or 0,
-                          r["next_check"]) for r in rows if wanted is None or r["url"] in wanted]
+        return [FeedState(url=r["url"], name=r["name"], fetch_url=r["fetch_url"] or r["url"], etag=r["etag"],
+                          last_modified=r["last_modified"], body_hash=r["body_hash"],
+                          last_full_fetch=r["last_full_fetch"], errors=r["errors"] or 0, next_check=r["next_check"])
+                for r in rows if wanted is None or r["url"] in wanted]
 
-    def record_poll(self, url: str, now: datetime, next_check: datetime, *, error: str | None = None,
-                    etag: str | None = None, last_modified: str | None = None) -> None:
-        """Store one poll's outcome: validators on success, the error and its count on failure."""
+    def record_poll(self, url: str, now: datetime, decision: PollDecision) -> None:
+        """Store one poll's outcome: validators and body hash on success; the error, its count and
+        when failing began otherwise; a permanent move; a disabling."""
         with self.transaction():
-            if error is None:
+            if decision.ok:
                 self.db.execute(
-                    "UPDATE feeds SET last_checked = ?, last_ok = ?, next_check = ?, errors = 0, "
-                    "last_error = NULL, etag = coalesce(?, etag), last_modified = coalesce(?, last_modified) "
-                    "WHERE url = ?", [iso(now), iso(now), iso(next_check), etag, last_modified, url])
+                    "UPDATE feeds SET last_checked = :now, last_ok = :now, next_check = :next, errors = 0, "
+                    "last_error = NULL, failing_since = NULL, etag = coalesce(:etag, etag), "
+                    "last_modified = coalesce(:lm, last_modified), body_hash = coalesce(:hash, body_hash), "
+                    "last_full_fetch = CASE WHEN :full THEN :now ELSE last_full_fetch END WHERE url = :url",
+                    {"now": iso(now), "next": iso(decision.next_check), "etag": decision.etag,
+                     "lm": decision.last_modified, "hash": decision.body_hash, "full": int(decision.full_fetch),
+                     "url": url})
             else:
                 self.db.execute(
-                    "UPDATE feeds SET last_checked = ?, next_check = ?, errors = errors + 1, last_error = ? "
-                    "WHERE url = ?", [iso(now), iso(next_check), error[:2000], url])
+                    "UPDATE feeds SET last_checked = :now, next_check = :next, errors = errors + 1, "
+                    "last_error = :error, failing_since = coalesce(failing_since, :now), "
+                    "disabled = CASE WHEN :disable IS NULL THEN disabled ELSE 1 END, "
+                    "disabled_reason = coalesce(:disable, disabled_reason) WHERE url = :url",
+                    {"now": iso(now), "next": iso(decision.next_check), "error": (decision.error or "")[:2000],
+                     "disable": decision.disable, "url": url})
+            if decision.moved_to:
+                self.db.execute("UPDATE feeds SET fetch_url = ? WHERE url = ?", [decision.moved_to, url])
 
     def feed_health(self) -> list[dict]:
-        return list(self.db.query("SELECT url, name, last_checked, last_ok, last_error, errors, "
-                                  "next_check, disabled FROM feeds ORDER BY name"))
+        return list(self.db.query("SELECT url, name, fetch_url, last_checked, last_ok, last_error, errors, "
+                                  "next_check, failing_since, disabled, disabled_reason FROM feeds ORDER BY name"))
 
     # -- articles and hits ----------------------------------------------------------------------
 

@@ -11,7 +11,14 @@ from sqlite_utils import Database
 
 from monitor.migrations import MIGRATIONS
 from monitor.models import Article, Evidence, Feed, FeedItem, Hit, Message
+from monitor.polling import PollDecision
 from monitor.store import Store, iso
+
+
+def poll(store, url, now, next_check, error=None, **validators):
+    """record_poll with a PollDecision built from the old keyword form."""
+    store.record_poll(url, now, PollDecision(ok=error is None, next_check=next_check, error=error, **validators))
+
 
 NOW = datetime(2025, 10, 7, 15, 0, tzinfo=UTC)
 MIGRATION_NAMES = [name for name, _ in MIGRATIONS]
@@ -179,7 +186,7 @@ def test_new_feeds_are_due_at_once(store):
 
 def test_sync_feeds_renames_and_keeps_state(store):
     store.sync_feeds([FEED_A])
-    store.record_poll(FEED_A.url, NOW, NOW + timedelta(minutes=15), etag='"e1"')
+    poll(store, FEED_A.url, NOW, NOW + timedelta(minutes=15), etag='"e1"')
     store.sync_feeds([Feed(FEED_A.url, "A renamed", 900)])
     (state,) = store.due_feeds(NOW, force=True)
     assert state.name == "A renamed" and state.etag == '"e1"'
@@ -187,7 +194,7 @@ def test_sync_feeds_renames_and_keeps_state(store):
 
 def test_record_poll_round_trip(store):
     store.sync_feeds([FEED_A, FEED_B])
-    store.record_poll(FEED_A.url, NOW, NOW + timedelta(minutes=15), etag='"v1"',
+    poll(store, FEED_A.url, NOW, NOW + timedelta(minutes=15), etag='"v1"',
                       last_modified="Tue, 07 Oct 2025 14:30:00 GMT")
 
     assert [f.url for f in store.due_feeds(NOW)] == [FEED_B.url]
@@ -200,19 +207,19 @@ def test_record_poll_round_trip(store):
 
 def test_a_304_poll_keeps_the_validators(store):
     store.sync_feeds([FEED_A])
-    store.record_poll(FEED_A.url, NOW, NOW, etag='"v1"', last_modified="lm1")
-    store.record_poll(FEED_A.url, NOW, NOW)  # no new validators: the old ones stay
+    poll(store, FEED_A.url, NOW, NOW, etag='"v1"', last_modified="lm1")
+    poll(store, FEED_A.url, NOW, NOW)  # no new validators: the old ones stay
     (state,) = store.due_feeds(NOW)
     assert (state.etag, state.last_modified) == ('"v1"', "lm1")
-    store.record_poll(FEED_A.url, NOW, NOW, etag='"v2"')
+    poll(store, FEED_A.url, NOW, NOW, etag='"v2"')
     assert store.due_feeds(NOW)[0].etag == '"v2"'
 
 
 def test_errors_are_counted_and_reset(store):
     store.sync_feeds([FEED_A])
-    store.record_poll(FEED_A.url, NOW, NOW, etag='"v1"')
+    poll(store, FEED_A.url, NOW, NOW, etag='"v1"')
     for n in range(1, 4):
-        store.record_poll(FEED_A.url, NOW, NOW + timedelta(minutes=n), error=f"HTTP 503 #{n}")
+        poll(store, FEED_A.url, NOW, NOW + timedelta(minutes=n), error=f"HTTP 503 #{n}")
         assert store.due_feeds(NOW, force=True)[0].errors == n
     health = store.feed_health()[0]
     assert health["last_error"] == "HTTP 503 #3"
@@ -221,7 +228,7 @@ def test_errors_are_counted_and_reset(store):
     assert store.due_feeds(NOW + timedelta(minutes=2)) == []
     assert len(store.due_feeds(NOW + timedelta(minutes=3))) == 1
 
-    store.record_poll(FEED_A.url, NOW, NOW + timedelta(minutes=15))
+    poll(store, FEED_A.url, NOW, NOW + timedelta(minutes=15))
     health = store.feed_health()[0]
     assert health["errors"] == 0 and health["last_error"] is None
     assert health["last_ok"] == "2025-10-07T15:00:00Z"
@@ -229,15 +236,15 @@ def test_errors_are_counted_and_reset(store):
 
 def test_long_error_messages_are_clipped(store):
     store.sync_feeds([FEED_A])
-    store.record_poll(FEED_A.url, NOW, NOW, error="x" * 5000)
+    poll(store, FEED_A.url, NOW, NOW, error="x" * 5000)
     assert len(store.feed_health()[0]["last_error"]) == 2000
 
 
 def test_due_feeds_force_and_url_filter(store):
     store.sync_feeds([FEED_A, FEED_B])
     later = NOW + timedelta(hours=1)
-    store.record_poll(FEED_A.url, NOW, later)
-    store.record_poll(FEED_B.url, NOW, later)
+    poll(store, FEED_A.url, NOW, later)
+    poll(store, FEED_B.url, NOW, later)
     assert store.due_feeds(NOW) == []
     assert [f.url for f in store.due_feeds(NOW, force=True)] == [FEED_A.url, FEED_B.url]
     assert [f.url for f in store.due_feeds(NOW, force=True, urls=[FEED_B.url])] == [FEED_B.url]

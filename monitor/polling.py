@@ -1,0 +1,121 @@
+"""Deciding what a feed poll means, apart from doing it: conditional-GET validators (with a full
+fetch now and then), unchanged bodies, backoff with jitter, Retry-After, moved and gone feeds.
+
+Pure: takes the feed's stored state, what the fetch saw, and `now`; returns a PollDecision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+MAX_BACKOFF = timedelta(hours=6)
+FULL_FETCH_EVERY = timedelta(days=1)  # some servers lie about 304: fetch unconditionally daily
+MAX_RETRY_AFTER = timedelta(days=1)  # a server may not park a feed longer than this
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the store remembers of a feed between polls."""
+
+    url: str  # the configured URL: the feed's identity
+    name: str
+    fetch_url: str  # where it is fetched now (differs after a permanent redirect)
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_full_fetch: str | None = None  # ISO UTC
+    errors: int = 0
+    next_check: str | None = None
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What one fetch of the feed saw."""
+
+    status: int | None  # None when no HTTP answer came (DNS, connect, deadline, refused address)
+    error: str | None = None
+    body: bytes | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    retry_after: str | None = None
+    moved_to: str | None = None  # the end of a 301/308 chain
+
+
+@dataclass(frozen=True)
+class PollDecision:
+    ok: bool
+    next_check: datetime
+    parse: bool = False  # a new body to parse
+    error: str | None = None
+    disable: str | None = None  # why the feed is disabled (410 Gone)
+    moved_to: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    full_fetch: bool = False
+
+
+def validators(state: FeedState, now: datetime) -> tuple[str | None, str | None]:
+    """(ETag, Last-Modified) to send, or (None, None) when a full fetch is due."""
+    if full_fetch_due(state, now):
+        return None, None
+    return state.etag, state.last_modified
+
+
+def full_fetch_due(state: FeedState, now: datetime) -> bool:
+    if not state.last_full_fetch:
+        return True
+    return now - datetime.fromisoformat(state.last_full_fetch.replace("Z", "+00:00")) >= FULL_FETCH_EVERY
+
+
+def body_hash(body: bytes) -> str:
+    return hashlib.blake2b(body, digest_size=16).hexdigest()
+
+
+def decide(state: FeedState, interval: int, seen: Seen, now: datetime,
+           rng: random.Random | None = None) -> PollDecision:
+    """The meaning of one poll: when to look next, whether to parse, what to remember and report."""
+    rng = rng or random
+    regular = now + timedelta(seconds=interval)
+    if seen.status == 410:
+        return PollDecision(ok=False, next_check=now + MAX_BACKOFF, error="HTTP 410 Gone: the feed was removed",
+                            disable="HTTP 410 Gone")
+    if seen.error is not None or seen.status is None or seen.status >= 400:
+        wait = backoff(interval, state.errors + 1, rng)
+        honoured = retry_after(seen.retry_after, now) if seen.status in (429, 503) else None
+        if honoured is not None:
+            wait = max(wait, min(honoured, MAX_RETRY_AFTER))
+        return PollDecision(ok=False, next_check=now + wait, error=seen.error or f"HTTP {seen.status}",
+                            moved_to=seen.moved_to)
+    if seen.status == 304:
+        return PollDecision(ok=True, next_check=regular, moved_to=seen.moved_to)
+    digest = body_hash(seen.body or b"")  # servers that ignore validators: identical bytes skip parsing
+    return PollDecision(ok=True, next_check=regular, parse=digest != state.body_hash, moved_to=seen.moved_to,
+                        etag=seen.etag, last_modified=seen.last_modified, body_hash=digest,
+                        full_fetch=validators(state, now) == (None, None))
+
+
+def backoff(base_seconds: int, errors: int, rng: random.Random | None = None) -> timedelta:
+    """Exponential in the error count, from the feed's own interval, with jitter, capped at 6 h."""
+    seconds = min(base_seconds * 2 ** max(0, errors - 1), MAX_BACKOFF.total_seconds())
+    return timedelta(seconds=seconds * (rng or random).uniform(0.8, 1.0))
+
+
+def retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """Retry-After as seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(timedelta(0), when - now)

@@ -1,0 +1,107 @@
+"""Polling that needs no babysitting: the pure decisions (backoff, Retry-After, 304, identical bodies,
+daily full fetch, 410) and the same behaviour end to end against a loopback server."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from monitor import polling
+from monitor.cli import main
+from monitor.polling import FeedState, Seen, decide
+from monitor.store import Store
+from tests.test_pipeline import cycle, rss
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+STATE = FeedState(url="https://x.test/feed", name="x", fetch_url="https://x.test/feed", etag='"e"',
+                  last_modified="lm", body_hash=polling.body_hash(b"same"),
+                  last_full_fetch="2026-11-22T06:00:00Z")
+RNG = random.Random(7)
+
+
+@pytest.mark.parametrize("seen, ok, parse", [
+    (Seen(200, body=b"new"), True, True),
+    (Seen(200, body=b"same"), True, False),  # the server ignored our validators: identical bytes
+    (Seen(304), True, False),
+    (Seen(404, error="HTTP 404"), False, False),
+    (Seen(None, error="timeout"), False, False),
+])
+def test_decisions(seen, ok, parse):
+    decision = decide(STATE, 900, seen, NOW, RNG)
+    assert (decision.ok, decision.parse) == (ok, parse)
+    if ok:
+        assert decision.next_check == NOW + timedelta(seconds=900)
+
+
+def test_backoff_grows_with_jitter_and_is_capped_at_six_hours():
+    waits = [decide(FeedState(**{**STATE.__dict__, "errors": n}), 900, Seen(500, error="HTTP 500"), NOW, RNG)
+             .next_check - NOW for n in range(12)]
+    assert all(b >= a * 1.5 for a, b in zip(waits[:4], waits[1:5], strict=True))
+    assert max(waits) <= timedelta(hours=6) and waits[-1] >= timedelta(hours=6) * 0.8
+
+
+@pytest.mark.parametrize("retry_after, at_least", [
+    ("3600", timedelta(hours=1)),
+    ("Sun, 22 Nov 2026 15:00:00 GMT", timedelta(hours=3)),
+    ("9999999", timedelta(days=1)),  # capped: a server may not park a feed for months
+])
+def test_retry_after_is_honoured_on_429_and_503(retry_after, at_least):
+    for status in (429, 503):
+        decision = decide(STATE, 60, Seen(status, error=f"HTTP {status}", retry_after=retry_after), NOW, RNG)
+        assert at_least <= decision.next_check - NOW <= max(at_least, timedelta(days=1))
+
+
+def test_410_disables_and_a_daily_full_fetch_drops_validators():
+    gone = decide(STATE, 900, Seen(410, error="HTTP 410"), NOW, RNG)
+    assert gone.disable and not gone.ok
+    assert polling.validators(STATE, NOW) == ('"e"', "lm")
+    assert polling.validators(STATE, NOW + timedelta(days=1)) == (None, None)
+    assert polling.retry_after("soon", NOW) is None
+
+
+def test_moved_gone_and_failing_feeds_end_to_end(site, write_config):
+    feed = rss(site.base, [("m-1", "/m1.html", "Minsk political prisoners", "Tue, 07 Oct 2025 10:00:00 GMT")])
+    site.route("/old.xml", (301, {"Location": "/new.xml"}, b""))
+    site.route("/new.xml", (200, {"Content-Type": "application/rss+xml"}, feed))
+    site.route("/gone.xml", (410, {}, b"gone"))
+    site.route("/busy.xml", (503, {"Retry-After": "7200"}, b"busy"))
+    config = write_config([{"url": site.url("/old.xml"), "name": "moved"},
+                           {"url": site.url("/gone.xml"), "name": "gone"},
+                           {"url": site.url("/busy.xml"), "name": "busy"}])
+    report, _ = cycle(config, NOW)
+    assert {u.rsplit("/", 1)[-1] for u, _ in report.feed_errors} == {"gone.xml", "busy.xml"}
+    report, _ = cycle(config, NOW + timedelta(minutes=1))  # forced: gone is not polled again
+    assert len(site.hits_for("/gone.xml")) == 1
+    assert len(site.hits_for("/old.xml")) == 1 and len(site.hits_for("/new.xml")) == 2  # moved: asked directly
+
+    result = CliRunner().invoke(main, ["--config", str(config), "feeds"])
+    assert result.exit_code == 0
+    assert "moved to " + site.url("/new.xml") in result.output
+    assert "disabled: HTTP 410 Gone" in result.output
+    assert "failing since" in result.output and "HTTP 503" in result.output
+    with Store.open(config.parent / "state" / "monitor.db") as store:
+        busy = next(f for f in store.feed_health() if f["name"] == "busy")
+    assert busy["next_check"] >= "2026-11-22T14:00:00Z"  # Retry-After: 2 h honoured
+
+
+def test_identical_bodies_are_not_parsed_again(site, write_config):
+    feed = rss(site.base, [("i-1", "/i1.html", "Minsk political prisoners", "Tue, 07 Oct 2025 10:00:00 GMT")])
+    site.route("/same.xml", (200, {"Content-Type": "application/rss+xml"}, feed))  # no ETag: validators ignored
+    config = write_config([{"url": site.url("/same.xml")}])
+    first, _ = cycle(config, NOW)
+    second, _ = cycle(config, NOW + timedelta(minutes=20))
+    assert first.feeds_not_modified == 0 and second.feeds_not_modified == 1 and second.items_seen == 0
+
+
+def test_feeds_test_shows_items_without_storing(site, write_config):
+    config = write_config([])
+    url = site.url("/feeds/northwire.xml")
+    result = CliRunner().invoke(main, ["--config", str(config), "feeds", "test", url])
+    assert result.exit_code == 0, result.output
+    assert "4 items" in result.output and "Belarus frees 31 political prisoners" in result.output
+    assert not (config.parent / "state" / "monitor.db").exists()
+    bad = CliRunner().invoke(main, ["--config", str(config), "feeds", "test", site.url("/feeds/not-a-feed.html")])
+    assert bad.exit_code == 1 and "not a feed" in bad.output
