@@ -87,20 +87,29 @@ class Pipeline:
         now = self.clock()
         requests = [Request(s.fetch_url, "feed", *polling.validators(s, now)) for s in due]
         items: list[FeedItem] = []
-        for state, outcome in zip(due, self.fetcher.fetch_many(requests), strict=True):
-            feed, now = feeds[state.url], self.clock()
-            report.feeds_polled += 1
-            decision = polling.decide(state, feed.interval, _seen(outcome), now)
-            if decision.ok and decision.parse:
-                try:
-                    items.extend(self._parse(feed, outcome.response))
-                except FeedError as exc:  # a broken body: keep its hash out, so the error repeats until fixed
-                    decision = replace(decision, ok=False, error=str(exc), body_hash=None,
-                                       next_check=now + polling.backoff(feed.interval, state.errors + 1))
-            elif decision.ok:
-                report.feeds_not_modified += 1
-            self._report_poll(feed, state, decision, report)
-            store.record_poll(feed.url, now, decision)
+        outcomes = self.fetcher.fetch_many(requests)
+        with store.transaction():  # one commit for the whole batch of poll records
+            for state, outcome in zip(due, outcomes, strict=True):
+                items.extend(self._poll_one(store, feeds[state.url], state, outcome, report))
+        return items
+
+    def _poll_one(self, store: Store, feed: Feed, state: FeedState, outcome: Outcome,
+                  report: CycleReport) -> list[FeedItem]:
+        """Decide what one fetch means, parse a new body, record the outcome."""
+        now = self.clock()
+        report.feeds_polled += 1
+        decision = polling.decide(state, feed.interval, _seen(outcome), now)
+        items: list[FeedItem] = []
+        if decision.ok and decision.parse:
+            try:
+                items = self._parse(feed, outcome.response)
+            except FeedError as exc:  # a broken body: keep its hash out, so the error repeats until fixed
+                decision = replace(decision, ok=False, error=str(exc), body_hash=None,
+                                   next_check=now + polling.backoff(feed.interval, state.errors + 1))
+        elif decision.ok:
+            report.feeds_not_modified += 1
+        self._report_poll(feed, state, decision, report)
+        store.record_poll(feed.url, now, decision)
         return items
 
     @staticmethod

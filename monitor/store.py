@@ -66,6 +66,7 @@ class Store:
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
         db = Database(conn)
         db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: no corruption on a crash, one fsync per checkpoint
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA busy_timeout=30000")
         store = cls(db)
