@@ -5,6 +5,7 @@ The Config object is passed to whoever needs it; nothing imports it as a global.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from datetime import time as dtime
@@ -85,6 +86,7 @@ class FeedConfig(_Strict):
 
 class FetchConfig(_Strict):
     allow_private_networks: StrictBool = False
+    allow_networks: list[StrictStr] = Field(default_factory=list)  # e.g. an intranet: ["10.20.0.0/16"]
     connect_timeout: float = Field(default=10.0, gt=0)
     read_timeout: float = Field(default=20.0, gt=0)
     deadline: float = Field(default=60.0, gt=0)  # total seconds for one request, body included
@@ -97,6 +99,16 @@ class FetchConfig(_Strict):
 
     _sizes = field_validator("max_feed_bytes", "max_page_bytes", mode="before")(
         lambda v: parse_size(v))
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for net in v:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"not a network: {net!r} (use CIDR, e.g. 10.20.0.0/16)") from None
+        return [str(ipaddress.ip_network(n, strict=False)) for n in v]
 
 
 class DigestConfig(_Strict):

@@ -100,7 +100,21 @@ def refused_reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | N
     return None
 
 
-def check_url(url: str, allow_private: bool) -> None:
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+def blocked_reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool,
+                   allow_networks: Networks = ()) -> str | None:
+    """Why the policy refuses this address, or None when it may be fetched."""
+    if allow_private:
+        return None
+    reason = refused_reason(ip)
+    if reason and any(ip.version == net.version and ip in net for net in allow_networks):
+        return None
+    return reason
+
+
+def check_url(url: str, allow_private: bool, allow_networks: Networks = ()) -> None:
     """Refuse URLs we never fetch: other schemes, user-info, backslashes, private IP literals."""
     if "\\" in url:
         raise BlockedAddressError("backslashes are not allowed in URLs", url=url)
@@ -116,16 +130,17 @@ def check_url(url: str, allow_private: bool) -> None:
         ip = ipaddress.ip_address(host)
     except ValueError:
         return
-    reason = refused_reason(ip)
-    if reason and not allow_private:
+    reason = blocked_reason(ip, allow_private, allow_networks)
+    if reason:
         raise BlockedAddressError(f"{ip} {reason} (set fetch.allow_private_networks to allow it)", url=url)
 
 
 class _PolicyResolver(AbstractResolver):
     """Resolves, then drops every refused address; connects only to what is left."""
 
-    def __init__(self, allow_private: bool, resolve: Resolve | None):
+    def __init__(self, allow_private: bool, allow_networks: Networks, resolve: Resolve | None):
         self._allow_private = allow_private
+        self._allow_networks = allow_networks
         self._resolve = resolve
         self._system = aiohttp.ThreadedResolver()
 
@@ -139,7 +154,7 @@ class _PolicyResolver(AbstractResolver):
             return results
         allowed, refused = [], []
         for res in results:
-            reason = refused_reason(ipaddress.ip_address(res["host"]))
+            reason = blocked_reason(ipaddress.ip_address(res["host"]), False, self._allow_networks)
             (refused if reason else allowed).append(f"{res['host']} {reason}")
             if not reason:
                 allowed[-1] = res
@@ -164,9 +179,11 @@ class Fetcher:
     config: FetchConfig
     resolve: Resolve | None = None  # seam for tests; None uses the system resolver
     _caps: dict[str, int] = field(init=False)
+    _networks: Networks = field(init=False)
 
     def __post_init__(self) -> None:
         self._caps = {"feed": self.config.max_feed_bytes, "page": self.config.max_page_bytes}
+        self._networks: Networks = tuple(ipaddress.ip_network(n) for n in self.config.allow_networks)
 
     def fetch_many(self, requests: Sequence[Request]) -> list[Outcome]:
         """Fetch every request (global and per-host limits apply); one Outcome per request, in order."""
@@ -186,7 +203,7 @@ class Fetcher:
     def _session(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
             limit=self.config.concurrency, limit_per_host=self.config.per_host,
-            resolver=_PolicyResolver(self.config.allow_private_networks, self.resolve))
+            resolver=_PolicyResolver(self.config.allow_private_networks, self._networks, self.resolve))
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout,
                                         sock_read=self.config.read_timeout)
         return aiohttp.ClientSession(
@@ -226,7 +243,7 @@ class Fetcher:
         url, permanent = request.url, None
         all_permanent = True
         for _hop in range(MAX_REDIRECTS + 1):
-            check_url(url, self.config.allow_private_networks)
+            check_url(url, self.config.allow_private_networks, self._networks)
             async with session.get(url, headers=headers, allow_redirects=False) as resp:
                 if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
                     all_permanent = all_permanent and resp.status in (301, 308)
@@ -260,7 +277,7 @@ class Fetcher:
         async with self._session() as session:
             try:
                 async with asyncio.timeout(self.config.deadline):
-                    check_url(url, self.config.allow_private_networks)
+                    check_url(url, self.config.allow_private_networks, self._networks)
                     async with session.post(url, data=body, allow_redirects=False,
                                             headers={"Content-Type": "application/json"}) as resp:
                         text = await self._read_capped(resp, 64 * 1024, url)

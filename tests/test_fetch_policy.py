@@ -1,0 +1,84 @@
+"""The address policy on every redirect hop, through a loopback redirector and a resolver seam (no
+packet goes to a refused address), and the global and per-host concurrency limits."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from monitor.config import FetchConfig
+from monitor.errors import BlockedAddressError
+from monitor.fetch import Fetcher, Request
+
+LOOPBACK_ONLY = {"allow_private_networks": False, "allow_networks": ["127.0.0.1/32"], "deadline": 5}
+
+
+def seam(table: dict[str, list[str]], asked: list[str]):
+    def resolve(host: str) -> list[str]:
+        asked.append(host)
+        return table[host]
+    return resolve
+
+
+@pytest.mark.parametrize("target, resolved", [
+    ("http://10.0.0.5/feed.xml", []),                 # private literal: refused without resolving
+    ("http://169.254.169.254/latest/meta-data", []),  # cloud metadata
+    ("http://[::ffff:10.0.0.5]/x", []),               # IPv4-mapped IPv6
+    ("http://[64:ff9b::a00:5]/x", []),                # NAT64
+    ("http://internal.test/x", ["internal.test"]),    # a name that resolves to a private address
+    ("http://twice.test/x", ["twice.test"]),          # every address private: nothing left to connect to
+])
+def test_a_redirect_to_a_refused_address_is_refused_at_that_hop(site, target, resolved):
+    site.route("/hop", (302, {"Location": target}, b""))
+    asked: list[str] = []
+    resolve = seam({"internal.test": ["10.0.0.5"], "twice.test": ["10.0.0.6", "fd00::6"]}, asked)
+    outcome = Fetcher(FetchConfig(**LOOPBACK_ONLY), resolve=resolve).fetch(Request(site.url("/hop")))
+    assert isinstance(outcome.error, BlockedAddressError), outcome.error
+    assert len(site.hits_for("/hop")) == 1  # the allowed first hop was fetched
+    assert asked == resolved  # names are resolved, then refused before any connect
+
+
+def test_the_default_policy_refuses_loopback_before_sending_anything(site):
+    outcome = Fetcher(FetchConfig()).fetch(Request(site.url("/feeds/northwire.xml")))
+    assert isinstance(outcome.error, BlockedAddressError)
+    assert site.requests == []
+
+
+def test_allow_networks_admits_only_the_listed_ranges(site):
+    ok = Fetcher(FetchConfig(**LOOPBACK_ONLY)).fetch(Request(site.url("/feeds/northwire.xml")))
+    assert ok.response is not None and ok.response.status == 200
+    other = Fetcher(FetchConfig(allow_networks=["10.0.0.0/8"])).fetch(Request(site.url("/feeds/northwire.xml")))
+    assert isinstance(other.error, BlockedAddressError)
+
+
+def test_global_and_per_host_limits_hold(make_server):
+    servers = [make_server(None) for _ in range(2)]  # two hosts (ports)
+    active: dict[str, int] = {}
+    peak: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def slow(server_id: str):
+        def handler(_req):
+            with lock:
+                for key in (server_id, "all"):
+                    active[key] = active.get(key, 0) + 1
+                    peak[key] = max(peak.get(key, 0), active[key])
+            time.sleep(0.15)
+            with lock:
+                for key in (server_id, "all"):
+                    active[key] -= 1
+            return 200, {"Content-Type": "text/html"}, b"<html>ok</html>"
+        return handler
+
+    for i, server in enumerate(servers):
+        server.route("/slow", slow(str(i)))
+    requests = [Request(f"{s.url('/slow')}?n={n}") for n in range(9) for s in servers]
+    fetcher = Fetcher(FetchConfig(allow_private_networks=True, concurrency=4, per_host=3, deadline=20))
+    started = time.perf_counter()
+    outcomes = fetcher.fetch_many(requests)
+    elapsed = time.perf_counter() - started
+    assert all(o.response is not None and o.response.status == 200 for o in outcomes)
+    assert peak["0"] == peak["1"] == 3 and peak["all"] == 4  # per host, and overall
+    assert elapsed < 18 * 0.15  # parallel, not one after another
