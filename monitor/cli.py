@@ -89,9 +89,10 @@ def run(obj: _Context, once: bool) -> None:
     source = RuleSource(config.rules_dir, log)
     source.current()  # invalid rules stop us here, before anything is fetched
     pipeline = obj.pipeline(source.current)
+    pipeline.rule_errors = lambda: [e.located() for e in source.errors]
     with instance_lock(config.state_dir):
         if not once:
-            Service(pipeline).run()
+            Service(pipeline, watch_rules=source.current).run()
             return
         with Store.open(config.db_path) as store:
             report = pipeline.run_cycle(store, force=True)
@@ -206,6 +207,35 @@ def feeds_test(obj: _Context, url: str, limit: int) -> None:
     for item in items[:limit]:
         when = item.published.strftime("%Y-%m-%d %H:%M") if item.published else "no date"
         click.echo(f"- {when}  {item.title}\n    {item.url or '(no link)'}")
+
+
+@main.command()
+@click.pass_obj
+@_guarded
+def status(obj: _Context) -> None:
+    """What the monitor holds and what needs attention: counts, feed health, queued deliveries, rules."""
+    config = obj.config
+    with Store.open(config.db_path) as store:
+        store.sync_feeds(config.feed_list())
+        counts = store.counts()
+        feeds_rows = store.feed_health()
+        pending = [d for d in store.deliveries() if d["status"] == "pending"]
+    failing = [f for f in feeds_rows if f["errors"] and not f["disabled"]]
+    disabled = [f for f in feeds_rows if f["disabled"]]
+    click.echo(f"{counts['articles']} articles, {counts['hits']} hits, {counts['messages']} messages")
+    click.echo(f"feeds: {len(feeds_rows) - len(failing) - len(disabled)} ok or not polled yet, "
+               f"{len(failing)} failing, {len(disabled)} disabled")
+    now = utcnow()
+    for row in failing + disabled:
+        click.echo(f"  {row['name']}: {feed_health_line(row, now)}")
+    click.echo(f"deliveries queued for retry: {len(pending)}")
+    for row in pending:
+        click.echo(f"  {row['message_id']} -> {row['channel']}: {row['attempts']} attempts, {row['last_error']}")
+    try:
+        book = load_rulebook(config.rules_dir)
+        click.echo(f"rules: {len(book.rules)} valid ({', '.join(book.names)})")
+    except RuleError as exc:  # the service keeps the last good version of these rules
+        click.echo(f"rules: edits not applied (the running service keeps the last good version):\n{exc}")
 
 
 @main.group()

@@ -46,8 +46,9 @@ def group_by_topic(items: Sequence[MessageItem]) -> list[tuple[str, list[Message
 
 
 def build_message(kind: str, items: Sequence[MessageItem], now: datetime,
-                  health: Sequence[dict] = ()) -> Message:
-    """Render one digest or alert. `health` lists failing feeds, shown so feeds never die silently."""
+                  health: Sequence[dict] = (), rule_errors: Sequence[str] = ()) -> Message:
+    """Render one digest or alert. `health` lists failing feeds, shown so feeds never die silently;
+    `rule_errors` lists rule edits that were not applied."""
     created = now.astimezone(UTC)
     message_id = uuid.uuid4().hex[:12]
     topics = group_by_topic(items)
@@ -62,13 +63,14 @@ def build_message(kind: str, items: Sequence[MessageItem], now: datetime,
     context = {"kind": kind, "subject": subject, "created": created.strftime("%Y-%m-%d %H:%M UTC"),
                "topics": group_by_topic(fresh) if kind == "digest" else topics,
                "alerted": already if kind == "digest" else [], "health": list(health),
+               "rule_errors": list(rule_errors),
                "count": len(items), "one_line": one_line}
     data = {
         "kind": kind, "id": message_id, "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "subject": subject,
         "items": [_item_json(i) for i in items],
         "topics": {rule: [i.url for i in group] for rule, group in topics},
-        "health": {"failing_feeds": [_health_json(h) for h in health]},
+        "health": {"failing_feeds": [_health_json(h) for h in health], "rule_errors": list(rule_errors)},
     }
     return Message(id=message_id, kind=kind, created=data["created"], items=tuple(items), subject=subject,
                    text=_TEXT.get_template("message.txt.j2").render(context),

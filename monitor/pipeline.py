@@ -65,6 +65,7 @@ class Pipeline:
     fetcher: Fetcher
     senders: Sequence[Sender]
     clock: Callable[[], datetime] = utcnow
+    rule_errors: Callable[[], Sequence[str]] = tuple  # rule edits not applied, for the digest's health
 
     # -- the poll cycle ---------------------------------------------------------------------------
 
@@ -198,7 +199,7 @@ class Pipeline:
         health = [f for f in store.feed_health() if f["errors"]]
         with store.transaction():
             items, hit_ids = store.pending_items("digest")
-            message = build_message("digest", items, self.clock(), health=health)
+            message = build_message("digest", items, self.clock(), health=health, rule_errors=self.rule_errors())
             if save:
                 store.save_message(message, hit_ids, [s.name for s in self.senders])
         return message

@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from monitor.store import Store
 
 log = logging.getLogger("monitor.service")
 POLL_TICK_SECONDS = 30  # how often the store is asked which feeds are due
+RULES_WATCH_SECONDS = 2  # how often rules_dir is checked for edits
 
 
 class AlreadyRunning(MonitorError):
@@ -47,8 +48,9 @@ def instance_lock(state_dir: Path) -> Iterator[None]:
 
 
 class Service:
-    def __init__(self, pipeline: Pipeline):
+    def __init__(self, pipeline: Pipeline, watch_rules: Callable[[], object] | None = None):
         self.pipeline = pipeline
+        self.watch_rules = watch_rules  # called every few seconds: edits in rules_dir apply quickly
         self.config = pipeline.config
         self.stop_requested = threading.Event()
         self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
@@ -80,6 +82,14 @@ class Service:
                                next_run_time=self.pipeline.clock())
         self.scheduler.add_job(self.digest, CronTrigger(hour=digest.time.hour, minute=digest.time.minute,
                                                         timezone=digest.timezone), id="digest")
+        if self.watch_rules is not None:
+            self.scheduler.add_job(self._reload_rules, IntervalTrigger(seconds=RULES_WATCH_SECONDS), id="rules")
+
+    def _reload_rules(self) -> None:
+        try:
+            self.watch_rules()
+        except Exception:  # the first load succeeded at start-up; later problems are logged by the source
+            log.exception("rules reload failed")
 
     def run(self) -> None:
         """Block until SIGTERM or SIGINT; then finish the running job and return."""

@@ -7,6 +7,7 @@ simple lists `all_of` / `any_of` / `none_of`, which compile into such a query.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,19 +60,12 @@ def load_rulebook(rules_dir: Path) -> RuleBook:
         raise RuleError("rules directory not found", path=str(rules_dir))
     aliases = load_aliases(rules_dir / ALIASES_FILE)
     rules, problems = [], []
-    for path in sorted(rules_dir.glob("*.yaml")) + sorted(rules_dir.glob("*.yml")):
-        if path.name.startswith(("_", ".")):
-            continue
+    for path in _rule_paths(rules_dir):
         try:
             rules.append(load_rule_file(path, aliases))
         except RuleError as exc:
             problems.append(exc)
-    seen: dict[str, Path] = {}
-    for rule in rules:
-        if rule.name in seen:
-            problems.append(RuleError(f"rule name {rule.name!r} is also used by {seen[rule.name]}",
-                                      path=str(rule.path)))
-        seen[rule.name] = rule.path
+    rules = _unique_names(rules, problems)
     if problems:
         if len(problems) == 1:
             raise problems[0]
@@ -244,37 +238,83 @@ def _read(path: Path) -> tuple[object, yamlfile.Lines]:
 
 
 class RuleSource:
-    """The rules directory as the running service sees it: reloaded when a file changes; a bad edit
-    is reported and the last good rule book stays in force."""
+    """The rules directory as the running service sees it, reloaded when any file changes (edits,
+    additions, deletions, an editor's write-then-rename). A bad edit of one file is reported and the
+    last good version of that rule stays in force; the other files apply at once."""
 
     def __init__(self, rules_dir: Path, log=None):
         self.rules_dir = rules_dir
         self._log = log
+        self._lock = threading.Lock()
         self._signature: tuple = ()
         self._book: RuleBook | None = None
-        self.last_error: RuleError | None = None
+        self._good: dict[str, Rule] = {}  # file name -> last valid rule from it
+        self._aliases: dict[str, list[str]] = {}
+        self.errors: list[RuleError] = []
 
     def _scan(self) -> tuple:
         try:
-            return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size)
-                                for p in self.rules_dir.iterdir() if p.suffix in (".yaml", ".yml")))
+            entries = []
+            for p in self.rules_dir.iterdir():
+                if p.suffix in (".yaml", ".yml"):
+                    st = p.stat()
+                    entries.append((p.name, st.st_mtime_ns, st.st_size, st.st_ino))
+            return tuple(sorted(entries))
         except OSError:
             return ()
 
     def current(self) -> RuleBook:
-        """The newest valid rule book; raises RuleError only if no valid one was ever loaded."""
-        signature = self._scan()
-        if self._book is not None and signature == self._signature:
+        """The rule book in force; raises RuleError only when no valid rules were ever loaded."""
+        with self._lock:
+            signature = self._scan()
+            if self._book is None or signature != self._signature:
+                self._reload(signature)
             return self._book
-        try:
-            book = load_rulebook(self.rules_dir)
-        except RuleError as exc:
+
+    def _reload(self, signature: tuple) -> None:
+        if self._book is None:  # at start-up every problem is fatal: the user is there to fix it
+            self._book = load_rulebook(self.rules_dir)
+            self._good = {r.path.name: r for r in self._book.rules}
+            self._aliases = dict(self._book.aliases)
             self._signature = signature
-            if self._book is None:
-                raise
-            if self._log and (self.last_error is None or str(exc) != str(self.last_error)):
-                self._log.error("rules: edit not applied, the last good rules stay in force:\n%s", exc)
-            self.last_error = exc
-            return self._book
-        self._book, self._signature, self.last_error = book, signature, None
-        return book
+            return
+        errors: list[RuleError] = []
+        try:
+            self._aliases = load_aliases(self.rules_dir / ALIASES_FILE)
+        except RuleError as exc:
+            errors.append(exc)
+        present = {p.name: p for p in _rule_paths(self.rules_dir)}
+        good = {}
+        for name, path in present.items():
+            try:
+                good[name] = load_rule_file(path, self._aliases)
+            except RuleError as exc:
+                errors.append(exc)
+                if name in self._good:
+                    good[name] = self._good[name]
+        rules = _unique_names(sorted(good.values(), key=lambda r: r.path.name), errors)
+        for exc in errors:
+            if self._log and str(exc) not in {str(e) for e in self.errors}:
+                self._log.error("rules: edit not applied, the last good version stays in force: %s", exc)
+        if self._log and not errors:
+            self._log.info("rules: reloaded %d rules from %s", len(rules), self.rules_dir)
+        self._good, self.errors, self._signature = good, errors, signature
+        self._book = RuleBook(tuple(rules), self._aliases)
+
+
+def _rule_paths(rules_dir: Path) -> list[Path]:
+    paths = sorted(rules_dir.glob("*.yaml")) + sorted(rules_dir.glob("*.yml"))
+    return [p for p in paths if not p.name.startswith(("_", "."))]
+
+
+def _unique_names(rules: list[Rule], errors: list[RuleError]) -> list[Rule]:
+    seen: dict[str, Path] = {}
+    kept = []
+    for rule in rules:
+        if rule.name in seen:
+            errors.append(RuleError(f"rule name {rule.name!r} is also used by {seen[rule.name]}",
+                                    path=str(rule.path)))
+            continue
+        seen[rule.name] = rule.path
+        kept.append(rule)
+    return kept
