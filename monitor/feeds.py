@@ -1,62 +1,225 @@
-"""Fetched feed bytes -> FeedItems: RSS 0.9x/1.0/2.0 and Atom through feedparser, JSON Feed by hand.
+"""Fetched feed bytes -> FeedItems: RSS 0.9x/1.0/2.0 and Atom through feedparser, JSON Feed 1.0/1.1 by hand.
 
-Never touches the network: feedparser gets bytes and the headers we received, never a URL.
+Never touches the network: feedparser gets bytes, never a URL. Before it sees them, the bytes are decoded
+to UTF-8 and lose any DTD, so no entity can expand; every text field we keep is capped.
 """
 
 from __future__ import annotations
 
 import calendar
+import codecs
 import html
 import json
 import re
 from datetime import UTC, datetime
+from pyexpat import errors as expat_errors
 from urllib.parse import urljoin
+from xml.sax import SAXParseException
 
 import feedparser
+from feedparser.encodings import convert_to_utf8
 
 from monitor.errors import FeedError
 from monitor.models import Feed, FeedItem
 
-MAX_FIELD = 100_000  # characters kept of any one text field
-# An internal DTD subset can declare entities that expand without bound in the loose parser.
-_DOCTYPE_SUBSET = re.compile(rb"<!DOCTYPE[^>\[]*\[.*?\]\s*>", re.DOTALL | re.IGNORECASE)
-_ENTITY_DECL = re.compile(rb"<!ENTITY[^>]*>", re.IGNORECASE)
-_TAG = re.compile(r"<[^>]+>")
+# Caps on what one item may carry (characters). Longer titles and summaries are clipped; a longer link is
+# dropped, since a clipped URL points somewhere else.
+MAX_TITLE = 2_000
+MAX_SUMMARY = 100_000
+MAX_GUID = 4_000
+MAX_URL = 4_000
+MAX_FIELD = MAX_SUMMARY  # the old name, kept for callers
+
+_TAG = re.compile(r"<[^<>]*>")  # [^<>], not [^>]: a run of '<' without '>' must not make this quadratic
 _SPACE = re.compile(r"\s+")
+
+# -- bytes -> UTF-8 -------------------------------------------------------------------------------
+
+_WIDE_BOMS = ((codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF32_LE, "utf-32-le"),
+              (codecs.BOM_UTF16_BE, "utf-16-be"), (codecs.BOM_UTF16_LE, "utf-16-le"))
+
+
+def _wide_encoding(body: bytes) -> tuple[str, int] | None:
+    """(codec, BOM length) for UTF-16/32 bodies, told by a BOM or by where the NULs of a leading '<' fall."""
+    for bom, codec in _WIDE_BOMS:
+        if body.startswith(bom) and (codec.startswith("utf-32") or body[2:4] != b"\0\0"):
+            return codec, len(bom)
+    head = body[:4]
+    if len(head) == 4 and b"\0" in head:
+        nul = tuple(b == 0 for b in head)
+        for pattern, codec in (((True, True, True, False), "utf-32-be"), ((False, True, True, True), "utf-32-le"),
+                               ((True, False, True, False), "utf-16-be"), ((False, True, False, True), "utf-16-le")):
+            if nul == pattern:
+                return codec, 0
+    return None
+
+
+def _to_utf8(body: bytes, content_type: str) -> bytes:
+    """The body as UTF-8 with an `encoding='utf-8'` declaration, decoded the way feedparser decodes it, except:
+    a UTF-16/32 BOM or layout wins over any charset, and a Content-Type without a charset leaves the choice to
+    the XML declaration (default UTF-8), as RFC 7303 says, not to RFC 3023's us-ascii for text/xml."""
+    wide = _wide_encoding(body)
+    if wide:
+        codec, skip = wide
+        body, content_type = body[skip:].decode(codec, "replace").encode("utf-8"), "application/xml; charset=utf-8"
+    elif body[:1].isspace():
+        body = body.lstrip()  # text before the XML declaration sends expat's strict parser away for nothing
+    elif body.startswith(codecs.BOM_UTF8) and body[3:4].isspace():
+        body = codecs.BOM_UTF8 + body[3:].lstrip()
+    headers = {"content-type": content_type} if _charset(content_type) else {}
+    return convert_to_utf8(headers, body, {})
+
+
+def _charset(content_type: str) -> str:
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip().strip("\"'")
+    return ""
+
+
+# -- DTDs: the entity-expansion defence ------------------------------------------------------------
+# feedparser's loose parser expands the "safe" entities of an internal subset without limit (a 40 kB feed
+# became 100 M characters), and expat honours whatever the subset declares. Feeds need no DTD, so on the
+# UTF-8 text (after decoding, so UTF-16 or UTF-7 cannot hide a declaration): the prolog's DOCTYPE keeps its
+# name and public id but loses its internal subset, and every other "<!ENTITY" anywhere becomes the text
+# "&lt;!ENTITY", which declares nothing. One regex search when there is nothing to do; linear otherwise.
+
+_DTD_MARK = re.compile(rb"<!(?i:doctype|entity)")
+_DOCTYPE = re.compile(rb"<!doctype", re.IGNORECASE)
+_ENTITY = re.compile(rb"<!entity", re.IGNORECASE)
+_ELEMENT = re.compile(rb"<[A-Za-z_:]")
+_DOCTYPE_STOP = re.compile(rb"[\"'\[>]")
+_SUBSET_STOP = re.compile(rb"[\"'\]]|<!--")
+_SUBSET_CLOSE = re.compile(rb"\s*>")
+
+
+def strip_dtd(data: bytes) -> bytes:
+    """The document without an internal DTD subset or any entity declaration (UTF-8 or ASCII-compatible bytes)."""
+    if not _DTD_MARK.search(data):
+        return data
+    doctype = _DOCTYPE.search(data)
+    element = _ELEMENT.search(data)
+    if doctype and (element is None or doctype.start() < element.start()):
+        head_end, end = _doctype_extent(data, doctype.end())
+        data = data[:doctype.start()] + b"<!DOCTYPE" + data[doctype.end():head_end] + b">" + data[end:]
+    # The replacement holds no '<', so one pass cannot splice a new "<!ENTITY" out of the pieces.
+    return _ENTITY.sub(b"&lt;!ENTITY", data)
+
+
+def _doctype_extent(data: bytes, pos: int) -> tuple[int, int]:
+    """(end of the name and external id, end of the whole declaration) for a DOCTYPE whose keyword ends at pos."""
+    while match := _DOCTYPE_STOP.search(data, pos):
+        char = match.group()
+        if char == b">":
+            return match.start(), match.end()
+        if char == b"[":
+            return match.start(), _subset_end(data, match.end())
+        close = data.find(char, match.end())  # a quoted public or system id
+        if close < 0:
+            break
+        pos = close + 1
+    return len(data), len(data)
+
+
+def _subset_end(data: bytes, pos: int) -> int:
+    """Where an internal subset starting at pos ends ("]" then ">"), skipping quoted values and comments."""
+    while match := _SUBSET_STOP.search(data, pos):
+        token = match.group()
+        if token == b"]":
+            close = _SUBSET_CLOSE.match(data, match.end())
+            if close:
+                return close.end()
+            pos = match.end()
+            continue
+        closer = b"-->" if token == b"<!--" else token
+        end = data.find(closer, match.end())
+        if end < 0:
+            break
+        pos = end + len(closer)
+    return len(data)
+
+
+# -- HTML pages -------------------------------------------------------------------------------------
+
+_PROLOG_ITEM = re.compile(rb"\s+|<\?.*?\?>|<!--.*?-->|<!doctype[^<>\[]*>", re.DOTALL | re.IGNORECASE)
+_HTML_ROOT = re.compile(rb"<(?:html|head|body)[\s>/]", re.IGNORECASE)
+_PROLOG_WINDOW = 64 * 1024
+
+
+def _is_html(data: bytes) -> bool:
+    """Whether the root element, after declarations, comments and any DOCTYPE, opens an HTML page.
+    The root decides, not the DOCTYPE: feeds served with an XHTML DOCTYPE exist and parse."""
+    window, pos = data[:_PROLOG_WINDOW], 0
+    if window.startswith(codecs.BOM_UTF8):
+        pos = 3
+    while (item := _PROLOG_ITEM.match(window, pos)) and item.end() > pos:
+        pos = item.end()
+    return bool(_HTML_ROOT.match(window, pos))
+
+
+# The document ends with a closing tag (then only whitespace, comments or PIs): it was not cut short.
+_CLOSED_END = re.compile(rb"</[^<>]+>(?:\s+|<!--(?:(?!-->).)*-->|<\?[^<>]*\?>)*\Z", re.DOTALL)
+
+
+# -- XML feeds ----------------------------------------------------------------------------------------
 
 
 def parse_feed(feed: Feed, body: bytes, headers: dict[str, str] | None = None,
                url: str | None = None) -> list[FeedItem]:
     """Parse fetched bytes into items. Raises FeedError when the bytes are not a usable feed."""
-    headers = headers or {}
-    if _looks_like_json(body, headers.get("content-type", "")):
-        return _parse_json_feed(feed, body)
-    cleaned = _ENTITY_DECL.sub(b"", _DOCTYPE_SUBSET.sub(b"<!DOCTYPE x>", body))
-    # No content-location: feedparser would turn bare RSS guids into URLs under the feed's folder.
-    # Relative links are resolved here, against the URL the bytes came from.
-    parsed = feedparser.parse(cleaned, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
+    content_type = next((v for k, v in (headers or {}).items() if k.lower() == "content-type"), "")
+    if _looks_like_json(body, content_type):
+        return _parse_json_feed(feed, body, url or feed.url)
+    data = strip_dtd(_to_utf8(body, content_type))
+    # Only the charset we decoded with goes to feedparser: a Content-Location would turn bare RSS guids
+    # into URLs under the feed's folder; relative links are resolved here, against the URL the bytes came from.
+    parsed = feedparser.parse(data, response_headers={"content-type": "application/xml; charset=utf-8"},
+                              sanitize_html=False, resolve_relative_uris=False)
     if not parsed.entries:
-        reason = parsed.get("bozo_exception")
-        head = body[:512].lstrip().lower()
-        if head.startswith((b"<!doctype html", b"<html")):
-            raise FeedError(f"feeds: {feed.url}: not a feed (an HTML page was served)")
-        if not parsed.get("version"):
-            raise FeedError(f"feeds: {feed.url}: not a feed" + (f" ({_short(reason)})" if reason else ""))
-        if parsed.get("bozo") and not isinstance(reason, _BENIGN):  # empty is fine; broken and empty is not
-            raise FeedError(f"feeds: {feed.url}: malformed feed with no entries ({_short(reason)})")
-    return [_item(feed, e, url or feed.url) for e in parsed.entries]
+        _check_empty(feed, data, parsed)
+    base = url or feed.url
+    return [_item(feed, e, base) for e in parsed.entries]
 
 
-# feedparser's warnings about a server's labels, not about the XML itself
-_BENIGN = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
+def _check_empty(feed: Feed, data: bytes, parsed: dict) -> None:
+    """No entries: fine for a complete feed; a FeedError for HTML, non-feeds, and broken or cut-short feeds."""
+    reason = parsed.get("bozo_exception")
+    if _is_html(data):
+        raise FeedError(f"feeds: {feed.url}: not a feed (an HTML page was served)")
+    if not parsed.get("version"):
+        raise FeedError(f"feeds: {feed.url}: not a feed" + (f" ({_short(reason)})" if reason else ""))
+    # expat stops at its first error, so a benign first error says nothing about the end: look at it.
+    if parsed.get("bozo") and not (_benign(reason) and _CLOSED_END.search(data[-4096:])):
+        raise FeedError(f"feeds: {feed.url}: malformed feed with no entries ({_short(reason)})")
+
+
+# Strict-parser errors after which the loose parser still read the whole document: an entity we did not
+# declare (HTML entities, or ones whose declaration we removed), an undeclared namespace prefix, something
+# after the root element or before the XML declaration. Truncation and broken tokens are not among them.
+_BENIGN_EXPAT = {expat_errors.codes[m] for m in (expat_errors.XML_ERROR_UNDEFINED_ENTITY,
+                                                 expat_errors.XML_ERROR_UNBOUND_PREFIX,
+                                                 expat_errors.XML_ERROR_JUNK_AFTER_DOC_ELEMENT,
+                                                 expat_errors.XML_ERROR_MISPLACED_XML_PI)}
+
+
+def _benign(reason: object) -> bool:
+    if isinstance(reason, feedparser.NonXMLContentType | feedparser.CharacterEncodingOverride):
+        return True  # warnings about a server's labels, not about the XML itself
+    if isinstance(reason, SAXParseException):
+        return getattr(reason.getException(), "code", None) in _BENIGN_EXPAT
+    return False
 
 
 def _link(base: str, link: object) -> str | None:
     """An http(s) link, resolved against the feed URL; feedparser puts an Atom id here when no link."""
-    if not link:
+    if not isinstance(link, str) or not link.strip() or len(link) > MAX_URL:
         return None
-    resolved = urljoin(base, str(link).strip()[:4000])
-    return resolved if resolved.lower().startswith(("http://", "https://")) else None
+    try:
+        resolved = urljoin(base, link.strip())
+    except ValueError:  # e.g. "http://[::1" — an unbalanced IPv6 bracket
+        return None
+    return resolved if resolved.lower().startswith(("http://", "https://")) and len(resolved) <= MAX_URL else None
 
 
 def _item(feed: Feed, entry: dict, base: str) -> FeedItem:
@@ -67,15 +230,16 @@ def _item(feed: Feed, entry: dict, base: str) -> FeedItem:
         feed_url=feed.url, feed_name=feed.name,
         guid=_clip(entry.get("id")) or None,
         url=_link(base, entry.get("link")),
-        title=html_to_text(entry.get("title") or "")[:2000],
-        summary=html_to_text(summary)[:MAX_FIELD],
-        published=_struct_time(entry.get("published_parsed") or entry.get("updated_parsed")),
+        title=html_to_text(entry.get("title") or "")[:MAX_TITLE],
+        summary=html_to_text(summary)[:MAX_SUMMARY],
+        # dict.get: FeedParserDict maps a missing updated_parsed to published_parsed, with a DeprecationWarning
+        published=_struct_time(entry.get("published_parsed") or dict.get(entry, "updated_parsed")),
     )
 
 
 def html_to_text(fragment: str) -> str:
-    """Tags dropped, entities decoded, whitespace collapsed (feed summaries and titles)."""
-    return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", fragment[: MAX_FIELD * 4]))).strip()
+    """Tags dropped, entities decoded, whitespace collapsed (feed summaries and titles). Linear time."""
+    return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", fragment[: MAX_SUMMARY * 4]))).strip()
 
 
 def _struct_time(value) -> datetime | None:
@@ -88,22 +252,31 @@ def _struct_time(value) -> datetime | None:
 
 
 def _clip(value) -> str:
-    return str(value).strip()[:4000] if value else ""
+    return str(value).strip()[:MAX_GUID] if value else ""
 
 
 def _short(exc: object) -> str:
-    return str(exc).splitlines()[0][:200] if exc else ""
+    return str(exc).splitlines()[0][:200] if exc and str(exc) else type(exc).__name__
+
+
+# -- JSON Feed ----------------------------------------------------------------------------------------
+
+_JSON_LEAD = b"\xef\xbb\xbf\xfe\xff\x00 \t\r\n"  # BOMs, the NULs of UTF-16/32, whitespace
 
 
 def _looks_like_json(body: bytes, content_type: str) -> bool:
-    return "json" in content_type.lower() or body.lstrip()[:1] == b"{"
+    """The body decides ('{' or '<' first); the Content-Type only for bodies that start with neither."""
+    first = body[:256].lstrip(_JSON_LEAD)[:1]
+    if first in (b"{", b"<"):
+        return first == b"{"
+    return "json" in content_type.lower()
 
 
-def _parse_json_feed(feed: Feed, body: bytes) -> list[FeedItem]:
+def _parse_json_feed(feed: Feed, body: bytes, base: str) -> list[FeedItem]:
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise FeedError(f"feeds: {feed.url}: not a feed (invalid JSON: {exc})") from None
+        data = json.loads(body)  # bytes: UTF-8 (with or without BOM), UTF-16 and UTF-32 are detected
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise FeedError(f"feeds: {feed.url}: not a feed (invalid JSON: {_short(exc)})") from None
     if not isinstance(data, dict) or "jsonfeed.org" not in str(data.get("version", "")) \
             or not isinstance(data.get("items"), list):
         raise FeedError(f"feeds: {feed.url}: not a feed (JSON without a jsonfeed.org version and items)")
@@ -111,23 +284,31 @@ def _parse_json_feed(feed: Feed, body: bytes) -> list[FeedItem]:
     for entry in data["items"]:
         if not isinstance(entry, dict):
             continue
-        summary = entry.get("summary") or entry.get("content_text") or entry.get("content_html") or ""
+        # Fields of the wrong type (a list for a title, a number for a url) are treated as absent;
+        # a numeric id is common enough in the wild to keep, as text.
+        summary = _text(entry, "summary") or _text(entry, "content_text") or _text(entry, "content_html")
+        ident = entry.get("id")
         items.append(FeedItem(
             feed_url=feed.url, feed_name=feed.name,
-            guid=_clip(entry.get("id")) or None,
-            url=_link(feed.url, entry.get("url") or entry.get("external_url")),
-            title=html_to_text(str(entry.get("title") or ""))[:2000],
-            summary=html_to_text(str(summary))[:MAX_FIELD],
-            published=_iso(entry.get("date_published") or entry.get("date_modified")),
+            guid=_clip(ident) if isinstance(ident, str | int | float) and not isinstance(ident, bool) else None,
+            url=_link(base, _text(entry, "url") or _text(entry, "external_url")),
+            title=html_to_text(_text(entry, "title"))[:MAX_TITLE],
+            summary=html_to_text(summary)[:MAX_SUMMARY],
+            published=_iso(_text(entry, "date_published") or _text(entry, "date_modified")),
         ))
     return items
 
 
-def _iso(value) -> datetime | None:
-    if not isinstance(value, str):
+def _text(entry: dict, key: str) -> str:
+    value = entry.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _iso(value: str) -> datetime | None:
+    if not value:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)  # UTC, as RSS/Atom dates

@@ -215,6 +215,17 @@ class Store:
         return {**r, "rules": sorted(r["rules"].split("\x1f")) if r["rules"] else [],
                 "alerted": bool(r["alerted"])}
 
+    def articles(self, since: datetime | None = None) -> Iterator[dict]:
+        """Stored articles (id, url, title, text, first_seen), oldest first, for backtests."""
+        yield from self.db.query(
+            "SELECT id, coalesce(canonical_url, url) AS url, title, text, first_seen FROM articles "
+            "WHERE first_seen >= :since ORDER BY first_seen, id", {"since": iso(since) if since else ""})
+
+    def article_ids_with(self, rule: str, since: datetime | None = None) -> set[int]:
+        return {r["article_id"] for r in self.db.query(
+            "SELECT h.article_id FROM hits h JOIN articles a ON a.id = h.article_id "
+            "WHERE h.rule = :rule AND a.first_seen >= :since", {"rule": rule, "since": iso(since) if since else ""})}
+
     def counts(self) -> dict[str, int]:
         return {t: self.db[t].count for t in ("feeds", "articles", "hits", "messages", "deliveries")}
 

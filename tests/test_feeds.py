@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from monitor.errors import FeedError
-from monitor.feeds import html_to_text, parse_feed
+from monitor.feeds import MAX_GUID, MAX_SUMMARY, MAX_TITLE, html_to_text, parse_feed, strip_dtd
 from monitor.models import Feed
 from tests.conftest import SITE
 
@@ -293,3 +293,256 @@ def test_entry_counts_match_feedparser_on_its_wellformed_corpus(shared, folder):
             mismatches.append((path.name, expected, got))
     assert mismatches == []
     assert with_entries > 50  # the comparison covered feeds with entries, not only empty ones
+
+
+# -- hardening: entity expansion, linear time, caps, HTML, encodings, JSON Feed variants ---------------------
+
+RSS_ITEM = (b'<rss version="2.0"><channel><title>T</title><item><title>Hello %s</title>'
+            b"<link>https://e.example/1</link><description>Body %s</description></item></channel></rss>")
+BIG = b"a" * 20_000
+HOSTILE_DTDS = {
+    # feedparser's loose parser keeps "safe" (non-nested) entities and expands them without limit:
+    # 20 kB x 6,000 references was 120 M characters from a 38 kB feed.
+    "quadratic safe entity": b'<?xml version="1.0"?>\n<!DOCTYPE rss [\n<!ENTITY a "' + BIG + b'">\n]>\n'
+                             + RSS_ITEM % (b"&a;", b"&a;" * 6000),
+    "subset on one line": b'<!DOCTYPE rss [<!ENTITY a "' + BIG + b'">]>' + RSS_ITEM % (b"&a;", b"&a;" * 6000),
+    "]> inside a quoted value": b'<!DOCTYPE rss [<!ENTITY z "]>"><!ENTITY a "' + BIG + b'">]>'
+                                + RSS_ITEM % (b"&a;", b"&a;" * 6000),
+    "spliced declaration": b'<!DOCTYPE rss [<!EN<!ENTITY q "">TITY a "' + BIG + b'">]>'
+                           + RSS_ITEM % (b"&a;", b"&a;" * 6000),
+    "comment hiding the end": b'<!DOCTYPE rss [<!-- ]> --><!ENTITY a "' + BIG + b'">]>'
+                              + RSS_ITEM % (b"&a;", b"&a;" * 6000),
+    "lower case": b'<!doctype rss [<!entity a "' + BIG + b'">]>' + RSS_ITEM % (b"&a;", b"&a;" * 6000),
+    "parameter entity": b"<!DOCTYPE rss [<!ENTITY % p \"<!ENTITY a '" + BIG + b"'>\"> %p; ]>"
+                        + RSS_ITEM % (b"&a;", b"&a;" * 6000),
+    "declaration after the DOCTYPE": b'<!DOCTYPE rss>\n<!ENTITY a "' + BIG + b'">\n'
+                                     + RSS_ITEM % (b"&a;", b"&a;" * 6000),
+    "external entity": b'<!DOCTYPE rss [<!ENTITY a SYSTEM "file:///etc/passwd">]>' + RSS_ITEM % (b"&a;", b"&a;"),
+    "external DTD": b'<!DOCTYPE rss SYSTEM "http://127.0.0.1:9/x.dtd">' + RSS_ITEM % (b"&a;", b"&a;"),
+    "billion laughs": LAUGHS.replace(b"Hello &i;", b"Hello &a;").replace(b"Body &i;", b"Body &a;"),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE_DTDS)
+def test_declared_entities_are_never_expanded(name):
+    started = time.monotonic()
+    (item,) = parse_feed(feed_for("dtd.xml"), HOSTILE_DTDS[name], {"content-type": "application/rss+xml"})
+    assert time.monotonic() - started < 1.0
+    assert item.url in ("https://e.example/1", "https://laughs.example/1")
+    assert item.title.startswith("Hello")
+    assert "aaaaaaaaaa" not in item.title + item.summary
+    assert "root:" not in item.title + item.summary
+    assert len(item.summary) < 20_000  # the references stay as the short text "&a;"
+
+
+def test_entities_cannot_hide_behind_an_encoding():
+    # The DTD defence runs on the decoded text: a UTF-16 or UTF-7 body cannot carry a declaration past it.
+    doc = HOSTILE_DTDS["quadratic safe entity"].decode()
+    utf16 = doc.replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="utf-16"?>').encode("utf-16")
+    utf7 = doc.replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="utf-7"?>').replace(
+        "<!ENTITY", "+ADw-!ENTITY").encode("ascii")
+    for body, content_type in ((utf16, "application/xml"), (utf7, "application/xml; charset=utf-7")):
+        started = time.monotonic()
+        (item,) = parse_feed(feed_for("dtd.xml"), body, {"content-type": content_type})
+        assert time.monotonic() - started < 1.0
+        assert "aaaaaaaaaa" not in item.summary and len(item.summary) < 20_000
+
+
+def test_a_huge_internal_subset_is_dropped_in_linear_time():
+    subset = b"".join(b'<!ENTITY e%d "value %d">\n' % (i, i) for i in range(200_000))  # about 5 MB
+    body = b"<!DOCTYPE rss [\n" + subset + b"]>" + RSS_ITEM % (b"&e1;", b"x")
+    started = time.monotonic()
+    (item,) = parse_feed(feed_for("dtd.xml"), body, {"content-type": "application/rss+xml"})
+    assert time.monotonic() - started < 2.0
+    assert item.url == "https://e.example/1"
+
+
+@pytest.mark.parametrize("body", [
+    b"<!DOCTYPE x [" * 200_000 + b"<rss/>",            # every DOCTYPE opening a subset that never closes
+    b"<!ENTITY " * 200_000 + b"<rss/>",
+    b'<!DOCTYPE x "' + b"a" * 2_000_000,                # an unclosed quoted id
+    b"<!DOCTYPE x [" + b"] " * 1_000_000,               # many "]" without ">"
+    b"<!DOCTYPE x [" + b"<!--" * 300_000,               # unclosed comments
+    b"<!-- " * 300_000 + b"<html>",                     # the HTML sniffer's prolog scan
+], ids=["doctype-opens", "entity-opens", "unclosed-quote", "brackets", "comments", "comment-prolog"])
+def test_dtd_and_prolog_scans_are_linear(body):
+    started = time.monotonic()
+    with pytest.raises(FeedError):
+        parse_feed(feed_for("x.xml"), body, {"content-type": "application/xml"})
+    assert time.monotonic() - started < 2.0
+
+
+def test_strip_dtd_keeps_the_doctype_name_and_ids_and_leaves_plain_feeds_alone():
+    netscape = (b'<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" '
+                b'"http://my.netscape.com/publish/formats/rss-0.91.dtd">')
+    assert strip_dtd(netscape + b"<rss/>") == netscape + b"<rss/>"
+    assert strip_dtd(b'<!DOCTYPE rss SYSTEM "x.dtd" [<!ENTITY a "b">]><rss>&a;</rss>') == \
+        b'<!DOCTYPE rss SYSTEM "x.dtd" ><rss>&a;</rss>'
+    plain = fixture_bytes("northwire.xml")
+    assert strip_dtd(plain) is plain  # nothing to do: one regex search, no copy
+    for body in HOSTILE_DTDS.values():
+        assert b"<!entity" not in strip_dtd(body).lower()
+
+
+def test_html_to_text_is_linear_on_unclosed_angle_brackets():
+    started = time.monotonic()
+    assert html_to_text("<" * 400_000) == "<" * 400_000
+    assert time.monotonic() - started < 1.0
+
+
+def test_every_field_is_capped():
+    body = (b'<rss version="2.0"><channel><title>T</title><item><title>' + b"t" * 50_000 + b"</title>"
+            b"<link>https://x.example/" + b"p" * 5000 + b"</link><guid>" + b"g" * 50_000 + b"</guid>"
+            b"<description>" + b"w " * 300_000 + b"</description></item></channel></rss>")
+    (item,) = parse_feed(feed_for("x.xml"), body, {"content-type": "application/rss+xml"})
+    assert len(item.title) == MAX_TITLE
+    assert len(item.summary) <= MAX_SUMMARY
+    assert len(item.guid) == MAX_GUID
+    assert item.url is None  # a clipped URL would point elsewhere: an over-long link is dropped
+
+
+HTML_PAGE = b"<html><head><title>Front page</title></head><body><p>Hello</p></body></html>"
+
+
+@pytest.mark.parametrize("body", [
+    HTML_PAGE,
+    b"\n\n   \t" + HTML_PAGE,
+    b"\xef\xbb\xbf" + HTML_PAGE,
+    b"\xef\xbb\xbf\r\n<!-- generated by a CMS -->\n<!DOCTYPE HTML>\n" + HTML_PAGE,
+    b'<?xml version="1.0" encoding="utf-8"?>\n<!-- x -->\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" '
+    b'"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n<html xmlns="http://www.w3.org/1999/xhtml"><body/></html>',
+    b"<HEAD><TITLE>Document Moved</TITLE></HEAD><BODY>moved <A HREF='x'>here</A></BODY>",
+    ("<!DOCTYPE html>\n" + HTML_PAGE.decode()).encode("utf-16"),
+])
+def test_html_pages_are_not_a_feed_whatever_precedes_them(body):
+    with pytest.raises(FeedError, match=r"feeds: .*not-a-feed.html: not a feed \(an HTML page was served\)"):
+        parse_feed(feed_for("not-a-feed.html"), body, {"content-type": "text/html"})
+
+
+def test_an_rss_root_with_an_xhtml_doctype_is_still_a_feed():
+    body = (b'<?xml version="1.0"?><!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" "http://x.invalid/">'
+            + RSS_ITEM % (b"x", b"y"))
+    assert [i.title for i in parse_feed(feed_for("x.xml"), body, {"content-type": "text/xml"})] == ["Hello x"]
+
+
+CYRILLIC_RSS = ('<?xml version="1.0" encoding="%s"?><rss version="2.0"><channel><title>Минск</title><item>'
+                "<title>Лукашенко помиловал 18 человек</title><link>https://m.example/1</link></item></channel></rss>")
+
+
+@pytest.mark.parametrize("codec, bom", [
+    ("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"), ("utf-16-le", b""), ("utf-16-be", b""),
+    ("utf-32-le", b"\xff\xfe\0\0"), ("utf-32-be", b"\0\0\xfe\xff"),
+])
+@pytest.mark.parametrize("content_type", ["text/xml", "application/rss+xml; charset=iso-8859-1", None])
+def test_utf16_and_utf32_feeds_parse_whatever_the_content_type_says(codec, bom, content_type):
+    body = bom + (CYRILLIC_RSS % codec.rsplit("-", 1)[0]).encode(codec)
+    headers = {"content-type": content_type} if content_type else {}
+    (item,) = parse_feed(feed_for("m.xml"), body, headers)
+    assert item.title == "Лукашенко помиловал 18 человек"
+    assert item.url == "https://m.example/1"
+
+
+@pytest.mark.parametrize("content_type", ["text/xml", "text/html", "text/plain", "application/octet-stream", None])
+def test_a_declared_encoding_wins_when_the_content_type_has_no_charset(content_type):
+    # RFC 7303, not RFC 3023's us-ascii default for text/xml: the XML declaration decides.
+    body = (CYRILLIC_RSS % "windows-1251").encode("windows-1251")
+    headers = {"content-type": content_type} if content_type else {"etag": '"x"'}
+    (item,) = parse_feed(feed_for("m.xml"), body, headers)
+    assert item.title == "Лукашенко помиловал 18 человек"
+
+
+def test_a_charset_in_the_content_type_still_wins_over_the_declaration():
+    body = (CYRILLIC_RSS % "iso-8859-1").encode("koi8-r")
+    (item,) = parse_feed(feed_for("m.xml"), body, {"content-type": "application/rss+xml; charset=koi8-r"})
+    assert item.title == "Лукашенко помиловал 18 человек"
+
+
+def test_leading_whitespace_before_the_xml_declaration_is_harmless():
+    body = b"\n\n  " + (CYRILLIC_RSS % "windows-1251").encode("windows-1251")
+    (item,) = parse_feed(feed_for("m.xml"), body, {"content-type": "application/rss+xml"})
+    assert item.title == "Лукашенко помиловал 18 человек"
+
+
+def test_content_location_does_not_turn_bare_guids_into_urls():
+    body = (b'<rss version="2.0"><channel><title>T</title><item><title>x</title>'
+            b"<link>https://x.example/a</link><guid>12345</guid></item></channel></rss>")
+    # lower-case names, as fetch.Response hands them over
+    headers = {"content-type": "application/rss+xml", "content-location": "https://cdn.example/feeds/"}
+    (item,) = parse_feed(feed_for("x.xml"), body, headers)
+    assert item.guid == "12345"
+
+
+def test_relative_links_resolve_against_the_final_url():
+    body = (b'<rss version="2.0"><channel><title>T</title><item><title>x</title>'
+            b"<link>/news/1</link></item><item><title>y</title><link>javascript:alert(1)</link></item></channel></rss>")
+    first, second = parse_feed(feed_for("x.xml"), body, {}, url="https://moved.example/feeds/x.xml")
+    assert first.url == "https://moved.example/news/1"
+    assert second.url is None
+
+
+# -- empty, broken, bozo-but-usable ---------------------------------------------------------------------------
+
+
+def test_a_complete_empty_feed_with_an_html_entity_is_empty_not_an_error():
+    body = b'<rss version="2.0"><channel><title>Caf&eacute;&nbsp;news</title></channel></rss>'
+    assert parse_feed(feed_for("x.xml"), body, {"content-type": "application/rss+xml"}) == []
+
+
+def test_a_cut_short_empty_feed_is_an_error_even_when_an_entity_fails_first():
+    body = b'<rss version="2.0"><channel><title>Caf&eacute;</title><description>Most read'
+    with pytest.raises(FeedError, match="malformed feed with no entries"):
+        parse_feed(feed_for("x.xml"), body, {"content-type": "application/rss+xml"})
+
+
+def test_bozo_feeds_with_entries_still_parse():
+    body = (b'<rss version="2.0"><channel><title>T</title><item><title>Good</title><link>https://x.example/1'
+            b"</link></item><item><title>Bad &amp &nbsp; <b>unclosed</title><link>https://x.example/2</link></item>"
+            b"<item><title>After</title><link>https://x.example/3</link></item></channel></rss>")
+    items = parse_feed(feed_for("x.xml"), body, {"content-type": "application/rss+xml"})
+    assert [i.url for i in items] == ["https://x.example/1", "https://x.example/2", "https://x.example/3"]
+
+
+# -- JSON Feed variants -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1",
+                                     "http://jsonfeed.org/version/1"])
+@pytest.mark.parametrize("prefix, content_type", [
+    (b"", "application/feed+json"), (b"\xef\xbb\xbf", "application/json"), (b"\n  ", "text/plain"), (b"", None),
+])
+def test_json_feed_versions_bom_and_content_types(version, prefix, content_type):
+    doc = {"version": version, "title": "t", "author": {"name": "1.0 style"},
+           "items": [{"id": "a", "url": "https://j.example/a", "title": "A", "content_text": "text"}]}
+    headers = {"content-type": content_type} if content_type else {}
+    (item,) = parse_feed(feed_for("j.json"), prefix + json.dumps(doc).encode(), headers)
+    assert (item.guid, item.url, item.title, item.summary) == ("a", "https://j.example/a", "A", "text")
+
+
+def test_json_feed_in_utf16_parses():
+    doc = {"version": "https://jsonfeed.org/version/1.1", "items": [{"id": "1", "title": "Минск"}]}
+    (item,) = parse_feed(feed_for("j.json"), json.dumps(doc, ensure_ascii=False).encode("utf-16"), {})
+    assert item.title == "Минск"
+
+
+def test_json_feed_fields_of_the_wrong_type_are_dropped():
+    doc = {"version": "https://jsonfeed.org/version/1.1", "items": [
+        {"id": 3.1415, "title": ["not a string"], "url": 1.2, "summary": True, "content_text": ["x"],
+         "content_html": "<p>html</p>", "date_published": {}, "date_modified": "2025-10-01T10:00:00+03:00"},
+        {"id": True, "title": "bool id", "url": "/relative"},
+    ]}
+    first, second = parse_feed(feed_for("j.json"), json.dumps(doc).encode(), {}, url="https://j.example/feed.json")
+    assert (first.guid, first.title, first.url, first.summary) == ("3.1415", "", None, "html")
+    assert first.published == datetime(2025, 10, 1, 7, 0, tzinfo=UTC)
+    assert first.published.utcoffset().total_seconds() == 0  # dates come out in UTC, as RSS and Atom ones do
+    assert second.guid is None
+    assert second.url == "https://j.example/relative"
+
+
+def test_xml_served_as_json_is_parsed_as_xml():
+    items = parse_feed(feed_for("northwire.xml"), fixture_bytes("northwire.xml"), {"content-type": "application/json"})
+    assert len(items) == 4
+
+
+def test_deeply_nested_json_is_a_feed_error():
+    with pytest.raises(FeedError, match="not a feed"):
+        parse_feed(feed_for("j.json"), b"{" + b'"a":[' * 100_000, {"content-type": "application/feed+json"})

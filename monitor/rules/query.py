@@ -437,7 +437,7 @@ def _non_positional(node: Node) -> Node | None:
 def _negative_part(node: Node) -> Node | None:
     """A part that can only exclude and so leaves `node` unable to match on its own merit, or None."""
     if isinstance(node, Not):
-        return node
+        return _negative_part(node.child.child) if isinstance(node.child, Not) else node
     if isinstance(node, And):
         parts = [_negative_part(c) for c in node.children]
         return None if any(p is None for p in parts) else parts[0]
@@ -576,17 +576,18 @@ _by_end = itemgetter(1)
 class _Context:
     """One article as the compiled tests see it."""
 
-    __slots__ = ("all_fields", "index", "vocabulary")
+    __slots__ = ("all_fields", "index", "vocabularies")
 
     def __init__(self, index: TextIndex):
         self.index = index
         self.all_fields = tuple(f for f in index.fields if f in FIELDS) or index.fields
-        # The union vocabulary answers single-word tests on the default scope in one set lookup.
-        self.vocabulary = index.vocabulary() if len(self.all_fields) == len(index.fields) else None
+        # The fields' vocabularies answer single-word tests on the default scope by set lookups.
+        self.vocabularies = tuple(map(index.vocabulary, self.all_fields))
 
 
 _Test = Callable[[_Context, tuple[str, ...]], bool]
 _Hits = Callable[[_Context, str], list[_Hit]]
+_Points = Callable[[_Context, str], list[int]]
 
 
 class _Program:
@@ -621,8 +622,7 @@ class _Program:
         if isinstance(node, Near):
             self._compile(node.left)
             self._compile(node.right)
-            left, right, distance = _hits_of(node.left), _hits_of(node.right), node.distance
-            return lambda ctx, fields: any(_near_exists(left(ctx, f), right(ctx, f), distance) for f in fields)
+            return _near_test(node)
         raise TypeError(f"not a query node: {node!r}")
 
     def run(self, ctx: _Context) -> Match:
@@ -661,16 +661,78 @@ def _leaf_test(leaf: Leaf) -> _Test:
     token, prefix = leaf.pattern[0]
     if prefix:
         def test_prefix(ctx: _Context, fields: tuple[str, ...]) -> bool:
-            if fields is ctx.all_fields and ctx.vocabulary is not None:
-                return ctx.index.has_prefix(token)
-            return any(ctx.index.prefixed(f, token) for f in fields)
+            for f in fields:  # noqa: SIM110 - hot path, see _all_of
+                if ctx.index.has_prefix(token, f):
+                    return True
+            return False
         return test_prefix
 
     def test_token(ctx: _Context, fields: tuple[str, ...]) -> bool:
-        if fields is ctx.all_fields and ctx.vocabulary is not None:
-            return token in ctx.vocabulary
+        if fields is ctx.all_fields:
+            for vocabulary in ctx.vocabularies:  # noqa: SIM110 - hot path, see _all_of
+                if token in vocabulary:
+                    return True
+            return False
         return any(ctx.index.has(f, token) for f in fields)
     return test_token
+
+
+def _near_test(node: Near) -> _Test:
+    distance = node.distance
+    left_points, right_points = _points_of(node.left), _points_of(node.right)
+    if left_points and right_points:  # single words on both sides, the usual case: plain positions
+        def test_points(ctx: _Context, fields: tuple[str, ...]) -> bool:
+            for f in fields:  # noqa: SIM110 - hot path, see _all_of
+                if _near_points(left_points(ctx, f), right_points(ctx, f), distance):
+                    return True
+            return False
+        return test_points
+    left, right = _hits_of(node.left), _hits_of(node.right)
+
+    def test_hits(ctx: _Context, fields: tuple[str, ...]) -> bool:
+        for f in fields:  # noqa: SIM110 - as above
+            if _near_exists(left(ctx, f), right(ctx, f), distance):
+                return True
+        return False
+    return test_hits
+
+
+def _points_of(node: Node) -> _Points | None:
+    """Sorted token positions of a node made of one-word leaves (words, wildcards, ORs and aliases of
+    them, under a field scope or not); None for phrases and NEAR, whose matches span several words."""
+    if isinstance(node, Term | Prefix | Phrase):
+        if len(node.pattern) > 1:
+            return None
+        part = node.pattern[0]
+        return lambda ctx, field: _token_positions(ctx.index, field, part)
+    if isinstance(node, Or | Alias):
+        parts = [_points_of(c) for c in _alternatives(node)]
+        if not all(parts):
+            return None
+        points = tuple(p for p in parts if p)
+        return lambda ctx, field: sorted(itertools.chain.from_iterable(p(ctx, field) for p in points))
+    if isinstance(node, Field):
+        inner, name = _points_of(node.child), node.name
+        if inner is None:
+            return None
+        return lambda ctx, field: inner(ctx, field) if field == name else []
+    return None
+
+
+def _near_points(left: list[int], right: list[int], distance: int) -> bool:
+    """Whether two different positions, one from each sorted list, are at most `distance` apart."""
+    if not left or not right:
+        return False
+    if len(left) > len(right):
+        left, right = right, left
+    end = len(right)
+    for p in left:
+        i = bisect_left(right, p - distance)
+        while i < end and right[i] <= p + distance:
+            if right[i] != p:
+                return True
+            i += 1
+    return False
 
 
 def _hits_of(node: Node) -> _Hits:
@@ -720,7 +782,7 @@ def _token_positions(index: TextIndex, field: str, part: tuple[str, bool]) -> li
     if not prefix:
         return index.positions(field, token)
     found = [index.positions(field, t) for t in index.prefixed(field, token)]
-    return found[0] if len(found) == 1 else sorted(p for ps in found for p in ps)
+    return found[0] if len(found) == 1 else sorted(itertools.chain.from_iterable(found))
 
 
 def _near_exists(left: list[_Hit], right: list[_Hit], distance: int) -> bool:
@@ -777,24 +839,56 @@ class _Explainer:
         self.index = ctx.index
 
     def explain(self, node: Node, fields: tuple[str, ...], evidence: list[Evidence],
-                clauses: list[str]) -> None:
+                clauses: list[str] | None) -> None:
+        """Collect the evidence of `node` and, unless `clauses` is None, its satisfied clauses."""
         if isinstance(node, And):
             for c in node.children:
                 self.explain(c, fields, evidence, clauses)
-        elif isinstance(node, Or):
-            for c in node.children:
+        elif isinstance(node, Or | Alias):
+            if isinstance(node, Alias) and clauses is not None:
+                clauses.append(_fmt(node, _OR))
+                clauses = None  # the alias is the clause, not the variant that matched
+            for c in _alternatives(node):
                 if self.program.tests[id(c)](self.ctx, fields):
                     self.explain(c, fields, evidence, clauses)
         elif isinstance(node, Not):
-            clauses.append(_fmt(node, _OR))
-        elif isinstance(node, Field) and not _positional(node.child):
-            inner: list[str] = []
+            if clauses is not None:
+                clauses.append(_fmt(node, _OR))
+        elif isinstance(node, Field):
+            inner: list[str] | None = [] if clauses is not None else None
             self.explain(node.child, _narrow(fields, node.name), evidence, inner)
-            clauses.extend(f"{node.name}:{c}" if " " not in c else f"{node.name}:({c})" for c in inner)
-        else:  # positional: leaves, NEAR, alias, field over those
-            clauses.append(_fmt(node, _OR))
+            if clauses is not None and inner is not None:
+                if _positional(node.child):
+                    clauses.append(_fmt(node, _OR))
+                else:
+                    clauses.extend(f"{node.name}:{c}" if " " not in c else f"{node.name}:({c})" for c in inner)
+        elif isinstance(node, Term | Prefix | Phrase):
+            label = _fmt(node, _ATOM)
+            if clauses is not None:
+                clauses.append(label)
+            for field in fields:
+                evidence.extend(self._leaf_evidence(node, field, label))
+        else:  # NEAR: the evidence is the pairs that are near each other
+            if clauses is not None:
+                clauses.append(_fmt(node, _OR))
             for field in fields:
                 evidence.extend(self._evidence(field, self.spans(node, field)))
+
+    def _leaf_evidence(self, leaf: Leaf, field: str, label: str) -> Iterator[Evidence]:
+        """The first few occurrences of a leaf, without listing every occurrence of a wildcard."""
+        index = self.index
+        if len(leaf.pattern) > 1:
+            spans = [(s, e) for s, e, _ in _leaf_spans(index, leaf, field, label)[:EVIDENCE_PER_TERM]]
+        else:
+            token, prefix = leaf.pattern[0]
+            if prefix:
+                firsts = sorted(itertools.chain.from_iterable(
+                    index.positions(field, t)[:EVIDENCE_PER_TERM] for t in index.prefixed(field, token)))
+            else:
+                firsts = index.positions(field, token)
+            spans = [(p, p) for p in firsts[:EVIDENCE_PER_TERM]]
+        for first, last in spans:
+            yield Evidence(field, label, index.span(field, first)[0], index.span(field, last)[1])
 
     def spans(self, node: Node, field: str) -> list[_Span]:
         if isinstance(node, Term | Prefix | Phrase):
@@ -935,6 +1029,7 @@ def _reads_as_leaf(printed: str, leaf: Leaf) -> bool:
 _Clause = tuple[frozenset[str], tuple[str, ...]]
 _MEMO_LIMIT = 500_000  # distinct article tokens remembered by a RuleSet before it starts over
 _MAX_COMBINATIONS = 8  # clauses an OR may contribute
+_HEAD = 4  # stems are pre-filtered by their first four characters
 _SCOPE = "\x1f"  # joins a field name and a word in scoped requirements; never part of a token
 
 
@@ -948,22 +1043,24 @@ def _requirements(node: Node, scope: str = "") -> list[_Clause] | None:
         tag = scope + _SCOPE if scope else ""
         return [(frozenset(), (tag + t,)) if prefix else (frozenset((tag + t,)), ()) for t, prefix in node.pattern]
     if isinstance(node, Or | Alias):
-        needs = [_requirements(c, scope) for c in _alternatives(node)]
-        if any(not n for n in needs):
-            return None
+        needs = [n for c in _alternatives(node) if (n := _requirements(c, scope))]
+        if len(needs) < len(_alternatives(node)):
+            return None  # an alternative that needs nothing makes the whole OR need nothing
         # (a1 AND a2) OR (b1 AND b2) implies (a1 OR b1) AND (a1 OR b2) AND ...: keep every combination
         # while they are few, else only the union of each alternative's most selective clause.
         combos = 1
         for n in needs:
-            combos *= len(n)  # type: ignore[arg-type]
+            combos *= len(n)
         if combos <= _MAX_COMBINATIONS:
-            return [_union(picks) for picks in itertools.product(*needs)]  # type: ignore[misc]
-        return [_union([min(n, key=_clause_cost) for n in needs])]  # type: ignore[type-var]
+            return [_union(picks) for picks in itertools.product(*needs)]
+        return [_union([min(n, key=_clause_cost) for n in needs])]
     if isinstance(node, And | Near):
         found = [n for c in _children(node) if (n := _requirements(c, scope))]
         return [c for n in found for c in n] or None
     if isinstance(node, Field):
         return _requirements(node.child, node.name)
+    if isinstance(node, Not) and isinstance(node.child, Not):
+        return _requirements(node.child.child, scope)
     return None  # NOT requires nothing to be present
 
 
@@ -982,10 +1079,11 @@ def _clause_cost(clause: _Clause) -> tuple[int, int]:
 class RuleSet:
     """Many named rules evaluated on one TextIndex, skipping rules whose required words are absent.
 
-    Each rule's necessary clauses (any-of word sets that must all be present) are numbered. A memo maps
-    every article token ever seen to the clauses it satisfies, by exact word or stem, so an article costs
-    a set intersection with its vocabulary plus work for the tokens that occur in rules. A rule is
-    evaluated only when one selective clause (its trigger) and then all its clauses are satisfied.
+    Each rule's necessary clauses (any-of word sets that must all be present) are numbered. Exact words
+    map to their clauses directly (a set intersection with the article's vocabulary finds them); for
+    wildcards a memo maps every article word ever seen to the clauses its prefixes satisfy, so each new
+    word is examined once. A rule is evaluated only when one selective clause (its trigger) and then all
+    its clauses are satisfied.
     """
 
     def __init__(self, rules: Mapping[str, Node]):
@@ -1003,25 +1101,31 @@ class RuleSet:
                 self._by_trigger.setdefault(clause_ids[min(clauses, key=_clause_cost)], []).append(i)
             else:
                 self._always.append(i)
-        self._exact: dict[str, list[int]] = {}
-        self._stems: dict[str, list[int]] = {}
+        self._exact: dict[str, tuple[int, ...]] = {}
+        self._stems: dict[str, tuple[int, ...]] = {}
         for (exact, stems), cid in clause_ids.items():
             for token in exact:
-                self._exact.setdefault(token, []).append(cid)
+                self._exact[token] = (*self._exact.get(token, ()), cid)
             for stem in stems:
-                self._stems.setdefault(stem, []).append(cid)
+                self._stems[stem] = (*self._stems.get(stem, ()), cid)
+        self._exact_keys = frozenset(self._exact)
         self._stem_lengths = sorted({len(s) for s in self._stems})
+        self._heads = frozenset(s[:_HEAD] for s in self._stems if len(s) >= _HEAD)
+        self._short_stems = any(len(s) < _HEAD for s in self._stems)
+        self._triggers = frozenset(self._by_trigger)
         tagged = (t for c in clause_ids for t in (*c[0], *c[1]) if _SCOPE in t)
         self._scopes = sorted({t.partition(_SCOPE)[0] for t in tagged})
-        self._seen: set[str] = set()  # tokens already looked up
-        self._satisfies: dict[str, tuple[int, ...]] = {}  # token -> clause ids, for tokens in some clause
-        self._useful: set[str] = set()  # keys of _satisfies
+        self._seen: set[str] = set()  # tokens already checked against the stems
+        self._prefixed: dict[str, tuple[int, ...]] = {}  # token -> clause ids of the stems it starts with
+        self._useful: set[str] = set()  # keys of _prefixed
 
     def __len__(self) -> int:
         return len(self.names)
 
-    def _clauses_of(self, token: str) -> tuple[int, ...]:
-        ids = list(self._exact.get(token, ()))
+    def _stem_clauses(self, token: str) -> tuple[int, ...]:
+        if token[:_HEAD] not in self._heads and not self._short_stems:
+            return ()  # no stem starts like this token: the common case, decided by one lookup
+        ids: list[int] = []
         for n in self._stem_lengths:
             if n > len(token):
                 break
@@ -1031,28 +1135,30 @@ class RuleSet:
     def _learn(self, tokens: frozenset[str]) -> None:
         if len(self._seen) > _MEMO_LIMIT:
             self._seen.clear()
-            self._satisfies.clear()
+            self._prefixed.clear()
             self._useful.clear()
         for token in tokens - self._seen:
-            ids = self._clauses_of(token)
+            ids = self._stem_clauses(token)
             if ids:
-                self._satisfies[token] = ids
+                self._prefixed[token] = ids
                 self._useful.add(token)
             self._seen.add(token)
 
     def candidates(self, index: TextIndex) -> list[int]:
         """Indexes of the rules whose necessary words all occur in the article."""
-        vocab = index.vocabulary()
-        for field in self._scopes:
-            vocab = vocab.union(field + _SCOPE + t for t in index.vocabulary(field))
-        self._learn(vocab)
+        # Per field rather than their union, which would copy the text's vocabulary once more.
+        vocabularies = [index.vocabulary(f) for f in index.fields]
+        vocabularies += [frozenset(f + _SCOPE + t for t in index.vocabulary(f)) for f in self._scopes]
         satisfied: set[int] = set()
-        for token in vocab & self._useful:
-            satisfied.update(self._satisfies[token])
+        for vocabulary in vocabularies:
+            satisfied.update(*map(self._exact.__getitem__, vocabulary & self._exact_keys))
+            if self._stems:
+                self._learn(vocabulary)
+                satisfied.update(*map(self._prefixed.__getitem__, vocabulary & self._useful))
         found = list(self._always)
-        needs = self._needs
-        for cid in satisfied:
-            for i in self._by_trigger.get(cid, ()):
+        needs, by_trigger = self._needs, self._by_trigger
+        for cid in satisfied & self._triggers:
+            for i in by_trigger[cid]:
                 if needs[i] <= satisfied:
                     found.append(i)
         return sorted(found)

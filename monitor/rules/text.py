@@ -189,6 +189,9 @@ class _FieldIndex:
     __slots__ = ("_first", "_last", "_layout", "_positions", "_sorted", "_starts", "clean", "raw", "text",
                  "tokens", "vocabulary")
 
+    # Tokens looked up by plain scans before the first/last tables pay off.
+    _SCANS_BEFORE_FIRST_LAST = 8
+
     def __init__(self, text: str):
         self.text = text
         self.clean, self.raw, self.tokens, self._layout = _split_words(text)
@@ -208,23 +211,34 @@ class _FieldIndex:
         found = self._positions.get(token)
         if found is not None:
             return found
-        if self._first is None:
-            # First and last position of every token, built by C loops (dict keeps the last value
-            # written). Most tokens of an article occur once, so these two answer them outright.
-            n = len(self.tokens)
-            self._last = dict(zip(self.tokens, range(n), strict=True))
-            self._first = dict(zip(reversed(self.tokens), range(n - 1, -1, -1), strict=True))
-        first = self._first.get(token)
-        if first is None:
+        if token not in self.vocabulary:
             return []
-        last = self._last[token]
+        tokens = self.tokens
+        if len(self._positions) < self._SCANS_BEFORE_FIRST_LAST:
+            first, last = tokens.index(token), len(tokens) - 1
+        else:
+            if self._first is None:
+                # First and last position of every token, built by C loops (a dict keeps the last value
+                # written). Most tokens of an article occur once, so these two answer them outright.
+                n = len(tokens)
+                self._last = dict(zip(tokens, range(n), strict=True))
+                self._first = dict(zip(reversed(tokens), range(n - 1, -1, -1), strict=True))
+            first, last = self._first[token], self._last[token]
         found = [first]
-        tokens, i = self.tokens, first
-        while i < last:  # list.index scans in C, and only between the first and last occurrence
-            i = tokens.index(token, i + 1, last + 1)
-            found.append(i)
+        i = first
+        try:
+            while i < last:  # list.index scans in C
+                i = tokens.index(token, i + 1, last + 1)
+                found.append(i)
+        except ValueError:
+            pass
         self._positions[token] = found
         return found
+
+    def has_prefix(self, stem: str) -> bool:
+        vocab = self.sorted_vocabulary()
+        i = bisect_left(vocab, stem)
+        return i < len(vocab) and vocab[i].startswith(stem)
 
     def prefixed(self, stem: str) -> list[str]:
         vocab = self.sorted_vocabulary()
@@ -332,8 +346,11 @@ class TextIndex:
             self._vocabulary = frozenset().union(*sets)
         return self._vocabulary
 
-    def has_prefix(self, stem: str) -> bool:
-        """Whether any field has a token starting with `stem`."""
+    def has_prefix(self, stem: str, field: str | None = None) -> bool:
+        """Whether `field` (default: any field) has a token starting with `stem`, in O(log V)."""
+        if field is not None:
+            entry = self._fields.get(field)
+            return entry is not None and entry.has_prefix(stem)
         known = self._prefix_memo.get(stem)
         if known is None:
             if self._sorted is None:

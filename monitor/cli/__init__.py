@@ -1,0 +1,145 @@
+"""The `news-monitor` command line: run (the service, or --once), hits, digest, status; the feeds and
+rules groups live beside it.
+
+Each command loads the config, builds the pipeline and calls it; no logic lives here that the
+service also needs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import click
+
+from monitor import __version__
+from monitor.cli.context import Context, guarded
+from monitor.cli.feeds import feed_health_line
+from monitor.cli.feeds import feeds as feeds_group
+from monitor.cli.rules import rules as rules_group
+from monitor.config import parse_duration
+from monitor.errors import RuleError
+from monitor.pipeline import utcnow
+from monitor.rules.files import RuleSource, load_rulebook
+from monitor.service import Service, instance_lock
+from monitor.store import Store
+
+log = logging.getLogger("monitor")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(path_type=Path), envvar="MONITOR_CONFIG",
+              default="monitor.yaml", show_default=True, help="Config file (env MONITOR_CONFIG).")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+@click.version_option(__version__, prog_name="news-monitor")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path, verbose: bool) -> None:
+    """Scheduled news monitor: feeds -> article text -> rules -> deduplicated hits -> digests and alerts."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    ctx.obj = Context(config_path)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Poll every feed now, process, send due alerts, and exit.")
+@click.pass_obj
+@guarded
+def run(obj: Context, once: bool) -> None:
+    """Run the monitor: a long-lived service, or one full cycle with --once."""
+    config = obj.config
+    source = RuleSource(config.rules_dir, log)
+    source.current()  # invalid rules stop us here, before anything is fetched
+    pipeline = obj.pipeline(source.current)
+    pipeline.rule_errors = lambda: [e.located() for e in source.errors]
+    with instance_lock(config.state_dir):
+        if not once:
+            Service(pipeline, watch_rules=source.current).run()
+            return
+        with Store.open(config.db_path) as store:
+            report = pipeline.run_cycle(store, force=True)
+        click.echo(report.summary())  # per-feed and delivery errors were logged as they happened
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--since", help="Only hits first seen within this long, e.g. 24h or 7d.")
+@click.option("--rule", help="Only articles that hit this rule.")
+@click.pass_obj
+@guarded
+def hits(obj: Context, as_json: bool, since: str | None, rule: str | None) -> None:
+    """List stored hits, oldest first."""
+    try:
+        window = utcnow() - timedelta(seconds=parse_duration(since)) if since else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    with Store.open(obj.config.db_path) as store:
+        rows = store.hits(since=window, rule=rule)
+    for row in rows:
+        record = {"url": row["canonical_url"] or row["url"], "title": row["title"], "feed": row["feed_name"],
+                  "published": row["published"], "rules": row["rules"], "story": row["story"],
+                  "first_seen": row["first_seen"], "id": row["id"], "guid": row["guid"],
+                  "feed_url": row["feed_url"], "text_source": row["text_source"],
+                  "snippet": row["snippet"], "alerted": row["alerted"], "language": row["language"]}
+        if as_json:
+            click.echo(json.dumps(record, ensure_ascii=False))
+        else:
+            click.echo(f"{record['first_seen']}  [{', '.join(record['rules'])}]  {record['title']}\n"
+                       f"    {record['feed']} · {record['url']}")
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Print the digest instead of sending it; nothing is marked sent.")
+@click.pass_obj
+@guarded
+def digest(obj: Context, dry_run: bool) -> None:
+    """Build and send the digest now (every hit not yet in a digest)."""
+    config = obj.config
+    pipeline = obj.pipeline(lambda: load_rulebook(config.rules_dir))
+    with Store.open(config.db_path) as store:
+        message = pipeline.build_digest(store, save=not dry_run)
+        if dry_run:
+            click.echo(message.text)
+            return
+        report = pipeline.deliver(store)
+    click.echo(f"digest {message.id}: {len(message.items)} items, {report.delivered} deliveries")
+    for error in report.delivery_errors:
+        click.echo(f"delivery failed (will retry): {error}", err=True)
+
+
+@main.command()
+@click.pass_obj
+@guarded
+def status(obj: Context) -> None:
+    """What the monitor holds and what needs attention: counts, feed health, queued deliveries, rules."""
+    config = obj.config
+    with Store.open(config.db_path) as store:
+        store.sync_feeds(config.feed_list())
+        counts = store.counts()
+        feeds_rows = store.feed_health()
+        pending = [d for d in store.deliveries() if d["status"] == "pending"]
+    failing = [f for f in feeds_rows if f["errors"] and not f["disabled"]]
+    disabled = [f for f in feeds_rows if f["disabled"]]
+    click.echo(f"{counts['articles']} articles, {counts['hits']} hits, {counts['messages']} messages")
+    click.echo(f"feeds: {len(feeds_rows) - len(failing) - len(disabled)} ok or not polled yet, "
+               f"{len(failing)} failing, {len(disabled)} disabled")
+    now = utcnow()
+    for row in failing + disabled:
+        click.echo(f"  {row['name']}: {feed_health_line(row, now)}")
+    click.echo(f"deliveries queued for retry: {len(pending)}")
+    for row in pending:
+        click.echo(f"  {row['message_id']} -> {row['channel']}: {row['attempts']} attempts, {row['last_error']}")
+    try:
+        book = load_rulebook(config.rules_dir)
+        click.echo(f"rules: {len(book.rules)} valid ({', '.join(book.names)})")
+    except RuleError as exc:  # the service keeps the last good version of these rules
+        click.echo(f"rules: edits not applied (the running service keeps the last good version):\n{exc}")
+
+
+
+
+main.add_command(feeds_group, "feeds")
+main.add_command(rules_group, "rules")

@@ -1,0 +1,76 @@
+"""`news-monitor feeds`: every feed with its health, and `feeds test URL` to try one feed now."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from monitor.cli.context import Context, guarded
+from monitor.errors import MonitorError
+from monitor.feeds import parse_feed
+from monitor.fetch import Fetcher, Request
+from monitor.models import Feed
+from monitor.pipeline import utcnow
+from monitor.store import Store
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def feeds(ctx: click.Context) -> None:
+    """List configured feeds with their health (ok / failing since / backing off / disabled)."""
+    if ctx.invoked_subcommand is None:
+        _feeds_list(ctx.obj)
+
+
+@guarded
+def _feeds_list(obj: Context) -> None:
+    config = obj.config
+    with Store.open(config.db_path) as store:
+        store.sync_feeds(config.feed_list())
+        rows = {r["url"]: r for r in store.feed_health()}
+    now = utcnow()
+    for feed in config.feed_list():
+        click.echo(f"{feed.name}  {feed.url}\n    {feed_health_line(rows.get(feed.url, {}), now)}")
+
+
+def feed_health_line(row: dict, now) -> str:
+    """One line of health: ok, failing since ..., backing off until ..., disabled, or moved."""
+    moved = f"; moved to {row['fetch_url']} (update monitor.yaml)" if row.get("fetch_url") else ""
+    if row.get("disabled"):
+        return f"disabled: {row.get('disabled_reason') or 'by the monitor'}{moved}"
+    if row.get("errors"):
+        line = f"failing since {row['failing_since']} ({row['errors']} errors in a row): {row['last_error']}"
+        if row.get("next_check") and row["next_check"] > now.strftime("%Y-%m-%dT%H:%M:%SZ"):
+            line += f"; backing off until {row['next_check']}"
+        return line + moved
+    if row.get("last_ok"):
+        return f"ok (last success {row['last_ok']}, next check {row['next_check']}){moved}"
+    return "not polled yet"
+
+
+@feeds.command("test")
+@click.argument("url")
+@click.option("--limit", default=20, show_default=True, help="How many items to show.")
+@click.pass_obj
+@guarded
+def feeds_test(obj: Context, url: str, limit: int) -> None:
+    """Fetch and parse one feed now (nothing is stored) and show its items."""
+
+    config = obj.config
+    outcome = Fetcher(config.fetch).fetch(Request(url, "feed"))
+    if outcome.error is not None:
+        click.echo(f"fetch failed: {outcome.error}", err=True)
+        sys.exit(1)
+    response = outcome.response
+    try:
+        items = parse_feed(Feed(url, url, config.interval), response.body, response.headers, url=response.url)
+    except MonitorError as exc:
+        click.echo(f"parse failed: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"{url}: HTTP {response.status}, {len(response.body)} bytes in {outcome.seconds:.2f}s, "
+               f"{len(items)} items" + (f", moved permanently to {response.permanent_redirect}"
+                                        if response.permanent_redirect else ""))
+    for item in items[:limit]:
+        when = item.published.strftime("%Y-%m-%d %H:%M") if item.published else "no date"
+        click.echo(f"- {when}  {item.title}\n    {item.url or '(no link)'}")

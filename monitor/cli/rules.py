@@ -1,0 +1,147 @@
+"""`news-monitor rules`: check the rule files, test rules on a text, a file or a URL, and backtest a
+rule over the stored articles."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import click
+
+from monitor.cli.context import EXIT_INVALID, Context, guarded
+from monitor.config import parse_duration
+from monitor.extract import decode_html, extract_article
+from monitor.fetch import Fetcher, Request
+from monitor.models import FeedItem
+from monitor.pipeline import utcnow
+from monitor.rules.files import RuleBook, load_rulebook
+from monitor.rules.matching import index_article, match_article
+from monitor.rules.query import evaluate, explain
+from monitor.store import Store
+
+
+@click.group()
+def rules() -> None:
+    """Rule files: check them, test them on a text, backtest them on stored articles."""
+
+
+@rules.command("check")
+@click.pass_obj
+@guarded
+def rules_check(obj: Context) -> None:
+    """Validate every rule file and run every rule's examples."""
+    book = load_rulebook(obj.config.rules_dir)
+    failures = _example_failures(book)
+    for failure in failures:
+        click.echo(failure, err=True)
+    click.echo(f"{len(book.rules)} rules, {sum(len(r.must_match) + len(r.must_not_match) for r in book.rules)} "
+               f"examples, {len(failures)} failing")
+    if failures:
+        sys.exit(EXIT_INVALID)
+
+
+def _example_failures(book: RuleBook) -> list[str]:
+    failures = []
+    for rule in book.rules:
+        for text, expected in [(t, True) for t in rule.must_match] + [(t, False) for t in rule.must_not_match]:
+            matched = any(h.rule == rule.name for h in match_article(book, "", text))
+            if matched != expected:
+                failures.append(f"{rule.path}: example {'should' if expected else 'should not'} match: {text!r}")
+    return failures
+
+
+def _pick(book: RuleBook, name: str) -> list:
+    if name == "all":
+        return list(book.rules)
+    rule = book.get(name)
+    if rule is None:
+        raise click.BadParameter(f"no rule named {name!r} (rules: {', '.join(book.names)}, or all)",
+                                 param_hint="RULE")
+    return [rule]
+
+
+@rules.command("test")
+@click.argument("rule_name", metavar="RULE")
+@click.option("--text", help="The text to test (as an article body).")
+@click.option("--title", default="", help="A title to test together with the text.")
+@click.option("--file", "file_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A text file, or an HTML page (its article text is extracted first).")
+@click.option("--url", help="A page to fetch and extract, as the monitor would.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per rule: rule, matched, why, evidence.")
+@click.pass_obj
+@guarded
+def rules_test(obj: Context, rule_name: str, text: str | None, title: str, file_path: Path | None,
+               url: str | None, as_json: bool) -> None:
+    """Say whether RULE (a rule name, or all) matches, and why. Exit 0 either way."""
+    if sum(x is not None for x in (text, file_path, url)) != 1:
+        raise click.UsageError("give exactly one of --text, --file or --url")
+    book = load_rulebook(obj.config.rules_dir)
+    chosen = _pick(book, rule_name)
+    if file_path is not None:
+        title, text = _from_bytes(file_path.read_bytes(), title, "text/html" if file_path.suffix in (".html", ".htm")
+                                  else "")
+    elif url is not None:
+        outcome = Fetcher(obj.config.fetch).fetch(Request(url, "page"))
+        if outcome.error is not None:
+            raise click.BadParameter(str(outcome.error), param_hint="--url")
+        title, text = _from_bytes(outcome.response.body, title, outcome.response.content_type or "text/html")
+    index = index_article(title, text or "")
+    for rule in chosen:
+        match = evaluate(rule.node, index)
+        why = explain(match, index) if match.matched else "no match"
+        if as_json:
+            click.echo(json.dumps({"rule": rule.name, "matched": match.matched, "why": why,
+                                   "clauses": list(match.clauses),
+                                   "evidence": [e.__dict__ for e in match.evidence]}, ensure_ascii=False))
+        else:
+            click.echo(f"{rule.name}: {'MATCH' if match.matched else 'no match'}"
+                       + (f"\n    {why}" if match.matched else ""))
+
+
+def _from_bytes(body: bytes, title: str, content_type: str) -> tuple[str, str]:
+    """Plain text as it is; an HTML page through the extract stage, as the monitor would see it."""
+    looks_html = "html" in content_type or body.lstrip()[:1] == b"<"
+    if not looks_html:
+        return title, decode_html(body, content_type)
+    item = FeedItem(feed_url="", feed_name="", guid=None, url=None, title=title, summary="", published=None)
+    article = extract_article(item, body, content_type)
+    return article.title or title, article.text
+
+
+@rules.command("backtest")
+@click.argument("rule_name", metavar="RULE")
+@click.option("--since", default="30d", show_default=True, help="Articles first seen within this long.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per changed article.")
+@click.pass_obj
+@guarded
+def rules_backtest(obj: Context, rule_name: str, since: str, as_json: bool) -> None:
+    """Run RULE as it is on disk over the stored articles; list what it would add and remove."""
+    try:
+        window = utcnow() - timedelta(seconds=parse_duration(since))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    book = load_rulebook(obj.config.rules_dir)
+    chosen = _pick(book, rule_name)
+    with Store.open(obj.config.db_path) as store:
+        stored = {rule.name: store.article_ids_with(rule.name, window) for rule in chosen}
+        seen = 0
+        changes = []
+        for row in store.articles(window):
+            seen += 1
+            index = index_article(row["title"] or "", row["text"] or "")
+            for rule in chosen:
+                now_matches = evaluate(rule.node, index).matched
+                was = row["id"] in stored[rule.name]
+                if now_matches != was:
+                    changes.append(("add" if now_matches else "remove", rule.name, row))
+    for change, name, row in changes:
+        if as_json:
+            click.echo(json.dumps({"change": change, "rule": name, "url": row["url"], "title": row["title"],
+                                   "first_seen": row["first_seen"]}, ensure_ascii=False))
+        else:
+            click.echo(f"{'+' if change == 'add' else '-'} [{name}] {row['title']}\n    {row['url']}")
+    adds = sum(c[0] == "add" for c in changes)
+    click.echo(f"{seen} articles since {since}: {adds} would be added, {len(changes) - adds} removed",
+               err=as_json)

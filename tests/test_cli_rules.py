@@ -1,0 +1,71 @@
+"""`rules test` (text, file, URL; --json) and `rules backtest` against stored articles."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from monitor.cli import main
+from tests.conftest import SITE
+
+
+def invoke(config, *args):
+    return CliRunner().invoke(main, ["--config", str(config), *args])
+
+
+def test_rules_test_on_text_says_why_and_exits_zero_either_way(write_config):
+    config = write_config([])
+    hit = invoke(config, "rules", "test", "belarus-prisoners", "--text",
+                 "Minsk freed 14 political prisoners on Tuesday, Viasna said.")
+    assert hit.exit_code == 0 and "belarus-prisoners: MATCH" in hit.output
+    assert "[political prisoners]" in hit.output  # the matched words, highlighted in the sentence
+    miss = invoke(config, "rules", "test", "zapad", "--text", "Zapad Logistics opened a warehouse in Kaunas.")
+    assert miss.exit_code == 0 and "zapad: no match" in miss.output
+
+
+def test_rules_test_json_for_all_rules(write_config):
+    result = invoke(write_config([]), "rules", "test", "all", "--json", "--text",
+                    "The EU adopted new sanctions on Belarus and Belaruskali potash.")
+    assert result.exit_code == 0
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert [r["rule"] for r in rows] == ["belarus-prisoners", "coale", "sanctions", "zapad"]
+    assert {r["rule"]: r["matched"] for r in rows} == {"belarus-prisoners": False, "coale": False,
+                                                      "sanctions": True, "zapad": False}
+    assert all({"rule", "matched", "why"} <= r.keys() for r in rows)
+
+
+def test_rules_test_on_a_page_sees_only_the_article(site, write_config):
+    config = write_config([])
+    trap = SITE / "articles/baltic-ledger/lithuania-september-heat-record.html"
+    from_file = invoke(config, "rules", "test", "all", "--file", str(trap))
+    assert from_file.exit_code == 0 and "MATCH" not in from_file.output  # sidebar headlines are not the article
+    from_url = invoke(config, "rules", "test", "coale", "--url", site.url("/articles/northwire/belarus-frees-31.html"))
+    assert from_url.exit_code == 0 and "coale: MATCH" in from_url.output
+
+
+def test_rules_test_rejects_bad_input(write_config):
+    config = write_config([])
+    assert invoke(config, "rules", "test", "nosuchrule", "--text", "x").exit_code == 2
+    assert invoke(config, "rules", "test", "zapad").exit_code == 2  # no input given
+    assert invoke(config, "rules", "test", "zapad", "--text", "a", "--url", "http://x.test/").exit_code == 2
+
+
+def test_backtest_lists_what_an_edit_would_add_and_remove(site, write_config, tmp_path):
+    feeds = [{"url": site.url(p)} for p in ("/feeds/northwire.xml", "/feeds/baltic-ledger.rdf",
+                                           "/feeds/minsk-monitor.atom")]
+    config = write_config(feeds)
+    assert invoke(config, "run", "--once").exit_code == 0
+    unchanged = invoke(config, "rules", "backtest", "all")
+    assert unchanged.exit_code == 0 and "0 would be added, 0 removed" in unchanged.output
+
+    (tmp_path / "rules" / "zapad.yaml").write_text("name: zapad\nquery: zapad\n")  # too broad: a trap
+    broad = invoke(config, "rules", "backtest", "zapad", "--since", "7d")
+    assert broad.exit_code == 0
+    assert "+ [zapad] Zapad Logistics opens cross-dock hub" in broad.output
+    assert "1 would be added, 0 removed" in broad.output
+
+    (tmp_path / "rules" / "zapad.yaml").write_text("name: zapad\nquery: 'zapad NEAR/2 parade'\n")
+    narrow = invoke(config, "rules", "backtest", "zapad", "--json")
+    removed = [json.loads(line) for line in narrow.stdout.splitlines() if line.startswith("{")]
+    assert [r["change"] for r in removed] == ["remove"] and "Zapad-2025" in removed[0]["title"]
