@@ -28,7 +28,6 @@ MAX_TITLE = 2_000
 MAX_SUMMARY = 100_000
 MAX_GUID = 4_000
 MAX_URL = 4_000
-MAX_FIELD = MAX_SUMMARY  # the old name, kept for callers
 
 _TAG = re.compile(r"<[^<>]*>")  # [^<>], not [^>]: a run of '<' without '>' must not make this quadratic
 _SPACE = re.compile(r"\s+")
@@ -88,7 +87,6 @@ def _charset(content_type: str) -> str:
 _DTD_MARK = re.compile(rb"<!(?i:doctype|entity)")
 _DOCTYPE = re.compile(rb"<!doctype", re.IGNORECASE)
 _ENTITY = re.compile(rb"<!entity", re.IGNORECASE)
-_ELEMENT = re.compile(rb"<[A-Za-z_:]")
 _DOCTYPE_STOP = re.compile(rb"[\"'\[>]")
 _SUBSET_STOP = re.compile(rb"[\"'\]]|<!--")
 _SUBSET_CLOSE = re.compile(rb"\s*>")
@@ -98,11 +96,11 @@ def strip_dtd(data: bytes) -> bytes:
     """The document without an internal DTD subset or any entity declaration (UTF-8 or ASCII-compatible bytes)."""
     if not _DTD_MARK.search(data):
         return data
-    doctype = _DOCTYPE.search(data)
-    element = _ELEMENT.search(data)
-    if doctype and (element is None or doctype.start() < element.start()):
-        head_end, end = _doctype_extent(data, doctype.end())
-        data = data[:doctype.start()] + b"<!DOCTYPE" + data[doctype.end():head_end] + b">" + data[end:]
+    start = _prolog_end(data, doctype=False)  # where expat would expect the DOCTYPE: not inside a comment
+    if _DOCTYPE.match(data, start):
+        keyword_end = start + len(b"<!DOCTYPE")
+        head_end, end = _doctype_extent(data, keyword_end)
+        data = data[:start] + b"<!DOCTYPE" + data[keyword_end:head_end] + b">" + data[end:]
     # The replacement holds no '<', so one pass cannot splice a new "<!ENTITY" out of the pieces.
     return _ENTITY.sub(b"&lt;!ENTITY", data)
 
@@ -142,24 +140,32 @@ def _subset_end(data: bytes, pos: int) -> int:
 
 # -- HTML pages -------------------------------------------------------------------------------------
 
-_PROLOG_ITEM = re.compile(rb"\s+|<\?.*?\?>|<!--.*?-->|<!doctype[^<>\[]*>", re.DOTALL | re.IGNORECASE)
+_PROLOG_ITEM = re.compile(rb"\s+|<\?.*?\?>|<!--.*?-->", re.DOTALL)
+_SIMPLE_DOCTYPE = re.compile(rb"<!doctype[^<>\[]*>", re.IGNORECASE)
 _HTML_ROOT = re.compile(rb"<(?:html|head|body)[\s>/]", re.IGNORECASE)
-_PROLOG_WINDOW = 64 * 1024
+_PROLOG_WINDOW = 64 * 1024  # a prolog longer than this is not looked into (the ENTITY pass still covers it)
+
+
+def _prolog_end(data: bytes, doctype: bool) -> int:
+    """Where the first markup that is not whitespace, a PI or a comment (nor a DOCTYPE, if asked) begins."""
+    pos = 3 if data.startswith(codecs.BOM_UTF8) else 0
+    while item := (_PROLOG_ITEM.match(data, pos, _PROLOG_WINDOW)
+                   or (doctype and _SIMPLE_DOCTYPE.match(data, pos, _PROLOG_WINDOW))):
+        if item.end() == pos:
+            break
+        pos = item.end()
+    return pos
 
 
 def _is_html(data: bytes) -> bool:
     """Whether the root element, after declarations, comments and any DOCTYPE, opens an HTML page.
     The root decides, not the DOCTYPE: feeds served with an XHTML DOCTYPE exist and parse."""
-    window, pos = data[:_PROLOG_WINDOW], 0
-    if window.startswith(codecs.BOM_UTF8):
-        pos = 3
-    while (item := _PROLOG_ITEM.match(window, pos)) and item.end() > pos:
-        pos = item.end()
-    return bool(_HTML_ROOT.match(window, pos))
+    return bool(_HTML_ROOT.match(data, _prolog_end(data, doctype=True)))
 
 
 # The document ends with a closing tag (then only whitespace, comments or PIs): it was not cut short.
-_CLOSED_END = re.compile(rb"</[^<>]+>(?:\s+|<!--(?:(?!-->).)*-->|<\?[^<>]*\?>)*\Z", re.DOTALL)
+# One character at a time in the group: "(?:\s+)*" would backtrack exponentially on a whitespace run.
+_CLOSED_END = re.compile(rb"</[^<>]+>(?:\s|<!--(?:(?!-->).)*-->|<\?[^<>]*\?>)*\Z", re.DOTALL)
 
 
 # -- XML feeds ----------------------------------------------------------------------------------------
@@ -190,7 +196,7 @@ def _check_empty(feed: Feed, data: bytes, parsed: dict) -> None:
     if not parsed.get("version"):
         raise FeedError(f"feeds: {feed.url}: not a feed" + (f" ({_short(reason)})" if reason else ""))
     # expat stops at its first error, so a benign first error says nothing about the end: look at it.
-    if parsed.get("bozo") and not (_benign(reason) and _CLOSED_END.search(data[-4096:])):
+    if parsed.get("bozo") and not (_benign(reason) and _CLOSED_END.search(data.rstrip()[-4096:])):
         raise FeedError(f"feeds: {feed.url}: malformed feed with no entries ({_short(reason)})")
 
 
@@ -290,7 +296,7 @@ def _parse_json_feed(feed: Feed, body: bytes, base: str) -> list[FeedItem]:
         ident = entry.get("id")
         items.append(FeedItem(
             feed_url=feed.url, feed_name=feed.name,
-            guid=_clip(ident) if isinstance(ident, str | int | float) and not isinstance(ident, bool) else None,
+            guid=(_clip(ident) if isinstance(ident, str | int | float) and not isinstance(ident, bool) else "") or None,
             url=_link(base, _text(entry, "url") or _text(entry, "external_url")),
             title=html_to_text(_text(entry, "title"))[:MAX_TITLE],
             summary=html_to_text(summary)[:MAX_SUMMARY],

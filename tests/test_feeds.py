@@ -317,6 +317,8 @@ HOSTILE_DTDS = {
                         + RSS_ITEM % (b"&a;", b"&a;" * 6000),
     "declaration after the DOCTYPE": b'<!DOCTYPE rss>\n<!ENTITY a "' + BIG + b'">\n'
                                      + RSS_ITEM % (b"&a;", b"&a;" * 6000),
+    "DOCTYPE after a 70 kB comment": b"<!--" + b"c" * 70_000 + b'-->\n<!DOCTYPE rss [<!ENTITY a "' + BIG + b'">]>'
+                                     + RSS_ITEM % (b"&a;", b"&a;" * 6000),
     "external entity": b'<!DOCTYPE rss [<!ENTITY a SYSTEM "file:///etc/passwd">]>' + RSS_ITEM % (b"&a;", b"&a;"),
     "external DTD": b'<!DOCTYPE rss SYSTEM "http://127.0.0.1:9/x.dtd">' + RSS_ITEM % (b"&a;", b"&a;"),
     "billion laughs": LAUGHS.replace(b"Hello &i;", b"Hello &a;").replace(b"Body &i;", b"Body &a;"),
@@ -382,6 +384,14 @@ def test_strip_dtd_keeps_the_doctype_name_and_ids_and_leaves_plain_feeds_alone()
     assert strip_dtd(plain) is plain  # nothing to do: one regex search, no copy
     for body in HOSTILE_DTDS.values():
         assert b"<!entity" not in strip_dtd(body).lower()
+
+
+def test_a_doctype_inside_a_prolog_comment_is_left_alone():
+    body = (b"<!-- was: <!DOCTYPE rss [ -->\n" + RSS_ITEM.replace(b"Body %s", b"<![CDATA[Body %s]]>")
+            % (b"x", b"<b>y</b>"))
+    assert strip_dtd(body) == body
+    (item,) = parse_feed(feed_for("x.xml"), body, {"content-type": "application/rss+xml"})
+    assert (item.title, item.summary) == ("Hello x", "Body y")
 
 
 def test_html_to_text_is_linear_on_unclosed_angle_brackets():
@@ -492,6 +502,20 @@ def test_a_cut_short_empty_feed_is_an_error_even_when_an_entity_fails_first():
     body = b'<rss version="2.0"><channel><title>Caf&eacute;</title><description>Most read'
     with pytest.raises(FeedError, match="malformed feed with no entries"):
         parse_feed(feed_for("x.xml"), body, {"content-type": "application/rss+xml"})
+
+
+@pytest.mark.parametrize("tail, cut_short", [
+    (b" " * 100_000 + b"x", True), (b"</x>" * 30_000 + b" " * 10_000, False), (b"</x><!--" * 20_000, True),
+])
+def test_the_cut_short_check_is_linear(tail, cut_short):
+    body = b'<rss version="2.0"><channel><title>Caf&eacute;</title></channel></rss>' + tail
+    started = time.monotonic()
+    if cut_short:
+        with pytest.raises(FeedError, match="malformed feed with no entries"):
+            parse_feed(feed_for("x.xml"), body, {"content-type": "application/rss+xml"})
+    else:
+        assert parse_feed(feed_for("x.xml"), body, {"content-type": "application/rss+xml"}) == []
+    assert time.monotonic() - started < 2.0
 
 
 def test_bozo_feeds_with_entries_still_parse():
