@@ -11,6 +11,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
 from monitor.models import Message, MessageItem
 
@@ -28,6 +29,23 @@ def safe_url(url: str) -> str:
 
 
 _HTML.filters["safe_url"] = safe_url
+
+
+def highlight(text: str, words: Sequence[str]) -> Markup:
+    """Escape `text` and wrap each matched word in <mark>; feed text never reaches HTML unescaped."""
+    if not words:
+        return Markup(escape(text))
+    pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)), re.IGNORECASE)
+    out, last = [], 0
+    for m in pattern.finditer(text):
+        out.append(escape(text[last:m.start()]))
+        out.append(Markup("<mark>%s</mark>") % text[m.start():m.end()])
+        last = m.end()
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
+
+
+_HTML.filters["highlight"] = highlight
 
 
 def one_line(text: str, limit: int = 200) -> str:
@@ -80,6 +98,7 @@ def build_message(kind: str, items: Sequence[MessageItem], now: datetime,
 def _item_json(item: MessageItem) -> dict:
     data = asdict(item)
     data["rules"] = list(item.rules)
+    data["matched"] = list(item.matched)
     data.pop("article_id")
     return data
 

@@ -51,7 +51,13 @@ def _002_feed_health(db: Database) -> None:
     db["feeds"].add_column("last_status", int)
 
 
+def _003_hit_words(db: Database) -> None:
+    """The matched words of each hit, as they appear in the article (JSON list), for digests."""
+    db["hits"].add_column("words", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_initial", _001_initial),
     ("002_feed_health", _002_feed_health),
+    ("003_hit_words", _003_hit_words),
 ]

@@ -63,7 +63,8 @@ class Hit:
     evidence: tuple[Evidence, ...]
     alert: bool  # whether this hit asks for an immediate alert
     snippet: str = ""
-    why: str = ""
+    why: str = ""  # clauses satisfied, terms, field and the sentence with the words bracketed
+    words: tuple[str, ...] = ()  # the matched words as they appear in the article
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class MessageItem:
     snippet: str
     text_source: str = "page"
     alerted: bool = False
+    matched: tuple[str, ...] = ()  # the words that made the rules match
+    why: str = ""
 
 
 @dataclass(frozen=True)

@@ -188,10 +188,10 @@ class Store:
             self.db.execute("UPDATE articles SET story = ? WHERE id = ?", [str(article_id), article_id])
             for hit in hits:
                 self.db.execute(
-                    "INSERT INTO hits (article_id, rule, evidence, snippet, why, alert, first_seen) "
-                    "VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                    "INSERT INTO hits (article_id, rule, evidence, snippet, why, alert, first_seen, words) "
+                    "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                     [article_id, hit.rule, json.dumps([e.__dict__ for e in hit.evidence], ensure_ascii=False),
-                     hit.snippet, hit.why, int(hit.alert), iso(now)])
+                     hit.snippet, hit.why, int(hit.alert), iso(now), json.dumps(hit.words, ensure_ascii=False)])
         return article_id
 
     def hits(self, since: datetime | None = None, rule: str | None = None) -> list[dict]:
@@ -236,7 +236,7 @@ class Store:
         column = "alert_message" if kind == "alert" else "digest_message"
         extra = "AND h.alert = 1" if kind == "alert" else ""
         rows = list(self.db.query(
-            f"SELECT h.id AS hit_id, h.rule, h.snippet, h.alert_message, a.* FROM hits h "
+            f"SELECT h.id AS hit_id, h.rule, h.snippet, h.alert_message, h.words, h.why, a.* FROM hits h "
             f"JOIN articles a ON a.id = h.article_id WHERE h.{column} IS NULL {extra} "
             "ORDER BY a.first_seen, a.id, h.rule"))
         by_article: dict[int, list[dict]] = {}
@@ -251,7 +251,9 @@ class Store:
                 published=first["published"], first_seen=first["first_seen"],
                 rules=tuple(sorted({g["rule"] for g in group})), story=first["story"] or str(article_id),
                 snippet=first["snippet"] or "", text_source=first["text_source"] or "page",
-                alerted=any(g["alert_message"] for g in group)))
+                alerted=any(g["alert_message"] for g in group),
+                matched=tuple(dict.fromkeys(w for g in group for w in json.loads(g["words"] or "[]"))),
+                why="\n".join(f"{g['rule']}: {g['why']}" for g in group if g["why"])))
         return items, [row["hit_id"] for row in rows]
 
     def save_message(self, message: Message, hit_ids: Sequence[int], channels: Sequence[str]) -> None:

@@ -30,8 +30,17 @@ def match_article(book: RuleBook, title: str, text: str) -> list[Hit]:
         alert = rule is not None and rule.alert == "immediate" and (
             rule.alert_when is None or evaluate(rule.alert_when, index).matched)
         hits.append(Hit(rule=name, evidence=match.evidence, alert=alert,
-                        snippet=snippet(index, match.evidence), why=explain(match, index)))
+                        snippet=snippet(index, match.evidence), why=explain(match, index),
+                        words=matched_words(index, match.evidence)))
     return sorted(hits, key=lambda h: h.rule)
+
+
+def matched_words(index: TextIndex, evidence: tuple[Evidence, ...]) -> tuple[str, ...]:
+    """The surface forms that matched, each once, in order of first appearance."""
+    words: dict[str, None] = {}
+    for e in sorted(evidence, key=lambda e: (e.field != "title", e.start)):
+        words.setdefault(" ".join(index.text(e.field)[e.start:e.end].split()), None)
+    return tuple(words)
 
 
 def snippet(index: TextIndex, evidence: tuple[Evidence, ...], limit: int = SNIPPET_CHARS) -> str:

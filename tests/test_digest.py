@@ -1,0 +1,49 @@
+"""Rendering: topics grouped, matched words highlighted and everything from feeds escaped in HTML,
+Slack and text; javascript: links made inert."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from monitor.digest import build_message, highlight, slack_payload
+from monitor.models import MessageItem
+
+NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+
+
+def item(**kw) -> MessageItem:
+    base = dict(article_id=1, title="Belarus frees 31 <b>political</b> prisoners", url="https://n.example/a",
+                feed="North & <wire>", published="2025-10-07T14:20:00Z", first_seen="2025-10-07T14:25:00Z",
+                rules=("belarus-prisoners", "coale"), story="1",
+                snippet="Minsk <script>x</script> freed 31 political prisoners, envoy Coale said.",
+                matched=("political prisoners", "Coale"))
+    return MessageItem(**{**base, **kw})
+
+
+def test_digest_groups_by_topic_and_highlights_matched_words():
+    message = build_message("digest", [item(), item(article_id=2, url="https://n.example/b", rules=("zapad",),
+                                                    matched=("Zapad",), snippet="Zapad drills began.")], NOW)
+    assert message.data["topics"] == {"belarus-prisoners": ["https://n.example/a"],
+                                      "coale": ["https://n.example/a"], "zapad": ["https://n.example/b"]}
+    html = message.html
+    assert "<mark>political prisoners</mark>" in html and "<mark>Coale</mark>" in html
+    assert "<script>" not in html and "&lt;script&gt;" in html and "North &amp; &lt;wire&gt;" in html
+    assert "matched: political prisoners, Coale" in message.text
+    assert message.data["items"][0]["matched"] == ["political prisoners", "Coale"]
+
+
+def test_links_from_feeds_cannot_run_script():
+    message = build_message("alert", [item(url="javascript:alert(1)")], NOW)
+    assert 'href="#"' in message.html and "javascript:" not in message.html
+    assert "<#|" in slack_payload(message.data)["text"]
+
+
+def test_slack_text_escapes_control_characters_of_mrkdwn():
+    payload = slack_payload(build_message("alert", [item(title="<!channel> ping & <https://evil|x>")], NOW).data)
+    assert "<!channel>" not in payload["text"] and "&lt;!channel&gt;" in payload["text"]
+    assert payload["unfurl_links"] is False
+
+
+def test_highlight_escapes_around_marks():
+    assert str(highlight("a <b> Minsk", ["minsk"])) == "a &lt;b&gt; <mark>Minsk</mark>"
+    assert str(highlight("<i>", [])) == "&lt;i&gt;"
