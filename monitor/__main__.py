@@ -2,4 +2,5 @@
 
 from monitor.cli import main
 
-main()
+if __name__ == "__main__":  # worker processes (forkserver/spawn) import this module without running it
+    main()

@@ -111,6 +111,12 @@ class FetchConfig(_Strict):
         return [str(ipaddress.ip_network(n, strict=False)) for n in v]
 
 
+class ExtractConfig(_Strict):
+    workers: int | None = Field(default=None, ge=0)  # worker processes; None: one per core; 0: in-process
+    timeout: float = Field(default=10.0, gt=0)  # seconds one page may take before its worker is killed
+    memory_mb: int = Field(default=1024, ge=64)  # address-space cap of a worker while it extracts
+
+
 class DigestConfig(_Strict):
     at: StrictStr = "08:00"
     timezone: StrictStr = "UTC"
@@ -186,6 +192,7 @@ class Config(_Strict):
     max_age: int | None = None  # articles older than this are skipped; None keeps all
     feeds: list[FeedConfig] = Field(default_factory=list)
     fetch: FetchConfig = FetchConfig()
+    extract: ExtractConfig = ExtractConfig()
     digest: DigestConfig = DigestConfig()
     channels: list[Channel] = Field(default_factory=lambda: [FileChannel(type="file")])
 

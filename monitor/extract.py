@@ -81,6 +81,8 @@ def extract_article(item: FeedItem, body: bytes | None, content_type: str = "",
         return fallback_article(item, "extraction found no article text", language)
     if len(text) < STUB_RATIO * len(item.summary):
         return fallback_article(item, "page text shorter than the feed summary (stub or paywall)", language)
+    # htmldate's quick search (meta, JSON-LD, URL, <time>): 0.6 ms against 3 ms for the extensive one, and on
+    # scrapinghub-aeb it finds the same date on 179 of 181 pages (the other two: none instead of one).
     published = item.published or _date(find_date(tree, extensive_search=False, original_date=True, url=item.url))
     item_with_date = item if published is item.published else replace(item, published=published)
     return Article(item=item_with_date, title=item.title or (extract_title(tree) or ""), text=text,

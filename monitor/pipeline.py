@@ -21,7 +21,8 @@ from monitor.config import Config
 from monitor.dedup import item_keys
 from monitor.digest import build_message
 from monitor.errors import FeedError, MonitorError
-from monitor.extract import extract_article
+from monitor.extract import fallback_article
+from monitor.extract_pool import ExtractJob, ExtractPool
 from monitor.feeds import parse_feed
 from monitor.fetch import Fetcher, Outcome, Request, Response
 from monitor.models import Feed, FeedItem, Message
@@ -66,6 +67,7 @@ class Pipeline:
     senders: Sequence[Sender]
     clock: Callable[[], datetime] = utcnow
     rule_errors: Callable[[], Sequence[str]] = tuple  # rule edits not applied, for the digest's health
+    extractor: ExtractPool = field(default_factory=lambda: ExtractPool(workers=0))  # inline unless given
 
     # -- the poll cycle ---------------------------------------------------------------------------
 
@@ -156,14 +158,13 @@ class Pipeline:
         book = self.rules()
         with_pages = [i for i in items if i.url] if self.config.fetch.fetch_pages else []
         outcomes = {o.request.url: o for o in self.fetcher.fetch_many([Request(i.url, "page") for i in with_pages])}
-        for item in items:
-            outcome = outcomes.get(item.url or "")
+        articles = self.extractor.run([_job(item, outcomes.get(item.url or "")) for item in items])
+        for item, article in zip(items, articles, strict=True):
             try:
-                article = self._extract(item, outcome)
                 hits = match_article(book, article.title, article.text)
-            except Exception as exc:  # a hostile page must not stop the cycle: keep the item, say why
-                log.warning("extract: %s: %s: %s", item.url, type(exc).__name__, exc)
-                article = extract_article(item, None, fetch_error=f"extraction failed: {type(exc).__name__}")
+            except Exception as exc:  # a hostile text must not stop the cycle: keep the item, say why
+                log.warning("rules: %s: %s: %s", item.url, type(exc).__name__, exc)
+                article = fallback_article(item, f"matching the page failed: {type(exc).__name__}")
                 hits = match_article(book, article.title, article.text)
             guid_key, url_key = item_keys(item)
             if store.add_article(article, guid_key, url_key, hits, self.clock()) is None:
@@ -171,14 +172,6 @@ class Pipeline:
             report.new_articles += 1
             report.from_summary += article.text_source == "summary"
             report.hits += len(hits)
-
-    @staticmethod
-    def _extract(item: FeedItem, outcome: Outcome | None):
-        if outcome is None:
-            return extract_article(item, None)
-        if outcome.error is not None:
-            return extract_article(item, None, fetch_error=str(outcome.error))
-        return extract_article(item, outcome.response.body, outcome.response.content_type)
 
     # -- messages ---------------------------------------------------------------------------------
 
@@ -220,6 +213,15 @@ class Pipeline:
             store.record_delivery(delivery.message_id, delivery.channel, self.clock())
             report.delivered += 1
         return report
+
+
+def _job(item: FeedItem, outcome: Outcome | None) -> ExtractJob:
+    """What the extract stage gets for an item: its page bytes, or why there are none."""
+    if outcome is None:
+        return ExtractJob(item, None)
+    if outcome.error is not None:
+        return ExtractJob(item, None, "", str(outcome.error))
+    return ExtractJob(item, outcome.response.body, outcome.response.content_type)
 
 
 def _seen(outcome: Outcome) -> polling.Seen:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 from datetime import UTC, datetime
@@ -203,3 +204,62 @@ def test_scrapinghub_pages_give_article_text(shared):
         if article.text_source == "page" and len(found) >= 0.8 * len(expected_words):
             good += 1
     assert good >= 8, f"only {good} of {len(keys)} pages gave the article text"
+
+
+def test_our_extract_stage_scores_no_worse_than_bare_trafilatura(shared):
+    """The full scrapinghub-aeb set (181 pages, ~10 s), scored with its own metric in the same run."""
+    from bench.extract_quality import evaluate, load_pages
+
+    pages = load_pages(shared / "corpora" / "scrapinghub-aeb")
+    assert len(pages) == 181
+    results = evaluate(pages)
+    (bare, _), (ours, _) = results["bare trafilatura.extract"], results["our extract stage"]
+    assert bare.f1 > 0.9, "the metric or the corpus changed: bare trafilatura should score about 0.95"
+    assert ours.f1 >= bare.f1 - 0.001, f"ours {ours} vs bare {bare}"
+    assert ours.empty <= bare.empty
+
+
+# -- decoding order -----------------------------------------------------------------------------------
+
+
+def test_bom_wins_over_a_wrong_header():
+    body = codecs.BOM_UTF8 + f"<html><body><p>{RUSSIAN}</p></body></html>".encode()
+    text = decode_html(body, "text/html; charset=ISO-8859-1")
+    assert RUSSIAN in text and not text.startswith("\ufeff")
+
+
+def test_utf16_with_bom_and_no_declaration():
+    body = codecs.BOM_UTF16_LE + f"<html><body><p>{RUSSIAN}</p></body></html>".encode("utf-16-le")
+    assert RUSSIAN in decode_html(body)
+
+
+def test_header_wins_over_meta():
+    body = f"<html><head><meta charset='utf-8'></head><body><p>{RUSSIAN}</p></body></html>".encode("cp1251")
+    assert RUSSIAN in decode_html(body, "text/html; charset=windows-1251")
+
+
+def test_latin1_label_is_read_as_windows_1252_as_browsers_do():
+    body = "<p>“Quoted” — café</p>".encode("cp1252")
+    assert decode_html(body, "text/html; charset=iso-8859-1") == "<p>“Quoted” — café</p>"
+
+
+def test_meta_claiming_utf16_on_ascii_compatible_bytes_means_utf8():
+    body = "<html><head><meta charset='utf-16'></head><body><p>Łukaszenka</p></body></html>".encode()
+    assert "Łukaszenka" in decode_html(body)
+
+
+def test_canonical_and_language_from_the_page():
+    body = (b"<html lang='be-BY'><head><link rel='canonical' href='/news/1.html'></head><body><article>"
+            + b"<p>" + "Вясна. Праваабаронцы паведамляюць пра новыя затрыманні. ".encode() * 20
+            + b"</p></article></body></html>")
+    article = extract_article(item("/news/1.html?utm_source=feed"), body, "text/html; charset=utf-8")
+    assert article.text_source == "page"
+    assert article.language == "be"
+    assert article.canonical_url == BASE + "/news/1.html"
+
+
+def test_text_is_nfc_normalised():
+    decomposed = "Cafe\u0301 in Minsk, Лукашэнка памілаваў палітвязняў. "
+    body = f"<html><body><article><p>{decomposed * 30}</p></article></body></html>".encode()
+    article = extract_article(item(), body, "text/html; charset=utf-8")
+    assert "Café" in article.text and "e\u0301" not in article.text

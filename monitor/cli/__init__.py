@@ -55,7 +55,7 @@ def run(obj: Context, once: bool) -> None:
     source.current()  # invalid rules stop us here, before anything is fetched
     pipeline = obj.pipeline(source.current)
     pipeline.rule_errors = lambda: [e.located() for e in source.errors]
-    with instance_lock(config.state_dir):
+    with instance_lock(config.state_dir), pipeline.extractor:
         if not once:
             Service(pipeline, watch_rules=source.current).run()
             return

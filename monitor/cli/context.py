@@ -12,6 +12,7 @@ import click
 from monitor.channels import build_senders
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, MonitorError, RuleError
+from monitor.extract_pool import ExtractPool
 from monitor.fetch import Fetcher
 from monitor.pipeline import Pipeline
 from monitor.service import AlreadyRunning
@@ -32,8 +33,13 @@ class Context:
         return self._config
 
     def pipeline(self, rules) -> Pipeline:
-        fetcher = Fetcher(self.config.fetch)
-        return Pipeline(self.config, rules, fetcher, build_senders(self.config, fetcher))
+        """The pipeline; its extraction pool starts worker processes only when pages come, and the
+        caller closes it (`with pipeline.extractor:`)."""
+        config = self.config
+        fetcher = Fetcher(config.fetch)
+        pool = ExtractPool(workers=config.extract.workers, timeout=config.extract.timeout,
+                           memory_mb=config.extract.memory_mb)
+        return Pipeline(config, rules, fetcher, build_senders(config, fetcher), extractor=pool)
 
 
 def fail(exc: MonitorError | str, code: int) -> None:
