@@ -1,0 +1,278 @@
+"""Release events: whether an article reports a NEW release of political prisoners from Belarus, and
+its facts (headline number, people, date, destination, broker), from English and Russian reports.
+
+Pure: text in, facts out. A release is a release cue (freed, pardoned, handed over, помиловал, освободили)
+in the headline, or in the lead when the headline reports nothing else, that is not a call, a plan, or
+background ("weeks after the release"), in a Belarus context, and not a prisoner-of-war exchange.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from monitor.rules.text import fold
+from monitor.stories import clean_text, name_key, numbers, place, split_lead
+
+
+@dataclass(frozen=True)
+class ReleaseFacts:
+    """What a release report says; None fields were not stated."""
+
+    number: int | None  # the headline count of people released (not background numbers)
+    names: tuple[str, ...]  # people released, as written
+    date: date | None
+    destination: str | None  # "Lithuania", "Vilnius", "Ukraine border"
+    broker: str | None  # "John Coale", "Джон Коул", or a country
+    language: str | None
+
+
+_I = re.IGNORECASE
+_BELARUS = re.compile(r"belarus|byelorus|lukash[eé]nk|minsk|беларус|белорус|лукашенк|лукашэнк|минск|менск", _I)
+_POW = re.compile(r"prisoners? of war|\bpows?\b|prisoner (exchange|swap)|exchange of prisoners|\bswap(s|ped)?\b"
+                  r"|военнопленн|пленными|обмен\w* пленн|абмен", _I)
+_OTHER_COUNTRIES = re.compile(r"nicaragu|venezuel|azerbaij|\biran|\bcuba|egypt|myanmar|никарагу|венесуэл|азербайдж"
+                              r"|иран|куб[аеуы]\b", _I)
+_OPINION = re.compile(r"^\W*(opinion|comment|editorial|analysis|view|мнение|колонка|комментарий)\b|^\W*free\b", _I)
+_CUE = re.compile(
+    r"\b(free[sd]|freeing|set free|walk(?:s|ed)? free|(?:is|are|now) free|releas(?:e|es|ed|ing)|pardon(?:s|ed|ing)?"
+    r"|lets? (?:\w+[\s-]){0,2}go|let go|hand(?:s|ed)? over|deport(?:s|ed)?|expel(?:s|led)?"
+    r"|освобод\w*|освобожд\w*|помилова\w*|вышл\w* на свободу|вышел на свободу|выпусти\w*|переда(?:ли|л|ны)"
+    r"|вызвал\w*|вызвален\w*|памілава\w*)\b", _I)
+_BACKGROUND_BEFORE = re.compile(
+    r"\b(after|since|following|before|despite|amid|earlier|previous|последн\w*|после|до|ранее|предыдущ\w*)\W+"
+    r"(?:\w+\W+){0,4}$", _I)
+_NOT_DONE_BEFORE = re.compile(
+    r"\b(could|may|might|will|would|to|should|must|ready|plans?|offers?|refus\w*|wants?|call\w*|urg\w*|demand\w*"
+    r"|appeal\w*|push\w*|seek\w*|может|могут|готов\w*|намерен\w*|планиру\w*|отказ\w*|призва\w*|призыва\w*"
+    r"|требу\w*|потребова\w*)\W+(?:\w+\W+){0,2}$", _I)
+_OBJECT = re.compile(r"prisoner|detainee|dissident|activist|opposition|politzek|people|person|journalist|blogger"
+                     r"|laureate|nobel|winner|founder|politician|leader|citizen|national|foreigner|политзаключ|заключ|человек|осужд|узник|иностран"
+                     r"|активист|журналист|\d|(?-i:[A-ZА-Я][\w'’]+ [A-ZА-Я][\w'’]+)", _I)
+_OTHER_EVENT = re.compile(r"\b(detain\w*|arrest\w*|sentenc\w*|jails?\b|convict\w*|court|trial|charged|exercise|drills?"
+                          r"|задерж\w*|арест\w*|приговор\w*|осудил\w*|суд\b|учени\w*)", _I)
+_SENTENCE = re.compile(r"(?<=[.!?…])[\"'»”’)]*\s+|\n+")
+_SUBSET_AFTER = re.compile(r"\W*(of\b|foreign|nationals|women|иностран|из них|женщин)", _I)
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in _SENTENCE.split(text) if s and s.strip()]
+
+
+def _valid_cue(sentence: str) -> re.Match[str] | None:
+    """The first release cue of `sentence` that is neither background nor a call or plan."""
+    for match in _CUE.finditer(sentence):
+        before = sentence[max(0, match.start() - 80):match.start()]
+        if _BACKGROUND_BEFORE.search(before) or _NOT_DONE_BEFORE.search(before):
+            continue
+        if _OBJECT.search(sentence):
+            return match
+    return None
+
+
+def release_facts(title: str, text: str, language: str | None = None,
+                  published: datetime | None = None) -> ReleaseFacts | None:
+    """The facts of a NEW release of political prisoners from Belarus reported by this article, else None."""
+    text = clean_text(text)
+    lead, rest = split_lead(text)
+    head = f"{title}\n{lead}"
+    if not _BELARUS.search(head) or _POW.search(head) or _OPINION.search(title):
+        return None
+    if _OTHER_COUNTRIES.search(title) and not _BELARUS.search(title):
+        return None
+    lead_sentences = _sentences(lead)
+    if _valid_cue(title):
+        cue_sentences = [title] + [s for s in lead_sentences if _valid_cue(s)]
+    elif _OTHER_EVENT.search(title) or _CUE.search(title):
+        return None  # the headline reports a detention, a sentence, drills, or a release as background
+    else:
+        cue_sentences = [s for s in lead_sentences if _valid_cue(s)]
+        if not cue_sentences:
+            return None
+    if language is None:
+        cyrillic = sum("\u0400" <= ch <= "\u04ff" for ch in head)
+        language = "ru" if cyrillic * 3 > len(head) else "en"
+    story_sentences = [s for s in _sentences(text) if not _BACKGROUND.search(s)]
+    return ReleaseFacts(
+        number=_headline_number(cue_sentences, lead_sentences),
+        names=_names(title, story_sentences),
+        date=_date(cue_sentences + lead_sentences, published),
+        destination=_destination([title, *story_sentences]),
+        broker=_broker(text),
+        language=language,
+    )
+
+
+def _headline_number(cue_sentences: list[str], lead_sentences: list[str]) -> int | None:
+    for sentence in cue_sentences + lead_sentences:
+        for value, _start, end in numbers(sentence):
+            if _SUBSET_AFTER.match(sentence, end):
+                continue  # "one of 123", "14 foreign nationals": a part, not the count
+            return value
+    return None
+
+
+# -- names ----------------------------------------------------------------------------------------------
+
+_BACKGROUND = re.compile(r"\b(since|earlier|previous|last (year|month)|ago|in (january|february|march|april|may|"
+                         r"june|july|august|september|october|november)|ранее|предыдущ\w*|в прошлом|в (январе|"
+                         r"феврале|марте|апреле|мае|июне|июле|августе|сентябре|октябре|ноябре))\b", _I)
+_HEDGE = re.compile(r"\b(unclear|whether|not|no|never|demand\w*|call\w*|urg\w*|неясно|ли|не)\b", _I)
+_NAME_RUN = re.compile(r"(?<![\w'’])[A-ZА-ЯЁ][\w'’-]+(?:\s+[A-ZА-ЯЁ][\w'’-]+){0,2}")
+_LIST_TRIGGER = re.compile(r"\b(including|among them|among those (?:freed|released|pardoned) (?:was|were)|such as"
+                           r"|в том числе|среди них|среди освобожд\w*|среди помилованн\w*)\b", _I)
+_AFTER_NAME = re.compile(r"(?:,[^.,]{1,110},)?\s+(?:was|were|is|has been)?\s*(?:among|walked free|walks free|freed|"
+                         r"released|pardoned|освобожден\w*|вышл?а? на свободу|помилован\w*)", _I)
+_LIST_END = re.compile(r",\s|[.;]|\s(after|following|when|who|according|после|которы\w*)\s", _I)
+_NOT_PEOPLE_WORDS = (
+    "Nobel Peace Prize President Embassy Union United States State Department Viasna Вясна Belarusian Belarusians "
+    "Lithuanians Poles French British American Americans Ukrainian Нобелевской премии Lukashenko Lukashenka "
+    "Лукашенко Trump Трамп Among Including The Среди Власти Беларуси Envoy Special")
+_NOT_PEOPLE = frozenset(fold(w) for w in _NOT_PEOPLE_WORDS.split())
+_TITLE_PASSIVE = re.compile(r"^\W*(?:[\w'’-]+\s+){0,3}?((?:[A-ZА-ЯЁ][\w'’-]+(?:,?\s+|\s+(?:and|и)\s+)){1,4})"
+                            r"(?i:among|freed|released|walks free|walked free|is free|освобожд\w*|на свободе)")
+
+
+def _people(segment: str) -> list[str]:
+    out = []
+    for match in _NAME_RUN.finditer(segment):
+        words = [w for w in match.group().split() if fold(w) not in _NOT_PEOPLE and not place(fold(w))]
+        if words:
+            out.append(" ".join(words))
+    return out
+
+
+def _names(title: str, sentences: list[str]) -> tuple[str, ...]:
+    found: list[str] = []
+    for sentence in sentences:
+        if _HEDGE.search(sentence):
+            continue  # "it is unclear whether ... such as X": not a report that X was freed
+        for trigger in _LIST_TRIGGER.finditer(sentence):
+            segment = sentence[trigger.end():]
+            end = _LIST_END.search(segment)
+            found += [n for n in _people(segment[:end.start()] if end else segment) if len(n.split()) >= 2]
+        for run in _NAME_RUN.finditer(sentence):
+            if _AFTER_NAME.match(sentence, run.end()):
+                found += [n for n in _people(run.group()) if len(n.split()) >= 2]
+    surnames: list[str] = []
+    if (m := _TITLE_PASSIVE.search(title)) or (m := re.search(r"(?:including|среди них)\s+(.+)$", title, _I)):
+        surnames = _people(re.sub(r"\b(and|и)\b", ",", m.group(1)).replace(",", " , "))
+    trigger = _LIST_TRIGGER.search(title)
+    if trigger:
+        surnames += _people(title[trigger.end():].replace(" and ", " , ").replace(" и ", " , "))
+    # a surname of the headline stands for the full name the text gives
+    full_text = " ".join(sentences)
+    for surname in surnames:
+        for part in surname.split():
+            key = name_key(part)
+            if not key or any(name_key(n).split()[-1:] == [key] for n in found):
+                continue
+            fuller = [n for n in _people(full_text) if len(n.split()) >= 2 and name_key(n).split()[-1] == key]
+            found.append(fuller[0] if fuller else part)
+    unique: dict[str, str] = {}
+    for name in found:
+        unique.setdefault(name_key(name).split()[-1], name)
+    return tuple(unique.values())
+
+
+# -- date, destination, broker ---------------------------------------------------------------------------
+
+_WEEKDAYS = {**{d: i for i, d in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+                                              "sunday"))},
+             **{d: i for i, d in enumerate(("понедельник", "вторник", "среду", "четверг", "пятницу", "субботу",
+                                              "воскресенье"))}}
+_MONTHS = {m: i + 1 for i, m in enumerate(("january", "february", "march", "april", "may", "june", "july",
+                                            "august", "september", "october", "november", "december"))}
+_MONTHS.update({m: i + 1 for i, m in enumerate(("января", "февраля", "марта", "апреля", "мая", "июня", "июля",
+                                                 "августа", "сентября", "октября", "ноября", "декабря"))})
+_WEEKDAY = re.compile(r"\b(?:on|в|во)\s+(" + "|".join(_WEEKDAYS) + r")\b", _I)
+_MONTH_NAMES = "|".join(_MONTHS)
+_DAY_MONTH = re.compile(rf"\b(\d{{1,2}})\s+({_MONTH_NAMES})\b|\b({_MONTH_NAMES})\s+(\d{{1,2}})\b", _I)
+_RELATIVE = re.compile(r"\b(today|yesterday|сегодня|вчера)\b", _I)
+
+
+def _date(sentences: list[str], published: datetime | None) -> date | None:
+    day = published.date() if published else None
+    for sentence in sentences:
+        if (m := _DAY_MONTH.search(sentence)) and day:
+            d, month = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+            try:
+                found = date(day.year, _MONTHS[m.group(2 if m.group(1) else 3).lower()], int(d))
+            except ValueError:
+                continue
+            return found if found <= day else found.replace(year=day.year - 1)
+        if (m := _WEEKDAY.search(sentence)) and day:
+            return day - timedelta(days=(day.weekday() - _WEEKDAYS[m.group(1).lower()]) % 7)
+        if (m := _RELATIVE.search(sentence)) and day:
+            return day - timedelta(days=1) if fold(m.group(1)) in ("yesterday", "вчера") else day
+    return day
+
+
+_DESTINATIONS = {"lithuania": "Lithuania", "vilnius": "Vilnius", "ukraine": "Ukraine", "kyiv": "Kyiv",
+                 "poland": "Poland", "warsaw": "Warsaw", "latvia": "Latvia", "united states": "United States"}
+_MOVE = re.compile(r"\b(taken|driven|transported|brought|bused|bussed|flown|sent|deported|expelled|handed over|"
+                   r"transferred|cross(?:ed|es)?|arrived|arrive|delivered|вывез\w*|доставил\w*|"
+                   r"переда\w*|депортир\w*|выслал\w*|прибыл\w*|отправил\w*|выдворил\w*)\b", _I)
+_WORDS = re.compile(r"[^\W\d_]+")
+_PREPOSITIONS = {"to", "into", "in", "at", "across", "for"}
+
+
+def _destination(sentences: list[str]) -> str | None:
+    for sentence in sentences:
+        for move in _MOVE.finditer(sentence):
+            words = _WORDS.findall(sentence[move.end():])[:8]
+            for i, word in enumerate(words):
+                where = _DESTINATIONS.get(place(fold(word)) or "")
+                latin = word.isascii()
+                if where and (not latin or any(w.lower() in _PREPOSITIONS for w in words[max(0, i - 2):i])):
+                    near = [fold(w) for w in words[i + 1:i + 4]]
+                    return f"{where} border" if any(w.startswith(("border", "границ")) for w in near) else where
+    return None
+
+
+_BROKER_AFTER = re.compile(r"\b(?:envoy|спецпосланник\w*|посланник\w*|brokered by|mediated by|negotiated by|led by|"
+                           r"при посредничестве)\s+((?:\S+\s+){0,4}\S+)", _I)
+_BROKER_BEFORE = re.compile(r"([A-ZА-ЯЁ][\w'’-]+\s+[A-ZА-ЯЁ][\w'’-]+),[^.,]{0,60}\b(?i:envoy|посланник)")
+_BROKER_COUNTRY = re.compile(r"\b(?:brokered by|mediated by|deal with|agreement with|talks with|при посредничестве|"
+                             r"соглашени\w* с|сделк\w* с)\s+(?:the\s+)?(United States|Washington|US|США|Вашингтон\w*)",
+                             _I)
+
+
+def _broker(text: str) -> str | None:
+    for m in _BROKER_AFTER.finditer(text):
+        people = [n for n in _people(m.group(1)) if len(n.split()) >= 2]
+        if people:
+            return people[0]
+    for m in _BROKER_BEFORE.finditer(text):
+        people = _people(m.group(1))
+        if people and len(people[0].split()) >= 2:
+            return people[0]
+    if _BROKER_COUNTRY.search(text):
+        return "United States"
+    return None
+
+
+def merge_facts(facts: Iterable[ReleaseFacts]) -> ReleaseFacts | None:
+    """One story's release, from its articles' facts: the most reported number and destination, every
+    person once, the earliest date, the first broker named."""
+    facts = list(facts)
+    if not facts:
+        return None
+    counted = Counter(f.number for f in facts if f.number is not None)
+    places = Counter(f.destination for f in facts if f.destination)
+    names: dict[str, str] = {}
+    for f in facts:
+        for name in f.names:
+            names.setdefault(name_key(name).split()[-1], name)
+    dates = [f.date for f in facts if f.date]
+    return ReleaseFacts(
+        number=counted.most_common(1)[0][0] if counted else None,
+        names=tuple(names.values()),
+        date=min(dates) if dates else None,
+        destination=places.most_common(1)[0][0] if places else None,
+        broker=next((f.broker for f in facts if f.broker), None),
+        language=facts[0].language,
+    )

@@ -1,0 +1,86 @@
+"""Release facts per labelled article, no release for the traps, and exactly one alert per release event
+when alerts go out per story (tests/fixtures/stories.yaml)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from monitor.events import ReleaseFacts, merge_facts, release_facts
+from monitor.stories import name_key
+from tests.test_stories import ARTICLES, group
+
+
+def _comparable(facts: ReleaseFacts | dict | None) -> dict | None:
+    if facts is None:
+        return None
+    if isinstance(facts, ReleaseFacts):
+        facts = {"number": facts.number, "names": facts.names, "date": facts.date,
+                 "destination": facts.destination, "broker": facts.broker}
+    # names as written may be inflected ("Марию Колесникову"); compare them by surname key
+    return {**facts, "names": sorted(name_key(n).split()[-1] for n in facts["names"])}
+
+
+@pytest.mark.parametrize("article", ARTICLES, ids=[a["id"] for a in ARTICLES])
+def test_release_facts(article):
+    got = release_facts(article["title"], article["text"], article["language"], article["published"])
+    assert _comparable(got) == _comparable(article["release"])
+    if got is not None:
+        assert got.language == article["language"]
+
+
+def test_exactly_one_alert_per_release_event_and_none_for_anything_else():
+    # Alert rule for the pipeline: a story alerts the first time one of its articles yields release facts.
+    assigned, _ = group(ARTICLES)
+    alerted: dict[int, str] = {}
+    alerts = []
+    for article in ARTICLES:
+        facts = release_facts(article["title"], article["text"], article["language"], article["published"])
+        story = assigned[article["id"]]
+        if facts is not None and story not in alerted:
+            alerted[story] = article["story"]
+            alerts.append(article["story"])
+    assert sorted(alerts) == ["pardon-16", "release-123", "release-52"]
+
+
+@pytest.mark.parametrize(("title", "text"), [
+    ("EU calls on Belarus to free all political prisoners", "The European Parliament urged Minsk to release them."),
+    ("Lukashenko refuses to release Bialiatski", "The Belarusian leader said the Viasna founder would stay in prison."),
+    ("Russia and Ukraine exchange prisoners of war near the Belarusian border",
+     "Both sides released 84 soldiers on Friday."),
+    ("Nicaragua releases political prisoners to the United States", "Belarus was not part of the deal."),
+    ("Belarus court jails activist months after mass pardon", "A court in Minsk sentenced a political prisoner."),
+    ("Belarus releases harvest figures", "The statistics office in Minsk released data on grain."),
+])
+def test_not_a_release(title, text):
+    assert release_facts(title, text, None, None) is None
+
+
+@pytest.mark.parametrize(("title", "text", "number"), [
+    ("Лукашенко помиловал 18 политзаключённых", "Их освободили в пятницу.", 18),
+    ("Belarus frees fourteen political prisoners", "They were taken to Lithuania on Monday.", 14),
+    ("В Беларуси освобождены 52 политзаключённых", "Их вывезли в Литву.", 52),
+    ("Belarus frees two Lithuanians held as political prisoners", "The two men crossed into Lithuania.", 2),
+    ("Belarus pardons political prisoners", "Lukashenko pardoned an unknown number of people jailed since 2020.",
+     None),
+])
+def test_headline_numbers(title, text, number):
+    facts = release_facts(title, text, None, datetime(2025, 9, 12, 12, tzinfo=UTC))
+    assert facts is not None and facts.number == number
+
+
+def test_russian_handover_destination_and_weekday_date():
+    facts = release_facts("Беларусь освободила 20 политзаключённых", "Их передали Украине в субботу, сообщил Минск.",
+                          "ru", datetime(2025, 12, 15, 8, tzinfo=UTC))  # a Monday
+    assert facts is not None
+    assert (facts.number, facts.destination, facts.date) == (20, "Ukraine", date(2025, 12, 13))
+
+
+def test_merge_facts_summarises_a_story():
+    facts = [release_facts(a["title"], a["text"], a["language"], a["published"])
+             for a in ARTICLES if a["story"] == "release-123"]
+    merged = merge_facts(f for f in facts if f)
+    assert merged is not None and merged.number == 123 and merged.date == date(2025, 12, 13)
+    assert {name_key(n).split()[-1] for n in merged.names} == {name_key("Bialiatski"), name_key("Kolesnikova")}
+    assert merge_facts([]) is None
