@@ -5,6 +5,7 @@ Pure: the database enforces uniqueness on these keys; this module only computes 
 
 from __future__ import annotations
 
+import hashlib
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from monitor.models import FeedItem
@@ -56,3 +57,9 @@ def url_key(item: FeedItem) -> str | None:
 
 def item_keys(item: FeedItem) -> tuple[str | None, str | None]:
     return guid_key(item), url_key(item)
+
+
+def item_hash(item: FeedItem) -> str:
+    """What the feed says of an item; when it changes for a stored article, the article was updated."""
+    published = item.published.isoformat() if item.published else ""
+    return hashlib.blake2b("\x1f".join((item.title, item.summary, published)).encode(), digest_size=12).hexdigest()

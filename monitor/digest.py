@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from monitor.events import ReleaseFacts, merge_facts
 from monitor.models import Message, MessageItem
 
 _HTML = Environment(loader=PackageLoader("monitor", "templates"), undefined=StrictUndefined,
@@ -63,31 +65,94 @@ def group_by_topic(items: Sequence[MessageItem]) -> list[tuple[str, list[Message
     return sorted(topics.items())
 
 
-def build_message(kind: str, items: Sequence[MessageItem], now: datetime,
-                  health: Sequence[dict] = (), rule_errors: Sequence[str] = ()) -> Message:
-    """Render one digest or alert. `health` lists failing feeds, shown so feeds never die silently;
-    `rule_errors` lists rule edits that were not applied."""
+def story_views(items: Sequence[MessageItem]) -> list[dict]:
+    """One entry per story: its first headline, every report of it, the merged release facts, the
+    matched words; stories not announced before come first, follow-ups after."""
+    stories: dict[str, list[MessageItem]] = {}
+    for item in items:
+        stories.setdefault(item.story, []).append(item)
+    views = []
+    for story, group in stories.items():
+        lead = group[0]
+        reports = list(dict.fromkeys(lead.sources or tuple((i.feed, i.url) for i in group)))
+        views.append({
+            "story": story, "title": lead.title, "url": lead.url, "feed": lead.feed, "published": lead.published,
+            "first_seen": min(i.first_seen for i in group), "snippet": lead.snippet,
+            "rules": sorted({r for i in group for r in i.rules}),
+            "matched": list(dict.fromkeys(w for i in group for w in i.matched)),
+            "sources": [{"feed": f, "url": u} for f, u in reports], "new_reports": [i.url for i in group],
+            "facts": merged_facts(lead.facts), "followup": lead.followup,
+            "alerted": any(i.alerted for i in group), "text_source": lead.text_source,
+        })
+    return sorted(views, key=lambda v: v["followup"])
+
+
+def merged_facts(facts: Sequence[dict]) -> dict | None:
+    """The release facts of a story, from those its articles reported."""
+    parsed = [ReleaseFacts(**{**f, "names": tuple(f.get("names") or ()),
+                              "date": date.fromisoformat(f["date"]) if f.get("date") else None}) for f in facts]
+    merged = merge_facts(parsed)
+    if merged is None:
+        return None
+    return {**asdict(merged), "names": list(merged.names), "date": merged.date.isoformat() if merged.date else None}
+
+
+def facts_line(facts: dict | None) -> str:
+    if not facts:
+        return ""
+    parts = [f"{facts['number']} released" if facts.get("number") else "release reported"]
+    if facts.get("names"):
+        parts.append("incl. " + ", ".join(facts["names"][:6]))
+    if facts.get("destination"):
+        parts.append(f"to {facts['destination']}")
+    if facts.get("broker"):
+        parts.append(f"brokered by {facts['broker']}")
+    if facts.get("date"):
+        parts.append(f"on {facts['date']}")
+    return " · ".join(parts)
+
+
+def suppressed_line(suppressed: Sequence[dict]) -> str:
+    """One summary line of what was folded since the last digest."""
+    kinds = Counter(s["kind"] for s in suppressed)
+    words = {"copy": "syndicated copies folded into their original", "update": "updated articles (no new alert)",
+             "alert": "alerts held back (follow-up reports, or no new release)"}
+    return "; ".join(f"{n} {words.get(k, k)}" for k, n in sorted(kinds.items()))
+
+
+def build_message(kind: str, items: Sequence[MessageItem], now: datetime, health: Sequence[dict] = (),
+                  rule_errors: Sequence[str] = (), suppressed: Sequence[dict] = ()) -> Message:
+    """Render one digest or alert. `health` lists failing feeds, so feeds never die silently;
+    `rule_errors` lists rule edits not applied; `suppressed` is the log of what was folded and why."""
     created = now.astimezone(UTC)
     message_id = uuid.uuid4().hex[:12]
     topics = group_by_topic(items)
+    views = story_views(items)
     if kind == "alert":
-        first = items[0].title if items else ""
-        subject = one_line(f"[news-monitor] Alert: {first}" + (f" (+{len(items) - 1} more)" if len(items) > 1 else ""))
+        lead = views[0] if views else {"title": "", "facts": None}
+        facts = facts_line(lead["facts"])
+        subject = one_line(f"[news-monitor] Alert: {lead['title']}" + (f" — {facts}" if facts else "")
+                           + (f" (+{len(views) - 1} more)" if len(views) > 1 else ""), 250)
     else:
-        subject = one_line(f"[news-monitor] Digest {created:%Y-%m-%d}: {len(items)} new "
-                           f"article{'s' if len(items) != 1 else ''}")
-    fresh = [i for i in items if not i.alerted]
-    already = [i for i in items if i.alerted]
+        subject = one_line(f"[news-monitor] Digest {created:%Y-%m-%d}: {sum(not v['followup'] for v in views)} new "
+                           f"stor{'ies' if sum(not v['followup'] for v in views) != 1 else 'y'}, "
+                           f"{len(items)} article{'s' if len(items) != 1 else ''}")
+    fresh = [v for v in views if not v["followup"] and not (kind == "digest" and v["alerted"])]
     context = {"kind": kind, "subject": subject, "created": created.strftime("%Y-%m-%d %H:%M UTC"),
-               "topics": group_by_topic(fresh) if kind == "digest" else topics,
-               "alerted": already if kind == "digest" else [], "health": list(health),
-               "rule_errors": list(rule_errors),
-               "count": len(items), "one_line": one_line}
+               "topics": [(rule, [v for v in fresh if rule in v["rules"]]) for rule, _ in topics],
+               "alerted": [v for v in views if kind == "digest" and v["alerted"] and not v["followup"]],
+               "followups": [v for v in views if v["followup"]], "health": list(health),
+               "rule_errors": list(rule_errors), "suppressed": suppressed_line(suppressed),
+               "count": len(items), "one_line": one_line, "facts_line": facts_line}
+    context["topics"] = [(rule, group) for rule, group in context["topics"] if group]
     data = {
         "kind": kind, "id": message_id, "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "subject": subject,
         "items": [_item_json(i) for i in items],
         "topics": {rule: [i.url for i in group] for rule, group in topics},
+        "stories": [{k: v[k] for k in ("story", "title", "url", "rules", "sources", "first_seen", "facts",
+                                       "followup", "matched", "new_reports")} for v in views],
+        "suppressed": [{k: s.get(k) for k in ("kind", "url", "story", "reason", "at")} for s in suppressed],
         "health": {"failing_feeds": [_health_json(h) for h in health], "rule_errors": list(rule_errors)},
     }
     return Message(id=message_id, kind=kind, created=data["created"], items=tuple(items), subject=subject,
@@ -99,6 +164,8 @@ def _item_json(item: MessageItem) -> dict:
     data = asdict(item)
     data["rules"] = list(item.rules)
     data["matched"] = list(item.matched)
+    data["sources"] = [{"feed": f, "url": u} for f, u in item.sources]
+    data["facts"] = merged_facts(item.facts)
     data.pop("article_id")
     return data
 

@@ -56,8 +56,35 @@ def _003_hit_words(db: Database) -> None:
     db["hits"].add_column("words", str)
 
 
+def _004_stories(db: Database) -> None:
+    """Stories and their memory: per article its SimHash, story features, release facts and the hash of
+    its feed entry (to notice updates); other sources of an article (syndicated copies); stories with
+    the rules they already alerted for; and the suppression log of what was folded and why."""
+    for column, kind in (("fingerprint", int), ("story_features", str), ("release_facts", str),
+                         ("item_hash", str), ("updated", str), ("updates", int)):
+        db["articles"].add_column(column, kind)
+    db["articles"].create_index(["story"])
+    db["sources"].create({
+        "id": int, "article_id": int, "url": str, "url_key": str, "guid_key": str, "feed_url": str,
+        "feed_name": str, "title": str, "first_seen": str, "reason": str,
+    }, pk="id", foreign_keys=[("article_id", "articles", "id")], not_null={"article_id"})
+    db["sources"].create_index(["url_key"], unique=True)
+    db["sources"].create_index(["guid_key"], unique=True)
+    db["sources"].create_index(["article_id"])
+    db["stories"].create({
+        "id": str, "first_seen": str, "last_seen": str, "articles": int, "alerted_rules": str,
+        "announced": str,
+    }, pk="id", defaults={"articles": 0, "alerted_rules": "[]"})
+    db["suppressions"].create({
+        "id": int, "at": str, "kind": str, "article_id": int, "story": str, "url": str, "reason": str,
+        "digest_message": str,
+    }, pk="id")
+    db["suppressions"].create_index(["digest_message"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_initial", _001_initial),
     ("002_feed_health", _002_feed_health),
     ("003_hit_words", _003_hit_words),
+    ("004_stories", _004_stories),
 ]

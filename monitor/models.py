@@ -84,6 +84,9 @@ class MessageItem:
     alerted: bool = False
     matched: tuple[str, ...] = ()  # the words that made the rules match
     why: str = ""
+    sources: tuple[tuple[str, str], ...] = ()  # every report of its story: (feed, url), copies included
+    facts: tuple[dict, ...] = ()  # release facts its story's articles reported
+    followup: bool = False  # its story was announced by an earlier message
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from monitor import polling
 from monitor.channels import Sender
 from monitor.config import Config
-from monitor.dedup import item_keys
+from monitor.decide import STORY_MEMORY, Decider, Decision
+from monitor.dedup import item_hash, item_keys
 from monitor.digest import build_message
 from monitor.errors import FeedError, MonitorError
 from monitor.extract import fallback_article
@@ -30,6 +31,7 @@ from monitor.polling import FeedState
 from monitor.rules.files import RuleBook
 from monitor.rules.matching import match_article
 from monitor.store import Store
+from monitor.stories import StoryFeatures
 
 log = logging.getLogger("monitor.pipeline")
 
@@ -45,6 +47,9 @@ class CycleReport:
     feed_errors: list[tuple[str, str]] = field(default_factory=list)
     items_seen: int = 0
     new_articles: int = 0
+    copies: int = 0  # syndicated copies stored as other sources of an article
+    updated: int = 0  # stored articles whose text the publisher changed
+    joined: int = 0  # new articles that joined an existing story
     from_summary: int = 0
     hits: int = 0
     alerts: int = 0
@@ -54,7 +59,8 @@ class CycleReport:
     def summary(self) -> str:
         return (f"{self.feeds_polled} feeds polled ({self.feeds_not_modified} not modified, "
                 f"{len(self.feed_errors)} failed), {self.items_seen} items seen, "
-                f"{self.new_articles} new articles ({self.from_summary} from summary), {self.hits} hits, "
+                f"{self.new_articles} new articles ({self.from_summary} from summary, {self.joined} joined a "
+                f"story), {self.copies} copies folded, {self.updated} updated, {self.hits} hits, "
                 f"{self.alerts} alerts, {self.delivered} deliveries"
                 + (f", {len(self.delivery_errors)} delivery errors" if self.delivery_errors else ""))
 
@@ -68,6 +74,7 @@ class Pipeline:
     clock: Callable[[], datetime] = utcnow
     rule_errors: Callable[[], Sequence[str]] = tuple  # rule edits not applied, for the digest's health
     extractor: ExtractPool = field(default_factory=lambda: ExtractPool(workers=0))  # inline unless given
+    decider: Decider | None = None  # built from the store on first use, then kept for the process
 
     # -- the poll cycle ---------------------------------------------------------------------------
 
@@ -78,12 +85,21 @@ class Pipeline:
         store.sync_feeds(list(feeds.values()))
         due = store.due_feeds(self.clock(), urls=feeds, force=force)
         items = self._poll(store, due, feeds, report)
-        fresh = self._new_items(store, items)
+        fresh, changed = self._new_items(store, items)
         report.items_seen = len(items)
-        self._process(store, fresh, report)
+        self._process(store, fresh, changed, report)
         self.queue_alerts(store, report)
         self.deliver(store, report)
         return report
+
+    def _decider(self, store: Store) -> Decider:
+        """The resident near-duplicate and story indexes, rebuilt from the store once per process."""
+        if self.decider is None:
+            since = self.clock() - STORY_MEMORY
+            self.decider = Decider.rebuild(store.fingerprints(), (
+                (story, StoryFeatures.from_dict(feats), rules, datetime.fromisoformat(seen.replace("Z", "+00:00")))
+                for story, feats, rules, seen in store.story_rows(since)))
+        return self.decider
 
     def _poll(self, store: Store, due: Sequence[FeedState], feeds: dict[str, Feed],
               report: CycleReport) -> list[FeedItem]:
@@ -138,40 +154,97 @@ class Pipeline:
         except Exception as exc:  # feedparser on hostile bytes: this feed's error, not the cycle's
             raise FeedError(f"feeds: {feed.url}: parser failed: {type(exc).__name__}: {exc}") from exc
 
-    def _new_items(self, store: Store, items: Sequence[FeedItem]) -> list[FeedItem]:
-        """Items whose GUID key and URL key are both unknown, each once, not older than max_age."""
+    def _new_items(self, store: Store, items: Sequence[FeedItem]) -> tuple[list[FeedItem], list[tuple]]:
+        """New items (GUID key and URL key both unknown), each once, not older than max_age; and stored
+        articles whose feed entry changed (the publisher updated them): (item, stored row) pairs."""
         keyed = [(item, item_keys(item)) for item in items]
-        known = store.known_keys(k for _, keys in keyed for k in keys)
+        all_keys = [k for _, keys in keyed for k in keys if k]
+        known = store.known_keys(all_keys)
+        stored = store.stored_items(all_keys)
         cutoff = self.clock() - timedelta(seconds=self.config.max_age) if self.config.max_age else None
-        fresh = []
+        fresh, changed, seen = [], [], set()
         for item, keys in keyed:
             present = [k for k in keys if k]
-            if not present or any(k in known for k in present):
+            if not present or any(k in seen for k in present):
                 continue
+            seen.update(present)  # the same item twice in this cycle (two feeds) is handled once
+            row = next((stored[k] for k in present if k in stored), None)
+            if row is not None:
+                if row["item_hash"] != item_hash(item):
+                    changed.append((item, row))
+                continue
+            if any(k in known for k in present):
+                continue  # a known copy (another source of a stored article)
             if cutoff and item.published and item.published < cutoff:
                 continue
-            known.update(present)  # the same item twice in this cycle (two feeds) is fetched once
             fresh.append(item)
-        return fresh
+        return fresh, changed
 
-    def _process(self, store: Store, items: Sequence[FeedItem], report: CycleReport) -> None:
+    def _process(self, store: Store, fresh: Sequence[FeedItem], changed: Sequence[tuple],
+                 report: CycleReport) -> None:
         book = self.rules()
+        rules = {r.name: r for r in book.rules}
+        items = [*fresh, *(item for item, _ in changed)]
         with_pages = [i for i in items if i.url] if self.config.fetch.fetch_pages else []
         outcomes = {o.request.url: o for o in self.fetcher.fetch_many([Request(i.url, "page") for i in with_pages])}
         articles = self.extractor.run([_job(item, outcomes.get(item.url or "")) for item in items])
-        for item, article in zip(items, articles, strict=True):
-            try:
-                hits = match_article(book, article.title, article.text)
-            except Exception as exc:  # a hostile text must not stop the cycle: keep the item, say why
-                log.warning("rules: %s: %s: %s", item.url, type(exc).__name__, exc)
-                article = fallback_article(item, f"matching the page failed: {type(exc).__name__}")
-                hits = match_article(book, article.title, article.text)
-            guid_key, url_key = item_keys(item)
-            if store.add_article(article, guid_key, url_key, hits, self.clock()) is None:
-                continue
-            report.new_articles += 1
-            report.from_summary += article.text_source == "summary"
-            report.hits += len(hits)
+        decider = self._decider(store)
+        for n, (item, article) in enumerate(zip(items, articles, strict=True)):
+            article, hits = self._match(book, item, article)
+            now = self.clock()
+            decision = decider.decide(article, hits, rules, now)
+            if n >= len(fresh):
+                self._update(store, changed[n - len(fresh)][1], article, decision, now, report)
+            else:
+                self._store_new(store, decider, article, decision, now, report)
+
+    @staticmethod
+    def _match(book: RuleBook, item: FeedItem, article):
+        try:
+            return article, match_article(book, article.title, article.text)
+        except Exception as exc:  # a hostile text must not stop the cycle: keep the item, say why
+            log.warning("rules: %s: %s: %s", item.url, type(exc).__name__, exc)
+            article = fallback_article(item, f"matching the page failed: {type(exc).__name__}")
+            return article, match_article(book, article.title, article.text)
+
+    def _store_new(self, store: Store, decider: Decider, article, decision: Decision, now: datetime,
+                   report: CycleReport) -> None:
+        item = article.item
+        guid_key, url_key = item_keys(item)
+        if decision.duplicate_of is not None:
+            reason = (f"copy of article {decision.duplicate_of} (SimHash {decision.distance} bits apart): "
+                      "stored as another source of it")
+            if store.add_source(decision.duplicate_of, article, guid_key, url_key, now, reason):
+                report.copies += 1
+            return
+        story = str(decision.story) if decision.story is not None else None
+        article_id = store.add_article(
+            article, guid_key, url_key, decision.hits, now, story=story,
+            fingerprint=decision.features.fingerprint, features=decision.features.to_dict(),
+            facts=asdict(decision.facts) if decision.facts else None, item_hash=item_hash(item),
+            notes=decision.dropped)
+        if article_id is None:
+            return
+        decider.record(article_id, decision.story, decision, now)
+        if decision.hits:
+            log.info("stories: %s: %s", item.url, decision.story_reason)
+        report.new_articles += 1
+        report.joined += decision.story is not None
+        report.from_summary += article.text_source == "summary"
+        report.hits += len(decision.hits)
+
+    @staticmethod
+    def _update(store: Store, row: dict, article, decision: Decision, now: datetime, report: CycleReport) -> None:
+        """A stored article whose feed entry changed: replace its text if it did change; never re-alert."""
+        stored_fp = row["fingerprint"] & 0xFFFFFFFFFFFFFFFF if row["fingerprint"] is not None else None
+        if stored_fp == decision.features.fingerprint:
+            store.set_item_hash(row["id"], item_hash(article.item))  # only the entry changed, not the text
+            return
+        store.update_article(row["id"], article, decision.hits, now, fingerprint=decision.features.fingerprint,
+                             features=decision.features.to_dict(),
+                             facts=asdict(decision.facts) if decision.facts else None,
+                             item_hash=item_hash(article.item))
+        report.updated += 1
 
     # -- messages ---------------------------------------------------------------------------------
 
@@ -192,9 +265,12 @@ class Pipeline:
         health = [f for f in store.feed_health() if f["errors"]]
         with store.transaction():
             items, hit_ids = store.pending_items("digest")
-            message = build_message("digest", items, self.clock(), health=health, rule_errors=self.rule_errors())
+            suppressed = store.suppressions(pending_digest=True)
+            message = build_message("digest", items, self.clock(), health=health, rule_errors=self.rule_errors(),
+                                    suppressed=suppressed)
             if save:
-                store.save_message(message, hit_ids, [s.name for s in self.senders])
+                store.save_message(message, hit_ids, [s.name for s in self.senders],
+                                   suppression_ids=[s["id"] for s in suppressed])
         return message
 
     def deliver(self, store: Store, report: CycleReport | None = None) -> CycleReport:

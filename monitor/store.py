@@ -21,6 +21,15 @@ from monitor.models import Article, Feed, Hit, Message, MessageItem
 from monitor.polling import FeedState, PollDecision
 
 
+def _signed(fp: int | None) -> int | None:
+    """SQLite integers are signed 64-bit: store a 64-bit fingerprint as its two's complement."""
+    return None if fp is None else (fp - (1 << 64) if fp >= 1 << 63 else fp)
+
+
+def _json(value: object) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+
+
 def iso(moment: datetime) -> str:
     """Timestamps are stored as UTC ISO 8601 strings, which sort as text."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -163,36 +172,131 @@ class Store:
         for start in range(0, len(keys), 400):
             chunk = keys[start:start + 400]
             marks = ",".join("?" * len(chunk))
-            for row in self.db.query(f"SELECT guid_key, url_key FROM articles WHERE guid_key IN ({marks}) "
-                                     f"OR url_key IN ({marks})", chunk + chunk):
-                found.update(k for k in (row["guid_key"], row["url_key"]) if k)
+            for table in ("articles", "sources"):
+                for row in self.db.query(f"SELECT guid_key, url_key FROM {table} WHERE guid_key IN ({marks}) "
+                                         f"OR url_key IN ({marks})", chunk + chunk):
+                    found.update(k for k in (row["guid_key"], row["url_key"]) if k)
+        return found
+
+    def stored_items(self, keys: Iterable[str]) -> dict[str, dict]:
+        """GUID or URL key -> {id, item_hash, fingerprint} of the stored article it names (not copies)."""
+        keys = list({k for k in keys if k})
+        found: dict[str, dict] = {}
+        for start in range(0, len(keys), 400):
+            chunk = keys[start:start + 400]
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.query(f"SELECT id, guid_key, url_key, item_hash, fingerprint FROM articles "
+                                     f"WHERE guid_key IN ({marks}) OR url_key IN ({marks})", chunk + chunk):
+                for key in (row["guid_key"], row["url_key"]):
+                    if key:
+                        found[key] = row
         return found
 
     def add_article(self, article: Article, guid_key: str | None, url_key: str | None,
-                    hits: Sequence[Hit], now: datetime) -> int | None:
-        """Insert the article and its hits in one transaction; None when it was already stored."""
+                    hits: Sequence[Hit], now: datetime, *, story: str | None = None,
+                    fingerprint: int | None = None, features: dict | None = None, facts: dict | None = None,
+                    item_hash: str | None = None, notes: Sequence[str] = ()) -> int | None:
+        """Insert the article, its hits and its story's bookkeeping in one transaction; None when it
+        was already stored. A hit that asks for an alert gets it only if its story has not alerted for
+        that rule yet: claimed here, atomically, so a crash can neither lose nor repeat an alert."""
         item = article.item
         with self.transaction():
             row = self.db.execute(
                 "INSERT INTO articles (guid_key, url_key, guid, url, canonical_url, feed_url, feed_name, "
-                "title, summary, text, text_source, text_note, language, published, first_seen) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING id",
+                "title, summary, text, text_source, text_note, language, published, first_seen, fingerprint, "
+                "story_features, release_facts, item_hash) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING id",
                 [guid_key, url_key, item.guid, item.url, article.canonical_url, item.feed_url,
                  item.feed_name, article.title, item.summary, article.text, article.text_source,
                  article.note, article.language, iso(item.published) if item.published else None,
-                 iso(now)]).fetchone()
+                 iso(now), _signed(fingerprint), _json(features), _json(facts), item_hash]).fetchone()
             if row is None:
                 return None
             article_id = row[0]
-            # until stories land, every article is its own story
-            self.db.execute("UPDATE articles SET story = ? WHERE id = ?", [str(article_id), article_id])
+            story = story or str(article_id)
+            self.db.execute("UPDATE articles SET story = ? WHERE id = ?", [story, article_id])
+            self.db.execute("INSERT INTO stories (id, first_seen, last_seen, articles) VALUES (?, ?, ?, 1) "
+                            "ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen, "
+                            "articles = articles + 1", [story, iso(now), iso(now)])
+            alerted = set(json.loads(self.db.execute("SELECT alerted_rules FROM stories WHERE id = ?",
+                                                     [story]).fetchone()[0] or "[]"))
             for hit in hits:
-                self.db.execute(
-                    "INSERT INTO hits (article_id, rule, evidence, snippet, why, alert, first_seen, words) "
-                    "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                    [article_id, hit.rule, json.dumps([e.__dict__ for e in hit.evidence], ensure_ascii=False),
-                     hit.snippet, hit.why, int(hit.alert), iso(now), json.dumps(hit.words, ensure_ascii=False)])
+                alert = hit.alert and hit.rule not in alerted
+                if hit.alert and not alert:
+                    self._suppress(now, "alert", article_id, story, item.url,
+                                   f"{hit.rule}: story {story} already alerted; this report is a follow-up")
+                if alert:
+                    alerted.add(hit.rule)
+                self._insert_hit(article_id, hit, alert, now)
+            self.db.execute("UPDATE stories SET alerted_rules = ? WHERE id = ?", [json.dumps(sorted(alerted)), story])
+            for note in notes:
+                self._suppress(now, "alert", article_id, story, item.url, note)
         return article_id
+
+    def add_source(self, article_id: int, article: Article, guid_key: str | None, url_key: str | None,
+                   now: datetime, reason: str) -> bool:
+        """Record a copy of a stored article as another source of it; False when already known."""
+        item = article.item
+        with self.transaction():
+            row = self.db.execute(
+                "INSERT INTO sources (article_id, url, url_key, guid_key, feed_url, feed_name, title, first_seen, "
+                "reason) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING id",
+                [article_id, item.url, url_key, guid_key, item.feed_url, item.feed_name, article.title, iso(now),
+                 reason]).fetchone()
+            if row is None:
+                return False
+            story = self.db.execute("SELECT story FROM articles WHERE id = ?", [article_id]).fetchone()[0]
+            self._suppress(now, "copy", article_id, story, item.url, reason)
+        return True
+
+    def update_article(self, article_id: int, article: Article, hits: Sequence[Hit], now: datetime, *,
+                       fingerprint: int | None, features: dict | None, facts: dict | None,
+                       item_hash: str | None) -> None:
+        """Replace an article's text after its publisher changed it; new hits never alert."""
+        with self.transaction():
+            story = self.db.execute("SELECT story FROM articles WHERE id = ?", [article_id]).fetchone()[0]
+            self.db.execute(
+                "UPDATE articles SET title = ?, summary = ?, text = ?, text_source = ?, text_note = ?, "
+                "fingerprint = ?, story_features = ?, release_facts = coalesce(?, release_facts), item_hash = ?, "
+                "updated = ?, updates = coalesce(updates, 0) + 1 WHERE id = ?",
+                [article.title, article.item.summary, article.text, article.text_source, article.note,
+                 _signed(fingerprint), _json(features), _json(facts), item_hash, iso(now), article_id])
+            for hit in hits:
+                self._insert_hit(article_id, hit, False, now)
+            self._suppress(now, "update", article_id, story, article.item.url,
+                           "the publisher changed the article: text replaced, nothing alerted again")
+
+    def set_item_hash(self, article_id: int, item_hash: str) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE articles SET item_hash = ? WHERE id = ?", [item_hash, article_id])
+
+    def _insert_hit(self, article_id: int, hit: Hit, alert: bool, now: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO hits (article_id, rule, evidence, snippet, why, alert, first_seen, words) "
+            "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+            [article_id, hit.rule, json.dumps([e.__dict__ for e in hit.evidence], ensure_ascii=False),
+             hit.snippet, hit.why, int(alert), iso(now), json.dumps(hit.words, ensure_ascii=False)])
+
+    def _suppress(self, now: datetime, kind: str, article_id: int, story: str | None, url: str | None,
+                  reason: str) -> None:
+        self.db.execute("INSERT INTO suppressions (at, kind, article_id, story, url, reason) VALUES (?,?,?,?,?,?)",
+                        [iso(now), kind, article_id, story, url, reason])
+
+    def fingerprints(self) -> Iterator[tuple[int, int]]:
+        for row in self.db.execute("SELECT id, fingerprint FROM articles WHERE fingerprint IS NOT NULL"):
+            yield row[0], row[1] & 0xFFFFFFFFFFFFFFFF
+
+    def story_rows(self, since: datetime) -> Iterator[tuple[int, dict, list[str], str]]:
+        """(story, features, rules, first_seen) of articles with hits since `since`, oldest first."""
+        for row in self.db.query(
+                "SELECT a.story, a.story_features, a.first_seen, group_concat(h.rule, char(31)) AS rules "
+                "FROM articles a JOIN hits h ON h.article_id = a.id WHERE a.first_seen >= ? "
+                "AND a.story_features IS NOT NULL GROUP BY a.id ORDER BY a.first_seen, a.id", [iso(since)]):
+            yield int(row["story"]), json.loads(row["story_features"]), row["rules"].split("\x1f"), row["first_seen"]
+
+    def suppressions(self, pending_digest: bool = False) -> list[dict]:
+        where = "WHERE digest_message IS NULL" if pending_digest else ""
+        return list(self.db.query(f"SELECT * FROM suppressions {where} ORDER BY id"))
 
     def hits(self, since: datetime | None = None, rule: str | None = None) -> list[dict]:
         """Stored hits, one row per article, oldest first, with their rule names."""
@@ -243,8 +347,11 @@ class Store:
         for row in rows:
             by_article.setdefault(row["id"], []).append(row)
         items = []
+        stories = {g[0]["story"] for g in by_article.values() if g[0]["story"]}
+        sources, facts, announced = self._story_context(stories)
         for article_id, group in by_article.items():
             first = group[0]
+            story = first["story"] or str(article_id)
             items.append(MessageItem(
                 article_id=article_id, title=first["title"] or "(untitled)",
                 url=first["canonical_url"] or first["url"] or "", feed=first["feed_name"] or "",
@@ -253,11 +360,36 @@ class Store:
                 snippet=first["snippet"] or "", text_source=first["text_source"] or "page",
                 alerted=any(g["alert_message"] for g in group),
                 matched=tuple(dict.fromkeys(w for g in group for w in json.loads(g["words"] or "[]"))),
-                why="\n".join(f"{g['rule']}: {g['why']}" for g in group if g["why"])))
+                why="\n".join(f"{g['rule']}: {g['why']}" for g in group if g["why"]),
+                sources=sources.get(story, ()), facts=facts.get(story, ()),
+                # a follow-up: its story was announced by a message that did not carry this article
+                followup=announced.get(story) is not None
+                and announced[story] not in {g["alert_message"] for g in group}))
         return items, [row["hit_id"] for row in rows]
 
-    def save_message(self, message: Message, hit_ids: Sequence[int], channels: Sequence[str]) -> None:
-        """Record a message, claim its hits for it and queue one delivery per channel, atomically."""
+    def _story_context(self, stories: set[str]) -> tuple[dict, dict, dict]:
+        """Per story: every report of it (feed, url) incl. copies, its articles' release facts, and
+        whether an earlier message already announced it."""
+        sources: dict[str, list] = {}
+        facts: dict[str, list] = {}
+        announced: dict[str, str | None] = {}
+        for story in stories:
+            rows = list(self.db.query(
+                "SELECT feed_name, coalesce(canonical_url, url) AS url, release_facts FROM articles "
+                "WHERE story = ? ORDER BY first_seen, id", [story]))
+            copies = list(self.db.query(
+                "SELECT s.feed_name, s.url FROM sources s JOIN articles a ON a.id = s.article_id "
+                "WHERE a.story = ? ORDER BY s.first_seen, s.id", [story]))
+            sources[story] = tuple((r["feed_name"] or "", r["url"] or "") for r in rows + copies)
+            facts[story] = tuple(json.loads(r["release_facts"]) for r in rows if r["release_facts"])
+            found = self.db.execute("SELECT announced FROM stories WHERE id = ?", [story]).fetchone()
+            announced[story] = found[0] if found else None
+        return sources, facts, announced
+
+    def save_message(self, message: Message, hit_ids: Sequence[int], channels: Sequence[str],
+                     suppression_ids: Sequence[int] = ()) -> None:
+        """Record a message, claim its hits (and the suppression log lines it reports) for it, mark its
+        stories announced, and queue one delivery per channel, atomically."""
         column = "alert_message" if message.kind == "alert" else "digest_message"
         with self.transaction():
             self.db["messages"].insert({
@@ -271,6 +403,11 @@ class Store:
             for channel in channels:
                 self.db["deliveries"].insert({"message_id": message.id, "channel": channel,
                                               "status": "pending", "attempts": 0})
+            for story in {item.story for item in message.items}:
+                self.db.execute("UPDATE stories SET announced = coalesce(announced, ?) WHERE id = ?",
+                                [message.id, story])
+            for row_id in suppression_ids:
+                self.db.execute("UPDATE suppressions SET digest_message = ? WHERE id = ?", [message.id, row_id])
 
     def pending_deliveries(self, now: datetime, channels: Sequence[str]) -> list[Delivery]:
         """Deliveries not yet made whose retry time has come, for channels that still exist."""

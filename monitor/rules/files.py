@@ -19,7 +19,8 @@ from monitor.rules.query import Node, RuleSet, compile_lists, parse
 ALIASES_FILE = "_aliases.yaml"
 ALERT_MODES = ("digest", "immediate")
 _RULE_KEYS = {"name", "description", "query", "all_of", "any_of", "none_of", "alert", "alert_when",
-              "examples"}
+              "event", "examples"}
+EVENTS = ("release",)  # event kinds a rule can ask for: its alerts then need a detected event
 _LIST_KEYS = ("all_of", "any_of", "none_of")
 
 
@@ -32,6 +33,7 @@ class Rule:
     alert: str  # "digest" or "immediate"
     alert_when: Node | None  # with alert: immediate, only hits that also satisfy this alert
     path: Path
+    event: str | None = None  # "release": alerts only for a report of a new release (monitor/events.py)
     must_match: tuple[str, ...] = ()
     must_not_match: tuple[str, ...] = ()
 
@@ -115,6 +117,12 @@ def load_rule_file(path: Path, aliases: Mapping[str, Sequence[str]]) -> Rule:
     if alert not in ALERT_MODES:
         raise RuleError(f"alert must be one of {', '.join(ALERT_MODES)}, got {alert!r}", path=str(path),
                         line=yamlfile.line_of(lines, ("alert",)))
+    event = data.get("event")
+    if event is not None:
+        _need_string(event, "event", path, lines, ("event",))
+        if event not in EVENTS:
+            raise RuleError(f"event must be one of {', '.join(EVENTS)}, got {event!r}", path=str(path),
+                            line=yamlfile.line_of(lines, ("event",)))
     query, node = _rule_query(data, path, lines, aliases)
     alert_when = None
     if data.get("alert_when") is not None:
@@ -123,7 +131,7 @@ def load_rule_file(path: Path, aliases: Mapping[str, Sequence[str]]) -> Rule:
                                     path, lines, aliases, ("alert_when",))
     must, must_not = _examples(data.get("examples") or {}, path, lines)
     return Rule(name=name, description=description, query=query, node=node, alert=alert,
-                alert_when=alert_when, path=path, must_match=must, must_not_match=must_not)
+                alert_when=alert_when, path=path, event=event, must_match=must, must_not_match=must_not)
 
 
 def _rule_query(data: dict, path: Path, lines: yamlfile.Lines, aliases: Mapping[str, Sequence[str]],

@@ -35,12 +35,18 @@ def match_article(book: RuleBook, title: str, text: str) -> list[Hit]:
     return sorted(hits, key=lambda h: h.rule)
 
 
-def matched_words(index: TextIndex, evidence: tuple[Evidence, ...]) -> tuple[str, ...]:
-    """The surface forms that matched, each once, in order of first appearance."""
-    words: dict[str, None] = {}
+MAX_WORDS = 8  # a digest line names the telling words, not every one
+
+
+def matched_words(index: TextIndex, evidence: tuple[Evidence, ...], limit: int = MAX_WORDS) -> tuple[str, ...]:
+    """The surface forms that matched, each once (case-folded), title first, then in text order."""
+    words: dict[str, str] = {}
     for e in sorted(evidence, key=lambda e: (e.field != "title", e.start)):
-        words.setdefault(" ".join(index.text(e.field)[e.start:e.end].split()), None)
-    return tuple(words)
+        word = " ".join(index.text(e.field)[e.start:e.end].split())
+        words.setdefault(word.casefold(), word)
+        if len(words) >= limit:
+            break
+    return tuple(words.values())
 
 
 def snippet(index: TextIndex, evidence: tuple[Evidence, ...], limit: int = SNIPPET_CHARS) -> str:

@@ -626,8 +626,10 @@ class _Program:
         raise TypeError(f"not a query node: {node!r}")
 
     def run(self, ctx: _Context) -> Match:
-        if not self.test(ctx, ctx.all_fields):
-            return NO_MATCH
+        return self.explain(ctx) if self.test(ctx, ctx.all_fields) else NO_MATCH
+
+    def explain(self, ctx: _Context) -> Match:
+        """The Match of a tree that matched: its evidence and satisfied clauses."""
         evidence: list[Evidence] = []
         clauses: list[str] = []
         _Explainer(self, ctx).explain(self.node, ctx.all_fields, evidence, clauses)
@@ -1029,7 +1031,6 @@ def _reads_as_leaf(printed: str, leaf: Leaf) -> bool:
 _Clause = tuple[frozenset[str], tuple[str, ...]]
 _MEMO_LIMIT = 500_000  # distinct article tokens remembered by a RuleSet before it starts over
 _MAX_COMBINATIONS = 8  # clauses an OR may contribute
-_HEAD = 4  # stems are pre-filtered by their first four characters
 _SCOPE = "\x1f"  # joins a field name and a word in scoped requirements; never part of a token
 
 
@@ -1076,18 +1077,56 @@ def _clause_cost(clause: _Clause) -> tuple[int, int]:
     return len(exact) + 4 * len(stems), -shortest
 
 
+# A memo entry for one article word in one field: () when no rule cares, else (word, the stems of any
+# rule's wildcards it starts with, ids of the necessary clauses it satisfies in that field).
+_Entry = tuple[()] | tuple[str, tuple[str, ...], tuple[int, ...]]
+_entry_ids = itemgetter(2)
+
+
+def _stems_of(node: Node) -> Iterator[str]:
+    """Every wildcard stem of the tree, under NOT and in alias variants too."""
+    if isinstance(node, Term | Prefix | Phrase):
+        yield from (t for t, prefix in node.pattern if prefix)
+    elif isinstance(node, Alias):
+        for v in node.variants:
+            yield from _stems_of(v)
+    else:
+        for child in _children(node):
+            yield from _stems_of(child)
+
+
+class _Memo(dict):
+    """Article word -> its _Entry for one field of a RuleSet; a missing word is looked at once, then kept.
+    Looking up a known word stays a C call (dict.__getitem__ calls __missing__ only on a miss)."""
+
+    def __init__(self, ruleset: RuleSet, field: str):
+        super().__init__()
+        self.ruleset = ruleset
+        self.field = field
+
+    def __missing__(self, token: str) -> _Entry:
+        entry = self[token] = self.ruleset._entry(self.field, token)
+        return entry
+
+
 class RuleSet:
     """Many named rules evaluated on one TextIndex, skipping rules whose required words are absent.
 
-    Each rule's necessary clauses (any-of word sets that must all be present) are numbered. Exact words
-    map to their clauses directly (a set intersection with the article's vocabulary finds them); for
-    wildcards a memo maps every article word ever seen to the clauses its prefixes satisfy, so each new
-    word is examined once. A rule is evaluated only when one selective clause (its trigger) and then all
-    its clauses are satisfied.
+    Each rule's necessary clauses (any-of word sets that must all be present) are numbered. A memo per
+    field maps every article word ever seen to the clauses it satisfies there (as an exact word, or by
+    starting with a wildcard's stem) and to the stems it starts with; a new word is examined once, so
+    selecting candidates costs one dict lookup per distinct word of the article, whatever the number of
+    rules. A rule is evaluated only when one selective clause (its trigger) and then all its clauses are
+    satisfied. The stems the article's words start with are handed to the index, which then answers the
+    rules' wildcard lookups without sorting its vocabulary.
+
+    `matching` says which rules match (boolean tests on the index); `explain` and `match_all` also give
+    each match its evidence and clauses.
     """
 
     def __init__(self, rules: Mapping[str, Node]):
         self.names = list(rules)
+        self._numbers = {name: i for i, name in enumerate(self.names)}
         self._programs = [_Program(node) for node in rules.values()]
         clause_ids: dict[_Clause, int] = {}
         self._needs: list[frozenset[int]] = []
@@ -1101,74 +1140,83 @@ class RuleSet:
                 self._by_trigger.setdefault(clause_ids[min(clauses, key=_clause_cost)], []).append(i)
             else:
                 self._always.append(i)
-        self._exact: dict[str, tuple[int, ...]] = {}
-        self._stems: dict[str, tuple[int, ...]] = {}
+        # scope ("" for any field) -> word or stem -> clause ids
+        self._exact: dict[str, dict[str, tuple[int, ...]]] = {"": {}}
+        self._stems: dict[str, dict[str, tuple[int, ...]]] = {"": {}}
         for (exact, stems), cid in clause_ids.items():
-            for token in exact:
-                self._exact[token] = (*self._exact.get(token, ()), cid)
-            for stem in stems:
-                self._stems[stem] = (*self._stems.get(stem, ()), cid)
-        self._exact_keys = frozenset(self._exact)
-        self._stem_lengths = sorted({len(s) for s in self._stems})
-        self._heads = frozenset(s[:_HEAD] for s in self._stems if len(s) >= _HEAD)
-        self._short_stems = any(len(s) < _HEAD for s in self._stems)
+            for table, words in ((self._exact, exact), (self._stems, stems)):
+                for tagged in words:
+                    scope, _, word = tagged.rpartition(_SCOPE)
+                    by_word = table.setdefault(scope, {})
+                    by_word[word] = (*by_word.get(word, ()), cid)
+        self._all_stems = frozenset(itertools.chain.from_iterable(map(_stems_of, rules.values())))
+        self._stem_lengths = sorted({len(s) for s in self._all_stems})
+        self._head = self._stem_lengths[0] if self._stem_lengths else 0
+        self._heads = frozenset(s[:self._head] for s in self._all_stems)
         self._triggers = frozenset(self._by_trigger)
-        tagged = (t for c in clause_ids for t in (*c[0], *c[1]) if _SCOPE in t)
-        self._scopes = sorted({t.partition(_SCOPE)[0] for t in tagged})
-        self._seen: set[str] = set()  # tokens already checked against the stems
-        self._prefixed: dict[str, tuple[int, ...]] = {}  # token -> clause ids of the stems it starts with
-        self._useful: set[str] = set()  # keys of _prefixed
+        self._memos: dict[str, dict[str, _Entry]] = {}  # field -> article word -> entry
 
     def __len__(self) -> int:
         return len(self.names)
 
-    def _stem_clauses(self, token: str) -> tuple[int, ...]:
-        if token[:_HEAD] not in self._heads and not self._short_stems:
-            return ()  # no stem starts like this token: the common case, decided by one lookup
-        ids: list[int] = []
-        for n in self._stem_lengths:
-            if n > len(token):
-                break
-            ids += self._stems.get(token[:n], ())
-        return tuple(ids)
+    def _entry(self, field: str, token: str) -> _Entry:
+        """What the rules make of `token` in `field` (the memo's value for it)."""
+        scoped_exact = self._exact.get(field)
+        ids = self._exact[""].get(token, ())
+        if scoped_exact:
+            ids += scoped_exact.get(token, ())
+        stems: tuple[str, ...] = ()
+        if token[:self._head] in self._heads:  # the common case, a word no stem starts, ends here
+            stems = tuple(token[:n] for n in self._stem_lengths if n <= len(token) and token[:n] in self._all_stems)
+            scoped_stems = self._stems.get(field)
+            for stem in stems:
+                ids += self._stems[""].get(stem, ())
+                if scoped_stems:
+                    ids += scoped_stems.get(stem, ())
+        return (token, stems, ids) if ids or stems else ()
 
-    def _learn(self, tokens: frozenset[str]) -> None:
-        if len(self._seen) > _MEMO_LIMIT:
-            self._seen.clear()
-            self._prefixed.clear()
-            self._useful.clear()
-        for token in tokens - self._seen:
-            ids = self._stem_clauses(token)
-            if ids:
-                self._prefixed[token] = ids
-                self._useful.add(token)
-            self._seen.add(token)
+    def _entries(self, field: str, vocabulary: frozenset[str]) -> list[_Entry]:
+        """The memo entries of the words of `vocabulary` that some rule cares about."""
+        memo = self._memos.get(field)
+        if memo is None or len(memo) > _MEMO_LIMIT:
+            memo = self._memos[field] = _Memo(self, field)
+        return list(filter(None, map(memo.__getitem__, vocabulary)))
 
     def candidates(self, index: TextIndex) -> list[int]:
         """Indexes of the rules whose necessary words all occur in the article."""
-        # Per field rather than their union, which would copy the text's vocabulary once more.
-        vocabularies = [index.vocabulary(f) for f in index.fields]
-        vocabularies += [frozenset(f + _SCOPE + t for t in index.vocabulary(f)) for f in self._scopes]
         satisfied: set[int] = set()
-        for vocabulary in vocabularies:
-            satisfied.update(*map(self._exact.__getitem__, vocabulary & self._exact_keys))
-            if self._stems:
-                self._learn(vocabulary)
-                satisfied.update(*map(self._prefixed.__getitem__, vocabulary & self._useful))
+        for field in index.fields:
+            entries = self._entries(field, index.vocabulary(field))
+            if entries:
+                satisfied.update(*map(_entry_ids, entries))
+            if self._all_stems:
+                index.use_stems(field, self._all_stems, entries)
         found = list(self._always)
         needs, by_trigger = self._needs, self._by_trigger
         for cid in satisfied & self._triggers:
             for i in by_trigger[cid]:
                 if needs[i] <= satisfied:
                     found.append(i)
-        return sorted(found)
+        found.sort()
+        return found
+
+    def matching(self, index: TextIndex) -> list[str]:
+        """Names of the rules that match the article, in rule order; no evidence is computed."""
+        ctx = _Context(index)
+        programs, fields = self._programs, ctx.all_fields
+        return [self.names[i] for i in self.candidates(index) if programs[i].test(ctx, fields)]
+
+    def explain(self, name: str, index: TextIndex) -> Match:
+        """The Match of rule `name` on the article, with evidence and clauses (as `evaluate` gives it)."""
+        return self._programs[self._numbers[name]].run(_Context(index))
 
     def match_all(self, index: TextIndex) -> dict[str, Match]:
         """The rules that match the article, by name (in rule order), each with its Match."""
         ctx = _Context(index)
+        fields = ctx.all_fields
         out = {}
         for i in self.candidates(index):
-            match = self._programs[i].run(ctx)
-            if match.matched:
-                out[self.names[i]] = match
+            program = self._programs[i]
+            if program.test(ctx, fields):
+                out[self.names[i]] = program.explain(ctx)
         return out

@@ -5,9 +5,8 @@ Pure: stdlib only, no I/O. The rule language (monitor.rules.query) relies on `fo
 
 from __future__ import annotations
 
+import codecs
 import functools
-import itertools
-import operator
 import re
 import unicodedata
 from bisect import bisect_left
@@ -98,109 +97,144 @@ def tokenize(s: str) -> list[tuple[str, int, int]]:
     return [(_FOLDED[m.group()], m.start(), m.end()) for m in _token_re().finditer(s)]
 
 
-# Common non-ASCII punctuation and spaces of news text, and ё (folds to е): replaced one char for one
-# char, so offsets survive, before looking for words that need the careful path.
-_CHEAP_REPLACEMENTS = tuple((c, " ") for c in "«»—–…“”„‘’‚‹›\u00a0\u2009\u202f") + (("ё", "е"),)
-# Anything but a space and the letters and digits that are their own fold. Words without such chars
-# are already folded tokens; words with them (names with diacritics, other scripts) are re-tokenised.
-_NEEDS_CARE = re.compile(r"[^ a-z0-9\u0430-\u044f\u0454\u0456\u045e\u0491]")
+# Text that is not ASCII is encoded to cp1251, whose 256 bytes hold ASCII and the Russian, Belarusian and
+# Ukrainian alphabets, then one bytes.translate folds it: ASCII and Cyrillic capitals to lower case, ё to
+# е, punctuation and spaces (with the common non-ASCII ones: «»—–…“”„‘’‚‹› and no-break space) to
+# spaces. Everything else becomes the byte _CAREFUL, and so does each character cp1251 lacks (the
+# encoder's error handler below), up to the next whitespace: the words holding it are re-tokenised from
+# the original text with the canonical regex and `fold` (names with diacritics, other scripts).
+_CAREFUL = 1
+_CAREFUL_CHAR = chr(_CAREFUL)
 
 
-# How raw tokens sit in the clean text: None when unknown (find them one by one), else the words that
-# were split further, as (index among the space-separated words, number of tokens), in order.
-_Layout = list[tuple[int, int]] | None
+def _cp1251_table() -> bytes:
+    table = bytearray(_ASCII_TABLE[:128]) + bytes([_CAREFUL]) * 128
+    table[_CAREFUL] = _CAREFUL  # a literal \x01 is a separator, but marking it careful is harmless
+    for b in range(0xC0, 0xE0):  # А-Я -> а-я
+        table[b] = b + 0x20
+    for b in range(0xE0, 0x100):  # а-я
+        table[b] = b
+    simple = {"ё": "е", "Ё": "е", "є": "є", "Є": "є", "і": "і", "І": "і", "ў": "ў", "Ў": "ў", "ґ": "ґ", "Ґ": "ґ"}
+    for char, folded in simple.items():
+        table[char.encode("cp1251")[0]] = folded.encode("cp1251")[0]
+    for char in "«»—–…“”„‘’‚‹›\u00a0":
+        table[char.encode("cp1251")[0]] = 32
+    return bytes(table)
 
 
-def _split_words(text: str) -> tuple[str, list[str], list[str], _Layout]:
+_CP1251_TABLE = _cp1251_table()
+_CAREFUL_ERRORS = "monitor-rules-careful"
+_WHITESPACE = re.compile(r"\s")
+
+
+def _mark_careful(exc: UnicodeError) -> tuple[str, int]:
+    """cp1251 error handler: mark the unencodable run and the rest of its word (one call per word)."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    space = _WHITESPACE.search(exc.object, exc.end)
+    end = space.start() if space else len(exc.object)
+    return _CAREFUL_CHAR * (end - exc.start), end
+
+
+codecs.register_error(_CAREFUL_ERRORS, _mark_careful)
+
+# Where tokens sit in the text when they are not whole space-separated words of the clean text: token
+# position -> start offset, for the tokens of careful words.
+_Starts = dict[int, int]
+
+
+def _split_words(text: str) -> tuple[str, list[str], list[str], _Starts | list[int]]:
     """Fast tokenising: (clean text with the same char offsets as `text`, raw tokens, folded tokens,
-    layout of the raw tokens among the clean text's space-separated words).
+    start offsets of the tokens that are not whole words of the clean text).
 
-    Raw tokens are substrings of the clean text, in order, and equal those of `tokenize(text)`. ASCII
-    punctuation and whitespace become spaces and ASCII capitals lower case in one bytes.translate; a
-    text with other characters is lower-cased, and only the words still holding characters outside
-    a-z, 0-9 and the Cyrillic alphabet go through the canonical regex and `fold`.
+    Raw tokens equal those of `tokenize(text)` (folded, or as in `text` for re-tokenised words). In the
+    clean text every char of `text` is a space (separators), a folded letter or digit, or _CAREFUL; a
+    word without _CAREFUL is a folded token. The last item is a list of every token's start instead
+    when most words were careful and the whole text went through the canonical regex.
     """
     if text.isascii():
         clean = text.encode("ascii").translate(_ASCII_TABLE).decode("ascii")
         words = clean.split()
-        return clean, words, words, []
-    clean = text.encode("utf-8", "surrogatepass").translate(_ASCII_TABLE).decode("utf-8", "surrogatepass")
-    lowered = clean.lower()
-    if len(lowered) == len(clean):  # every char lower-cased to one char, so offsets still hold
-        for old, new in _CHEAP_REPLACEMENTS:
-            lowered = lowered.replace(old, new)
-        clean = lowered
-    words = list(filter(None, clean.split(" ")))
-    careful = [m.start() for m in _NEEDS_CARE.finditer(clean)]
-    if not careful:
-        return clean, words, words, []
-    if len(careful) * 4 > len(words):  # mostly other scripts or accents: fold every word
-        raw = _resplit(words)
-        return clean, raw, list(map(_FOLDED.__getitem__, raw)), [] if raw is words else None
-    return (clean, *_patch_words(clean, words, careful))
+        return clean, words, words, {}
+    marked = text.encode("cp1251", _CAREFUL_ERRORS).translate(_CP1251_TABLE)
+    clean = marked.decode("cp1251")
+    words = clean.split()
+    if _CAREFUL_CHAR not in clean:
+        return clean, words, words, {}
+    careful: list[int] = []
+    at = marked.find(_CAREFUL)
+    while at >= 0:
+        careful.append(at)
+        end = marked.find(32, at)
+        if end < 0:
+            break
+        at = marked.find(_CAREFUL, end)
+        if len(careful) * 4 > len(words):  # mostly other scripts or accents: the canonical tokenizer
+            found = [(m.group(), m.start()) for m in _token_re().finditer(text)]
+            raw = [t for t, _ in found]
+            return clean, raw, list(map(_FOLDED.__getitem__, raw)), [s for _, s in found]
+    return (clean, *_patch_words(text, clean, words, careful))
 
 
-def _resplit(words: list[str]) -> list[str]:
-    if "".join(words).isalnum():
-        return words
-    pattern = _token_re()
-    out: list[str] = []
-    for word in words:
-        if word.isalnum():
-            out.append(word)
-        else:
-            out.extend(pattern.findall(word))
-    return out
-
-
-def _patch_words(clean: str, words: list[str], careful: list[int]) -> tuple[list[str], list[str], _Layout]:
-    """Re-tokenise and fold only the space-separated words that contain the `careful` offsets."""
+def _patch_words(text: str, clean: str, words: list[str], careful: list[int]) -> tuple[list[str], list[str], _Starts]:
+    """Re-tokenise and fold, from `text`, the clean text's words that hold the `careful` offsets (one
+    offset per word)."""
     pattern = _token_re()
     raw: list[str] = []
     folded: list[str] = []
-    layout: list[tuple[int, int]] = []
+    starts: _Starts = {}
     i = 0
-    last_end = -1
     for at in careful:
-        if at < last_end:
-            continue  # same word as the previous offset
         start = clean.rfind(" ", 0, at) + 1
         end = clean.find(" ", at)
-        last_end = end = len(clean) if end < 0 else end
-        if start == end:
-            continue
+        if end < 0:
+            end = len(clean)
         # Every copy of this word also holds a careful char, so the next copy in `words` is this one.
         j = words.index(clean[start:end], i)
         raw += words[i:j]
         folded += words[i:j]
-        tokens = pattern.findall(words[j])
-        raw += tokens
-        folded += map(_FOLDED.__getitem__, tokens)
-        layout.append((j, len(tokens)))
+        for m in pattern.finditer(text, start, end):
+            token = m.group()
+            starts[len(raw)] = m.start()
+            raw.append(token)
+            folded.append(_FOLDED[token])
         i = j + 1
     raw += words[i:]
     folded += words[i:]
-    return raw, folded, layout
+    return raw, folded, starts
+
+
+_NONE: list[str] = []  # shared empty answer; callers never modify what they get
 
 
 class _FieldIndex:
     """One field of an article: its tokens, plus lookups built lazily because most rules never ask."""
 
-    __slots__ = ("_first", "_last", "_layout", "_positions", "_sorted", "_starts", "clean", "raw", "text",
-                 "tokens", "vocabulary")
+    __slots__ = ("_careful", "_first", "_found", "_last", "_padded", "_positions", "_sorted", "_starts",
+                 "_stem_entries", "_stem_table", "_stems", "clean", "raw", "text", "tokens", "vocabulary")
 
     # Tokens looked up by plain scans before the first/last tables pay off.
     _SCANS_BEFORE_FIRST_LAST = 8
 
     def __init__(self, text: str):
         self.text = text
-        self.clean, self.raw, self.tokens, self._layout = _split_words(text)
-        self._starts: list[int] | None = None
+        self.clean, self.raw, self.tokens, careful = _split_words(text)
+        if isinstance(careful, list):
+            self._starts: list[int] | None = careful
+            self._careful: _Starts = {}
+        else:
+            self._starts = None
+            self._careful = careful
         self.vocabulary = frozenset(self.tokens)
         self._sorted: list[str] | None = None
         self._positions: dict[str, list[int]] = {}
         self._first: dict[str, int] | None = None
         self._last: dict[str, int] = {}
+        self._padded = ""
+        self._found: dict[str, list[int]] = {}
+        self._stems: frozenset[str] = frozenset()
+        self._stem_entries: Iterable[tuple] = ()
+        self._stem_table: dict[str, list[str]] | None = None
 
     def sorted_vocabulary(self) -> list[str]:
         if self._sorted is None:
@@ -235,51 +269,77 @@ class _FieldIndex:
         self._positions[token] = found
         return found
 
+    def use_stems(self, stems: frozenset[str], entries: Iterable[tuple]) -> None:
+        """Answer prefix lookups for `stems` from `entries`, tuples that start with (token, the stems of
+        `stems` it starts with), one for every token of the field that starts with one of them."""
+        self._stems = stems
+        self._stem_entries = entries
+        self._stem_table = None
+
+    def _stem_lookup(self, stem: str) -> list[str] | None:
+        if stem not in self._stems:
+            return None
+        table = self._stem_table
+        if table is None:
+            table = self._stem_table = {}
+            for entry in self._stem_entries:
+                for s in entry[1]:
+                    if s in table:
+                        table[s].append(entry[0])
+                    else:
+                        table[s] = [entry[0]]
+            for tokens in table.values():
+                if len(tokens) > 1:
+                    tokens.sort()
+        return table.get(stem, _NONE)
+
     def has_prefix(self, stem: str) -> bool:
+        known = self._stem_lookup(stem) if self._stems else None
+        if known is not None:
+            return bool(known)
         vocab = self.sorted_vocabulary()
         i = bisect_left(vocab, stem)
         return i < len(vocab) and vocab[i].startswith(stem)
 
     def prefixed(self, stem: str) -> list[str]:
+        known = self._stem_lookup(stem) if self._stems else None
+        if known is not None:
+            return known
         vocab = self.sorted_vocabulary()
         # U+10FFFF is not a letter, so no token holds it: every token starting with stem sorts before.
         return vocab[bisect_left(vocab, stem):bisect_left(vocab, stem + "\U0010ffff")]
 
     def span(self, position: int) -> tuple[int, int]:
-        if self._starts is None:
-            self._starts = self._token_starts()
-        start = self._starts[position]
+        if self._starts is not None:
+            start = self._starts[position]
+        elif position in self._careful:
+            start = self._careful[position]
+        else:
+            start = self._word_start(position)
         return start, start + len(self.raw[position])
 
-    def _token_starts(self) -> list[int]:
-        """Start offsets of all tokens, computed once, the first time evidence needs one."""
-        if self._layout is None:
-            return self._find_starts(self.raw, 0)
-        # Piece k of clean.split(" ") starts at the sum of the earlier pieces' lengths plus k; C loops.
-        pieces = self.clean.split(" ")
-        word_starts = list(itertools.compress(
-            map(operator.add, itertools.accumulate(map(len, pieces), initial=0), itertools.count()), pieces))
-        if not self._layout:
-            return word_starts
-        starts: list[int] = []
-        done = 0  # words handled
-        for word, count in self._layout:
-            starts += word_starts[done:word]
-            first = len(starts)
-            starts += self._find_starts(self.raw[first:first + count], word_starts[word])
-            done = word + 1
-        starts += word_starts[done:]
-        return starts
-
-    def _find_starts(self, tokens: list[str], cursor: int) -> list[int]:
-        # Each token is the first occurrence of its text after the previous token: only separators,
-        # which a token cannot start with, lie in between.
-        starts = []
-        for token in tokens:
-            cursor = self.clean.find(token, cursor)
-            starts.append(cursor)
-            cursor += len(token)
-        return starts
+    def _word_start(self, position: int) -> int:
+        """Start of a token that is a whole word of the clean text: the n-th whole-word occurrence of it
+        there, n counting its earlier positions that are whole words too. Occurrences found are kept, so
+        the spans of all a token's positions cost one pass over the text."""
+        token = self.tokens[position]  # a whole clean word is its own folded and raw token
+        positions = self.positions(token)
+        n = bisect_left(positions, position)
+        if self._careful:
+            n -= sum(1 for p in positions[:n] if p in self._careful)
+        found = self._found.get(token)
+        if found is None:
+            found = self._found[token] = []
+            if not self._padded:
+                self._padded = f" {self.clean} "
+        needle = f" {token} "
+        # In the padded text, a match at i is the word at clean offset i.
+        cursor = found[-1] + len(token) + 1 if found else 0
+        while len(found) <= n:
+            at = self._padded.find(needle, cursor)
+            found.append(at)
+            cursor = at + len(token) + 1
+        return found[n]
 
 
 class TextIndex:
@@ -332,9 +392,18 @@ class TextIndex:
         return entry is not None and token in entry.vocabulary
 
     def prefixed(self, field: str, stem: str) -> list[str]:
-        """Distinct folded tokens of `field` that start with `stem`, in O(log V + matches)."""
+        """Distinct folded tokens of `field` that start with `stem`, sorted, in O(log V + matches)."""
         entry = self._fields.get(field)
         return entry.prefixed(stem) if entry else []
+
+    def use_stems(self, field: str, stems: frozenset[str], entries: Iterable[tuple]) -> None:
+        """Let prefix lookups of `stems` in `field` be answered by `entries` instead of a sorted vocabulary:
+        tuples that start with (token, the stems of `stems` it starts with), one for every token of the
+        field that starts with one (more tokens may be listed, with no stems). A RuleSet knows these from
+        its memo of words; they are read the first time a prefix lookup needs them."""
+        entry = self._fields.get(field)
+        if entry is not None:
+            entry.use_stems(stems, entries)
 
     def vocabulary(self, field: str | None = None) -> frozenset[str]:
         """Every distinct folded token of `field`, or of every field."""

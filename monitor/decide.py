@@ -1,0 +1,77 @@
+"""What a new article is, decided apart from storing it: a copy of one we hold (near-duplicate), or a
+new article that joins an existing story or starts one; the release it reports; which of its hits
+alert (the rule asks, the rule's event must be there). Keeps the resident indexes; pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from monitor.events import ReleaseFacts, release_facts
+from monitor.models import Article, Hit
+from monitor.rules.files import Rule
+from monitor.stories import SimHashIndex, StoryFeatures, StoryIndex, features
+
+STORY_MEMORY = timedelta(days=7)  # stories idle longer than this leave the resident index
+
+
+@dataclass(frozen=True)
+class Decision:
+    features: StoryFeatures
+    duplicate_of: int | None = None  # a stored article this one copies (syndication)
+    distance: int | None = None  # SimHash bits between them
+    story: int | None = None  # the story to join; None: the article starts its own
+    story_reason: str = ""
+    facts: ReleaseFacts | None = None
+    hits: tuple[Hit, ...] = ()  # with alert flags settled by rule and event
+    dropped: tuple[str, ...] = ()  # why alerts the rule asked for were not raised
+
+
+class Decider:
+    """The near-duplicate and story indexes of the running process, rebuilt from the store."""
+
+    def __init__(self, simhashes: SimHashIndex | None = None, stories: StoryIndex | None = None):
+        self.simhashes = simhashes or SimHashIndex()
+        self.stories = stories or StoryIndex()
+
+    @classmethod
+    def rebuild(cls, fingerprints: Iterable[tuple[int, int]],
+                story_rows: Iterable[tuple[int, StoryFeatures, Sequence[str], datetime]]) -> Decider:
+        return cls(SimHashIndex.from_rows(fingerprints), StoryIndex.from_rows(story_rows))
+
+    def decide(self, article: Article, hits: Sequence[Hit], rules: Mapping[str, Rule], now: datetime) -> Decision:
+        feats = features(article.title, article.text, article.item.published)
+        copies = self.simhashes.query(feats.fingerprint) if feats.fingerprint else []
+        if copies:
+            original, distance = copies[0]
+            return Decision(feats, duplicate_of=original, distance=distance)
+        if not hits:  # off-topic articles are stored for dedup but form no stories
+            return Decision(feats)
+        names = [h.rule for h in hits]
+        choice = self.stories.assign(feats, names, now)
+        facts = None
+        if any(rules[h.rule].event == "release" for h in hits if h.rule in rules):
+            facts = release_facts(article.title, article.text, article.language, article.item.published)
+        settled, dropped = [], []
+        for hit in hits:
+            rule = rules.get(hit.rule)
+            if hit.alert and rule is not None and rule.event == "release" and facts is None:
+                settled.append(replace(hit, alert=False))
+                dropped.append(f"{hit.rule}: no new release reported, so no alert (the digest has it)")
+            else:
+                settled.append(hit)
+        return Decision(feats, story=choice.story_id, story_reason=choice.reason, facts=facts,
+                        hits=tuple(settled), dropped=tuple(dropped))
+
+    def record(self, article_id: int, story: int | None, decision: Decision, now: datetime) -> None:
+        """Index a stored article; its story is `story`, or its own id when it started one."""
+        self.simhashes.add(article_id, decision.features.fingerprint)
+        if decision.hits:
+            self.stories.add(story if story is not None else article_id, decision.features,
+                             [h.rule for h in decision.hits], now)
+
+    def forget_before(self, now: datetime) -> int:
+        return self.stories.prune(now - STORY_MEMORY)
+
