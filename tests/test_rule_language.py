@@ -336,6 +336,49 @@ def test_ruleset_matches_what_evaluate_matches():
     assert len(ruleset) == 8
 
 
+def test_ruleset_matching_and_explain_agree_with_match_all():
+    rules = {
+        "near": parse("(release* OR freed) NEAR/4 prisoner*"),
+        "prefixes": parse("prison* OR prisoner*"),  # a word can be one stem and start another
+        "veto": parse("Belarus NOT Iran"),
+        "title": parse("title:sanction* AND Belarus"),
+    }
+    ruleset = RuleSet(rules)
+    for title, text in [("Sanctions", "Belarus and Iran"), ("", "prison prisoner prisoners prisoner freed"),
+                        ("Sanctions", "Belarus prisoners")]:
+        index = TextIndex.build({"title": title, "text": text})
+        expected = {name: evaluate(node, TextIndex.build({"title": title, "text": text}))
+                    for name, node in rules.items()}
+        names = ruleset.matching(index)
+        assert names == [name for name in rules if expected[name].matched]
+        assert {name: ruleset.explain(name, index) for name in rules} == expected
+        assert ruleset.match_all(index) == {name: expected[name] for name in names}
+
+
+def test_prefix_evidence_counts_each_word_once():
+    ruleset = RuleSet({"short": parse("prison*"), "long": parse("prisoner*")})
+    text = "prisoner prisoner prisoner x prisoners"
+    index = TextIndex.build({"title": "", "text": text})
+    got = ruleset.match_all(index)["short"]
+    assert [text[e.start:e.end] for e in got.evidence] == ["prisoner"] * 3
+    assert got == evaluate(parse("prison*"), TextIndex.build({"title": "", "text": text}))
+
+
+@pytest.mark.parametrize("text", [
+    "ЁЛКА Ёлка ЎЛАДА Ґанок ЄС І Її № 5 € Ђ µ", "Mr Müller-Smith said: «Лукашенко» — 18 політв'язнів",
+    "a\x01b \x1cc\u2009d e\u202ff", "日本語 и русский", "Straße ß İstanbul ﬁ ＡＢ１", "x\u0301y Z\u0306",
+    "Škoda, Łukasz; Białiatski. ł", "\U0001f600ok\ud800no", "ПРИВЕТ мир " * 3 + "Zoë",
+])
+def test_index_tokens_and_spans_on_mixed_scripts(text):
+    reference = tokenize(text)
+    index = TextIndex.build({"f": text})
+    assert index.tokens("f") == [t for t, _, _ in reference]
+    positions = list(range(len(reference)))
+    for order in (positions, positions[::-1]):
+        index = TextIndex.build({"f": text})
+        assert [index.span("f", i) for i in order] == [reference[i][1:] for i in order]
+
+
 # ------------------------------------------------------------------------------------- README
 
 def _readme_examples() -> list[tuple[str, list[tuple[str, str, bool]]]]:
@@ -466,6 +509,18 @@ def test_evaluate_never_raises_and_evidence_is_in_the_text(tree, text):
         assert 0 <= e.start < e.end <= len(index.text(e.field))
     if match.matched:
         assert explain(match, index)
+
+
+@FAST
+@given(st.lists(TREES, min_size=1, max_size=4), st.lists(TEXT_ALPHABET | WORDS, max_size=40).map(" ".join))
+def test_ruleset_agrees_with_evaluate(trees, text):
+    rules = {f"r{i}": tree for i, tree in enumerate(trees)}
+    ruleset = RuleSet(rules)
+    index = TextIndex.build({"title": text[:12], "text": text})
+    expected = {name: evaluate(tree, TextIndex.build({"title": text[:12], "text": text}))
+                for name, tree in rules.items()}
+    assert ruleset.match_all(index) == {name: m for name, m in expected.items() if m.matched}
+    assert ruleset.matching(index) == [name for name, m in expected.items() if m.matched]
 
 
 @FAST

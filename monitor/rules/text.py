@@ -1,6 +1,13 @@
 """Text folding, tokenising and the per-article TextIndex that every rule is evaluated against.
 
-Pure: stdlib only, no I/O. The rule language (monitor.rules.query) relies on `fold` and `tokenize` here.
+Building an index is C-level passes over the text (ASCII: one bytes.translate and a split; other text:
+cp1251 encode + translate, with only the words holding other characters re-tokenised by the canonical
+regex), then a frozenset of the tokens. Positions, spans and prefix tables are computed only when a
+rule asks: spans by finding a word's n-th whole-word occurrence in the clean text, prefix lookups from
+a RuleSet's memo of stems (use_stems) or else a sorted vocabulary.
+
+Pure: stdlib only, no I/O (importing registers a codecs error handler, "monitor-rules-careful"). The
+rule language (monitor.rules.query) relies on `fold` and `tokenize` here.
 """
 
 from __future__ import annotations
@@ -345,8 +352,9 @@ class _FieldIndex:
 class TextIndex:
     """Built ONCE per article; every rule is evaluated against it.
 
-    Per field: folded tokens in order, the vocabulary (a set, and sorted for prefix lookups with bisect),
-    token -> positions, and token -> character span, the last two computed on demand and kept.
+    Per field: folded tokens in order and the vocabulary (a set); token -> positions, token -> character
+    span and prefix lookups (a RuleSet's stem table, or the vocabulary sorted for bisect) are computed on
+    demand and kept.
     """
 
     __slots__ = ("_fields", "_prefix_memo", "_sorted", "_vocabulary")
