@@ -126,7 +126,8 @@ def main() -> None:
                 due = store.due_feeds(pipeline.clock(), force=True)
                 report = CycleReport()
                 cpu, wall = time.process_time(), time.perf_counter()
-                items = pipeline._poll(store, due, feeds, report)
+                items, parsed = pipeline._poll(store, due, feeds, report)
+                store.record_validators(parsed, pipeline.clock())  # as run_cycle does once items are stored
                 cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
                 assert not report.feed_errors, report.feed_errors[:3]
                 rows.append((cycle, label, report.feeds_polled, len(items), report.feeds_not_modified,

@@ -84,10 +84,13 @@ class Pipeline:
         feeds = {f.url: f for f in self.config.feed_list()}
         store.sync_feeds(list(feeds.values()))
         due = store.due_feeds(self.clock(), urls=feeds, force=force)
-        items = self._poll(store, due, feeds, report)
+        items, parsed = self._poll(store, due, feeds, report)
         fresh, changed = self._new_items(store, items)
         report.items_seen = len(items)
         self._process(store, fresh, changed, report)
+        # only now are the feeds' new validators and body hashes kept: a crash before this point
+        # makes the next cycle parse the same bodies again, so no item is lost
+        store.record_validators(parsed, self.clock())
         self.queue_alerts(store, report)
         self.deliver(store, report)
         return report
@@ -102,19 +105,25 @@ class Pipeline:
         return self.decider
 
     def _poll(self, store: Store, due: Sequence[FeedState], feeds: dict[str, Feed],
-              report: CycleReport) -> list[FeedItem]:
+              report: CycleReport) -> tuple[list[FeedItem], list[tuple[str, polling.PollDecision]]]:
+        """Fetch and parse the due feeds; return their items and the parsed feeds' decisions, whose
+        validators are recorded once the items are stored."""
         now = self.clock()
         requests = [Request(s.fetch_url, "feed", *polling.validators(s, now)) for s in due]
         items: list[FeedItem] = []
+        parsed: list[tuple[str, polling.PollDecision]] = []
         outcomes = self.fetcher.fetch_many(requests)
         with store.transaction():  # one commit for the whole batch of poll records
             for state, outcome in zip(due, outcomes, strict=True):
-                items.extend(self._poll_one(store, feeds[state.url], state, outcome, report))
-        return items
+                found, decision = self._poll_one(store, feeds[state.url], state, outcome, report)
+                items.extend(found)
+                if decision is not None:
+                    parsed.append((state.url, decision))
+        return items, parsed
 
     def _poll_one(self, store: Store, feed: Feed, state: FeedState, outcome: Outcome,
-                  report: CycleReport) -> list[FeedItem]:
-        """Decide what one fetch means, parse a new body, record the outcome."""
+                  report: CycleReport) -> tuple[list[FeedItem], polling.PollDecision | None]:
+        """Decide what one fetch means, parse a new body, record the outcome (validators held back)."""
         now = self.clock()
         report.feeds_polled += 1
         decision = polling.decide(state, feed.interval, _seen(outcome), now)
@@ -128,8 +137,12 @@ class Pipeline:
         elif decision.ok:
             report.feeds_not_modified += 1
         self._report_poll(feed, state, decision, report)
+        if decision.ok and decision.parse:
+            store.record_poll(feed.url, now, replace(decision, etag=None, last_modified=None, body_hash=None,
+                                                     full_fetch=False))
+            return items, decision
         store.record_poll(feed.url, now, decision)
-        return items
+        return items, None
 
     @staticmethod
     def _report_poll(feed: Feed, state: FeedState, decision: polling.PollDecision, report: CycleReport) -> None:

@@ -159,6 +159,17 @@ class Store:
             if decision.moved_to:
                 self.db.execute("UPDATE feeds SET fetch_url = ? WHERE url = ?", [decision.moved_to, url])
 
+    def record_validators(self, parsed: Sequence[tuple[str, PollDecision]], now: datetime) -> None:
+        """Keep the validators and body hash of feeds whose items are now stored."""
+        with self.transaction():
+            for url, decision in parsed:
+                self.db.execute(
+                    "UPDATE feeds SET etag = coalesce(:etag, etag), last_modified = coalesce(:lm, last_modified), "
+                    "body_hash = coalesce(:hash, body_hash), "
+                    "last_full_fetch = CASE WHEN :full THEN :now ELSE last_full_fetch END WHERE url = :url",
+                    {"etag": decision.etag, "lm": decision.last_modified, "hash": decision.body_hash,
+                     "full": int(decision.full_fetch), "now": iso(now), "url": url})
+
     def feed_health(self) -> list[dict]:
         return list(self.db.query("SELECT url, name, fetch_url, last_checked, last_ok, last_error, errors, "
                                   "next_check, failing_since, disabled, disabled_reason FROM feeds ORDER BY name"))
