@@ -117,6 +117,16 @@ class ExtractConfig(_Strict):
     memory_mb: int = Field(default=1024, ge=64)  # address-space cap of a worker while it extracts
 
 
+class UpdatesConfig(_Strict):
+    """Pages of recent articles are fetched again now and then: publishers edit them without a sign
+    in the feed. An edit replaces the stored text and never alerts again."""
+
+    within: int = 2 * 86400  # articles first seen this recently are looked at again
+    every: int = 3 * 3600  # at most this often per article
+
+    _durations = field_validator("within", "every", mode="before")(lambda v: parse_duration(v))
+
+
 class DigestConfig(_Strict):
     at: StrictStr = "08:00"
     timezone: StrictStr = "UTC"
@@ -193,6 +203,7 @@ class Config(_Strict):
     feeds: list[FeedConfig] = Field(default_factory=list)
     fetch: FetchConfig = FetchConfig()
     extract: ExtractConfig = ExtractConfig()
+    updates: UpdatesConfig = UpdatesConfig()
     digest: DigestConfig = DigestConfig()
     channels: list[Channel] = Field(default_factory=lambda: [FileChannel(type="file")])
 

@@ -82,9 +82,15 @@ def _004_stories(db: Database) -> None:
     db["suppressions"].create_index(["digest_message"])
 
 
+def _005_page_checked(db: Database) -> None:
+    """When an article's page was last fetched again to look for the publisher's edits."""
+    db["articles"].add_column("page_checked", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_initial", _001_initial),
     ("002_feed_health", _002_feed_health),
     ("003_hit_words", _003_hit_words),
     ("004_stories", _004_stories),
+    ("005_page_checked", _005_page_checked),
 ]

@@ -30,7 +30,7 @@ from monitor.models import Feed, FeedItem, Message
 from monitor.polling import FeedState
 from monitor.rules.files import RuleBook
 from monitor.rules.matching import match_article
-from monitor.store import Store
+from monitor.store import Store, iso
 from monitor.stories import StoryFeatures
 
 log = logging.getLogger("monitor.pipeline")
@@ -169,7 +169,8 @@ class Pipeline:
 
     def _new_items(self, store: Store, items: Sequence[FeedItem]) -> tuple[list[FeedItem], list[tuple]]:
         """New items (GUID key and URL key both unknown), each once, not older than max_age; and stored
-        articles whose feed entry changed (the publisher updated them): (item, stored row) pairs."""
+        articles to look at again, because their feed entry changed or their page is due a revisit:
+        (item, stored row) pairs."""
         keyed = [(item, item_keys(item)) for item in items]
         all_keys = [k for _, keys in keyed for k in keys if k]
         known = store.known_keys(all_keys)
@@ -183,7 +184,7 @@ class Pipeline:
             seen.update(present)  # the same item twice in this cycle (two feeds) is handled once
             row = next((stored[k] for k in present if k in stored), None)
             if row is not None:
-                if row["item_hash"] != item_hash(item):
+                if row["item_hash"] != item_hash(item) or self._revisit_due(row):
                     changed.append((item, row))
                 continue
             if any(k in known for k in present):
@@ -192,6 +193,12 @@ class Pipeline:
                 continue
             fresh.append(item)
         return fresh, changed
+
+    def _revisit_due(self, row: dict) -> bool:
+        """A recent article whose page was not looked at for a while: its publisher may have edited it."""
+        now, updates = self.clock(), self.config.updates
+        return (row["first_seen"] >= iso(now - timedelta(seconds=updates.within))
+                and row["page_checked"] <= iso(now - timedelta(seconds=updates.every)))
 
     def _process(self, store: Store, fresh: Sequence[FeedItem], changed: Sequence[tuple],
                  report: CycleReport) -> None:
@@ -250,8 +257,8 @@ class Pipeline:
     def _update(store: Store, row: dict, article, decision: Decision, now: datetime, report: CycleReport) -> None:
         """A stored article whose feed entry changed: replace its text if it did change; never re-alert."""
         stored_fp = row["fingerprint"] & 0xFFFFFFFFFFFFFFFF if row["fingerprint"] is not None else None
-        if stored_fp == decision.features.fingerprint:
-            store.set_item_hash(row["id"], item_hash(article.item))  # only the entry changed, not the text
+        if stored_fp == decision.features.fingerprint or article.text_source == "summary" and row["fingerprint"]:
+            store.mark_checked(row["id"], item_hash(article.item), now)  # the text did not change (or no page now)
             return
         store.update_article(row["id"], article, decision.hits, now, fingerprint=decision.features.fingerprint,
                              features=decision.features.to_dict(),

@@ -190,13 +190,15 @@ class Store:
         return found
 
     def stored_items(self, keys: Iterable[str]) -> dict[str, dict]:
-        """GUID or URL key -> {id, item_hash, fingerprint} of the stored article it names (not copies)."""
+        """GUID or URL key -> {id, item_hash, fingerprint, first_seen, page_checked} of the stored article
+        it names (not copies)."""
         keys = list({k for k in keys if k})
         found: dict[str, dict] = {}
         for start in range(0, len(keys), 400):
             chunk = keys[start:start + 400]
             marks = ",".join("?" * len(chunk))
-            for row in self.db.query(f"SELECT id, guid_key, url_key, item_hash, fingerprint FROM articles "
+            for row in self.db.query(f"SELECT id, guid_key, url_key, item_hash, fingerprint, first_seen, "
+                                     f"coalesce(page_checked, first_seen) AS page_checked FROM articles "
                                      f"WHERE guid_key IN ({marks}) OR url_key IN ({marks})", chunk + chunk):
                 for key in (row["guid_key"], row["url_key"]):
                     if key:
@@ -269,17 +271,19 @@ class Store:
             self.db.execute(
                 "UPDATE articles SET title = ?, summary = ?, text = ?, text_source = ?, text_note = ?, "
                 "fingerprint = ?, story_features = ?, release_facts = coalesce(?, release_facts), item_hash = ?, "
-                "updated = ?, updates = coalesce(updates, 0) + 1 WHERE id = ?",
+                "updated = ?, page_checked = ?, updates = coalesce(updates, 0) + 1 WHERE id = ?",
                 [article.title, article.item.summary, article.text, article.text_source, article.note,
-                 _signed(fingerprint), _json(features), _json(facts), item_hash, iso(now), article_id])
+                 _signed(fingerprint), _json(features), _json(facts), item_hash, iso(now), iso(now), article_id])
             for hit in hits:
                 self._insert_hit(article_id, hit, False, now)
             self._suppress(now, "update", article_id, story, article.item.url,
                            "the publisher changed the article: text replaced, nothing alerted again")
 
-    def set_item_hash(self, article_id: int, item_hash: str) -> None:
+    def mark_checked(self, article_id: int, item_hash: str, now: datetime) -> None:
+        """The article was looked at again and its text had not changed."""
         with self.transaction():
-            self.db.execute("UPDATE articles SET item_hash = ? WHERE id = ?", [item_hash, article_id])
+            self.db.execute("UPDATE articles SET item_hash = ?, page_checked = ? WHERE id = ?",
+                            [item_hash, iso(now), article_id])
 
     def _insert_hit(self, article_id: int, hit: Hit, alert: bool, now: datetime) -> None:
         self.db.execute(
