@@ -9,12 +9,12 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from monitor.events import ReleaseFacts, merge_facts
+from monitor.events import merged_facts
 from monitor.models import Message, MessageItem
 
 _HTML = Environment(loader=PackageLoader("monitor", "templates"), undefined=StrictUndefined,
@@ -85,16 +85,6 @@ def story_views(items: Sequence[MessageItem]) -> list[dict]:
             "alerted": any(i.alerted for i in group), "text_source": lead.text_source,
         })
     return sorted(views, key=lambda v: v["followup"])
-
-
-def merged_facts(facts: Sequence[dict]) -> dict | None:
-    """The release facts of a story, from those its articles reported."""
-    parsed = [ReleaseFacts(**{**f, "names": tuple(f.get("names") or ()),
-                              "date": date.fromisoformat(f["date"]) if f.get("date") else None}) for f in facts]
-    merged = merge_facts(parsed)
-    if merged is None:
-        return None
-    return {**asdict(merged), "names": list(merged.names), "date": merged.date.isoformat() if merged.date else None}
 
 
 def facts_line(facts: dict | None) -> str:

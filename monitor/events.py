@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
 from monitor.rules.text import fold
@@ -276,3 +276,13 @@ def merge_facts(facts: Iterable[ReleaseFacts]) -> ReleaseFacts | None:
         broker=next((f.broker for f in facts if f.broker), None),
         language=facts[0].language,
     )
+
+
+def merged_facts(stored: Iterable[dict]) -> dict | None:
+    """merge_facts over facts as stored (JSON dicts), back as a JSON-ready dict."""
+    parsed = [ReleaseFacts(**{**f, "names": tuple(f.get("names") or ()),
+                              "date": date.fromisoformat(f["date"]) if f.get("date") else None}) for f in stored]
+    merged = merge_facts(parsed)
+    if merged is None:
+        return None
+    return {**asdict(merged), "names": list(merged.names), "date": merged.date.isoformat() if merged.date else None}

@@ -309,6 +309,24 @@ class Store:
                 "AND a.story_features IS NOT NULL GROUP BY a.id ORDER BY a.first_seen, a.id", [iso(since)]):
             yield int(row["story"]), json.loads(row["story_features"]), row["rules"].split("\x1f"), row["first_seen"]
 
+    def release_stories(self) -> list[dict]:
+        """Stories with at least one article reporting a release: their first headline and URL, when
+        first seen, how many reports (copies included), and every release fact their articles gave."""
+        out = []
+        for row in self.db.query(
+                "SELECT s.id AS story, s.first_seen, s.alerted_rules, "
+                "(SELECT count(*) FROM articles WHERE story = s.id) + (SELECT count(*) FROM sources src "
+                " JOIN articles a ON a.id = src.article_id WHERE a.story = s.id) AS sources "
+                "FROM stories s WHERE EXISTS (SELECT 1 FROM articles WHERE story = s.id AND release_facts "
+                "IS NOT NULL) ORDER BY s.first_seen, s.id"):
+            articles = list(self.db.query(
+                "SELECT title, coalesce(canonical_url, url) AS url, feed_name, release_facts FROM articles "
+                "WHERE story = ? ORDER BY first_seen, id", [row["story"]]))
+            out.append({**row, "title": articles[0]["title"], "url": articles[0]["url"],
+                        "alerted": bool(json.loads(row["alerted_rules"] or "[]")),
+                        "facts": [json.loads(a["release_facts"]) for a in articles if a["release_facts"]]})
+        return out
+
     def suppressions(self, pending_digest: bool = False) -> list[dict]:
         where = "WHERE digest_message IS NULL" if pending_digest else ""
         return list(self.db.query(f"SELECT * FROM suppressions {where} ORDER BY id"))

@@ -115,6 +115,12 @@ def test_three_rounds_one_alert_per_release_and_stories_hold(rounds):
     assert any(f["number"] == 40 for f in facts_b) and not any(f["number"] == 16 for f in facts_b)
     assert "suppressed" in digests[0] and any(s["kind"] == "copy" for s in digests[0]["suppressed"])
 
+    # the release ledger: two events, once each, with their facts and sources
+    ledger = [json.loads(line) for line in cli(config, "releases", "--json").stdout.splitlines()]
+    assert [(e["number"], e["date"]) for e in ledger] == [(16, "2025-11-10"), (40, "2026-02-14")]
+    assert ledger[0]["sources"] >= 5 and ledger[1]["sources"] == 3  # four outlets, a copy, a late report
+    assert all(e["alerted"] for e in ledger)
+
 
 def test_kill_minus_nine_mid_cycle_neither_loses_nor_repeats_an_alert(rounds):
     site, config = rounds

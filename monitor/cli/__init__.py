@@ -22,6 +22,7 @@ from monitor.cli.feeds import feeds as feeds_group
 from monitor.cli.rules import rules as rules_group
 from monitor.config import parse_duration
 from monitor.errors import RuleError
+from monitor.events import merged_facts
 from monitor.pipeline import utcnow
 from monitor.rules.files import RuleSource, load_rulebook
 from monitor.service import Service, instance_lock
@@ -139,6 +140,33 @@ def status(obj: Context) -> None:
         click.echo(f"rules: edits not applied (the running service keeps the last good version):\n{exc}")
 
 
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per release event.")
+@click.pass_obj
+@guarded
+def releases(obj: Context, as_json: bool) -> None:
+    """The release ledger: every reported release of prisoners, once, however many outlets reported it."""
+    with Store.open(obj.config.db_path) as store:
+        events = store.release_stories()
+    for event in events:
+        facts = merged_facts(event["facts"]) or {}
+        record = {"story": event["story"], "date": facts.get("date"), "number": facts.get("number"),
+                  "names": facts.get("names", []), "destination": facts.get("destination"),
+                  "broker": facts.get("broker"), "sources": event["sources"], "first_seen": event["first_seen"],
+                  "title": event["title"], "url": event["url"], "alerted": event["alerted"]}
+        if as_json:
+            click.echo(json.dumps(record, ensure_ascii=False))
+        else:
+            click.echo(f"{record['date'] or '????-??-??'}  {record['number'] or '?':>4} released  "
+                       f"{record['sources']} source{'s' if record['sources'] != 1 else ''}  first seen "
+                       f"{record['first_seen']}\n    {record['title']}"
+                       + (f"\n    names: {', '.join(record['names'])}" if record["names"] else "")
+                       + (f"\n    to {record['destination']}" if record["destination"] else "")
+                       + (f"; brokered by {record['broker']}" if record["broker"] else ""))
+    if not events and not as_json:
+        click.echo("no releases recorded yet")
 
 
 main.add_command(feeds_group, "feeds")
