@@ -60,3 +60,14 @@ def test_dockerfile_installs_the_project_and_runs_the_same_command():
 def test_shipped_rule_files_are_the_four_topics():
     names = sorted(p.stem for p in (ROOT / "rules").glob("*.yaml") if not p.name.startswith("_"))
     assert names == ["belarus-prisoners", "coale", "sanctions", "zapad"]
+
+
+def test_the_config_example_in_readme_is_valid(tmp_path):
+    from monitor.config import load_config
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = text.split("## Configuration", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "monitor.yaml"
+    path.write_text(example, encoding="utf-8")
+    config = load_config(path, env={"MONITOR_SLACK_WEBHOOK_URL": "https://hooks.example/x"})
+    assert [c.type for c in config.channels] == ["file", "email", "slack"]
+    assert config.digest.timezone == "Europe/Vilnius"
