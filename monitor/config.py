@@ -210,6 +210,15 @@ class Config(_Strict):
     _durations = field_validator("interval", mode="before")(lambda v: parse_duration(v))
     _age = field_validator("max_age", mode="before")(lambda v: None if v is None else parse_duration(v))
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: object) -> object:
+        """A section whose keys are all commented out (`extract:` alone) means its defaults."""
+        if isinstance(data, dict):
+            return {k: ({} if v is None and k in ("fetch", "extract", "updates", "digest") else v)
+                    for k, v in data.items()}
+        return data
+
     @model_validator(mode="after")
     def _unique_channel_names(self) -> Config:
         names = [c.name for c in self.channels]
