@@ -46,9 +46,10 @@ _BACKGROUND_BEFORE = re.compile(
     r"\b(after|since|following|before|despite|amid|earlier|previous|последн\w*|после|до|ранее|предыдущ\w*)\W+"
     r"(?:\w+\W+){0,4}$", _I)
 _NOT_DONE_BEFORE = re.compile(
-    r"\b(could|may|might|will|would|to|should|must|ready|plans?|offers?|refus\w*|wants?|call\w*|urg\w*|demand\w*"
+    r"\bto\W+$"  # "to free" is a plan; "residence to 16 Belarusians freed" is not
+    r"|\b(could|may|might|will|would|should|must|ready|plans?|offers?|refus\w*|wants?|call\w*|urg\w*|demand\w*"
     r"|appeal\w*|push\w*|seek\w*|может|могут|готов\w*|намерен\w*|планиру\w*|отказ\w*|призва\w*|призыва\w*"
-    r"|требу\w*|потребова\w*)\W+(?:\w+\W+){0,2}$", _I)
+    r"|требу\w*|потребова\w*)\W+(?:\w+\W+){0,3}$", _I)
 _OBJECT = re.compile(r"prisoner|detainee|dissident|activist|opposition|politzek|people|person|journalist|blogger"
                      r"|laureate|nobel|winner|founder|politician|leader|citizen|national|foreigner|политзаключ|заключ|человек|осужд|узник|иностран"
                      r"|активист|журналист|\d|(?-i:[A-ZА-Я][\w'’]+ [A-ZА-Я][\w'’]+)", _I)

@@ -84,3 +84,13 @@ def test_merge_facts_summarises_a_story():
     assert merged is not None and merged.number == 123 and merged.date == date(2025, 12, 13)
     assert {name_key(n).split()[-1] for n in merged.names} == {name_key("Bialiatski"), name_key("Kolesnikova")}
     assert merge_facts([]) is None
+
+
+def test_a_preposition_to_before_a_number_is_not_a_plan():
+    from monitor.events import release_facts
+    facts = release_facts("Lithuania grants residence to 16 Belarusians freed in US-brokered deal",
+                          "VILNIUS — Lithuania granted residence permits on Thursday to the 16 Belarusian "
+                          "political prisoners freed by Minsk on Monday.")
+    assert facts is not None and facts.number == 16
+    assert release_facts("US envoy hopes to free more prisoners in Belarus",
+                         "MINSK — The envoy said he hoped to free more political prisoners.") is None
