@@ -35,7 +35,7 @@ class RequestInfo:
 class SiteServer:
     """A loopback HTTP server: files under `root` ({base} replaced), plus routes set by the test."""
 
-    root: Path | None
+    root: Path | list[Path] | None  # a list is searched in order: later rounds over earlier ones
     base: str = ""
     routes: dict[str, Handler] = field(default_factory=dict)
     requests: list[RequestInfo] = field(default_factory=list)
@@ -56,9 +56,10 @@ class SiteServer:
             return self.routes[info.path](info)
         if path in self.routes:
             return self.routes[path](info)
-        if self.root is not None:
-            file = (self.root / path.lstrip("/")).resolve()
-            if file.is_file() and self.root.resolve() in file.parents:
+        roots = self.root if isinstance(self.root, list) else [self.root] if self.root is not None else []
+        for root in roots:  # layered: the first root that has the file serves it
+            file = (root / path.lstrip("/")).resolve()
+            if file.is_file() and root.resolve() in file.parents:
                 body = file.read_bytes().replace(b"{base}", self.base.encode())
                 etag = f'"{hashlib.sha1(body).hexdigest()[:16]}"'
                 if info.headers.get("if-none-match") == etag:

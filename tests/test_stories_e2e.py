@@ -37,7 +37,8 @@ def rounds(make_server, write_config):
 
 
 def serve_round(site, n: int) -> None:
-    site.root = ROUNDS / f"round{n}"
+    """Round n's files, over the earlier rounds' (a page that does not change is stored once)."""
+    site.root = [ROUNDS / f"round{k}" for k in range(n, 0, -1)]
 
 
 def db(config: Path) -> sqlite3.Connection:
