@@ -1,4 +1,4 @@
-"""Turns stored hits into messages: groups items by topic and renders text, HTML (jinja2, autoescaped),
+"""Turns stored hits into messages: groups items by topic and story and renders text, HTML (jinja2, autoescaped),
 Slack blocks and the outbox JSON. Decides nothing about sending and queries nothing.
 """
 

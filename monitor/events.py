@@ -124,10 +124,28 @@ _BACKGROUND = re.compile(r"\b(since|earlier|previous|last (year|month)|ago|in (j
 _HEDGE = re.compile(r"\b(unclear|whether|not|no|never|demand\w*|call\w*|urg\w*|неясно|ли|не)\b", _I)
 _NAME_RUN = re.compile(r"(?<![\w'’])[A-ZА-ЯЁ][\w'’-]+(?:\s+[A-ZА-ЯЁ][\w'’-]+){0,2}")
 _LIST_TRIGGER = re.compile(r"\b(including|among them|among those (?:freed|released|pardoned) (?:was|were)|such as"
+                           r"|(?:the|those) (?:freed|released|pardoned)(?: prisoners| people)? includ(?:e|es|ed)"
+                           r"|the (?:group|freed group|released group) includ(?:e|es|ed)"
                            r"|в том числе|среди них|среди освобожд\w*|среди помилованн\w*)\b", _I)
 _AFTER_NAME = re.compile(r"(?:,[^.,]{1,110},)?\s+(?:was|were|is|has been)?\s*(?:among|walked free|walks free|freed|"
                          r"released|pardoned|освобожден\w*|вышл?а? на свободу|помилован\w*)", _I)
-_LIST_END = re.compile(r",\s|[.;]|\s(after|following|when|who|according|после|которы\w*)\s", _I)
+_LIST_END = re.compile(r"[.;]|\s(?:after|following|when|according|после)\s", _I)
+_LIST_SPLIT = re.compile(r",|\s(?:and|и)\s|\s[—–]\s")
+_CLAUSE_START = re.compile(r"^\W*(?:who|whom|whose|which|that|where|jailed|sentenced|convicted|serving|held|arrested"
+                           r"|котор\w*|где|приговорённ\w*|приговоренн\w*|осуждённ\w*|осужденн\w*|отбывавш\w*)\b", _I)
+
+
+def _list_people(segment: str) -> list[str]:
+    """People of a list ("the trade unionist A B, who ..., and the blogger C D"): each item's name comes within its
+    first few words; relative clauses and appositions are skipped."""
+    out = []
+    for item in _LIST_SPLIT.split(segment):
+        if _CLAUSE_START.match(item):
+            continue
+        run = _NAME_RUN.search(item)
+        if run and len(item[:run.start()].split()) <= 4:
+            out += [n for n in _people(run.group()) if len(n.split()) >= 2]
+    return out
 _NOT_PEOPLE_WORDS = (
     "Nobel Peace Prize President Embassy Union United States State Department Viasna Вясна Belarusian Belarusians "
     "Lithuanians Poles French British American Americans Ukrainian Нобелевской премии Lukashenko Lukashenka "
@@ -154,7 +172,7 @@ def _names(title: str, sentences: list[str]) -> tuple[str, ...]:
         for trigger in _LIST_TRIGGER.finditer(sentence):
             segment = sentence[trigger.end():]
             end = _LIST_END.search(segment)
-            found += [n for n in _people(segment[:end.start()] if end else segment) if len(n.split()) >= 2]
+            found += _list_people(segment[:end.start()] if end else segment)
         for run in _NAME_RUN.finditer(sentence):
             if _AFTER_NAME.match(sentence, run.end()):
                 found += [n for n in _people(run.group()) if len(n.split()) >= 2]
@@ -214,24 +232,45 @@ def _date(sentences: list[str], published: datetime | None) -> date | None:
 
 _DESTINATIONS = {"lithuania": "Lithuania", "vilnius": "Vilnius", "ukraine": "Ukraine", "kyiv": "Kyiv",
                  "poland": "Poland", "warsaw": "Warsaw", "latvia": "Latvia", "united states": "United States"}
-_MOVE = re.compile(r"\b(taken|driven|transported|brought|bused|bussed|flown|sent|deported|expelled|handed over|"
+# border crossings name their country: a group handed over "at Medininkai" went to Lithuania
+_CROSSINGS = {"medininkai": "Lithuania", "мядининка": "Lithuania", "медининка": "Lithuania", "terespol": "Poland",
+              "тересполь": "Poland", "kukuryki": "Poland", "кукурыки": "Poland"}
+_COUNTRY_OF = {"Vilnius": "Lithuania", "Kyiv": "Ukraine", "Warsaw": "Poland", "Terespol": "Poland",
+               "Medininkai": "Lithuania", "Lithuania border": "Lithuania", "Poland border": "Poland",
+               "Ukraine border": "Ukraine", "Latvia border": "Latvia"}
+_MOVE = re.compile(r"\b(taken|driven|transported|brought|bused|bussed|flown|sen[dt]s?|deported|expelled|"
+                   r"hand(?:s|ed)?(?: (?:them|him|her|the group|the prisoners))? over|handover|"
                    r"transferred|cross(?:ed|es)?|arrived|arrive|delivered|вывез\w*|доставил\w*|"
                    r"переда\w*|депортир\w*|выслал\w*|прибыл\w*|отправил\w*|выдворил\w*)\b", _I)
 _WORDS = re.compile(r"[^\W\d_]+")
-_PREPOSITIONS = {"to", "into", "in", "at", "across", "for"}
+_PREPOSITIONS = {"to", "into", "in", "at", "across", "for", "via", "through"}
+
+
+def _where(word: str) -> str | None:
+    folded = fold(word).replace("ё", "е")
+    crossing = next((c for p, c in _CROSSINGS.items() if folded.startswith(p)), None)
+    return crossing or _DESTINATIONS.get(place(folded) or "")
 
 
 def _destination(sentences: list[str]) -> str | None:
+    """Where the group was taken: the first place named after a move ("handed over to", "вывезли в"); a city or
+    "X border" gives way to its country when the story also names that country (or its officials, or a crossing)."""
+    found: list[str] = []
     for sentence in sentences:
         for move in _MOVE.finditer(sentence):
-            words = _WORDS.findall(sentence[move.end():])[:8]
+            words = _WORDS.findall(sentence[move.end():move.end() + 160])[:8]
             for i, word in enumerate(words):
-                where = _DESTINATIONS.get(place(fold(word)) or "")
+                where = _where(word)
                 latin = word.isascii()
                 if where and (not latin or any(w.lower() in _PREPOSITIONS for w in words[max(0, i - 2):i])):
                     near = [fold(w) for w in words[i + 1:i + 4]]
-                    return f"{where} border" if any(w.startswith(("border", "границ")) for w in near) else where
-    return None
+                    border = any(w.startswith(("border", "границ")) for w in near)
+                    found.append(f"{where} border" if border and where not in _CROSSINGS.values() else where)
+                    break
+    if not found:
+        return None
+    country = _COUNTRY_OF.get(found[0])
+    return country if country and country in found else found[0]
 
 
 _BROKER_AFTER = re.compile(r"\b(?:envoy|спецпосланник\w*|посланник\w*|brokered by|mediated by|negotiated by|led by|"
