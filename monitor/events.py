@@ -99,7 +99,7 @@ def release_facts(title: str, text: str, language: str | None = None,
     story_sentences = [s for s in _sentences(text) if not _BACKGROUND.search(s)]
     return ReleaseFacts(
         number=_headline_number(cue_sentences, lead_sentences),
-        names=_names(title, story_sentences),
+        names=_names(title, story_sentences) or _speakers(_sentences(text)),
         date=_date(cue_sentences + lead_sentences, published),
         destination=_destination([title, *story_sentences]),
         broker=_broker(text),
@@ -197,6 +197,24 @@ def _names(title: str, sentences: list[str]) -> tuple[str, ...]:
     return tuple(unique.values())
 
 
+_FREED_SPOKE = re.compile(r"\b(?:(?:several|some|many|two|three|four|a few|one|most) of )?the (?:former|freed|released)"
+                          r" (?:political )?prisoners (?:spoke|talked|told|described)\b", _I)
+_SPEAKER = re.compile(r"([A-ZА-ЯЁ][\w'’-]+\s+[A-ZА-ЯЁ][\w'’-]+)(?:,[^,.]{1,80},)?\s+(?:said|told|recalled|described)\b")
+
+
+def _speakers(sentences: list[str]) -> tuple[str, ...]:
+    """When no sentence names the freed, the people quoted right after "several of the former prisoners spoke
+    to reporters": each of the next few sentences that opens with a full name who said something."""
+    found: dict[str, str] = {}
+    for i, sentence in enumerate(sentences):
+        if not _FREED_SPOKE.search(sentence):
+            continue
+        for following in sentences[i + 1:i + 5]:
+            if (m := _SPEAKER.match(following)) and (people := _people(m.group(1))) and len(people[0].split()) >= 2:
+                found.setdefault(name_key(people[0]).split()[-1], people[0])
+    return tuple(found.values())
+
+
 # -- date, destination, broker ---------------------------------------------------------------------------
 
 _WEEKDAYS = {**{d: i for i, d in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
@@ -244,6 +262,7 @@ _MOVE = re.compile(r"\b(taken|driven|transported|brought|bused|bussed|flown|sen[
                    r"переда\w*|депортир\w*|выслал\w*|прибыл\w*|отправил\w*|выдворил\w*)\b", _I)
 _WORDS = re.compile(r"[^\W\d_]+")
 _PREPOSITIONS = {"to", "into", "in", "at", "across", "for", "via", "through"}
+_ADJECTIVE = re.compile(r"(?:ian|ish|ск(?:им|ой|ие|их|ий|ая|ую|ого|ими|ом))$", _I)  # "Ukrainian officials"
 
 
 def _where(word: str) -> str | None:
@@ -253,9 +272,10 @@ def _where(word: str) -> str | None:
 
 
 def _destination(sentences: list[str]) -> str | None:
-    """Where the group was taken: the first place named after a move ("handed over to", "вывезли в"); a city or
-    "X border" gives way to its country when the story also names that country (or its officials, or a crossing)."""
-    found: list[str] = []
+    """Where the group was taken: the first place named after a move ("handed over to", "вывезли в"). A city or
+    "X border" gives way to its country when a move also names that country itself ("handed over to Poland") or
+    one of its crossings ("at Terespol"); "Ukrainian officials at the border" alone leaves "Ukraine border"."""
+    found: list[tuple[str, bool]] = []  # (place, named as a country or crossing rather than an adjective)
     for sentence in sentences:
         for move in _MOVE.finditer(sentence):
             words = _WORDS.findall(sentence[move.end():move.end() + 160])[:8]
@@ -265,12 +285,15 @@ def _destination(sentences: list[str]) -> str | None:
                 if where and (not latin or any(w.lower() in _PREPOSITIONS for w in words[max(0, i - 2):i])):
                     near = [fold(w) for w in words[i + 1:i + 4]]
                     border = any(w.startswith(("border", "границ")) for w in near)
-                    found.append(f"{where} border" if border and where not in _CROSSINGS.values() else where)
+                    if border and not fold(word).startswith(tuple(_CROSSINGS)):
+                        where = f"{where} border"
+                    found.append((where, not _ADJECTIVE.search(word)))
                     break
     if not found:
         return None
-    country = _COUNTRY_OF.get(found[0])
-    return country if country and country in found else found[0]
+    first = found[0][0]
+    country = _COUNTRY_OF.get(first)
+    return country if country and (country, True) in found else first
 
 
 _BROKER_AFTER = re.compile(r"\b(?:envoy|спецпосланник\w*|посланник\w*|brokered by|mediated by|negotiated by|led by|"
@@ -297,25 +320,57 @@ def _broker(text: str) -> str | None:
 
 def merge_facts(facts: Iterable[ReleaseFacts]) -> ReleaseFacts | None:
     """One story's release, from its articles' facts: the most reported number and destination, every
-    person once, the earliest date, the first broker named."""
+    person once, the earliest date, the first broker named. Destinations that agree count together, and the
+    country wins over its city or border ("Vilnius", "Lithuania border" and "Lithuania" give "Lithuania")."""
     facts = list(facts)
     if not facts:
         return None
     counted = Counter(f.number for f in facts if f.number is not None)
-    places = Counter(f.destination for f in facts if f.destination)
+    places = Counter(_COUNTRY_OF.get(f.destination, f.destination) for f in facts if f.destination)
     names: dict[str, str] = {}
     for f in facts:
         for name in f.names:
-            names.setdefault(name_key(name).split()[-1], name)
+            key = name_key(name)
+            if not any(_same_person(key, seen) for seen in names):
+                names[key] = name
     dates = [f.date for f in facts if f.date]
     return ReleaseFacts(
         number=counted.most_common(1)[0][0] if counted else None,
         names=tuple(names.values()),
         date=min(dates) if dates else None,
-        destination=places.most_common(1)[0][0] if places else None,
+        destination=_merged_destination(facts, places.most_common(1)[0][0]) if places else None,
         broker=next((f.broker for f in facts if f.broker), None),
         language=facts[0].language,
     )
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether two keys are equal or one substitution, insertion or deletion apart."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), len(a))
+    return a[i + 1:] == b[i + 1:] if len(a) == len(b) else a[i:] == b[i + 1:]
+
+
+def _same_person(key: str, other: str) -> bool:
+    """Two spellings of one person across scripts: the same surname key, or surname and first-name keys each
+    at most one letter apart (Harbuz/Гарбуз, Ihar Lapatsin/Игорь Лапотин)."""
+    a, b = key.split(), other.split()
+    if not a or not b or a[-1] == b[-1]:
+        return bool(a and b)
+    if len(a) < 2 or len(b) < 2 or max(len(a[-1]), len(b[-1])) < 4:
+        return False
+    return _one_edit(a[-1], b[-1]) and _one_edit(a[0], b[0])
+
+
+def _merged_destination(facts: list[ReleaseFacts], country: str) -> str:
+    """The country when reports name it or give different places in it ("Vilnius" and "Lithuania border"), else
+    the one city or border all of them give."""
+    agreeing = {f.destination for f in facts if f.destination and _COUNTRY_OF.get(f.destination,
+                                                                                  f.destination) == country}
+    return agreeing.pop() if len(agreeing) == 1 else country
 
 
 def merged_facts(stored: Iterable[dict]) -> dict | None:

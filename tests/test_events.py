@@ -94,3 +94,102 @@ def test_a_preposition_to_before_a_number_is_not_a_plan():
     assert facts is not None and facts.number == 16
     assert release_facts("US envoy hopes to free more prisoners in Belarus",
                          "MINSK — The envoy said he hoped to free more political prisoners.") is None
+
+
+# -- names: lists with appositions and relative clauses, "the freed include", quoted former prisoners -------
+
+@pytest.mark.parametrize(("title", "text", "surnames"), [
+    ("Belarus frees 9 political prisoners",
+     "Among those freed were the poet Andrei Kavalenka, who worked for years at the Hrodna Azot Plant, and the nurse "
+     "Iryna Sakalova, arrested in 2021 for a donation.", {"Kavalenka", "Sakalova"}),
+    ("Belarus frees 9 political prisoners",
+     "The freed include Pavel Dzemidovich, a farmer from Lida, and Alena Krautsova, a teacher, relatives said.",
+     {"Dzemidovich", "Krautsova"}),
+    ("Belarus frees 9 political prisoners",
+     "The group includes the editor Siarhei Matsiuk, the student Hanna Bialova and an elderly man from Pinsk who "
+     "was ill.", {"Matsiuk", "Bialova"}),
+    ("Лукашенко помиловал 9 политзаключённых",
+     "Среди освобождённых — журналистка из Бреста Вера Климович, осуждённая на пять лет, и пенсионер из Орши "
+     "Пётр Гурин.", {"Климович", "Гурин"}),
+    ("Belarus frees 9 political prisoners",
+     "Minsk released nine people on Friday. Several of the former prisoners spoke to journalists on Tuesday. "
+     "Dzmitry Rusak, an engineer, said he was given ten minutes to pack. Hanna Loika said she had not seen her "
+     "son for three years.", {"Rusak", "Loika"}),
+    ("Belarus frees 9 political prisoners",
+     "Minsk released nine people on Friday. Sviatlana Tsikhanouskaya, the opposition leader, said the release was "
+     "welcome.", set()),
+])
+def test_names_in_lists_and_quotes(title, text, surnames):
+    facts = release_facts(title, text, None, datetime(2025, 10, 3, 12, tzinfo=UTC))
+    assert facts is not None
+    assert {name_key(n).split()[-1] for n in facts.names} == {name_key(s) for s in surnames}
+
+
+# -- destination: the country over a city or "X border" when a crossing, its officials or the country is named -
+
+@pytest.mark.parametrize(("title", "text", "destination"), [
+    ("Belarus frees 11 political prisoners",
+     "Minsk freed 11 people and handed them over to Lithuanian officials at the border crossing on Friday.",
+     "Lithuania"),
+    ("Belarus frees 11 political prisoners", "The group crossed at Medininkai in the early afternoon.", "Lithuania"),
+    ("Belarus frees 11 political prisoners",
+     "Minsk freed 11 people, who were driven to the Polish border and handed over to Poland.", "Poland"),
+    ("Belarus frees 11 political prisoners",
+     "Minsk freed 11 people on Friday. Two of them were taken to a clinic in Vilnius. The rest were handed over "
+     "to Lithuania by bus.", "Lithuania"),
+    ("Лукашенко помиловал 11 политзаключённых",
+     "Их передали польским пограничникам на пункте пропуска «Тересполь».", "Poland"),
+    ("Belarus frees 11 political prisoners", "Minsk freed 11 people, who were driven to Vilnius.", "Vilnius"),
+    ("Eleven freed prisoners handed over at Ukrainian border",
+     "Minsk freed 11 people and handed them over to Ukrainian officials at the border on Friday.",
+     "Ukraine border"),
+])
+def test_destination_prefers_the_country(title, text, destination):
+    facts = release_facts(title, text, None, datetime(2025, 10, 3, 12, tzinfo=UTC))
+    assert facts is not None and facts.destination == destination
+
+
+def _with_destination(destination: str | None) -> ReleaseFacts:
+    return ReleaseFacts(number=11, names=(), date=date(2025, 10, 3), destination=destination, broker=None,
+                        language="en")
+
+
+@pytest.mark.parametrize(("destinations", "merged"), [
+    (["Vilnius", "Lithuania"], "Lithuania"),
+    (["Vilnius", "Vilnius", "Lithuania"], "Lithuania"),
+    (["Poland border", None, "Poland"], "Poland"),
+    ([None, "Poland border", "Poland"], "Poland"),
+    (["Terespol", "Poland border"], "Poland"),
+    (["Medininkai", "Vilnius"], "Lithuania"),
+    (["Vilnius", "Vilnius"], "Vilnius"),
+    (["Vilnius", "Ukraine border", "Vilnius"], "Vilnius"),
+    (["Ukraine border", "Vilnius", "Lithuania"], "Lithuania"),
+    ([None, None], None),
+])
+def test_merge_prefers_the_country_when_places_agree(destinations, merged):
+    facts = merge_facts(_with_destination(d) for d in destinations)
+    assert facts is not None and facts.destination == merged
+    assert merge_facts(_with_destination(d) for d in reversed(destinations)).destination == merged
+
+
+def test_long_inputs_stay_fast():
+    import time
+    text = ("Among those freed were " + "the activist Aa Bb, " * 3000 + "and Cc Dd. "
+            + "Several of the former prisoners spoke. " + "Xx Yy, " * 3000 + "handed over to " * 2000 + ".")
+    start = time.perf_counter()
+    release_facts("Belarus frees 9 political prisoners", text, None, None)
+    assert time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize(("names", "count"), [
+    (["Aliaksei Harbuz", "Алексей Гарбуз"], 1),  # h/г: one person in two scripts
+    (["Ihar Lapatsin", "Игорь Лапотин"], 1),
+    (["Natallia Sheika", "Наталья Шейко", "Sheika"], 1),
+    (["Ihar Lapatsin", "Ihar Losik"], 2),  # different surnames
+    (["Pavel Rusak", "Anna Rusal"], 2),  # close surnames, different first names
+])
+def test_merge_names_across_scripts(names, count):
+    facts = [ReleaseFacts(number=None, names=(n,), date=None, destination=None, broker=None, language=None)
+             for n in names]
+    merged = merge_facts(facts)
+    assert merged is not None and len(merged.names) == count
