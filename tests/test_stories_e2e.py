@@ -120,6 +120,9 @@ def test_three_rounds_one_alert_per_release_and_stories_hold(rounds):
     ledger = [json.loads(line) for line in cli(config, "releases", "--json").stdout.splitlines()]
     assert [(e["number"], e["date"]) for e in ledger] == [(16, "2025-11-10"), (40, "2026-02-14")]
     assert ledger[0]["sources"] >= 5 and ledger[1]["sources"] == 3  # four outlets, a copy, a late report
+    for entry, event in zip(ledger, EXPECTED["events"], strict=True):
+        assert entry["destination"] == event["destination"] and entry["broker"] == event["broker"]
+        assert set(event["names"]) <= set(entry["names"])
     assert all(e["alerted"] for e in ledger)
 
 
