@@ -87,6 +87,17 @@ def story_views(items: Sequence[MessageItem]) -> list[dict]:
     return sorted(views, key=lambda v: v["followup"])
 
 
+def when(stamp: str | None) -> str:
+    """A stored UTC timestamp as people read it: 8 Nov 2025 09:05 UTC."""
+    if not stamp:
+        return ""
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return stamp
+    return f"{moment.day} {moment:%b %Y %H:%M} UTC"
+
+
 def facts_line(facts: dict | None) -> str:
     if not facts:
         return ""
@@ -133,7 +144,7 @@ def build_message(kind: str, items: Sequence[MessageItem], now: datetime, health
                "alerted": [v for v in views if kind == "digest" and v["alerted"] and not v["followup"]],
                "followups": [v for v in views if v["followup"]], "health": list(health),
                "rule_errors": list(rule_errors), "suppressed": suppressed_line(suppressed),
-               "count": len(items), "one_line": one_line, "facts_line": facts_line}
+               "count": len(items), "one_line": one_line, "facts_line": facts_line, "when": when}
     context["topics"] = [(rule, group) for rule, group in context["topics"] if group]
     data = {
         "kind": kind, "id": message_id, "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
