@@ -1,9 +1,11 @@
 """The order of the stages, written once:
 
-    due feeds | fetch feeds | parse | keep new items | fetch pages | extract | match | store
-              | alert (new alert-worthy hits) | deliver (every pending message, every channel)
+    due feeds | fetch feeds | parse | keep new (and changed) items | fetch pages | extract | match
+              | decide (a copy? which story? a new release? which hits alert?) | store
+              | keep the feeds' validators | alert (one message for the new alert hits)
+              | deliver (every pending message, every channel)
 
-and, once a day:  pending hits | digest | deliver.
+and, once a day:  pending hits and suppressions | digest | deliver.
 
 This module only orders the stages; parsing, matching, SQL and sending live in their own modules.
 """
