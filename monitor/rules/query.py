@@ -569,6 +569,8 @@ _Hit = tuple[int, int]
 # For evidence a span also carries its leaves: (label, first, last) of the query terms that produced it.
 _Leaves = tuple[tuple[str, int, int], ...]
 _Span = tuple[int, int, _Leaves]
+# Evidence before it becomes an Evidence object: (field, term, start, end).
+_Place = tuple[str, str, int, int]
 _by_start = itemgetter(0)
 _by_end = itemgetter(1)
 
@@ -599,7 +601,16 @@ class _Program:
     def __init__(self, node: Node):
         self.node = node
         self.tests: dict[int, _Test] = {}
+        self.labels: dict[tuple[int, int], str] = {}  # (node id, context) -> _fmt text, for explanations
         self.test = self._compile(node)
+
+    def label(self, node: Node, context: int) -> str:
+        """`_fmt(node, context)` of a node of this tree, formatted once."""
+        key = (id(node), context)
+        text = self.labels.get(key)
+        if text is None:
+            text = self.labels[key] = _fmt(node, context)
+        return text
 
     def _compile(self, node: Node) -> _Test:
         test = self._make(node)
@@ -630,12 +641,15 @@ class _Program:
 
     def explain(self, ctx: _Context) -> Match:
         """The Match of a tree that matched: its evidence and satisfied clauses."""
-        evidence: list[Evidence] = []
+        evidence: list[_Place] = []
         clauses: list[str] = []
         _Explainer(self, ctx).explain(self.node, ctx.all_fields, evidence, clauses)
+        # Places stay plain tuples until here, deduplicated and sorted by C-level tuple hashing and
+        # comparison; only the unique ones become Evidence objects.
         order = {f: i for i, f in enumerate(ctx.index.fields)}
-        unique = sorted(set(evidence), key=lambda e: (order.get(e.field, 0), e.start, e.end, e.term))
-        return Match(True, tuple(unique), tuple(dict.fromkeys(clauses)))
+        unique = sorted([(order.get(p[0], 0), p[2], p[3], p[1], p[0]) for p in set(evidence)])
+        return Match(True, tuple([Evidence(f, term, start, end) for _, start, end, term, f in unique]),
+                     tuple(dict.fromkeys(clauses)))
 
 
 def _all_of(parts: tuple[_Test, ...]) -> _Test:
@@ -840,7 +854,7 @@ class _Explainer:
         self.ctx = ctx
         self.index = ctx.index
 
-    def explain(self, node: Node, fields: tuple[str, ...], evidence: list[Evidence],
+    def explain(self, node: Node, fields: tuple[str, ...], evidence: list[_Place],
                 clauses: list[str] | None) -> None:
         """Collect the evidence of `node` and, unless `clauses` is None, its satisfied clauses."""
         if isinstance(node, And):
@@ -848,35 +862,35 @@ class _Explainer:
                 self.explain(c, fields, evidence, clauses)
         elif isinstance(node, Or | Alias):
             if isinstance(node, Alias) and clauses is not None:
-                clauses.append(_fmt(node, _OR))
+                clauses.append(self.program.label(node, _OR))
                 clauses = None  # the alias is the clause, not the variant that matched
             for c in _alternatives(node):
                 if self.program.tests[id(c)](self.ctx, fields):
                     self.explain(c, fields, evidence, clauses)
         elif isinstance(node, Not):
             if clauses is not None:
-                clauses.append(_fmt(node, _OR))
+                clauses.append(self.program.label(node, _OR))
         elif isinstance(node, Field):
             inner: list[str] | None = [] if clauses is not None else None
             self.explain(node.child, _narrow(fields, node.name), evidence, inner)
             if clauses is not None and inner is not None:
                 if _positional(node.child):
-                    clauses.append(_fmt(node, _OR))
+                    clauses.append(self.program.label(node, _OR))
                 else:
                     clauses.extend(f"{node.name}:{c}" if " " not in c else f"{node.name}:({c})" for c in inner)
         elif isinstance(node, Term | Prefix | Phrase):
-            label = _fmt(node, _ATOM)
+            label = self.program.label(node, _ATOM)
             if clauses is not None:
                 clauses.append(label)
             for field in fields:
                 evidence.extend(self._leaf_evidence(node, field, label))
         else:  # NEAR: the evidence is the pairs that are near each other
             if clauses is not None:
-                clauses.append(_fmt(node, _OR))
+                clauses.append(self.program.label(node, _OR))
             for field in fields:
                 evidence.extend(self._evidence(field, self.spans(node, field)))
 
-    def _leaf_evidence(self, leaf: Leaf, field: str, label: str) -> Iterator[Evidence]:
+    def _leaf_evidence(self, leaf: Leaf, field: str, label: str) -> Iterator[_Place]:
         """The first few occurrences of a leaf, without listing every occurrence of a wildcard."""
         index = self.index
         if len(leaf.pattern) > 1:
@@ -889,12 +903,17 @@ class _Explainer:
             else:
                 firsts = index.positions(field, token)
             spans = [(p, p) for p in firsts[:EVIDENCE_PER_TERM]]
+        span = index.span
         for first, last in spans:
-            yield Evidence(field, label, index.span(field, first)[0], index.span(field, last)[1])
+            if first == last:  # one token: one span lookup
+                start, end = span(field, first)
+                yield field, label, start, end
+            else:
+                yield field, label, span(field, first)[0], span(field, last)[1]
 
     def spans(self, node: Node, field: str) -> list[_Span]:
         if isinstance(node, Term | Prefix | Phrase):
-            return _leaf_spans(self.index, node, field, _fmt(node, _ATOM))
+            return _leaf_spans(self.index, node, field, self.program.label(node, _ATOM))
         if isinstance(node, Or | Alias):
             return sorted((s for c in _alternatives(node) for s in self.spans(c, field)), key=_span_order)
         if isinstance(node, Field):
@@ -905,14 +924,18 @@ class _Explainer:
             return _near(left, right, node.distance) if left and right else []
         return []
 
-    def _evidence(self, field: str, spans: list[_Span]) -> Iterator[Evidence]:
+    def _evidence(self, field: str, spans: list[_Span]) -> Iterator[_Place]:
         seen: dict[str, int] = {}
         for _, _, leaves in spans:
             for label, first, last in leaves:
                 if seen.get(label, 0) >= EVIDENCE_PER_TERM:
                     continue
                 seen[label] = seen.get(label, 0) + 1
-                yield Evidence(field, label, self.index.span(field, first)[0], self.index.span(field, last)[1])
+                if first == last:  # one token: one span lookup
+                    start, end = self.index.span(field, first)
+                    yield field, label, start, end
+                else:
+                    yield field, label, self.index.span(field, first)[0], self.index.span(field, last)[1]
 
 
 def _positional(node: Node) -> bool:
