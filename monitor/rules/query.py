@@ -590,6 +590,8 @@ class _Context:
 _Test = Callable[[_Context, tuple[str, ...]], bool]
 _Hits = Callable[[_Context, str], list[_Hit]]
 _Points = Callable[[_Context, str], list[int]]
+# Collects the evidence and (unless None) the satisfied clauses of a node that matched.
+_Explain = Callable[[_Context, tuple[str, ...], list[_Place], list[str] | None], None]
 
 
 class _Program:
@@ -603,6 +605,63 @@ class _Program:
         self.tests: dict[int, _Test] = {}
         self.labels: dict[tuple[int, int], str] = {}  # (node id, context) -> _fmt text, for explanations
         self.test = self._compile(node)
+        self._explain_walk: _Explain | None = None  # compiled on the first match
+
+    def _compile_explain(self, node: Node) -> _Explain:
+        """The explainer's walk of `node`, compiled into closures: node types and labels are resolved
+        once per rule, not at every match. Each collects the node's evidence and, unless `clauses` is
+        None, its satisfied clauses."""
+        if isinstance(node, And):
+            parts = tuple(map(self._compile_explain, node.children))
+
+            def explain_and(ctx: _Context, fields: tuple[str, ...], evidence: list[_Place],
+                            clauses: list[str] | None) -> None:
+                for part in parts:
+                    part(ctx, fields, evidence, clauses)
+            return explain_and
+        if isinstance(node, Or | Alias):
+            alternatives = tuple((self.tests[id(c)], self._compile_explain(c)) for c in _alternatives(node))
+            alias = self.label(node, _OR) if isinstance(node, Alias) else None
+
+            def explain_or(ctx: _Context, fields: tuple[str, ...], evidence: list[_Place],
+                           clauses: list[str] | None) -> None:
+                if alias is not None and clauses is not None:
+                    clauses.append(alias)
+                    clauses = None  # the alias is the clause, not the variant that matched
+                for test, part in alternatives:
+                    if test(ctx, fields):
+                        part(ctx, fields, evidence, clauses)
+            return explain_or
+        if isinstance(node, Not | Near):
+            label = self.label(node, _OR)
+            near = node if isinstance(node, Near) else None
+
+            def explain_clause(ctx: _Context, fields: tuple[str, ...], evidence: list[_Place],
+                               clauses: list[str] | None) -> None:
+                if clauses is not None:
+                    clauses.append(label)
+                if near is not None:  # NEAR: the evidence is the pairs that are near each other
+                    explainer = _Explainer(self, ctx)
+                    for field in fields:
+                        evidence.extend(explainer._evidence(field, explainer.spans(near, field)))
+            return explain_clause
+        if isinstance(node, Field):
+            inner_walk, name = self._compile_explain(node.child), node.name
+            positional, label = _positional(node.child), self.label(node, _OR)
+
+            def explain_field(ctx: _Context, fields: tuple[str, ...], evidence: list[_Place],
+                              clauses: list[str] | None) -> None:
+                inner: list[str] | None = [] if clauses is not None else None
+                inner_walk(ctx, _narrow(fields, name), evidence, inner)
+                if clauses is not None and inner is not None:
+                    if positional:
+                        clauses.append(label)
+                    else:
+                        clauses.extend(f"{name}:{c}" if " " not in c else f"{name}:({c})" for c in inner)
+            return explain_field
+        if isinstance(node, Term | Prefix | Phrase):
+            return _leaf_explain(self, node, self.label(node, _ATOM))
+        raise TypeError(f"not a query node: {node!r}")
 
     def label(self, node: Node, context: int) -> str:
         """`_fmt(node, context)` of a node of this tree, formatted once."""
@@ -643,7 +702,10 @@ class _Program:
         """The Match of a tree that matched: its evidence and satisfied clauses."""
         evidence: list[_Place] = []
         clauses: list[str] = []
-        _Explainer(self, ctx).explain(self.node, ctx.all_fields, evidence, clauses)
+        walk = self._explain_walk
+        if walk is None:
+            walk = self._explain_walk = self._compile_explain(self.node)
+        walk(ctx, ctx.all_fields, evidence, clauses)
         # Places stay plain tuples until here, deduplicated and sorted by C-level tuple hashing and
         # comparison; only the unique ones become Evidence objects.
         order = {f: i for i, f in enumerate(ctx.index.fields)}
@@ -726,7 +788,13 @@ def _points_of(node: Node) -> _Points | None:
         if not all(parts):
             return None
         points = tuple(p for p in parts if p)
-        return lambda ctx, field: sorted(itertools.chain.from_iterable(p(ctx, field) for p in points))
+
+        def or_points(ctx: _Context, field: str) -> list[int]:
+            found = [hits for p in points if (hits := p(ctx, field))]
+            if len(found) > 1:
+                return sorted(itertools.chain.from_iterable(found))
+            return found[0] if found else []  # one list, already sorted (callers never modify it)
+        return or_points
     if isinstance(node, Field):
         inner, name = _points_of(node.child), node.name
         if inner is None:
@@ -846,49 +914,39 @@ def _near(left: list[_Span], right: list[_Span], distance: int) -> list[_Span]:
     return [(s, e, leaves) for (s, e), leaves in sorted(out.items())]
 
 
+def _leaf_explain(program: _Program, leaf: Leaf, label: str) -> _Explain:
+    """The explainer of a leaf: its label as a clause and its first few occurrences as evidence."""
+    if len(leaf.pattern) == 1 and not leaf.pattern[0][1]:
+        token = leaf.pattern[0][0]
+
+        def explain_token(ctx: _Context, fields: tuple[str, ...], evidence: list[_Place],
+                          clauses: list[str] | None) -> None:
+            if clauses is not None:
+                clauses.append(label)
+            index = ctx.index
+            for field in fields:
+                for p in index.positions(field, token)[:EVIDENCE_PER_TERM]:
+                    start, end = index.span(field, p)
+                    evidence.append((field, label, start, end))
+        return explain_token
+
+    def explain_leaf(ctx: _Context, fields: tuple[str, ...], evidence: list[_Place],
+                     clauses: list[str] | None) -> None:
+        if clauses is not None:
+            clauses.append(label)
+        explainer = _Explainer(program, ctx)
+        for field in fields:
+            evidence.extend(explainer._leaf_evidence(leaf, field, label))
+    return explain_leaf
+
+
 class _Explainer:
-    """Evidence and satisfied clauses of a tree that matched; runs only for the few rules that do."""
+    """Evidence of the leaves and NEARs of a tree that matched; runs only for the few rules that do."""
 
     def __init__(self, program: _Program, ctx: _Context):
         self.program = program
         self.ctx = ctx
         self.index = ctx.index
-
-    def explain(self, node: Node, fields: tuple[str, ...], evidence: list[_Place],
-                clauses: list[str] | None) -> None:
-        """Collect the evidence of `node` and, unless `clauses` is None, its satisfied clauses."""
-        if isinstance(node, And):
-            for c in node.children:
-                self.explain(c, fields, evidence, clauses)
-        elif isinstance(node, Or | Alias):
-            if isinstance(node, Alias) and clauses is not None:
-                clauses.append(self.program.label(node, _OR))
-                clauses = None  # the alias is the clause, not the variant that matched
-            for c in _alternatives(node):
-                if self.program.tests[id(c)](self.ctx, fields):
-                    self.explain(c, fields, evidence, clauses)
-        elif isinstance(node, Not):
-            if clauses is not None:
-                clauses.append(self.program.label(node, _OR))
-        elif isinstance(node, Field):
-            inner: list[str] | None = [] if clauses is not None else None
-            self.explain(node.child, _narrow(fields, node.name), evidence, inner)
-            if clauses is not None and inner is not None:
-                if _positional(node.child):
-                    clauses.append(self.program.label(node, _OR))
-                else:
-                    clauses.extend(f"{node.name}:{c}" if " " not in c else f"{node.name}:({c})" for c in inner)
-        elif isinstance(node, Term | Prefix | Phrase):
-            label = self.program.label(node, _ATOM)
-            if clauses is not None:
-                clauses.append(label)
-            for field in fields:
-                evidence.extend(self._leaf_evidence(node, field, label))
-        else:  # NEAR: the evidence is the pairs that are near each other
-            if clauses is not None:
-                clauses.append(self.program.label(node, _OR))
-            for field in fields:
-                evidence.extend(self._evidence(field, self.spans(node, field)))
 
     def _leaf_evidence(self, leaf: Leaf, field: str, label: str) -> Iterator[_Place]:
         """The first few occurrences of a leaf, without listing every occurrence of a wildcard."""
@@ -1118,18 +1176,20 @@ def _stems_of(node: Node) -> Iterator[str]:
             yield from _stems_of(child)
 
 
-class _Memo(dict):
-    """Article word -> its _Entry for one field of a RuleSet; a missing word is looked at once, then kept.
-    Looking up a known word stays a C call (dict.__getitem__ calls __missing__ only on a miss)."""
+class _Memo:
+    """What the rules make of every article word seen so far in one field of a RuleSet: `entries` maps the
+    words some rule cares about to their _Entry, `boring` holds the other words seen (most of them). An
+    article's words that are not boring are found by one C-level set difference, which probes a set
+    (hash and key side by side) instead of a dict per word; only those few are then looked up."""
 
-    def __init__(self, ruleset: RuleSet, field: str):
-        super().__init__()
-        self.ruleset = ruleset
-        self.field = field
+    __slots__ = ("boring", "entries")
 
-    def __missing__(self, token: str) -> _Entry:
-        entry = self[token] = self.ruleset._entry(self.field, token)
-        return entry
+    def __init__(self) -> None:
+        self.boring: set[str] = set()
+        self.entries: dict[str, _Entry] = {}
+
+    def __len__(self) -> int:
+        return len(self.boring) + len(self.entries)
 
 
 class RuleSet:
@@ -1176,8 +1236,10 @@ class RuleSet:
         self._stem_lengths = sorted({len(s) for s in self._all_stems})
         self._head = self._stem_lengths[0] if self._stem_lengths else 0
         self._heads = frozenset(s[:self._head] for s in self._all_stems)
+        self._canonical_stems = {s: s for s in self._all_stems}
+        self._stem_tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._triggers = frozenset(self._by_trigger)
-        self._memos: dict[str, dict[str, _Entry]] = {}  # field -> article word -> entry
+        self._memos: dict[str, _Memo] = {}  # field -> what its article words mean to the rules
 
     def __len__(self) -> int:
         return len(self.names)
@@ -1190,7 +1252,11 @@ class RuleSet:
             ids += scoped_exact.get(token, ())
         stems: tuple[str, ...] = ()
         if token[:self._head] in self._heads:  # the common case, a word no stem starts, ends here
-            stems = tuple(token[:n] for n in self._stem_lengths if n <= len(token) and token[:n] in self._all_stems)
+            # The rules' own stem strings and one shared tuple per combination, not new copies per word:
+            # the per-article stem tables read them for every such word, and shared objects stay in cache.
+            canon = self._canonical_stems
+            found = tuple(canon[token[:n]] for n in self._stem_lengths if n <= len(token) and token[:n] in canon)
+            stems = self._stem_tuples.setdefault(found, found)
             scoped_stems = self._stems.get(field)
             for stem in stems:
                 ids += self._stems[""].get(stem, ())
@@ -1202,8 +1268,20 @@ class RuleSet:
         """The memo entries of the words of `vocabulary` that some rule cares about."""
         memo = self._memos.get(field)
         if memo is None or len(memo) > _MEMO_LIMIT:
-            memo = self._memos[field] = _Memo(self, field)
-        return list(filter(None, map(memo.__getitem__, vocabulary)))
+            memo = self._memos[field] = _Memo()
+        rest = vocabulary - memo.boring
+        known = memo.entries
+        found = list(filter(None, map(known.get, rest)))
+        if len(found) < len(rest):  # words never seen: examined once, then remembered
+            for token in rest:
+                if token not in known:
+                    entry = self._entry(field, token)
+                    if entry:
+                        known[token] = entry
+                        found.append(entry)
+                    else:
+                        memo.boring.add(token)
+        return found
 
     def candidates(self, index: TextIndex) -> list[int]:
         """Indexes of the rules whose necessary words all occur in the article."""

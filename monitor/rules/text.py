@@ -18,6 +18,7 @@ import re
 import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
+from operator import itemgetter
 
 # Diacritic blocks dropped when folding: the generic combining marks used with Latin, Greek and Cyrillic
 # after NFKD, plus Hebrew points and Arabic harakat, which are optional vowel signs. Script-specific
@@ -211,13 +212,14 @@ def _patch_words(text: str, clean: str, words: list[str], careful: list[int]) ->
     return raw, folded, starts
 
 
+_second = itemgetter(1)
 _NONE: list[str] = []  # shared empty answer; callers never modify what they get
 
 
 class _FieldIndex:
     """One field of an article: its tokens, plus lookups built lazily because most rules never ask."""
 
-    __slots__ = ("_careful", "_first", "_found", "_last", "_padded", "_positions", "_sorted", "_starts",
+    __slots__ = ("_careful", "_first", "_found", "_joined", "_last", "_padded", "_positions", "_sorted", "_starts",
                  "_stem_entries", "_stem_table", "_stems", "clean", "raw", "text", "tokens", "vocabulary")
 
     # Tokens looked up by plain scans before the first/last tables pay off.
@@ -238,6 +240,7 @@ class _FieldIndex:
         self._first: dict[str, int] | None = None
         self._last: dict[str, int] = {}
         self._padded = ""
+        self._joined: str | None = None
         self._found: dict[str, list[int]] = {}
         self._stems: frozenset[str] = frozenset()
         self._stem_entries: Iterable[tuple] = ()
@@ -254,6 +257,28 @@ class _FieldIndex:
             return found
         if token not in self.vocabulary:
             return []
+        joined = self._joined
+        if joined is None:
+            # The tokens joined by single spaces: a token's occurrences are found by C-level substring
+            # search and its position is the number of spaces before it (counted between occurrences,
+            # so one pass over the string in all). Unusable if a folded token holds a space, which only
+            # re-tokenised (careful) words can: the others are words of the split clean text.
+            joined = self._joined = f" {' '.join(self.tokens)} "
+            if (self._careful or self._starts is not None) and joined.count(" ") != len(self.tokens) + 1:
+                joined = self._joined = ""
+        if joined:
+            needle = f" {token} "
+            step = len(token) + 1
+            found = []
+            at = joined.find(needle)
+            before = position = 0
+            while at >= 0:
+                position += joined.count(" ", before, at)
+                found.append(position)
+                before = at
+                at = joined.find(needle, at + step)
+            self._positions[token] = found
+            return found
         tokens = self.tokens
         if len(self._positions) < self._SCANS_BEFORE_FIRST_LAST:
             first, last = tokens.index(token), len(tokens) - 1
@@ -289,7 +314,7 @@ class _FieldIndex:
         table = self._stem_table
         if table is None:
             table = self._stem_table = {}
-            for entry in self._stem_entries:
+            for entry in filter(_second, self._stem_entries):  # most entries have no stems: skipped in C
                 for s in entry[1]:
                     if s in table:
                         table[s].append(entry[0])
