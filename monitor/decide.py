@@ -42,6 +42,7 @@ class Decider:
         return cls(SimHashIndex.from_rows(fingerprints), StoryIndex.from_rows(story_rows))
 
     def decide(self, article: Article, hits: Sequence[Hit], rules: Mapping[str, Rule], now: datetime) -> Decision:
+        """A new article: a copy of a stored one, or an article of an existing or a new story."""
         feats = features(article.title, article.text, article.item.published)
         copies = self.simhashes.query(feats.fingerprint) if feats.fingerprint else []
         if copies:
@@ -49,21 +50,13 @@ class Decider:
             return Decision(feats, duplicate_of=original, distance=distance)
         if not hits:  # off-topic articles are stored for dedup but form no stories
             return Decision(feats)
-        names = [h.rule for h in hits]
-        choice = self.stories.assign(feats, names, now)
-        facts = None
-        if any(rules[h.rule].event == "release" for h in hits if h.rule in rules):
-            facts = release_facts(article.title, article.text, article.language, article.item.published)
-        settled, dropped = [], []
-        for hit in hits:
-            rule = rules.get(hit.rule)
-            if hit.alert and rule is not None and rule.event == "release" and facts is None:
-                settled.append(replace(hit, alert=False))
-                dropped.append(f"{hit.rule}: no new release reported, so no alert (the digest has it)")
-            else:
-                settled.append(hit)
-        return Decision(feats, story=choice.story_id, story_reason=choice.reason, facts=facts,
-                        hits=tuple(settled), dropped=tuple(dropped))
+        choice = self.stories.assign(feats, [h.rule for h in hits], now)
+        return replace(_settle(feats, article, hits, rules), story=choice.story_id, story_reason=choice.reason)
+
+    @staticmethod
+    def describe(article: Article, hits: Sequence[Hit], rules: Mapping[str, Rule]) -> Decision:
+        """A stored article's new text: its features, release facts and hits; no copy or story lookup."""
+        return _settle(features(article.title, article.text, article.item.published), article, hits, rules)
 
     def record(self, article_id: int, story: int | None, decision: Decision, now: datetime) -> None:
         """Index a stored article; its story is `story`, or its own id when it started one."""
@@ -75,3 +68,20 @@ class Decider:
     def forget_before(self, now: datetime) -> int:
         return self.stories.prune(now - STORY_MEMORY)
 
+
+
+def _settle(feats: StoryFeatures, article: Article, hits: Sequence[Hit], rules: Mapping[str, Rule]) -> Decision:
+    """The release the article reports, and which hits keep their alert: a rule with `event: release`
+    alerts only for a report of a new release."""
+    facts = None
+    if any(rules[h.rule].event == "release" for h in hits if h.rule in rules):
+        facts = release_facts(article.title, article.text, article.language, article.item.published)
+    settled, dropped = [], []
+    for hit in hits:
+        rule = rules.get(hit.rule)
+        if hit.alert and rule is not None and rule.event == "release" and facts is None:
+            settled.append(replace(hit, alert=False))
+            dropped.append(f"{hit.rule}: no new release reported, so no alert (the digest has it)")
+        else:
+            settled.append(hit)
+    return Decision(feats, facts=facts, hits=tuple(settled), dropped=tuple(dropped))

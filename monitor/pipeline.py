@@ -77,6 +77,7 @@ class Pipeline:
     rule_errors: Callable[[], Sequence[str]] = tuple  # rule edits not applied, for the digest's health
     extractor: ExtractPool = field(default_factory=lambda: ExtractPool(workers=0))  # inline unless given
     decider: Decider | None = None  # built from the store on first use, then kept for the process
+    _pruned: datetime = field(default_factory=utcnow, init=False)  # when idle stories last left memory
 
     # -- the poll cycle ---------------------------------------------------------------------------
 
@@ -98,12 +99,17 @@ class Pipeline:
         return report
 
     def _decider(self, store: Store) -> Decider:
-        """The resident near-duplicate and story indexes, rebuilt from the store once per process."""
+        """The resident near-duplicate and story indexes, rebuilt from the store once per process;
+        stories idle for STORY_MEMORY are dropped from memory once a day."""
+        now = self.clock()
         if self.decider is None:
-            since = self.clock() - STORY_MEMORY
             self.decider = Decider.rebuild(store.fingerprints(), (
                 (story, StoryFeatures.from_dict(feats), rules, datetime.fromisoformat(seen.replace("Z", "+00:00")))
-                for story, feats, rules, seen in store.story_rows(since)))
+                for story, feats, rules, seen in store.story_rows(now - STORY_MEMORY)))
+            self._pruned = now
+        elif now - self._pruned >= timedelta(days=1):
+            self.decider.forget_before(now)
+            self._pruned = now
         return self.decider
 
     def _poll(self, store: Store, due: Sequence[FeedState], feeds: dict[str, Feed],
@@ -214,11 +220,11 @@ class Pipeline:
         for n, (item, article) in enumerate(zip(items, articles, strict=True)):
             article, hits = self._match(book, item, article)
             now = self.clock()
-            decision = decider.decide(article, hits, rules, now)
-            if n >= len(fresh):
-                self._update(store, changed[n - len(fresh)][1], article, decision, now, report)
+            if n >= len(fresh):  # a stored article looked at again: no copy or story lookup
+                self._update(store, changed[n - len(fresh)][1], article, decider.describe(article, hits, rules),
+                             now, report)
             else:
-                self._store_new(store, decider, article, decision, now, report)
+                self._store_new(store, decider, article, decider.decide(article, hits, rules, now), now, report)
 
     @staticmethod
     def _match(book: RuleBook, item: FeedItem, article):

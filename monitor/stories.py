@@ -195,11 +195,6 @@ class SimHashIndex:
         found.sort(key=lambda pair: (pair[1], pair[0]))
         return found
 
-    def nbytes(self) -> int:
-        """Bytes held by the arrays (the dominant part of the resident size)."""
-        arrays = [self._ids, self._fps, *self._starts, *self._rows]
-        return sum(a.buffer_info()[1] * a.itemsize for a in arrays)
-
 
 # -- article features ----------------------------------------------------------------------------------
 

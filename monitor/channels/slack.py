@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 from monitor.config import SlackChannel
 from monitor.digest import slack_payload
@@ -22,6 +23,6 @@ class SlackSender:
         try:
             self.fetcher.post_json(self.channel.webhook_url or "", body)
         except FetchError as exc:
-            # the webhook URL is a secret: report the host only
-            raise DeliveryError(f"slack: {str(exc).split('://')[-1].split('/')[0]}: "
-                                f"{str(exc).rsplit(': ', 1)[-1]}") from None
+            # the webhook URL is a secret: report its host and the failure, never its path
+            host = urlsplit(self.channel.webhook_url or "").hostname
+            raise DeliveryError(f"slack: {host}: {str(exc).rsplit(': ', 1)[-1]}") from None
