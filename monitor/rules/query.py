@@ -1,7 +1,8 @@
 """The rule query language: parser (text -> Node tree), canonical printer, evaluator with evidence and
 explanations, the simple-lists compiler, and RuleSet, which evaluates many rules on one TextIndex.
 
-Pure: stdlib, monitor.errors, monitor.models and monitor.rules.text only; no I/O.
+Pure: stdlib, pyahocorasick (a keyword automaton in C), monitor.errors, monitor.models and
+monitor.rules.text only; no I/O.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ import itertools
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from operator import itemgetter
 
+import ahocorasick
+
 from monitor.errors import RuleError
 from monitor.models import Evidence
-from monitor.rules.text import TextIndex, tokenize
+from monitor.rules.text import TextIndex, searchable, tokenize
 
 FIELDS = ("title", "text")
 MAX_DISTANCE = 1000
@@ -571,20 +575,38 @@ _Leaves = tuple[tuple[str, int, int], ...]
 _Span = tuple[int, int, _Leaves]
 # Evidence before it becomes an Evidence object: (field, term, start, end).
 _Place = tuple[str, str, int, int]
+_NO_POSITIONS: list[int] = []  # shared; callers never modify position lists
 _by_start = itemgetter(0)
 _by_end = itemgetter(1)
 
 
 class _Context:
-    """One article as the compiled tests see it."""
+    """One article as the compiled tests see it.
 
-    __slots__ = ("all_fields", "index", "vocabularies")
+    `present` (from a RuleSet) maps each field to the rule words found in it and the markers "stem*" of the
+    wildcard stems its words start with; without it the index's vocabularies answer."""
 
-    def __init__(self, index: TextIndex):
+    __slots__ = ("all_fields", "index", "present", "vocabularies")
+
+    def __init__(self, index: TextIndex, present: Mapping[str, AbstractSet[str]] | None = None):
         self.index = index
+        self.present = present
         self.all_fields = tuple(f for f in index.fields if f in FIELDS) or index.fields
         # The fields' vocabularies answer single-word tests on the default scope by set lookups.
-        self.vocabularies = tuple(map(index.vocabulary, self.all_fields))
+        if present is None:
+            self.vocabularies: tuple[AbstractSet[str], ...] = tuple(map(index.vocabulary, self.all_fields))
+        else:
+            self.vocabularies = tuple(present[f] for f in self.all_fields)
+
+    def has(self, field: str, token: str) -> bool:
+        if self.present is None:
+            return self.index.has(field, token)
+        return token in self.present.get(field, ())
+
+    def has_prefix(self, field: str, stem: str) -> bool:
+        if self.present is None:
+            return self.index.has_prefix(stem, field)
+        return stem + "*" in self.present.get(field, ())
 
 
 _Test = Callable[[_Context, tuple[str, ...]], bool]
@@ -740,7 +762,7 @@ def _leaf_test(leaf: Leaf) -> _Test:
     if prefix:
         def test_prefix(ctx: _Context, fields: tuple[str, ...]) -> bool:
             for f in fields:  # noqa: SIM110 - hot path, see _all_of
-                if ctx.index.has_prefix(token, f):
+                if ctx.has_prefix(f, token):
                     return True
             return False
         return test_prefix
@@ -751,7 +773,7 @@ def _leaf_test(leaf: Leaf) -> _Test:
                 if token in vocabulary:
                     return True
             return False
-        return any(ctx.index.has(f, token) for f in fields)
+        return any(ctx.has(f, token) for f in fields)
     return test_token
 
 
@@ -782,7 +804,7 @@ def _points_of(node: Node) -> _Points | None:
         if len(node.pattern) > 1:
             return None
         part = node.pattern[0]
-        return lambda ctx, field: _token_positions(ctx.index, field, part)
+        return lambda ctx, field: _token_positions(ctx, field, part)
     if isinstance(node, Or | Alias):
         parts = [_points_of(c) for c in _alternatives(node)]
         if not all(parts):
@@ -824,8 +846,8 @@ def _hits_of(node: Node) -> _Hits:
     if isinstance(node, Term | Prefix | Phrase):
         if len(node.pattern) == 1:
             part = node.pattern[0]
-            return lambda ctx, field: _pairs(_token_positions(ctx.index, field, part))
-        return lambda ctx, field: [(s, e) for s, e, _ in _leaf_spans(ctx.index, node, field, "")]
+            return lambda ctx, field: _pairs(_token_positions(ctx, field, part))
+        return lambda ctx, field: [(s, e) for s, e, _ in _leaf_spans(ctx, node, field, "")]
     if isinstance(node, Or | Alias):
         parts = tuple(map(_hits_of, _alternatives(node)))
         return lambda ctx, field: sorted(itertools.chain.from_iterable(p(ctx, field) for p in parts))
@@ -843,13 +865,13 @@ def _pairs(positions: list[int]) -> list[_Hit]:
     return list(zip(positions, positions, strict=True))
 
 
-def _leaf_spans(index: TextIndex, leaf: Leaf, field: str, label: str) -> list[_Span]:
+def _leaf_spans(ctx: _Context, leaf: Leaf, field: str, label: str) -> list[_Span]:
     """Every match of a leaf's token pattern in `field`, as spans labelled with `label`."""
     pattern = leaf.pattern
-    starts = _token_positions(index, field, pattern[0])
+    starts = _token_positions(ctx, field, pattern[0])
     if len(pattern) == 1:
         return [(p, p, ((label, p, p),)) for p in starts]
-    tokens = index.tokens(field)
+    tokens = ctx.index.tokens(field)
     last = len(tokens) - len(pattern)
     out = []
     for p in starts:
@@ -861,10 +883,13 @@ def _leaf_spans(index: TextIndex, leaf: Leaf, field: str, label: str) -> list[_S
     return out
 
 
-def _token_positions(index: TextIndex, field: str, part: tuple[str, bool]) -> list[int]:
+def _token_positions(ctx: _Context, field: str, part: tuple[str, bool]) -> list[int]:
     token, prefix = part
     if not prefix:
-        return index.positions(field, token)
+        return ctx.index.positions(field, token) if ctx.has(field, token) else _NO_POSITIONS
+    if not ctx.has_prefix(field, token):
+        return _NO_POSITIONS
+    index = ctx.index
     found = [index.positions(field, t) for t in index.prefixed(field, token)]
     return found[0] if len(found) == 1 else sorted(itertools.chain.from_iterable(found))
 
@@ -925,9 +950,9 @@ def _leaf_explain(program: _Program, leaf: Leaf, label: str) -> _Explain:
                 clauses.append(label)
             index = ctx.index
             for field in fields:
-                for p in index.positions(field, token)[:EVIDENCE_PER_TERM]:
-                    start, end = index.span(field, p)
-                    evidence.append((field, label, start, end))
+                if ctx.has(field, token):
+                    for start, end in index.first_spans(field, token, EVIDENCE_PER_TERM):
+                        evidence.append((field, label, start, end))
         return explain_token
 
     def explain_leaf(ctx: _Context, fields: tuple[str, ...], evidence: list[_Place],
@@ -951,16 +976,19 @@ class _Explainer:
     def _leaf_evidence(self, leaf: Leaf, field: str, label: str) -> Iterator[_Place]:
         """The first few occurrences of a leaf, without listing every occurrence of a wildcard."""
         index = self.index
-        if len(leaf.pattern) > 1:
-            spans = [(s, e) for s, e, _ in _leaf_spans(index, leaf, field, label)[:EVIDENCE_PER_TERM]]
-        else:
+        if len(leaf.pattern) == 1:  # a word or a wildcard: character spans found directly
             token, prefix = leaf.pattern[0]
             if prefix:
-                firsts = sorted(itertools.chain.from_iterable(
-                    index.positions(field, t)[:EVIDENCE_PER_TERM] for t in index.prefixed(field, token)))
+                if not self.ctx.has_prefix(field, token):
+                    return
+                found = sorted(itertools.chain.from_iterable(
+                    index.first_spans(field, t, EVIDENCE_PER_TERM) for t in index.prefixed(field, token)))
             else:
-                firsts = index.positions(field, token)
-            spans = [(p, p) for p in firsts[:EVIDENCE_PER_TERM]]
+                found = index.first_spans(field, token, EVIDENCE_PER_TERM) if self.ctx.has(field, token) else []
+            for start, end in found[:EVIDENCE_PER_TERM]:
+                yield field, label, start, end
+            return
+        spans = [(s, e) for s, e, _ in _leaf_spans(self.ctx, leaf, field, label)[:EVIDENCE_PER_TERM]]
         span = index.span
         for first, last in spans:
             if first == last:  # one token: one span lookup
@@ -971,7 +999,7 @@ class _Explainer:
 
     def spans(self, node: Node, field: str) -> list[_Span]:
         if isinstance(node, Term | Prefix | Phrase):
-            return _leaf_spans(self.index, node, field, self.program.label(node, _ATOM))
+            return _leaf_spans(self.ctx, node, field, self.program.label(node, _ATOM))
         if isinstance(node, Or | Alias):
             return sorted((s for c in _alternatives(node) for s in self.spans(c, field)), key=_span_order)
         if isinstance(node, Field):
@@ -1110,7 +1138,6 @@ def _reads_as_leaf(printed: str, leaf: Leaf) -> bool:
 
 # A clause is satisfied when the article has one of its exact tokens or a token with one of its stems.
 _Clause = tuple[frozenset[str], tuple[str, ...]]
-_MEMO_LIMIT = 500_000  # distinct article tokens remembered by a RuleSet before it starts over
 _MAX_COMBINATIONS = 8  # clauses an OR may contribute
 _SCOPE = "\x1f"  # joins a field name and a word in scoped requirements; never part of a token
 
@@ -1158,50 +1185,30 @@ def _clause_cost(clause: _Clause) -> tuple[int, int]:
     return len(exact) + 4 * len(stems), -shortest
 
 
-# A memo entry for one article word in one field: () when no rule cares, else (word, the stems of any
-# rule's wildcards it starts with, ids of the necessary clauses it satisfies in that field).
-_Entry = tuple[()] | tuple[str, tuple[str, ...], tuple[int, ...]]
-_entry_ids = itemgetter(2)
-
-
-def _stems_of(node: Node) -> Iterator[str]:
-    """Every wildcard stem of the tree, under NOT and in alias variants too."""
+def _parts_of(node: Node) -> Iterator[tuple[str, bool]]:
+    """Every (folded token, is a wildcard stem) of the tree's leaves, under NOT and in alias variants."""
     if isinstance(node, Term | Prefix | Phrase):
-        yield from (t for t, prefix in node.pattern if prefix)
+        yield from node.pattern
     elif isinstance(node, Alias):
         for v in node.variants:
-            yield from _stems_of(v)
+            yield from _parts_of(v)
     else:
         for child in _children(node):
-            yield from _stems_of(child)
+            yield from _parts_of(child)
 
 
-class _Memo:
-    """What the rules make of every article word seen so far in one field of a RuleSet: `entries` maps the
-    words some rule cares about to their _Entry, `boring` holds the other words seen (most of them). An
-    article's words that are not boring are found by one C-level set difference, which probes a set
-    (hash and key side by side) instead of a dict per word; only those few are then looked up."""
-
-    __slots__ = ("boring", "entries")
-
-    def __init__(self) -> None:
-        self.boring: set[str] = set()
-        self.entries: dict[str, _Entry] = {}
-
-    def __len__(self) -> int:
-        return len(self.boring) + len(self.entries)
+_value = itemgetter(1)
 
 
 class RuleSet:
     """Many named rules evaluated on one TextIndex, skipping rules whose required words are absent.
 
-    Each rule's necessary clauses (any-of word sets that must all be present) are numbered. A memo per
-    field maps every article word ever seen to the clauses it satisfies there (as an exact word, or by
-    starting with a wildcard's stem) and to the stems it starts with; a new word is examined once, so
-    selecting candidates costs one dict lookup per distinct word of the article, whatever the number of
-    rules. A rule is evaluated only when one selective clause (its trigger) and then all its clauses are
-    satisfied. The stems the article's words start with are handed to the index, which then answers the
-    rules' wildcard lookups without sorting its vocabulary.
+    One keyword automaton (Aho-Corasick, pyahocorasick) holds every word of every rule as " word " and
+    every wildcard stem as " stem"; one pass of it over a field's search text (its tokens joined by
+    single spaces) finds all of them at once, whatever the number of rules. What it finds (markers: the
+    word, or "stem*") answers the rules' single-word tests, and each marker satisfies some of the rules'
+    necessary clauses (any-of word sets that must all be present). A rule is evaluated only when one
+    selective clause (its trigger) and then all its clauses are satisfied.
 
     `matching` says which rules match (boolean tests on the index); `explain` and `match_all` also give
     each match its evidence and clauses.
@@ -1223,6 +1230,7 @@ class RuleSet:
                 self._by_trigger.setdefault(clause_ids[min(clauses, key=_clause_cost)], []).append(i)
             else:
                 self._always.append(i)
+        self._triggers = frozenset(self._by_trigger)
         # scope ("" for any field) -> word or stem -> clause ids
         self._exact: dict[str, dict[str, tuple[int, ...]]] = {"": {}}
         self._stems: dict[str, dict[str, tuple[int, ...]]] = {"": {}}
@@ -1232,66 +1240,52 @@ class RuleSet:
                     scope, _, word = tagged.rpartition(_SCOPE)
                     by_word = table.setdefault(scope, {})
                     by_word[word] = (*by_word.get(word, ()), cid)
-        self._all_stems = frozenset(itertools.chain.from_iterable(map(_stems_of, rules.values())))
-        self._stem_lengths = sorted({len(s) for s in self._all_stems})
-        self._head = self._stem_lengths[0] if self._stem_lengths else 0
-        self._heads = frozenset(s[:self._head] for s in self._all_stems)
-        self._canonical_stems = {s: s for s in self._all_stems}
-        self._stem_tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
-        self._triggers = frozenset(self._by_trigger)
-        self._memos: dict[str, _Memo] = {}  # field -> what its article words mean to the rules
+        parts = dict.fromkeys(itertools.chain.from_iterable(map(_parts_of, rules.values())))
+        # Markers: a rule word stands for itself, a wildcard stem for "stem*" (tokens never hold "*").
+        self._markers = {(t, prefix): t + "*" if prefix else t for t, prefix in parts}
+        self._automaton = self._build_automaton()
+        self._ids: dict[str, dict[str, tuple[int, ...]]] = {}  # field -> marker -> clause ids it satisfies
 
     def __len__(self) -> int:
         return len(self.names)
 
-    def _entry(self, field: str, token: str) -> _Entry:
-        """What the rules make of `token` in `field` (the memo's value for it)."""
-        scoped_exact = self._exact.get(field)
-        ids = self._exact[""].get(token, ())
-        if scoped_exact:
-            ids += scoped_exact.get(token, ())
-        stems: tuple[str, ...] = ()
-        if token[:self._head] in self._heads:  # the common case, a word no stem starts, ends here
-            # The rules' own stem strings and one shared tuple per combination, not new copies per word:
-            # the per-article stem tables read them for every such word, and shared objects stay in cache.
-            canon = self._canonical_stems
-            found = tuple(canon[token[:n]] for n in self._stem_lengths if n <= len(token) and token[:n] in canon)
-            stems = self._stem_tuples.setdefault(found, found)
-            scoped_stems = self._stems.get(field)
-            for stem in stems:
-                ids += self._stems[""].get(stem, ())
-                if scoped_stems:
-                    ids += scoped_stems.get(stem, ())
-        return (token, stems, ids) if ids or stems else ()
+    def _build_automaton(self) -> ahocorasick.Automaton | None:
+        """One keyword automaton for every field: " word " and " stem" keys, each valued with its marker;
+        None when the rules have no words at all."""
+        if not self._markers:
+            return None
+        automaton = ahocorasick.Automaton()
+        for (token, prefix), marker in self._markers.items():
+            automaton.add_word(f" {searchable(token)}" if prefix else f" {searchable(token)} ", marker)
+        automaton.make_automaton()
+        return automaton
 
-    def _entries(self, field: str, vocabulary: frozenset[str]) -> list[_Entry]:
-        """The memo entries of the words of `vocabulary` that some rule cares about."""
-        memo = self._memos.get(field)
-        if memo is None or len(memo) > _MEMO_LIMIT:
-            memo = self._memos[field] = _Memo()
-        rest = vocabulary - memo.boring
-        known = memo.entries
-        found = list(filter(None, map(known.get, rest)))
-        if len(found) < len(rest):  # words never seen: examined once, then remembered
-            for token in rest:
-                if token not in known:
-                    entry = self._entry(field, token)
-                    if entry:
-                        known[token] = entry
-                        found.append(entry)
-                    else:
-                        memo.boring.add(token)
-        return found
+    def _ids_of(self, field: str) -> dict[str, tuple[int, ...]]:
+        """marker -> the ids of the necessary clauses its presence in `field` satisfies."""
+        ids = self._ids.get(field)
+        if ids is None:
+            ids = self._ids[field] = {}
+            for (token, prefix), marker in self._markers.items():
+                table = self._stems if prefix else self._exact
+                ids[marker] = (*table[""].get(token, ()), *table.get(field, {}).get(token, ()))
+        return ids
 
-    def candidates(self, index: TextIndex) -> list[int]:
+    def present(self, index: TextIndex) -> dict[str, set[str]]:
+        """For each field of the article, the markers of the rule words in it and of the rule stems its words
+        start with: one pass of the automaton over the field's search text."""
+        automaton = self._automaton
+        if automaton is None:
+            return {field: set() for field in index.fields}
+        return {field: set(map(_value, automaton.iter(index.search_text(field)))) for field in index.fields}
+
+    def candidates(self, index: TextIndex, present: Mapping[str, AbstractSet[str]] | None = None) -> list[int]:
         """Indexes of the rules whose necessary words all occur in the article."""
+        if present is None:
+            present = self.present(index)
         satisfied: set[int] = set()
-        for field in index.fields:
-            entries = self._entries(field, index.vocabulary(field))
-            if entries:
-                satisfied.update(*map(_entry_ids, entries))
-            if self._all_stems:
-                index.use_stems(field, self._all_stems, entries)
+        for field, markers in present.items():
+            if markers:
+                satisfied.update(*map(self._ids_of(field).__getitem__, markers))
         found = list(self._always)
         needs, by_trigger = self._needs, self._by_trigger
         for cid in satisfied & self._triggers:
@@ -1303,9 +1297,10 @@ class RuleSet:
 
     def matching(self, index: TextIndex) -> list[str]:
         """Names of the rules that match the article, in rule order; no evidence is computed."""
-        ctx = _Context(index)
+        present = self.present(index)
+        ctx = _Context(index, present)
         programs, fields = self._programs, ctx.all_fields
-        return [self.names[i] for i in self.candidates(index) if programs[i].test(ctx, fields)]
+        return [self.names[i] for i in self.candidates(index, present) if programs[i].test(ctx, fields)]
 
     def explain(self, name: str, index: TextIndex) -> Match:
         """The Match of rule `name` on the article, with evidence and clauses (as `evaluate` gives it)."""
@@ -1313,10 +1308,11 @@ class RuleSet:
 
     def match_all(self, index: TextIndex) -> dict[str, Match]:
         """The rules that match the article, by name (in rule order), each with its Match."""
-        ctx = _Context(index)
+        present = self.present(index)
+        ctx = _Context(index, present)
         fields = ctx.all_fields
         out = {}
-        for i in self.candidates(index):
+        for i in self.candidates(index, present):
             program = self._programs[i]
             if program.test(ctx, fields):
                 out[self.names[i]] = program.explain(ctx)

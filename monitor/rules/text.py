@@ -2,9 +2,10 @@
 
 Building an index is C-level passes over the text (ASCII: one bytes.translate and a split; other text:
 cp1251 encode + translate, with only the words holding other characters re-tokenised by the canonical
-regex), then a frozenset of the tokens. Positions, spans and prefix tables are computed only when a
-rule asks: spans by finding a word's n-th whole-word occurrence in the clean text, prefix lookups from
-a RuleSet's memo of stems (use_stems) or else a sorted vocabulary.
+regex). Everything else is computed only when a rule asks, mostly by C-level substring search: the
+vocabulary set; the search text (tokens joined by single spaces), where " token " finds a word and
+" stem" the words with a prefix; positions (spaces counted before each occurrence); character spans
+(a word's n-th whole-word occurrence in the clean text).
 
 Pure: stdlib only, no I/O (importing registers a codecs error handler, "monitor-rules-careful"). The
 rule language (monitor.rules.query) relies on `fold` and `tokenize` here.
@@ -18,7 +19,6 @@ import re
 import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
-from operator import itemgetter
 
 # Diacritic blocks dropped when folding: the generic combining marks used with Latin, Greek and Cyrillic
 # after NFKD, plus Hebrew points and Arabic harakat, which are optional vowel signs. Script-specific
@@ -212,18 +212,20 @@ def _patch_words(text: str, clean: str, words: list[str], careful: list[int]) ->
     return raw, folded, starts
 
 
-_second = itemgetter(1)
-_NONE: list[str] = []  # shared empty answer; callers never modify what they get
+_SPACE_IN_TOKEN = "\x1f"  # stands for a space inside a folded token in search text (see searchable)
+
+
+def searchable(token: str) -> str:
+    """`token` as it appears in TextIndex.search_text: a space inside it (a rare folding, e.g. of U+FDFA)
+    becomes U+001F, so that single spaces separate tokens there."""
+    return token.replace(" ", _SPACE_IN_TOKEN) if " " in token else token
 
 
 class _FieldIndex:
     """One field of an article: its tokens, plus lookups built lazily because most rules never ask."""
 
-    __slots__ = ("_careful", "_first", "_found", "_joined", "_last", "_padded", "_positions", "_sorted", "_starts",
-                 "_stem_entries", "_stem_table", "_stems", "clean", "raw", "text", "tokens", "vocabulary")
-
-    # Tokens looked up by plain scans before the first/last tables pay off.
-    _SCANS_BEFORE_FIRST_LAST = 8
+    __slots__ = ("_careful", "_found", "_joined", "_padded", "_positions", "_prefixed", "_starts", "_vocabulary",
+                 "clean", "raw", "text", "tokens")
 
     def __init__(self, text: str):
         self.text = text
@@ -234,112 +236,71 @@ class _FieldIndex:
         else:
             self._starts = None
             self._careful = careful
-        self.vocabulary = frozenset(self.tokens)
-        self._sorted: list[str] | None = None
-        self._positions: dict[str, list[int]] = {}
-        self._first: dict[str, int] | None = None
-        self._last: dict[str, int] = {}
-        self._padded = ""
+        self._vocabulary: frozenset[str] | None = None
         self._joined: str | None = None
+        self._positions: dict[str, list[int]] = {}
+        self._prefixed: dict[str, list[str]] = {}
+        self._padded = ""
         self._found: dict[str, list[int]] = {}
-        self._stems: frozenset[str] = frozenset()
-        self._stem_entries: Iterable[tuple] = ()
-        self._stem_table: dict[str, list[str]] | None = None
 
-    def sorted_vocabulary(self) -> list[str]:
-        if self._sorted is None:
-            self._sorted = sorted(self.vocabulary)
-        return self._sorted
+    @property
+    def vocabulary(self) -> frozenset[str]:
+        if self._vocabulary is None:
+            self._vocabulary = frozenset(self.tokens)
+        return self._vocabulary
+
+    def search_text(self) -> str:
+        """The folded tokens separated by single spaces, with a space at each end. A token's occurrences
+        are found by C-level substring search for " token " and its position is the number of spaces
+        before it (counted between occurrences: one pass over the string in all)."""
+        joined = self._joined
+        if joined is None:
+            joined = f" {' '.join(self.tokens)} "
+            # Only re-tokenised (careful) words can hold a space; the others are words of the split text.
+            if (self._careful or self._starts is not None) and joined.count(" ") != len(self.tokens) + 1:
+                joined = f" {' '.join(map(searchable, self.tokens))} "
+            self._joined = joined
+        return joined
 
     def positions(self, token: str) -> list[int]:
         found = self._positions.get(token)
         if found is not None:
             return found
-        if token not in self.vocabulary:
-            return []
-        joined = self._joined
-        if joined is None:
-            # The tokens joined by single spaces: a token's occurrences are found by C-level substring
-            # search and its position is the number of spaces before it (counted between occurrences,
-            # so one pass over the string in all). Unusable if a folded token holds a space, which only
-            # re-tokenised (careful) words can: the others are words of the split clean text.
-            joined = self._joined = f" {' '.join(self.tokens)} "
-            if (self._careful or self._starts is not None) and joined.count(" ") != len(self.tokens) + 1:
-                joined = self._joined = ""
-        if joined:
-            needle = f" {token} "
-            step = len(token) + 1
-            found = []
-            at = joined.find(needle)
-            before = position = 0
-            while at >= 0:
-                position += joined.count(" ", before, at)
-                found.append(position)
-                before = at
-                at = joined.find(needle, at + step)
-            self._positions[token] = found
-            return found
-        tokens = self.tokens
-        if len(self._positions) < self._SCANS_BEFORE_FIRST_LAST:
-            first, last = tokens.index(token), len(tokens) - 1
-        else:
-            if self._first is None:
-                # First and last position of every token, built by C loops (a dict keeps the last value
-                # written). Most tokens of an article occur once, so these two answer them outright.
-                n = len(tokens)
-                self._last = dict(zip(tokens, range(n), strict=True))
-                self._first = dict(zip(reversed(tokens), range(n - 1, -1, -1), strict=True))
-            first, last = self._first[token], self._last[token]
-        found = [first]
-        i = first
-        try:
-            while i < last:  # list.index scans in C
-                i = tokens.index(token, i + 1, last + 1)
-                found.append(i)
-        except ValueError:
-            pass
+        joined = self.search_text()
+        needle = f" {searchable(token)} "
+        step = len(needle) - 1
+        found = []
+        at = joined.find(needle)
+        before = position = 0
+        while at >= 0:
+            position += joined.count(" ", before, at)
+            found.append(position)
+            before = at
+            at = joined.find(needle, at + step)
         self._positions[token] = found
         return found
 
-    def use_stems(self, stems: frozenset[str], entries: Iterable[tuple]) -> None:
-        """Answer prefix lookups for `stems` from `entries`, tuples that start with (token, the stems of
-        `stems` it starts with), one for every token of the field that starts with one of them."""
-        self._stems = stems
-        self._stem_entries = entries
-        self._stem_table = None
-
-    def _stem_lookup(self, stem: str) -> list[str] | None:
-        if stem not in self._stems:
-            return None
-        table = self._stem_table
-        if table is None:
-            table = self._stem_table = {}
-            for entry in filter(_second, self._stem_entries):  # most entries have no stems: skipped in C
-                for s in entry[1]:
-                    if s in table:
-                        table[s].append(entry[0])
-                    else:
-                        table[s] = [entry[0]]
-            for tokens in table.values():
-                if len(tokens) > 1:
-                    tokens.sort()
-        return table.get(stem, _NONE)
-
     def has_prefix(self, stem: str) -> bool:
-        known = self._stem_lookup(stem) if self._stems else None
-        if known is not None:
-            return bool(known)
-        vocab = self.sorted_vocabulary()
-        i = bisect_left(vocab, stem)
-        return i < len(vocab) and vocab[i].startswith(stem)
+        found = self._prefixed.get(stem)
+        if found is not None:
+            return bool(found)
+        return self.search_text().find(f" {searchable(stem)}") >= 0
 
     def prefixed(self, stem: str) -> list[str]:
-        known = self._stem_lookup(stem) if self._stems else None
-        if known is not None:
-            return known
-        vocab = self.sorted_vocabulary()
-        # U+10FFFF is not a letter, so no token holds it: every token starting with stem sorts before.
-        return vocab[bisect_left(vocab, stem):bisect_left(vocab, stem + "\U0010ffff")]
+        found = self._prefixed.get(stem)
+        if found is None:
+            joined = self.search_text()
+            needle = f" {searchable(stem)}"
+            words = set()
+            at = joined.find(needle)
+            while at >= 0:
+                end = joined.find(" ", at + 1)
+                words.add(joined[at + 1:end])
+                at = joined.find(needle, end)
+            if _SPACE_IN_TOKEN in joined:
+                words = {w.replace(_SPACE_IN_TOKEN, " ") for w in words}
+            found = self._prefixed[stem] = sorted(words)
+        return found
 
     def span(self, position: int) -> tuple[int, int]:
         if self._starts is not None:
@@ -349,6 +310,23 @@ class _FieldIndex:
         else:
             start = self._word_start(position)
         return start, start + len(self.raw[position])
+
+    def first_spans(self, token: str, limit: int) -> list[tuple[int, int]]:
+        """Character spans of the first `limit` occurrences of `token`. When every token is a whole word
+        of the clean text (no re-tokenised words) they are found there directly, without positions."""
+        if self._careful or self._starts is not None:
+            return [self.span(p) for p in self.positions(token)[:limit]]
+        if not self._padded:
+            self._padded = f" {self.clean} "
+        padded, needle, size = self._padded, f" {token} ", len(token)
+        out = []
+        at = padded.find(needle)
+        while at >= 0:  # in the padded text, a match at i is the word at clean offset i
+            out.append((at, at + size))
+            if len(out) == limit:
+                break
+            at = padded.find(needle, at + size + 1)
+        return out
 
     def _word_start(self, position: int) -> int:
         """Start of a token that is a whole word of the clean text: the n-th whole-word occurrence of it
@@ -377,18 +355,16 @@ class _FieldIndex:
 class TextIndex:
     """Built ONCE per article; every rule is evaluated against it.
 
-    Per field: folded tokens in order and the vocabulary (a set); token -> positions, token -> character
-    span and prefix lookups (a RuleSet's stem table, or the vocabulary sorted for bisect) are computed on
-    demand and kept.
+    Per field: folded tokens in order; the vocabulary (a set), the search text (tokens joined by single
+    spaces), token -> positions, token -> character span and prefix lookups (substring searches of the
+    search text) are computed on demand and kept.
     """
 
-    __slots__ = ("_fields", "_prefix_memo", "_sorted", "_vocabulary")
+    __slots__ = ("_fields", "_vocabulary")
 
     def __init__(self, fields: dict[str, _FieldIndex]):
         self._fields = fields
         self._vocabulary: frozenset[str] | None = None
-        self._sorted: list[str] | None = None
-        self._prefix_memo: dict[str, bool] = {}
 
     @classmethod
     def build(cls, fields: Mapping[str, str]) -> TextIndex:
@@ -411,9 +387,20 @@ class TextIndex:
         entry = self._fields.get(field)
         return entry.tokens if entry else []
 
+    def search_text(self, field: str) -> str:
+        """The folded tokens of `field` joined by single spaces, with a space at each end; a token appears
+        in it as `searchable(token)`. Substring search for " token " or " stem" finds words in it."""
+        entry = self._fields.get(field)
+        return entry.search_text() if entry else "  "
+
     def span(self, field: str, position: int) -> tuple[int, int]:
         """Character offsets (start, end) in `text(field)` of the token at `position`."""
         return self._fields[field].span(position)
+
+    def first_spans(self, field: str, token: str, limit: int) -> list[tuple[int, int]]:
+        """Character spans in `text(field)` of the first `limit` occurrences of the folded `token`."""
+        entry = self._fields.get(field)
+        return entry.first_spans(token, limit) if entry else []
 
     def positions(self, field: str, token: str) -> list[int]:
         """Sorted positions of the folded `token` in `field`."""
@@ -425,18 +412,9 @@ class TextIndex:
         return entry is not None and token in entry.vocabulary
 
     def prefixed(self, field: str, stem: str) -> list[str]:
-        """Distinct folded tokens of `field` that start with `stem`, sorted, in O(log V + matches)."""
+        """Distinct folded tokens of `field` that start with `stem`, sorted."""
         entry = self._fields.get(field)
         return entry.prefixed(stem) if entry else []
-
-    def use_stems(self, field: str, stems: frozenset[str], entries: Iterable[tuple]) -> None:
-        """Let prefix lookups of `stems` in `field` be answered by `entries` instead of a sorted vocabulary:
-        tuples that start with (token, the stems of `stems` it starts with), one for every token of the
-        field that starts with one (more tokens may be listed, with no stems). A RuleSet knows these from
-        its memo of words; they are read the first time a prefix lookup needs them."""
-        entry = self._fields.get(field)
-        if entry is not None:
-            entry.use_stems(stems, entries)
 
     def vocabulary(self, field: str | None = None) -> frozenset[str]:
         """Every distinct folded token of `field`, or of every field."""
@@ -449,15 +427,8 @@ class TextIndex:
         return self._vocabulary
 
     def has_prefix(self, stem: str, field: str | None = None) -> bool:
-        """Whether `field` (default: any field) has a token starting with `stem`, in O(log V)."""
+        """Whether `field` (default: any field) has a token starting with `stem`."""
         if field is not None:
             entry = self._fields.get(field)
             return entry is not None and entry.has_prefix(stem)
-        known = self._prefix_memo.get(stem)
-        if known is None:
-            if self._sorted is None:
-                self._sorted = sorted(self.vocabulary())
-            i = bisect_left(self._sorted, stem)
-            known = i < len(self._sorted) and self._sorted[i].startswith(stem)
-            self._prefix_memo[stem] = known
-        return known
+        return any(entry.has_prefix(stem) for entry in self._fields.values())
