@@ -583,30 +583,36 @@ _by_end = itemgetter(1)
 class _Context:
     """One article as the compiled tests see it.
 
-    `present` (from a RuleSet) maps each field to the rule words found in it and the markers "stem*" of the
-    wildcard stems its words start with; without it the index's vocabularies answer."""
+    `found` (from a RuleSet) holds the rule words found in the default fields and the markers "stem*" of
+    the wildcard stems their words start with: it answers the default scope's single-word tests and lets
+    the others skip words that are absent. Without it the index's vocabularies answer."""
 
-    __slots__ = ("all_fields", "index", "present", "vocabularies")
+    __slots__ = ("all_fields", "found", "index", "vocabularies")
 
-    def __init__(self, index: TextIndex, present: Mapping[str, AbstractSet[str]] | None = None):
+    def __init__(self, index: TextIndex, found: AbstractSet[str] | None = None):
         self.index = index
-        self.present = present
-        self.all_fields = tuple(f for f in index.fields if f in FIELDS) or index.fields
-        # The fields' vocabularies answer single-word tests on the default scope by set lookups.
-        if present is None:
+        self.found = found
+        self.all_fields = default_fields(index)
+        if found is None:
+            # The fields' vocabularies answer single-word tests on the default scope by set lookups.
             self.vocabularies: tuple[AbstractSet[str], ...] = tuple(map(index.vocabulary, self.all_fields))
         else:
-            self.vocabularies = tuple(present[f] for f in self.all_fields)
+            self.vocabularies = (found,)
+
+    def may_have(self, token: str) -> bool:
+        """False when `token` is certainly in no field (True may still mean absent from a given field)."""
+        return self.found is None or token in self.found
 
     def has(self, field: str, token: str) -> bool:
-        if self.present is None:
-            return self.index.has(field, token)
-        return token in self.present.get(field, ())
+        return self.may_have(token) and self.index.has(field, token)
 
     def has_prefix(self, field: str, stem: str) -> bool:
-        if self.present is None:
-            return self.index.has_prefix(stem, field)
-        return stem + "*" in self.present.get(field, ())
+        return (self.found is None or stem + "*" in self.found) and self.index.has_prefix(stem, field)
+
+
+def default_fields(index: TextIndex) -> tuple[str, ...]:
+    """The fields an unscoped query term searches: title and text, or all the article has if neither."""
+    return tuple(f for f in index.fields if f in FIELDS) or index.fields
 
 
 _Test = Callable[[_Context, tuple[str, ...]], bool]
@@ -760,7 +766,11 @@ def _leaf_test(leaf: Leaf) -> _Test:
         return lambda ctx, fields: any(hits(ctx, f) for f in fields)
     token, prefix = leaf.pattern[0]
     if prefix:
+        marker = token + "*"
+
         def test_prefix(ctx: _Context, fields: tuple[str, ...]) -> bool:
+            if fields is ctx.all_fields and ctx.found is not None:
+                return marker in ctx.found
             for f in fields:  # noqa: SIM110 - hot path, see _all_of
                 if ctx.has_prefix(f, token):
                     return True
@@ -886,12 +896,8 @@ def _leaf_spans(ctx: _Context, leaf: Leaf, field: str, label: str) -> list[_Span
 def _token_positions(ctx: _Context, field: str, part: tuple[str, bool]) -> list[int]:
     token, prefix = part
     if not prefix:
-        return ctx.index.positions(field, token) if ctx.has(field, token) else _NO_POSITIONS
-    if not ctx.has_prefix(field, token):
-        return _NO_POSITIONS
-    index = ctx.index
-    found = [index.positions(field, t) for t in index.prefixed(field, token)]
-    return found[0] if len(found) == 1 else sorted(itertools.chain.from_iterable(found))
+        return ctx.index.positions(field, token) if ctx.may_have(token) else _NO_POSITIONS
+    return ctx.index.positions(field, token, True) if ctx.may_have(token + "*") else _NO_POSITIONS
 
 
 def _near_exists(left: list[_Hit], right: list[_Hit], distance: int) -> bool:
@@ -950,7 +956,7 @@ def _leaf_explain(program: _Program, leaf: Leaf, label: str) -> _Explain:
                 clauses.append(label)
             index = ctx.index
             for field in fields:
-                if ctx.has(field, token):
+                if ctx.may_have(token):
                     for start, end in index.first_spans(field, token, EVIDENCE_PER_TERM):
                         evidence.append((field, label, start, end))
         return explain_token
@@ -978,14 +984,9 @@ class _Explainer:
         index = self.index
         if len(leaf.pattern) == 1:  # a word or a wildcard: character spans found directly
             token, prefix = leaf.pattern[0]
-            if prefix:
-                if not self.ctx.has_prefix(field, token):
-                    return
-                found = sorted(itertools.chain.from_iterable(
-                    index.first_spans(field, t, EVIDENCE_PER_TERM) for t in index.prefixed(field, token)))
-            else:
-                found = index.first_spans(field, token, EVIDENCE_PER_TERM) if self.ctx.has(field, token) else []
-            for start, end in found[:EVIDENCE_PER_TERM]:
+            if not self.ctx.may_have(token + "*" if prefix else token):
+                return
+            for start, end in index.first_spans(field, token, EVIDENCE_PER_TERM, prefix):
                 yield field, label, start, end
             return
         spans = [(s, e) for s, e, _ in _leaf_spans(self.ctx, leaf, field, label)[:EVIDENCE_PER_TERM]]
@@ -1178,6 +1179,23 @@ def _union(clauses: Sequence[_Clause]) -> _Clause:
     return frozenset().union(*(c[0] for c in clauses)), stems
 
 
+# A clause as checked on the markers found: the markers that satisfy it on any field, or for a clause
+# with field scopes, (scope or "" for any field, markers) pairs.
+_Check = frozenset[str] | tuple[tuple[str, frozenset[str]], ...]
+
+
+def _check(clause: _Clause) -> _Check:
+    exact, stems = clause
+    by_scope: dict[str, set[str]] = {}
+    for tagged in (*exact, *(s + "*" for s in stems)):
+        scope, _, marker = tagged.rpartition(_SCOPE)
+        by_scope.setdefault(scope, set()).add(marker)
+    if list(by_scope) == [""]:
+        return frozenset(by_scope[""])
+    # The default fields first: their markers are at hand.
+    return tuple((scope, frozenset(markers)) for scope, markers in sorted(by_scope.items()))
+
+
 def _clause_cost(clause: _Clause) -> tuple[int, int]:
     exact, stems = clause
     # Fewer alternatives first; stems match more words than exact tokens; longer words are rarer.
@@ -1218,33 +1236,25 @@ class RuleSet:
         self.names = list(rules)
         self._numbers = {name: i for i, name in enumerate(self.names)}
         self._programs = [_Program(node) for node in rules.values()]
-        clause_ids: dict[_Clause, int] = {}
-        self._needs: list[frozenset[int]] = []
-        self._by_trigger: dict[int, list[int]] = {}
+        # Each rule's necessary clauses, as checks on the markers found (see _check); its trigger, the most
+        # selective clause, indexes the rule by the markers that can satisfy it.
+        self._checks: list[tuple[_Check, ...]] = []
+        triggered_by: dict[str, list[int]] = {}
         self._always: list[int] = []
         for i, program in enumerate(self._programs):
             clauses = list(dict.fromkeys(_requirements(program.node) or []))
-            ids = [clause_ids.setdefault(c, len(clause_ids)) for c in clauses]
-            self._needs.append(frozenset(ids))
-            if clauses:
-                self._by_trigger.setdefault(clause_ids[min(clauses, key=_clause_cost)], []).append(i)
-            else:
+            self._checks.append(tuple(map(_check, clauses)))
+            if not clauses:
                 self._always.append(i)
-        self._triggers = frozenset(self._by_trigger)
-        # scope ("" for any field) -> word or stem -> clause ids
-        self._exact: dict[str, dict[str, tuple[int, ...]]] = {"": {}}
-        self._stems: dict[str, dict[str, tuple[int, ...]]] = {"": {}}
-        for (exact, stems), cid in clause_ids.items():
-            for table, words in ((self._exact, exact), (self._stems, stems)):
-                for tagged in words:
-                    scope, _, word = tagged.rpartition(_SCOPE)
-                    by_word = table.setdefault(scope, {})
-                    by_word[word] = (*by_word.get(word, ()), cid)
+                continue
+            exact, stems = min(clauses, key=_clause_cost)
+            for tagged in (*exact, *(s + "*" for s in stems)):
+                triggered_by.setdefault(tagged.rpartition(_SCOPE)[2], []).append(i)
+        self._triggered_by = {marker: tuple(rules) for marker, rules in triggered_by.items()}
         parts = dict.fromkeys(itertools.chain.from_iterable(map(_parts_of, rules.values())))
         # Markers: a rule word stands for itself, a wildcard stem for "stem*" (tokens never hold "*").
         self._markers = {(t, prefix): t + "*" if prefix else t for t, prefix in parts}
         self._automaton = self._build_automaton()
-        self._ids: dict[str, dict[str, tuple[int, ...]]] = {}  # field -> marker -> clause ids it satisfies
 
     def __len__(self) -> int:
         return len(self.names)
@@ -1260,47 +1270,51 @@ class RuleSet:
         automaton.make_automaton()
         return automaton
 
-    def _ids_of(self, field: str) -> dict[str, tuple[int, ...]]:
-        """marker -> the ids of the necessary clauses its presence in `field` satisfies."""
-        ids = self._ids.get(field)
-        if ids is None:
-            ids = self._ids[field] = {}
-            for (token, prefix), marker in self._markers.items():
-                table = self._stems if prefix else self._exact
-                ids[marker] = (*table[""].get(token, ()), *table.get(field, {}).get(token, ()))
-        return ids
-
-    def present(self, index: TextIndex) -> dict[str, set[str]]:
-        """For each field of the article, the markers of the rule words in it and of the rule stems its words
-        start with: one pass of the automaton over the field's search text."""
-        automaton = self._automaton
-        if automaton is None:
-            return {field: set() for field in index.fields}
-        return {field: set(map(_value, automaton.iter(index.search_text(field)))) for field in index.fields}
-
-    def candidates(self, index: TextIndex, present: Mapping[str, AbstractSet[str]] | None = None) -> list[int]:
-        """Indexes of the rules whose necessary words all occur in the article."""
-        if present is None:
-            present = self.present(index)
-        satisfied: set[int] = set()
-        for field, markers in present.items():
-            if markers:
-                satisfied.update(*map(self._ids_of(field).__getitem__, markers))
-        found = list(self._always)
-        needs, by_trigger = self._needs, self._by_trigger
-        for cid in satisfied & self._triggers:
-            for i in by_trigger[cid]:
-                if needs[i] <= satisfied:
-                    found.append(i)
-        found.sort()
+    def present(self, index: TextIndex) -> set[str]:
+        """The markers of the rule words in the article's default fields (title and text) and of the rule
+        stems their words start with: one pass of the automaton over each field's search text."""
+        found: set[str] = set()
+        if self._automaton is not None:
+            for field in default_fields(index):
+                found.update(map(_value, self._automaton.iter(index.search_text(field))))
         return found
+
+    def _in_field(self, index: TextIndex, field: str, known: dict[str, set[str]]) -> set[str]:
+        """The markers found in one field (kept in `known`)."""
+        markers = known.get(field)
+        if markers is None:
+            markers = known[field] = set()
+            if self._automaton is not None:
+                markers.update(map(_value, self._automaton.iter(index.search_text(field))))
+        return markers
+
+    def candidates(self, index: TextIndex, found: AbstractSet[str] | None = None) -> list[int]:
+        """Indexes of the rules whose necessary words all occur in the article (`found`: its `present`)."""
+        if found is None:
+            found = self.present(index)
+        triggered = set().union(*filter(None, map(self._triggered_by.get, found)))
+        out = list(self._always)
+        checks = self._checks
+        in_field: dict[str, set[str]] = {}  # markers of single fields, for clauses with scopes
+        for i in triggered:
+            for check in checks[i]:
+                if type(check) is frozenset:  # the usual clause, on any field
+                    if check.isdisjoint(found):
+                        break
+                elif not any(not markers.isdisjoint(self._in_field(index, scope, in_field) if scope else found)
+                             for scope, markers in check):
+                    break
+            else:
+                out.append(i)
+        out.sort()
+        return out
 
     def matching(self, index: TextIndex) -> list[str]:
         """Names of the rules that match the article, in rule order; no evidence is computed."""
-        present = self.present(index)
-        ctx = _Context(index, present)
+        found = self.present(index)
+        ctx = _Context(index, found)
         programs, fields = self._programs, ctx.all_fields
-        return [self.names[i] for i in self.candidates(index, present) if programs[i].test(ctx, fields)]
+        return [self.names[i] for i in self.candidates(index, found) if programs[i].test(ctx, fields)]
 
     def explain(self, name: str, index: TextIndex) -> Match:
         """The Match of rule `name` on the article, with evidence and clauses (as `evaluate` gives it)."""
@@ -1308,11 +1322,11 @@ class RuleSet:
 
     def match_all(self, index: TextIndex) -> dict[str, Match]:
         """The rules that match the article, by name (in rule order), each with its Match."""
-        present = self.present(index)
-        ctx = _Context(index, present)
+        found = self.present(index)
+        ctx = _Context(index, found)
         fields = ctx.all_fields
         out = {}
-        for i in self.candidates(index, present):
+        for i in self.candidates(index, found):
             program = self._programs[i]
             if program.test(ctx, fields):
                 out[self.names[i]] = program.explain(ctx)

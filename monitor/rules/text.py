@@ -262,13 +262,15 @@ class _FieldIndex:
             self._joined = joined
         return joined
 
-    def positions(self, token: str) -> list[int]:
-        found = self._positions.get(token)
+    def positions(self, token: str, prefix: bool = False) -> list[int]:
+        """Sorted positions of `token`, or with `prefix` of every token starting with it."""
+        key = token + "*" if prefix else token  # tokens never hold "*"
+        found = self._positions.get(key)
         if found is not None:
             return found
         joined = self.search_text()
-        needle = f" {searchable(token)} "
-        step = len(needle) - 1
+        needle = f" {searchable(token)}" if prefix else f" {searchable(token)} "
+        step = len(needle) if prefix else len(needle) - 1
         found = []
         at = joined.find(needle)
         before = position = 0
@@ -277,7 +279,7 @@ class _FieldIndex:
             found.append(position)
             before = at
             at = joined.find(needle, at + step)
-        self._positions[token] = found
+        self._positions[key] = found
         return found
 
     def has_prefix(self, stem: str) -> bool:
@@ -311,21 +313,24 @@ class _FieldIndex:
             start = self._word_start(position)
         return start, start + len(self.raw[position])
 
-    def first_spans(self, token: str, limit: int) -> list[tuple[int, int]]:
-        """Character spans of the first `limit` occurrences of `token`. When every token is a whole word
-        of the clean text (no re-tokenised words) they are found there directly, without positions."""
+    def first_spans(self, token: str, limit: int, prefix: bool = False) -> list[tuple[int, int]]:
+        """Character spans of the first `limit` occurrences of `token` (with `prefix`, of tokens starting
+        with it). When every token is a whole word of the clean text (no re-tokenised words) they are
+        found there directly, without positions."""
         if self._careful or self._starts is not None:
-            return [self.span(p) for p in self.positions(token)[:limit]]
+            return [self.span(p) for p in self.positions(token, prefix)[:limit]]
         if not self._padded:
             self._padded = f" {self.clean} "
-        padded, needle, size = self._padded, f" {token} ", len(token)
+        padded, size = self._padded, len(token)
+        needle = f" {token}" if prefix else f" {token} "
         out = []
         at = padded.find(needle)
         while at >= 0:  # in the padded text, a match at i is the word at clean offset i
-            out.append((at, at + size))
+            end = padded.find(" ", at + size) - 1 if prefix else at + size
+            out.append((at, end))
             if len(out) == limit:
                 break
-            at = padded.find(needle, at + size + 1)
+            at = padded.find(needle, end + 1)
         return out
 
     def _word_start(self, position: int) -> int:
@@ -397,15 +402,16 @@ class TextIndex:
         """Character offsets (start, end) in `text(field)` of the token at `position`."""
         return self._fields[field].span(position)
 
-    def first_spans(self, field: str, token: str, limit: int) -> list[tuple[int, int]]:
-        """Character spans in `text(field)` of the first `limit` occurrences of the folded `token`."""
+    def first_spans(self, field: str, token: str, limit: int, prefix: bool = False) -> list[tuple[int, int]]:
+        """Character spans in `text(field)` of the first `limit` occurrences of the folded `token` (with
+        `prefix`, of the tokens starting with it)."""
         entry = self._fields.get(field)
-        return entry.first_spans(token, limit) if entry else []
+        return entry.first_spans(token, limit, prefix) if entry else []
 
-    def positions(self, field: str, token: str) -> list[int]:
-        """Sorted positions of the folded `token` in `field`."""
+    def positions(self, field: str, token: str, prefix: bool = False) -> list[int]:
+        """Sorted positions of the folded `token` in `field` (with `prefix`, of the tokens starting with it)."""
         entry = self._fields.get(field)
-        return entry.positions(token) if entry else []
+        return entry.positions(token, prefix) if entry else []
 
     def has(self, field: str, token: str) -> bool:
         entry = self._fields.get(field)
