@@ -954,10 +954,10 @@ def _leaf_explain(program: _Program, leaf: Leaf, label: str) -> _Explain:
                           clauses: list[str] | None) -> None:
             if clauses is not None:
                 clauses.append(label)
-            index = ctx.index
-            for field in fields:
-                if ctx.may_have(token):
-                    for start, end in index.first_spans(field, token, EVIDENCE_PER_TERM):
+            if ctx.may_have(token):
+                first_spans = ctx.index.first_spans
+                for field in fields:
+                    for start, end in first_spans(field, token, EVIDENCE_PER_TERM):
                         evidence.append((field, label, start, end))
         return explain_token
 
@@ -1037,8 +1037,7 @@ def _narrow(fields: tuple[str, ...], name: str) -> tuple[str, ...]:
     return (name,) if name in fields else ()
 
 
-def _span_order(span: _Span) -> tuple[int, int]:
-    return span[0], span[1]
+_span_order = itemgetter(0, 1)
 
 
 def evaluate(node: Node, index: TextIndex) -> Match:
@@ -1236,18 +1235,20 @@ class RuleSet:
         self.names = list(rules)
         self._numbers = {name: i for i, name in enumerate(self.names)}
         self._programs = [_Program(node) for node in rules.values()]
-        # Each rule's necessary clauses, as checks on the markers found (see _check); its trigger, the most
-        # selective clause, indexes the rule by the markers that can satisfy it.
+        # Each rule's necessary clauses as checks on the markers found (see _check). The most selective,
+        # its trigger, indexes the rule by the markers that can satisfy it: a rule is looked at only when
+        # one of those is found; then its other clauses are checked, most selective first.
         self._checks: list[tuple[_Check, ...]] = []
         triggered_by: dict[str, list[int]] = {}
         self._always: list[int] = []
         for i, program in enumerate(self._programs):
-            clauses = list(dict.fromkeys(_requirements(program.node) or []))
-            self._checks.append(tuple(map(_check, clauses)))
+            clauses = sorted(dict.fromkeys(_requirements(program.node) or []), key=_clause_cost)
+            # The trigger is checked last: it is found whenever the rule is looked at (but for its scope).
+            self._checks.append(tuple(map(_check, clauses[1:] + clauses[:1])))
             if not clauses:
                 self._always.append(i)
                 continue
-            exact, stems = min(clauses, key=_clause_cost)
+            exact, stems = clauses[0]
             for tagged in (*exact, *(s + "*" for s in stems)):
                 triggered_by.setdefault(tagged.rpartition(_SCOPE)[2], []).append(i)
         self._triggered_by = {marker: tuple(rules) for marker, rules in triggered_by.items()}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import functools
+import itertools
 import re
 import unicodedata
 from bisect import bisect_left
@@ -212,6 +213,7 @@ def _patch_words(text: str, clean: str, words: list[str], careful: list[int]) ->
     return raw, folded, starts
 
 
+_BLOCK = 512  # chars of search text per block of space counts (positions are counted from a block start)
 _SPACE_IN_TOKEN = "\x1f"  # stands for a space inside a folded token in search text (see searchable)
 
 
@@ -224,8 +226,8 @@ def searchable(token: str) -> str:
 class _FieldIndex:
     """One field of an article: its tokens, plus lookups built lazily because most rules never ask."""
 
-    __slots__ = ("_careful", "_found", "_joined", "_padded", "_positions", "_prefixed", "_starts", "_vocabulary",
-                 "clean", "raw", "text", "tokens")
+    __slots__ = ("_careful", "_found", "_joined", "_padded", "_positions", "_prefixed", "_space_counts", "_starts",
+                 "_vocabulary", "clean", "raw", "text", "tokens")
 
     def __init__(self, text: str):
         self.text = text
@@ -238,6 +240,7 @@ class _FieldIndex:
             self._careful = careful
         self._vocabulary: frozenset[str] | None = None
         self._joined: str | None = None
+        self._space_counts: list[int] | None = None
         self._positions: dict[str, list[int]] = {}
         self._prefixed: dict[str, list[str]] = {}
         self._padded = ""
@@ -269,18 +272,28 @@ class _FieldIndex:
         if found is not None:
             return found
         joined = self.search_text()
-        needle = f" {searchable(token)}" if prefix else f" {searchable(token)} "
-        step = len(needle) if prefix else len(needle) - 1
+        needle = f" {searchable(token)}"
+        size = len(needle)
+        spaces_before = self._spaces_before
         found = []
         at = joined.find(needle)
-        before = position = 0
         while at >= 0:
-            position += joined.count(" ", before, at)
-            found.append(position)
-            before = at
-            at = joined.find(needle, at + step)
+            if prefix or joined[at + size] == " ":  # (the text ends with a space)
+                found.append(spaces_before(at))  # a token's position: the spaces before it
+            at = joined.find(needle, at + size)
         self._positions[key] = found
         return found
+
+    def _spaces_before(self, at: int) -> int:
+        """The number of spaces in search_text()[:at]: counted within its block of the text, on top of
+        the counts of the blocks before (made once per field, one pass)."""
+        joined = self._joined or ""
+        counts = self._space_counts
+        if counts is None:
+            counts = self._space_counts = list(itertools.accumulate(
+                (joined.count(" ", k, k + _BLOCK) for k in range(0, len(joined), _BLOCK)), initial=0))
+        block = at // _BLOCK
+        return counts[block] + joined.count(" ", block * _BLOCK, at)
 
     def has_prefix(self, stem: str) -> bool:
         found = self._prefixed.get(stem)
