@@ -710,7 +710,18 @@ class _Program:
         if isinstance(node, And):
             return _all_of(tuple(map(self._compile, node.children)))
         if isinstance(node, Or | Alias):
-            return _any_of(tuple(map(self._compile, _alternatives(node))))
+            test = _any_of(tuple(map(self._compile, _alternatives(node))))
+            words = _single_words(node)
+            if words is None:
+                return test
+            markers = frozenset(token + "*" if prefix else token for token, prefix in words)
+
+            def test_words(ctx: _Context, fields: tuple[str, ...]) -> bool:
+                # An OR of single words on the default fields: one C-level set test against the markers found.
+                if fields is ctx.all_fields and ctx.found is not None:
+                    return not markers.isdisjoint(ctx.found)
+                return test(ctx, fields)
+            return test_words
         if isinstance(node, Not):
             inner = self._compile(node.child)
             return lambda ctx, fields: not inner(ctx, fields)
@@ -816,6 +827,19 @@ def _points_of(node: Node) -> _Points | None:
         part = node.pattern[0]
         return lambda ctx, field: _token_positions(ctx, field, part)
     if isinstance(node, Or | Alias):
+        words = _single_words(node)
+        if words is not None:
+            keyed = tuple((token + "*" if prefix else token, token, prefix) for token, prefix in words)
+
+            def words_points(ctx: _Context, field: str) -> list[int]:
+                # An OR of single words: the positions of those found, merged.
+                positions, found = ctx.index.positions, ctx.found
+                lists = [hits for marker, token, prefix in keyed
+                         if (found is None or marker in found) and (hits := positions(field, token, prefix))]
+                if len(lists) > 1:
+                    return sorted(itertools.chain.from_iterable(lists))
+                return lists[0] if lists else _NO_POSITIONS  # one list, already sorted (never modified)
+            return words_points
         parts = [_points_of(c) for c in _alternatives(node)]
         if not all(parts):
             return None
@@ -832,6 +856,14 @@ def _points_of(node: Node) -> _Points | None:
         if inner is None:
             return None
         return lambda ctx, field: inner(ctx, field) if field == name else []
+    return None
+
+
+def _single_words(node: Or | Alias) -> tuple[tuple[str, bool], ...] | None:
+    """The (token, is a stem) of an OR or alias whose alternatives are all one-token words or wildcards."""
+    alternatives = _alternatives(node)
+    if all(isinstance(c, Term | Prefix | Phrase) and len(c.pattern) == 1 for c in alternatives):
+        return tuple(c.pattern[0] for c in alternatives)
     return None
 
 
