@@ -650,12 +650,21 @@ class _Program:
         if isinstance(node, Or | Alias):
             alternatives = tuple((self.tests[id(c)], self._compile_explain(c)) for c in _alternatives(node))
             alias = self.label(node, _OR) if isinstance(node, Alias) else None
+            words = _single_words(node)
+            # For an OR of single words on the default fields, the markers found say which alternatives hold.
+            markers = tuple(t + "*" if prefix else t for t, prefix in words) if words is not None else None
 
             def explain_or(ctx: _Context, fields: tuple[str, ...], evidence: list[_Place],
                            clauses: list[str] | None) -> None:
                 if alias is not None and clauses is not None:
                     clauses.append(alias)
                     clauses = None  # the alias is the clause, not the variant that matched
+                found = ctx.found
+                if markers is not None and found is not None and fields is ctx.all_fields:
+                    for marker, (_, part) in zip(markers, alternatives, strict=True):
+                        if marker in found:
+                            part(ctx, fields, evidence, clauses)
+                    return
                 for test, part in alternatives:
                     if test(ctx, fields):
                         part(ctx, fields, evidence, clauses)
