@@ -585,13 +585,16 @@ class _Context:
 
     `found` (from a RuleSet) holds the rule words found in the default fields and the markers "stem*" of
     the wildcard stems their words start with: it answers the default scope's single-word tests and lets
-    the others skip words that are absent. Without it the index's vocabularies answer."""
+    the others skip words that are absent; `found_in` holds the markers of single fields where the
+    RuleSet kept them apart (the short ones, as the title). Without them the index's vocabularies answer."""
 
-    __slots__ = ("all_fields", "found", "index", "vocabularies")
+    __slots__ = ("all_fields", "found", "found_in", "index", "vocabularies")
 
-    def __init__(self, index: TextIndex, found: AbstractSet[str] | None = None):
+    def __init__(self, index: TextIndex, found: AbstractSet[str] | None = None,
+                 found_in: Mapping[str, AbstractSet[str]] | None = None):
         self.index = index
         self.found = found
+        self.found_in = found_in or {}
         self.all_fields = default_fields(index)
         if found is None:
             # The fields' vocabularies answer single-word tests on the default scope by set lookups.
@@ -599,15 +602,18 @@ class _Context:
         else:
             self.vocabularies = (found,)
 
-    def may_have(self, token: str) -> bool:
-        """False when `token` is certainly in no field (True may still mean absent from a given field)."""
-        return self.found is None or token in self.found
+    def may_have(self, marker: str, field: str = "") -> bool:
+        """False when the word (or "stem*") is certainly not in `field` (any field if ""); True may still
+        mean absent."""
+        if self.found is None:
+            return True
+        return marker in self.found_in.get(field, self.found)
 
     def has(self, field: str, token: str) -> bool:
-        return self.may_have(token) and self.index.has(field, token)
+        return self.may_have(token, field) and self.index.has(field, token)
 
     def has_prefix(self, field: str, stem: str) -> bool:
-        return (self.found is None or stem + "*" in self.found) and self.index.has_prefix(stem, field)
+        return self.may_have(stem + "*", field) and self.index.has_prefix(stem, field)
 
 
 def default_fields(index: TextIndex) -> tuple[str, ...]:
@@ -842,7 +848,7 @@ def _points_of(node: Node) -> _Points | None:
 
             def words_points(ctx: _Context, field: str) -> list[int]:
                 # An OR of single words: the positions of those found, merged.
-                positions, found = ctx.index.positions, ctx.found
+                positions, found = ctx.index.positions, ctx.found_in.get(field, ctx.found)
                 lists = [hits for marker, token, prefix in keyed
                          if (found is None or marker in found) and (hits := positions(field, token, prefix))]
                 if len(lists) > 1:
@@ -937,8 +943,8 @@ def _leaf_spans(ctx: _Context, leaf: Leaf, field: str, label: str) -> list[_Span
 def _token_positions(ctx: _Context, field: str, part: tuple[str, bool]) -> list[int]:
     token, prefix = part
     if not prefix:
-        return ctx.index.positions(field, token) if ctx.may_have(token) else _NO_POSITIONS
-    return ctx.index.positions(field, token, True) if ctx.may_have(token + "*") else _NO_POSITIONS
+        return ctx.index.positions(field, token) if ctx.may_have(token, field) else _NO_POSITIONS
+    return ctx.index.positions(field, token, True) if ctx.may_have(token + "*", field) else _NO_POSITIONS
 
 
 def _near_exists(left: list[_Hit], right: list[_Hit], distance: int) -> bool:
@@ -995,9 +1001,9 @@ def _leaf_explain(program: _Program, leaf: Leaf, label: str) -> _Explain:
                           clauses: list[str] | None) -> None:
             if clauses is not None:
                 clauses.append(label)
-            if ctx.may_have(token):
-                first_spans = ctx.index.first_spans
-                for field in fields:
+            first_spans = ctx.index.first_spans
+            for field in fields:
+                if ctx.may_have(token, field):
                     for start, end in first_spans(field, token, EVIDENCE_PER_TERM):
                         evidence.append((field, label, start, end))
         return explain_token
@@ -1025,7 +1031,7 @@ class _Explainer:
         index = self.index
         if len(leaf.pattern) == 1:  # a word or a wildcard: character spans found directly
             token, prefix = leaf.pattern[0]
-            if not self.ctx.may_have(token + "*" if prefix else token):
+            if not self.ctx.may_have(token + "*" if prefix else token, field):
                 return
             for start, end in index.first_spans(field, token, EVIDENCE_PER_TERM, prefix):
                 yield field, label, start, end
@@ -1315,11 +1321,20 @@ class RuleSet:
     def present(self, index: TextIndex) -> set[str]:
         """The markers of the rule words in the article's default fields (title and text) and of the rule
         stems their words start with: one pass of the automaton over each field's search text."""
-        found: set[str] = set()
+        return self._scan(index)[0]
+
+    def _scan(self, index: TextIndex) -> tuple[set[str], dict[str, set[str]]]:
+        """(the markers of all default fields, the markers of each but the longest field)."""
+        by_field = {}
         if self._automaton is not None:
             for field in default_fields(index):
-                found.update(map(_value, self._automaton.iter(index.search_text(field))))
-        return found
+                by_field[field] = set(map(_value, self._automaton.iter(index.search_text(field))))
+        if not by_field:
+            return set(), {}
+        longest = max(by_field, key=lambda f: len(index.search_text(f)))
+        found = by_field.pop(longest)
+        found.update(*by_field.values())
+        return found, by_field
 
     def _in_field(self, index: TextIndex, field: str, known: dict[str, set[str]]) -> set[str]:
         """The markers found in one field (kept in `known`)."""
@@ -1353,8 +1368,8 @@ class RuleSet:
 
     def matching(self, index: TextIndex) -> list[str]:
         """Names of the rules that match the article, in rule order; no evidence is computed."""
-        found = self.present(index)
-        ctx = _Context(index, found)
+        found, found_in = self._scan(index)
+        ctx = _Context(index, found, found_in)
         programs, fields = self._programs, ctx.all_fields
         return [self.names[i] for i in self.candidates(index, found) if programs[i].test(ctx, fields)]
 
@@ -1364,8 +1379,8 @@ class RuleSet:
 
     def match_all(self, index: TextIndex) -> dict[str, Match]:
         """The rules that match the article, by name (in rule order), each with its Match."""
-        found = self.present(index)
-        ctx = _Context(index, found)
+        found, found_in = self._scan(index)
+        ctx = _Context(index, found, found_in)
         fields = ctx.all_fields
         out = {}
         for i in self.candidates(index, found):
