@@ -1336,7 +1336,7 @@ class RuleSet:
         found.update(*by_field.values())
         return found, by_field
 
-    def _in_field(self, index: TextIndex, field: str, known: dict[str, set[str]]) -> set[str]:
+    def _in_field(self, index: TextIndex, field: str, known: dict[str, AbstractSet[str]]) -> AbstractSet[str]:
         """The markers found in one field (kept in `known`)."""
         markers = known.get(field)
         if markers is None:
@@ -1345,21 +1345,26 @@ class RuleSet:
                 markers.update(map(_value, self._automaton.iter(index.search_text(field))))
         return markers
 
-    def candidates(self, index: TextIndex, found: AbstractSet[str] | None = None) -> list[int]:
-        """Indexes of the rules whose necessary words all occur in the article (`found`: its `present`)."""
+    def candidates(self, index: TextIndex, found: AbstractSet[str] | None = None,
+                   found_in: Mapping[str, AbstractSet[str]] | None = None) -> list[int]:
+        """Indexes of the rules whose necessary words all occur in the article (`found`: its `present`;
+        `found_in`: markers of single fields already known)."""
         if found is None:
-            found = self.present(index)
+            found, found_in = self._scan(index)
         triggered = set().union(*filter(None, map(self._triggered_by.get, found)))
         out = list(self._always)
         checks = self._checks
-        in_field: dict[str, set[str]] = {}  # markers of single fields, for clauses with scopes
+        in_field = dict(found_in or {})  # markers of single fields, for clauses with scopes
         for i in triggered:
             for check in checks[i]:
                 if type(check) is frozenset:  # the usual clause, on any field
                     if check.isdisjoint(found):
                         break
-                elif not any(not markers.isdisjoint(self._in_field(index, scope, in_field) if scope else found)
-                             for scope, markers in check):
+                    continue
+                for scope, markers in check:  # a clause with field scopes: one of its parts must hold
+                    if not markers.isdisjoint(self._in_field(index, scope, in_field) if scope else found):
+                        break
+                else:
                     break
             else:
                 out.append(i)
@@ -1371,7 +1376,7 @@ class RuleSet:
         found, found_in = self._scan(index)
         ctx = _Context(index, found, found_in)
         programs, fields = self._programs, ctx.all_fields
-        return [self.names[i] for i in self.candidates(index, found) if programs[i].test(ctx, fields)]
+        return [self.names[i] for i in self.candidates(index, found, found_in) if programs[i].test(ctx, fields)]
 
     def explain(self, name: str, index: TextIndex) -> Match:
         """The Match of rule `name` on the article, with evidence and clauses (as `evaluate` gives it)."""
@@ -1383,7 +1388,7 @@ class RuleSet:
         ctx = _Context(index, found, found_in)
         fields = ctx.all_fields
         out = {}
-        for i in self.candidates(index, found):
+        for i in self.candidates(index, found, found_in):
             program = self._programs[i]
             if program.test(ctx, fields):
                 out[self.names[i]] = program.explain(ctx)

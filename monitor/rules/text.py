@@ -290,8 +290,9 @@ class _FieldIndex:
         joined = self._joined or ""
         counts = self._space_counts
         if counts is None:
-            counts = self._space_counts = list(itertools.accumulate(
-                (joined.count(" ", k, k + _BLOCK) for k in range(0, len(joined), _BLOCK)), initial=0))
+            counts = self._space_counts = list(itertools.accumulate(map(
+                joined.count, itertools.repeat(" "), range(0, len(joined), _BLOCK),
+                range(_BLOCK, len(joined) + _BLOCK, _BLOCK)), initial=0))
         block = at // _BLOCK
         return counts[block] + joined.count(" ", block * _BLOCK, at)
 
