@@ -4,6 +4,7 @@ explanations, the list compiler, RuleSet, the examples of rules/README.md, and p
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from pathlib import Path
 
@@ -364,6 +365,17 @@ def test_prefix_evidence_counts_each_word_once():
     assert got == evaluate(parse("prison*"), TextIndex.build({"title": "", "text": text}))
 
 
+def test_ruleset_finds_a_token_that_folds_to_several_words():
+    # U+FDFA is one letter whose folding holds spaces: the search text stands U+001F for them.
+    rules = {"word": parse("\ufdfa"), "near": parse("\ufdfa NEAR/1 b"), "stem": parse("a*")}
+    ruleset = RuleSet(rules)
+    for text in ["a \ufdfa b", "x \ufdfa", "b c \ufdfa", "nothing"]:
+        index = TextIndex.build({"title": "", "text": text})
+        expected = {name: evaluate(node, TextIndex.build({"title": "", "text": text})) for name, node in rules.items()}
+        assert ruleset.match_all(index) == {name: m for name, m in expected.items() if m.matched}
+    assert set(ruleset.match_all(TextIndex.build({"title": "", "text": "a \ufdfa b"}))) == {"word", "near", "stem"}
+
+
 @pytest.mark.parametrize("text", [
     "ЁЛКА Ёлка ЎЛАДА Ґанок ЄС І Її № 5 € Ђ µ", "Mr Müller-Smith said: «Лукашенко» — 18 політв'язнів",
     "a\x01b \x1cc\u2009d e\u202ff", "日本語 и русский", "Straße ß İstanbul ﬁ ＡＢ１", "x\u0301y Z\u0306",
@@ -421,7 +433,9 @@ def test_readme_error_table():
 
 # ------------------------------------------------------------------------------------- properties
 
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# RULE_EXAMPLES=3000 for a deeper run
+FAST = settings(max_examples=int(os.environ.get("RULE_EXAMPLES", "150")), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
 QUERY_ALPHABET = st.sampled_from(list('ab AND OR NOT NEAR/3 ( ) " * @ title: text: - é Ж\n') + [
     "AND", "OR", "NOT", "NEAR/2", "NEAR", "title:", "@lukashenko", "@x", "prison*", '"a b"'])
 TEXT_ALPHABET = st.sampled_from(list("ab xyZ 09.,;'-_\n\tłёЁйЙ«»—\u0301İßΩ\u3000\xa0ﬁ½é日\u093f") + [
