@@ -139,8 +139,9 @@ def best_rate(work: Callable[[dict[str, str]], int], articles: list[dict[str, st
 def bench_engine(ruleset: RuleSet, articles: list[dict[str, str]],
                  warmup: list[dict[str, str]]) -> tuple[float, float, int]:
     """(articles/s with evidence, articles/s boolean only, matches)."""
-    # A running monitor's RuleSet has already seen most words (it memoises what each word means to the
-    # rules), so it first reads other articles, as it would have in production, untimed.
+    # A running monitor has already explained most of its rules once (each rule's explanation is compiled
+    # on its first match) and folded the common non-ASCII words, so the RuleSet first reads other
+    # articles, as it would have in production, untimed.
     for article in warmup:
         ruleset.match_all(TextIndex.build(article))
 
