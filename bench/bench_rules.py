@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.rules.query import RuleSet, parse, terms  # noqa: E402
+from monitor.rules.query import parse, terms  # noqa: E402
+from monitor.rules.ruleset import RuleSet  # noqa: E402
 from monitor.rules.text import TextIndex  # noqa: E402
 
 SEED = 20240601

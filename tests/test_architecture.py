@@ -11,8 +11,8 @@ from tests.conftest import ROOT
 
 PACKAGE = ROOT / "monitor"
 MODULES = sorted(PACKAGE.rglob("*.py"))
-PURE = ["models", "errors", "dedup", "digest", "polling", "stories", "events", "rules.query", "rules.text",
-        "rules.matching"]
+PURE = ["models", "errors", "dedup", "digest", "polling", "stories", "events", "rules.query", "rules.evaluate",
+        "rules.ruleset", "rules.text", "rules.matching"]
 IO_MODULES = {"monitor.fetch", "monitor.store", "monitor.service", "monitor.cli", "monitor.pipeline",
               "monitor.channels", "aiohttp", "sqlite3", "sqlite_utils", "smtplib", "socket", "requests",
               "urllib.request", "httpx", "apscheduler", "subprocess"}

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.errors import RuleError
+from monitor.rules.evaluate import evaluate, explain
 from monitor.rules.query import (
     Alias,
     And,
@@ -22,15 +23,13 @@ from monitor.rules.query import (
     Or,
     Phrase,
     Prefix,
-    RuleSet,
     Term,
     compile_lists,
-    evaluate,
-    explain,
     parse,
     terms,
     to_string,
 )
+from monitor.rules.ruleset import RuleSet
 from monitor.rules.text import TextIndex, fold, tokenize
 
 ROOT = Path(__file__).resolve().parents[1]

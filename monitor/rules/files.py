@@ -14,7 +14,8 @@ from pathlib import Path
 
 from monitor import yamlfile
 from monitor.errors import RuleError
-from monitor.rules.query import Node, RuleSet, compile_lists, parse
+from monitor.rules.query import Node, compile_lists, parse
+from monitor.rules.ruleset import RuleSet
 
 ALIASES_FILE = "_aliases.yaml"
 ALERT_MODES = ("digest", "immediate")

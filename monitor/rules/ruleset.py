@@ -1,0 +1,243 @@
+"""RuleSet: many named rules evaluated on one article, with a keyword automaton choosing which rules to
+evaluate at all.
+
+Pure: stdlib, pyahocorasick (an Aho-Corasick automaton in C) and monitor.rules (text, query, evaluate)
+only; no I/O.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from operator import itemgetter
+
+import ahocorasick
+
+from monitor.rules.evaluate import Context, Match, Program, default_fields
+from monitor.rules.query import (
+    Alias,
+    And,
+    Field,
+    Near,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Prefix,
+    Term,
+    alternatives,
+    children,
+)
+from monitor.rules.text import TextIndex, searchable
+
+# A clause is satisfied when the article has one of its exact tokens or a token with one of its stems.
+_Clause = tuple[frozenset[str], tuple[str, ...]]
+_MAX_COMBINATIONS = 8  # clauses an OR may contribute
+_SCOPE = "\x1f"  # joins a field name and a word in scoped requirements; never part of a token
+
+
+def _requirements(node: Node, scope: str = "") -> list[_Clause] | None:
+    """Necessary conditions (all clauses must hold) for `node` to match; None when there are none.
+
+    Words under a field scope are tagged with it ("title" + _SCOPE + word) and are looked up among the
+    tagged words of that field only.
+    """
+    if isinstance(node, Term | Prefix | Phrase):
+        tag = scope + _SCOPE if scope else ""
+        return [(frozenset(), (tag + t,)) if prefix else (frozenset((tag + t,)), ()) for t, prefix in node.pattern]
+    if isinstance(node, Or | Alias):
+        needs = [n for c in alternatives(node) if (n := _requirements(c, scope))]
+        if len(needs) < len(alternatives(node)):
+            return None  # an alternative that needs nothing makes the whole OR need nothing
+        # (a1 AND a2) OR (b1 AND b2) implies (a1 OR b1) AND (a1 OR b2) AND ...: keep every combination
+        # while they are few, else only the union of each alternative's most selective clause.
+        combos = 1
+        for n in needs:
+            combos *= len(n)
+        if combos <= _MAX_COMBINATIONS:
+            return [_union(picks) for picks in itertools.product(*needs)]
+        return [_union([min(n, key=_clause_cost) for n in needs])]
+    if isinstance(node, And | Near):
+        found = [n for c in children(node) if (n := _requirements(c, scope))]
+        return [c for n in found for c in n] or None
+    if isinstance(node, Field):
+        return _requirements(node.child, node.name)
+    if isinstance(node, Not) and isinstance(node.child, Not):
+        return _requirements(node.child.child, scope)
+    return None  # NOT requires nothing to be present
+
+
+def _union(clauses: Sequence[_Clause]) -> _Clause:
+    stems = tuple(dict.fromkeys(s for c in clauses for s in c[1]))
+    return frozenset().union(*(c[0] for c in clauses)), stems
+
+
+# A clause as checked on the markers found: the markers that satisfy it on any field, or for a clause
+# with field scopes, (scope or "" for any field, markers) pairs.
+_Check = frozenset[str] | tuple[tuple[str, frozenset[str]], ...]
+
+
+def _check(clause: _Clause) -> _Check:
+    exact, stems = clause
+    by_scope: dict[str, set[str]] = {}
+    for tagged in (*exact, *(s + "*" for s in stems)):
+        scope, _, marker = tagged.rpartition(_SCOPE)
+        by_scope.setdefault(scope, set()).add(marker)
+    if list(by_scope) == [""]:
+        return frozenset(by_scope[""])
+    # The default fields first: their markers are at hand.
+    return tuple((scope, frozenset(markers)) for scope, markers in sorted(by_scope.items()))
+
+
+def _clause_cost(clause: _Clause) -> tuple[int, int]:
+    exact, stems = clause
+    # Fewer alternatives first; stems match more words than exact tokens; longer words are rarer.
+    shortest = min((len(t) for t in (*exact, *stems)), default=0)
+    return len(exact) + 4 * len(stems), -shortest
+
+
+def _parts_of(node: Node) -> Iterator[tuple[str, bool]]:
+    """Every (folded token, is a wildcard stem) of the tree's leaves, under NOT and in alias variants."""
+    if isinstance(node, Term | Prefix | Phrase):
+        yield from node.pattern
+    elif isinstance(node, Alias):
+        for v in node.variants:
+            yield from _parts_of(v)
+    else:
+        for child in children(node):
+            yield from _parts_of(child)
+
+
+_value = itemgetter(1)
+
+
+class RuleSet:
+    """Many named rules evaluated on one TextIndex, skipping rules whose required words are absent.
+
+    One keyword automaton (Aho-Corasick, pyahocorasick) holds every word of every rule as " word " and
+    every wildcard stem as " stem"; one pass of it over a field's search text (its tokens joined by
+    single spaces) finds all of them at once, whatever the number of rules. What it finds (markers: the
+    word, or "stem*") answers the rules' single-word tests, and each marker satisfies some of the rules'
+    necessary clauses (any-of word sets that must all be present). A rule is evaluated only when one
+    selective clause (its trigger) and then all its clauses are satisfied.
+
+    `matching` says which rules match (boolean tests on the index); `explain` and `match_all` also give
+    each match its evidence and clauses.
+    """
+
+    def __init__(self, rules: Mapping[str, Node]):
+        self.names = list(rules)
+        self._numbers = {name: i for i, name in enumerate(self.names)}
+        self._programs = [Program(node) for node in rules.values()]
+        # Each rule's necessary clauses as checks on the markers found (see _check). The most selective,
+        # its trigger, indexes the rule by the markers that can satisfy it: a rule is looked at only when
+        # one of those is found; then its other clauses are checked, most selective first.
+        self._checks: list[tuple[_Check, ...]] = []
+        triggered_by: dict[str, list[int]] = {}
+        self._always: list[int] = []
+        for i, program in enumerate(self._programs):
+            clauses = sorted(dict.fromkeys(_requirements(program.node) or []), key=_clause_cost)
+            # The trigger is checked last: it is found whenever the rule is looked at (but for its scope).
+            self._checks.append(tuple(map(_check, clauses[1:] + clauses[:1])))
+            if not clauses:
+                self._always.append(i)
+                continue
+            exact, stems = clauses[0]
+            for tagged in (*exact, *(s + "*" for s in stems)):
+                triggered_by.setdefault(tagged.rpartition(_SCOPE)[2], []).append(i)
+        self._triggered_by = {marker: tuple(rules) for marker, rules in triggered_by.items()}
+        parts = dict.fromkeys(itertools.chain.from_iterable(map(_parts_of, rules.values())))
+        # Markers: a rule word stands for itself, a wildcard stem for "stem*" (tokens never hold "*").
+        self._markers = {(t, prefix): t + "*" if prefix else t for t, prefix in parts}
+        self._automaton = self._build_automaton()
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def _build_automaton(self) -> ahocorasick.Automaton | None:
+        """One keyword automaton for every field: " word " and " stem" keys, each valued with its marker;
+        None when the rules have no words at all."""
+        if not self._markers:
+            return None
+        automaton = ahocorasick.Automaton()
+        for (token, prefix), marker in self._markers.items():
+            automaton.add_word(f" {searchable(token)}" if prefix else f" {searchable(token)} ", marker)
+        automaton.make_automaton()
+        return automaton
+
+    def present(self, index: TextIndex) -> set[str]:
+        """The markers of the rule words in the article's default fields (title and text) and of the rule
+        stems their words start with: one pass of the automaton over each field's search text."""
+        return self._scan(index)[0]
+
+    def _scan(self, index: TextIndex) -> tuple[set[str], dict[str, set[str]]]:
+        """(the markers of all default fields, the markers of each but the longest field)."""
+        by_field = {}
+        if self._automaton is not None:
+            for field in default_fields(index):
+                by_field[field] = set(map(_value, self._automaton.iter(index.search_text(field))))
+        if not by_field:
+            return set(), {}
+        longest = max(by_field, key=lambda f: len(index.search_text(f)))
+        found = by_field.pop(longest)
+        found.update(*by_field.values())
+        return found, by_field
+
+    def _in_field(self, index: TextIndex, field: str, known: dict[str, AbstractSet[str]]) -> AbstractSet[str]:
+        """The markers found in one field (kept in `known`)."""
+        markers = known.get(field)
+        if markers is None:
+            markers = known[field] = set()
+            if self._automaton is not None:
+                markers.update(map(_value, self._automaton.iter(index.search_text(field))))
+        return markers
+
+    def candidates(self, index: TextIndex, found: AbstractSet[str] | None = None,
+                   found_in: Mapping[str, AbstractSet[str]] | None = None) -> list[int]:
+        """Indexes of the rules whose necessary words all occur in the article (`found`: its `present`;
+        `found_in`: markers of single fields already known)."""
+        if found is None:
+            found, found_in = self._scan(index)
+        triggered = set().union(*filter(None, map(self._triggered_by.get, found)))
+        out = list(self._always)
+        checks = self._checks
+        in_field = dict(found_in or {})  # markers of single fields, for clauses with scopes
+        for i in triggered:
+            for check in checks[i]:
+                if type(check) is frozenset:  # the usual clause, on any field
+                    if check.isdisjoint(found):
+                        break
+                    continue
+                for scope, markers in check:  # a clause with field scopes: one of its parts must hold
+                    if not markers.isdisjoint(self._in_field(index, scope, in_field) if scope else found):
+                        break
+                else:
+                    break
+            else:
+                out.append(i)
+        out.sort()
+        return out
+
+    def matching(self, index: TextIndex) -> list[str]:
+        """Names of the rules that match the article, in rule order; no evidence is computed."""
+        found, found_in = self._scan(index)
+        ctx = Context(index, found, found_in)
+        programs, fields = self._programs, ctx.all_fields
+        return [self.names[i] for i in self.candidates(index, found, found_in) if programs[i].test(ctx, fields)]
+
+    def explain(self, name: str, index: TextIndex) -> Match:
+        """The Match of rule `name` on the article, with evidence and clauses (as `evaluate` gives it)."""
+        return self._programs[self._numbers[name]].run(Context(index))
+
+    def match_all(self, index: TextIndex) -> dict[str, Match]:
+        """The rules that match the article, by name (in rule order), each with its Match."""
+        found, found_in = self._scan(index)
+        ctx = Context(index, found, found_in)
+        fields = ctx.all_fields
+        out = {}
+        for i in self.candidates(index, found, found_in):
+            program = self._programs[i]
+            if program.test(ctx, fields):
+                out[self.names[i]] = program.explain(ctx)
+        return out
