@@ -62,6 +62,12 @@ _by_start = itemgetter(0)
 _by_end = itemgetter(1)
 
 
+def marker(token: str, prefix: bool) -> str:
+    """How a rule word is named among the markers found: itself, or "stem*" for a wildcard stem (tokens
+    never hold "*")."""
+    return token + "*" if prefix else token
+
+
 class Context:
     """One article as the compiled tests see it.
 
@@ -95,7 +101,7 @@ class Context:
         return self.may_have(token, field) and self.index.has(field, token)
 
     def has_prefix(self, field: str, stem: str) -> bool:
-        return self.may_have(stem + "*", field) and self.index.has_prefix(stem, field)
+        return self.may_have(marker(stem, True), field) and self.index.has_prefix(stem, field)
 
 
 def default_fields(index: TextIndex) -> tuple[str, ...]:
@@ -140,7 +146,7 @@ class Program:
             alias = self.label(node) if isinstance(node, Alias) else None
             words = _single_words(node)
             # For an OR of single words on the default fields, the markers found say which alternatives hold.
-            markers = tuple(t + "*" if prefix else t for t, prefix in words) if words is not None else None
+            markers = tuple(marker(*word) for word in words) if words is not None else None
 
             def explain_or(ctx: Context, fields: tuple[str, ...], evidence: list[_Place],
                            clauses: list[str] | None) -> None:
@@ -149,8 +155,8 @@ class Program:
                     clauses = None  # the alias is the clause, not the variant that matched
                 found = ctx.found
                 if markers is not None and found is not None and fields is ctx.all_fields:
-                    for marker, (_, part) in zip(markers, choices, strict=True):
-                        if marker in found:
+                    for name, (_, part) in zip(markers, choices, strict=True):
+                        if name in found:
                             part(ctx, fields, evidence, clauses)
                     return
                 for test, part in choices:
@@ -210,7 +216,7 @@ class Program:
             words = _single_words(node)
             if words is None:
                 return test
-            markers = frozenset(token + "*" if prefix else token for token, prefix in words)
+            markers = frozenset(marker(*word) for word in words)
 
             def test_words(ctx: Context, fields: tuple[str, ...]) -> bool:
                 # An OR of single words on the default fields: one C-level set test against the markers found.
@@ -273,11 +279,11 @@ def _leaf_test(leaf: Leaf) -> _Test:
         return lambda ctx, fields: any(hits(ctx, f) for f in fields)
     token, prefix = leaf.pattern[0]
     if prefix:
-        marker = token + "*"
+        stem_marker = marker(token, True)
 
         def test_prefix(ctx: Context, fields: tuple[str, ...]) -> bool:
             if fields is ctx.all_fields and ctx.found is not None:
-                return marker in ctx.found
+                return stem_marker in ctx.found
             for f in fields:  # noqa: SIM110 - hot path, see _all_of
                 if ctx.has_prefix(f, token):
                     return True
@@ -325,34 +331,34 @@ def _points_of(node: Node) -> _Points | None:
     if isinstance(node, Or | Alias):
         words = _single_words(node)
         if words is not None:
-            keyed = tuple((token + "*" if prefix else token, token, prefix) for token, prefix in words)
+            keyed = tuple((marker(token, prefix), token, prefix) for token, prefix in words)
 
             def words_points(ctx: Context, field: str) -> list[int]:
                 # An OR of single words: the positions of those found, merged.
                 positions, found = ctx.index.positions, ctx.found_in.get(field, ctx.found)
-                lists = [hits for marker, token, prefix in keyed
-                         if (found is None or marker in found) and (hits := positions(field, token, prefix))]
-                if len(lists) > 1:
-                    return sorted(itertools.chain.from_iterable(lists))
-                return lists[0] if lists else _NO_POSITIONS  # one list, already sorted (never modified)
+                return _merged([hits for name, token, prefix in keyed
+                                if (found is None or name in found) and (hits := positions(field, token, prefix))])
             return words_points
         parts = [_points_of(c) for c in alternatives(node)]
         if not all(parts):
             return None
         points = tuple(p for p in parts if p)
 
-        def or_points(ctx: Context, field: str) -> list[int]:
-            found = [hits for p in points if (hits := p(ctx, field))]
-            if len(found) > 1:
-                return sorted(itertools.chain.from_iterable(found))
-            return found[0] if found else []  # one list, already sorted (callers never modify it)
-        return or_points
+        return lambda ctx, field: _merged([hits for p in points if (hits := p(ctx, field))])
     if isinstance(node, Field):
         inner, name = _points_of(node.child), node.name
         if inner is None:
             return None
         return lambda ctx, field: inner(ctx, field) if field == name else []
     return None
+
+
+def _merged(lists: list[list[int]]) -> list[int]:
+    """Sorted positions merged from non-empty sorted lists; a single list is returned as it is (callers
+    never modify position lists)."""
+    if len(lists) > 1:
+        return sorted(itertools.chain.from_iterable(lists))
+    return lists[0] if lists else _NO_POSITIONS
 
 
 def _single_words(node: Or | Alias) -> tuple[tuple[str, bool], ...] | None:
@@ -423,9 +429,7 @@ def _leaf_spans(ctx: Context, leaf: Leaf, field: str, label: str) -> list[_Span]
 
 def _token_positions(ctx: Context, field: str, part: tuple[str, bool]) -> list[int]:
     token, prefix = part
-    if not prefix:
-        return ctx.index.positions(field, token) if ctx.may_have(token, field) else _NO_POSITIONS
-    return ctx.index.positions(field, token, True) if ctx.may_have(token + "*", field) else _NO_POSITIONS
+    return ctx.index.positions(field, token, prefix) if ctx.may_have(marker(token, prefix), field) else _NO_POSITIONS
 
 
 def _near_exists(left: list[_Hit], right: list[_Hit], distance: int) -> bool:
@@ -512,7 +516,7 @@ class _Explainer:
         index = self.index
         if len(leaf.pattern) == 1:  # a word or a wildcard: character spans found directly
             token, prefix = leaf.pattern[0]
-            if not self.ctx.may_have(token + "*" if prefix else token, field):
+            if not self.ctx.may_have(marker(token, prefix), field):
                 return
             for start, end in index.first_spans(field, token, EVIDENCE_PER_TERM, prefix):
                 yield field, label, start, end

@@ -8,13 +8,13 @@ only; no I/O.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from operator import itemgetter
 
 import ahocorasick
 
-from monitor.rules.evaluate import Context, Match, Program, default_fields
+from monitor.rules.evaluate import Context, Match, Program, default_fields, marker
 from monitor.rules.query import (
     Alias,
     And,
@@ -78,12 +78,19 @@ def _union(clauses: Sequence[_Clause]) -> _Clause:
 _Check = frozenset[str] | tuple[tuple[str, frozenset[str]], ...]
 
 
-def _check(clause: _Clause) -> _Check:
+def _scoped_markers(clause: _Clause) -> Iterator[tuple[str, str]]:
+    """(field scope or "", marker) of each word and stem that satisfies the clause."""
     exact, stems = clause
+    for words, prefix in ((exact, False), (stems, True)):
+        for tagged in words:
+            scope, _, token = tagged.rpartition(_SCOPE)
+            yield scope, marker(token, prefix)
+
+
+def _check(clause: _Clause) -> _Check:
     by_scope: dict[str, set[str]] = {}
-    for tagged in (*exact, *(s + "*" for s in stems)):
-        scope, _, marker = tagged.rpartition(_SCOPE)
-        by_scope.setdefault(scope, set()).add(marker)
+    for scope, name in _scoped_markers(clause):
+        by_scope.setdefault(scope, set()).add(name)
     if list(by_scope) == [""]:
         return frozenset(by_scope[""])
     # The default fields first: their markers are at hand.
@@ -110,6 +117,18 @@ def _parts_of(node: Node) -> Iterator[tuple[str, bool]]:
 
 
 _value = itemgetter(1)
+
+
+def _automaton(parts: Iterable[tuple[str, bool]]) -> ahocorasick.Automaton | None:
+    """One keyword automaton for every field, from the rules' (token, is a stem) parts: " word " and
+    " stem" keys, each valued with its marker; None when the rules have no words at all."""
+    automaton = ahocorasick.Automaton()
+    for token, prefix in parts:
+        automaton.add_word(f" {searchable(token)}" if prefix else f" {searchable(token)} ", marker(token, prefix))
+    if not len(automaton):
+        return None
+    automaton.make_automaton()
+    return automaton
 
 
 class RuleSet:
@@ -143,40 +162,24 @@ class RuleSet:
             if not clauses:
                 self._always.append(i)
                 continue
-            exact, stems = clauses[0]
-            for tagged in (*exact, *(s + "*" for s in stems)):
-                triggered_by.setdefault(tagged.rpartition(_SCOPE)[2], []).append(i)
-        self._triggered_by = {marker: tuple(rules) for marker, rules in triggered_by.items()}
-        parts = dict.fromkeys(itertools.chain.from_iterable(map(_parts_of, rules.values())))
-        # Markers: a rule word stands for itself, a wildcard stem for "stem*" (tokens never hold "*").
-        self._markers = {(t, prefix): t + "*" if prefix else t for t, prefix in parts}
-        self._automaton = self._build_automaton()
+            for _, name in _scoped_markers(clauses[0]):
+                triggered_by.setdefault(name, []).append(i)
+        self._triggered_by = {name: tuple(rules) for name, rules in triggered_by.items()}
+        self._automaton = _automaton(dict.fromkeys(itertools.chain.from_iterable(map(_parts_of, rules.values()))))
 
     def __len__(self) -> int:
         return len(self.names)
 
-    def _build_automaton(self) -> ahocorasick.Automaton | None:
-        """One keyword automaton for every field: " word " and " stem" keys, each valued with its marker;
-        None when the rules have no words at all."""
-        if not self._markers:
-            return None
-        automaton = ahocorasick.Automaton()
-        for (token, prefix), marker in self._markers.items():
-            automaton.add_word(f" {searchable(token)}" if prefix else f" {searchable(token)} ", marker)
-        automaton.make_automaton()
-        return automaton
-
-    def present(self, index: TextIndex) -> set[str]:
-        """The markers of the rule words in the article's default fields (title and text) and of the rule
-        stems their words start with: one pass of the automaton over each field's search text."""
-        return self._scan(index)[0]
+    def _markers_in(self, index: TextIndex, field: str) -> set[str]:
+        """The markers of the rule words in one field and of the rule stems its words start with: one pass
+        of the automaton over the field's search text."""
+        if self._automaton is None:
+            return set()
+        return set(map(_value, self._automaton.iter(index.search_text(field))))
 
     def _scan(self, index: TextIndex) -> tuple[set[str], dict[str, set[str]]]:
         """(the markers of all default fields, the markers of each but the longest field)."""
-        by_field = {}
-        if self._automaton is not None:
-            for field in default_fields(index):
-                by_field[field] = set(map(_value, self._automaton.iter(index.search_text(field))))
+        by_field = {field: self._markers_in(index, field) for field in default_fields(index)}
         if not by_field:
             return set(), {}
         longest = max(by_field, key=lambda f: len(index.search_text(f)))
@@ -188,21 +191,17 @@ class RuleSet:
         """The markers found in one field (kept in `known`)."""
         markers = known.get(field)
         if markers is None:
-            markers = known[field] = set()
-            if self._automaton is not None:
-                markers.update(map(_value, self._automaton.iter(index.search_text(field))))
+            markers = known[field] = self._markers_in(index, field)
         return markers
 
-    def candidates(self, index: TextIndex, found: AbstractSet[str] | None = None,
-                   found_in: Mapping[str, AbstractSet[str]] | None = None) -> list[int]:
-        """Indexes of the rules whose necessary words all occur in the article (`found`: its `present`;
-        `found_in`: markers of single fields already known)."""
-        if found is None:
-            found, found_in = self._scan(index)
+    def _candidates(self, index: TextIndex, found: AbstractSet[str],
+                    found_in: Mapping[str, AbstractSet[str]]) -> list[int]:
+        """Indexes of the rules whose necessary words all occur in the article (`found` and `found_in` as
+        `_scan` gives them)."""
         triggered = set().union(*filter(None, map(self._triggered_by.get, found)))
         out = list(self._always)
         checks = self._checks
-        in_field = dict(found_in or {})  # markers of single fields, for clauses with scopes
+        in_field = dict(found_in)  # markers of single fields, for clauses with scopes
         for i in triggered:
             for check in checks[i]:
                 if type(check) is frozenset:  # the usual clause, on any field
@@ -219,12 +218,16 @@ class RuleSet:
         out.sort()
         return out
 
-    def matching(self, index: TextIndex) -> list[str]:
-        """Names of the rules that match the article, in rule order; no evidence is computed."""
+    def _passing(self, index: TextIndex) -> tuple[Context, list[int]]:
+        """The article as the rules' tests see it, and the indexes of the rules that match it, in order."""
         found, found_in = self._scan(index)
         ctx = Context(index, found, found_in)
         programs, fields = self._programs, ctx.all_fields
-        return [self.names[i] for i in self.candidates(index, found, found_in) if programs[i].test(ctx, fields)]
+        return ctx, [i for i in self._candidates(index, found, found_in) if programs[i].test(ctx, fields)]
+
+    def matching(self, index: TextIndex) -> list[str]:
+        """Names of the rules that match the article, in rule order; no evidence is computed."""
+        return [self.names[i] for i in self._passing(index)[1]]
 
     def explain(self, name: str, index: TextIndex) -> Match:
         """The Match of rule `name` on the article, with evidence and clauses (as `evaluate` gives it)."""
@@ -232,12 +235,5 @@ class RuleSet:
 
     def match_all(self, index: TextIndex) -> dict[str, Match]:
         """The rules that match the article, by name (in rule order), each with its Match."""
-        found, found_in = self._scan(index)
-        ctx = Context(index, found, found_in)
-        fields = ctx.all_fields
-        out = {}
-        for i in self.candidates(index, found, found_in):
-            program = self._programs[i]
-            if program.test(ctx, fields):
-                out[self.names[i]] = program.explain(ctx)
-        return out
+        ctx, passing = self._passing(index)
+        return {self.names[i]: self._programs[i].explain(ctx) for i in passing}

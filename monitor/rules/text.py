@@ -226,8 +226,8 @@ def searchable(token: str) -> str:
 class _FieldIndex:
     """One field of an article: its tokens, plus lookups built lazily because most rules never ask."""
 
-    __slots__ = ("_careful", "_found", "_joined", "_padded", "_positions", "_prefixed", "_space_counts", "_starts",
-                 "_vocabulary", "clean", "raw", "text", "tokens")
+    __slots__ = ("_careful", "_found", "_joined", "_padded", "_positions", "_space_counts", "_starts", "_vocabulary",
+                 "clean", "raw", "text", "tokens")
 
     def __init__(self, text: str):
         self.text = text
@@ -241,8 +241,7 @@ class _FieldIndex:
         self._vocabulary: frozenset[str] | None = None
         self._joined: str | None = None
         self._space_counts: list[int] | None = None
-        self._positions: dict[str, list[int]] = {}
-        self._prefixed: dict[str, list[str]] = {}
+        self._positions: dict[str, list[int]] = {}  # token, or stem + "*", -> positions
         self._padded = ""
         self._found: dict[str, list[int]] = {}
 
@@ -297,26 +296,14 @@ class _FieldIndex:
         return counts[block] + joined.count(" ", block * _BLOCK, at)
 
     def has_prefix(self, stem: str) -> bool:
-        found = self._prefixed.get(stem)
+        found = self._positions.get(stem + "*")
         if found is not None:
             return bool(found)
         return self.search_text().find(f" {searchable(stem)}") >= 0
 
     def prefixed(self, stem: str) -> list[str]:
-        found = self._prefixed.get(stem)
-        if found is None:
-            joined = self.search_text()
-            needle = f" {searchable(stem)}"
-            words = set()
-            at = joined.find(needle)
-            while at >= 0:
-                end = joined.find(" ", at + 1)
-                words.add(joined[at + 1:end])
-                at = joined.find(needle, end)
-            if _SPACE_IN_TOKEN in joined:
-                words = {w.replace(_SPACE_IN_TOKEN, " ") for w in words}
-            found = self._prefixed[stem] = sorted(words)
-        return found
+        tokens = self.tokens
+        return sorted({tokens[p] for p in self.positions(stem, prefix=True)})
 
     def span(self, position: int) -> tuple[int, int]:
         if self._starts is not None:
