@@ -23,14 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.stories import (  # noqa: E402
-    NEAR_DUPLICATE_BITS,
-    SimHashIndex,
-    StoryFeatures,
-    StoryIndex,
-    features,
-    name_key,
-)
+from monitor.decide.copies import NEAR_DUPLICATE_BITS, SimHashIndex  # noqa: E402
+from monitor.decide.stories import StoryFeatures, StoryIndex, features  # noqa: E402
+from monitor.text.lexicon import name_key  # noqa: E402
 
 SEED = 20251213
 START = datetime(2025, 10, 1, tzinfo=UTC)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from monitor.events import merged_facts
+from monitor.decide.releases import merged_facts
 from monitor.models import Message, MessageItem
 
 _HTML = Environment(loader=PackageLoader("monitor", "templates"), undefined=StrictUndefined,

@@ -101,3 +101,13 @@ class Message:
     text: str
     html: str
     data: dict[str, Any] = field(default_factory=dict)  # the JSON form
+
+
+def signed64(value: int) -> int:
+    """A 64-bit fingerprint as the signed integer SQLite and array("q") hold (its two's complement)."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def unsigned64(value: int) -> int:
+    """A fingerprint read back as signed 64 bits, as the unsigned value it was computed as."""
+    return value & 0xFFFFFFFFFFFFFFFF

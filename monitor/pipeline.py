@@ -21,7 +21,8 @@ from monitor import polling
 from monitor.channels import Sender
 from monitor.config import Config
 from monitor.decide import STORY_MEMORY, Decider, Decision
-from monitor.dedup import item_hash, item_keys
+from monitor.decide.new import item_hash, item_keys, sort_items, text_unchanged
+from monitor.decide.stories import StoryFeatures
 from monitor.digest import build_message
 from monitor.errors import FeedError, MonitorError
 from monitor.extract import fallback_article
@@ -30,10 +31,9 @@ from monitor.feeds import parse_feed
 from monitor.fetch import Fetcher, Outcome, Request, Response
 from monitor.models import Feed, FeedItem, Message
 from monitor.polling import FeedState
-from monitor.rules.files import RuleBook
+from monitor.rules.book import RuleBook
 from monitor.rules.matching import match_article
-from monitor.store import Store, iso
-from monitor.stories import StoryFeatures
+from monitor.store import Store
 
 log = logging.getLogger("monitor.pipeline")
 
@@ -176,37 +176,11 @@ class Pipeline:
             raise FeedError(f"feeds: {feed.url}: parser failed: {type(exc).__name__}: {exc}") from exc
 
     def _new_items(self, store: Store, items: Sequence[FeedItem]) -> tuple[list[FeedItem], list[tuple]]:
-        """New items (GUID key and URL key both unknown), each once, not older than max_age; and stored
-        articles to look at again, because their feed entry changed or their page is due a revisit:
-        (item, stored row) pairs."""
-        keyed = [(item, item_keys(item)) for item in items]
-        all_keys = [k for _, keys in keyed for k in keys if k]
-        known = store.known_keys(all_keys)
-        stored = store.stored_items(all_keys)
-        cutoff = self.clock() - timedelta(seconds=self.config.max_age) if self.config.max_age else None
-        fresh, changed, seen = [], [], set()
-        for item, keys in keyed:
-            present = [k for k in keys if k]
-            if not present or any(k in seen for k in present):
-                continue
-            seen.update(present)  # the same item twice in this cycle (two feeds) is handled once
-            row = next((stored[k] for k in present if k in stored), None)
-            if row is not None:
-                if row["item_hash"] != item_hash(item) or self._revisit_due(row):
-                    changed.append((item, row))
-                continue
-            if any(k in known for k in present):
-                continue  # a known copy (another source of a stored article)
-            if cutoff and item.published and item.published < cutoff:
-                continue
-            fresh.append(item)
-        return fresh, changed
-
-    def _revisit_due(self, row: dict) -> bool:
-        """A recent article whose page was not looked at for a while: its publisher may have edited it."""
-        now, updates = self.clock(), self.config.updates
-        return (row["first_seen"] >= iso(now - timedelta(seconds=updates.within))
-                and row["page_checked"] <= iso(now - timedelta(seconds=updates.every)))
+        """New items, and stored articles to look at again (decide/new.py), from what the store knows."""
+        all_keys = [k for item in items for k in item_keys(item) if k]
+        updates = self.config.updates
+        return sort_items(items, store.known_keys(all_keys), store.stored_items(all_keys), self.clock(),
+                          self.config.max_age, updates.within, updates.every)
 
     def _process(self, store: Store, fresh: Sequence[FeedItem], changed: Sequence[tuple],
                  report: CycleReport) -> None:
@@ -240,9 +214,7 @@ class Pipeline:
         item = article.item
         guid_key, url_key = item_keys(item)
         if decision.duplicate_of is not None:
-            reason = (f"copy of article {decision.duplicate_of} (SimHash {decision.distance} bits apart): "
-                      "stored as another source of it")
-            if store.add_source(decision.duplicate_of, article, guid_key, url_key, now, reason):
+            if store.add_source(decision.duplicate_of, article, guid_key, url_key, now, decision.copy_reason):
                 report.copies += 1
             return
         story = str(decision.story) if decision.story is not None else None
@@ -264,8 +236,7 @@ class Pipeline:
     @staticmethod
     def _update(store: Store, row: dict, article, decision: Decision, now: datetime, report: CycleReport) -> None:
         """A stored article whose feed entry changed: replace its text if it did change; never re-alert."""
-        stored_fp = row["fingerprint"] & 0xFFFFFFFFFFFFFFFF if row["fingerprint"] is not None else None
-        if stored_fp == decision.features.fingerprint or article.text_source == "summary" and row["fingerprint"]:
+        if text_unchanged(row, decision.features.fingerprint, article.text_source):
             store.mark_checked(row["id"], item_hash(article.item), now)  # the text did not change (or no page now)
             return
         store.update_article(row["id"], article, decision.hits, now, fingerprint=decision.features.fingerprint,

@@ -16,14 +16,15 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from monitor.decide.alerts import claim
 from monitor.migrations import MIGRATIONS
-from monitor.models import Article, Feed, Hit, Message, MessageItem
+from monitor.models import Article, Feed, Hit, Message, MessageItem, signed64, unsigned64
 from monitor.polling import FeedState, PollDecision
 
 
 def _signed(fp: int | None) -> int | None:
     """SQLite integers are signed 64-bit: store a 64-bit fingerprint as its two's complement."""
-    return None if fp is None else (fp - (1 << 64) if fp >= 1 << 63 else fp)
+    return None if fp is None else signed64(fp)
 
 
 def _json(value: object) -> str | None:
@@ -233,13 +234,10 @@ class Store:
                             "articles = articles + 1", [story, iso(now), iso(now)])
             alerted = set(json.loads(self.db.execute("SELECT alerted_rules FROM stories WHERE id = ?",
                                                      [story]).fetchone()[0] or "[]"))
-            for hit in hits:
-                alert = hit.alert and hit.rule not in alerted
-                if hit.alert and not alert:
-                    self._suppress(now, "alert", article_id, story, item.url,
-                                   f"{hit.rule}: story {story} already alerted; this report is a follow-up")
-                if alert:
-                    alerted.add(hit.rule)
+            claimed, follow_ups, alerted = claim(hits, alerted, story)
+            for reason in follow_ups:
+                self._suppress(now, "alert", article_id, story, item.url, reason)
+            for hit, alert in claimed:
                 self._insert_hit(article_id, hit, alert, now)
             self.db.execute("UPDATE stories SET alerted_rules = ? WHERE id = ?", [json.dumps(sorted(alerted)), story])
             for note in notes:
@@ -299,7 +297,7 @@ class Store:
 
     def fingerprints(self) -> Iterator[tuple[int, int]]:
         for row in self.db.execute("SELECT id, fingerprint FROM articles WHERE fingerprint IS NOT NULL"):
-            yield row[0], row[1] & 0xFFFFFFFFFFFFFFFF
+            yield row[0], unsigned64(row[1])
 
     def story_rows(self, since: datetime) -> Iterator[tuple[int, dict, list[str], str]]:
         """(story, features, rules, first_seen) of articles with hits since `since`, oldest first."""

@@ -21,8 +21,8 @@ from monitor.cli.feeds import feed_health_line
 from monitor.cli.feeds import feeds as feeds_group
 from monitor.cli.rules import rules as rules_group
 from monitor.config import parse_duration
+from monitor.decide.releases import merged_facts
 from monitor.errors import RuleError
-from monitor.events import merged_facts
 from monitor.pipeline import utcnow
 from monitor.rules.files import RuleSource, load_rulebook
 from monitor.service import Service, instance_lock

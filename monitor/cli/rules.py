@@ -16,8 +16,9 @@ from monitor.extract import decode_html, extract_article
 from monitor.fetch import Fetcher, Request
 from monitor.models import FeedItem
 from monitor.pipeline import utcnow
+from monitor.rules.book import RuleBook
 from monitor.rules.evaluate import evaluate, explain
-from monitor.rules.files import RuleBook, load_rulebook
+from monitor.rules.files import load_rulebook
 from monitor.rules.matching import index_article, match_article
 from monitor.store import Store
 

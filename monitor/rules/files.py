@@ -9,52 +9,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from monitor import yamlfile
 from monitor.errors import RuleError
+from monitor.rules.book import ALERT_MODES, EVENTS, Rule, RuleBook
 from monitor.rules.query import Node, compile_lists, parse
-from monitor.rules.ruleset import RuleSet
 
 ALIASES_FILE = "_aliases.yaml"
-ALERT_MODES = ("digest", "immediate")
 _RULE_KEYS = {"name", "description", "query", "all_of", "any_of", "none_of", "alert", "alert_when",
               "event", "examples"}
-EVENTS = ("release",)  # event kinds a rule can ask for: its alerts then need a detected event
 _LIST_KEYS = ("all_of", "any_of", "none_of")
-
-
-@dataclass(frozen=True)
-class Rule:
-    name: str
-    description: str
-    query: str  # the query in the language (compiled from the lists when the file uses lists)
-    node: Node
-    alert: str  # "digest" or "immediate"
-    alert_when: Node | None  # with alert: immediate, only hits that also satisfy this alert
-    path: Path
-    event: str | None = None  # "release": alerts only for a report of a new release (monitor/events.py)
-    must_match: tuple[str, ...] = ()
-    must_not_match: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class RuleBook:
-    """Every rule of a rules directory, with one RuleSet to evaluate them all on one index."""
-
-    rules: tuple[Rule, ...]
-    aliases: Mapping[str, Sequence[str]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "ruleset", RuleSet({r.name: r.node for r in self.rules}))
-
-    def get(self, name: str) -> Rule | None:
-        return next((r for r in self.rules if r.name == name), None)
-
-    @property
-    def names(self) -> list[str]:
-        return [r.name for r in self.rules]
 
 
 def load_rulebook(rules_dir: Path) -> RuleBook:

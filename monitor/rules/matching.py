@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 
 from monitor.models import Evidence, Hit
+from monitor.rules.book import RuleBook
 from monitor.rules.evaluate import evaluate, explain
-from monitor.rules.files import RuleBook
 from monitor.rules.text import TextIndex
 
 SNIPPET_CHARS = 320

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.dedup import guid_key, item_keys, normalise_url, url_key
+from monitor.decide.new import guid_key, item_keys, normalise_url, url_key
 from monitor.models import FeedItem
 
 

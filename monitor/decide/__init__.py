@@ -1,6 +1,13 @@
-"""What a new article is, decided apart from storing it: a copy of one we hold (near-duplicate), or a
-new article that joins an existing story or starts one; the release it reports; which of its hits
-alert (the rule asks, the rule's event must be there). Keeps the resident indexes; pure: no I/O.
+"""Decide: what a new article is, apart from storing it. One module answers each question:
+
+    is this item new, changed, or due a revisit?       decide/new.py       (keys, item_hash)
+    is this article a copy of one we hold?             decide/copies.py    (SimHash, index, threshold)
+    which story does it join?                          decide/stories.py   (features, story index)
+    does it report a new release, and its facts?       decide/releases.py
+    which of its hits alert?                           decide/alerts.py    (release gate, follow-ups)
+
+`Decider` keeps the resident indexes and asks them in that order. Pure: no I/O (the store answers, the
+pipeline stores).
 """
 
 from __future__ import annotations
@@ -9,10 +16,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from monitor.events import ReleaseFacts, release_facts
+from monitor.decide.alerts import release_gate, wants_release_facts
+from monitor.decide.copies import SimHashIndex, copy_reason
+from monitor.decide.releases import ReleaseFacts, release_facts
+from monitor.decide.stories import StoryFeatures, StoryIndex, features
 from monitor.models import Article, Hit
-from monitor.rules.files import Rule
-from monitor.stories import SimHashIndex, StoryFeatures, StoryIndex, features
+from monitor.rules.book import Rule
 
 STORY_MEMORY = timedelta(days=7)  # stories idle longer than this leave the resident index
 
@@ -22,6 +31,7 @@ class Decision:
     features: StoryFeatures
     duplicate_of: int | None = None  # a stored article this one copies (syndication)
     distance: int | None = None  # SimHash bits between them
+    copy_reason: str = ""  # why it was folded into `duplicate_of`
     story: int | None = None  # the story to join; None: the article starts its own
     story_reason: str = ""
     facts: ReleaseFacts | None = None
@@ -47,7 +57,8 @@ class Decider:
         copies = self.simhashes.query(feats.fingerprint) if feats.fingerprint else []
         if copies:
             original, distance = copies[0]
-            return Decision(feats, duplicate_of=original, distance=distance)
+            return Decision(feats, duplicate_of=original, distance=distance,
+                            copy_reason=copy_reason(original, distance))
         if not hits:  # off-topic articles are stored for dedup but form no stories
             return Decision(feats)
         choice = self.stories.assign(feats, [h.rule for h in hits], now)
@@ -69,19 +80,11 @@ class Decider:
         return self.stories.prune(now - STORY_MEMORY)
 
 
-
 def _settle(feats: StoryFeatures, article: Article, hits: Sequence[Hit], rules: Mapping[str, Rule]) -> Decision:
-    """The release the article reports, and which hits keep their alert: a rule with `event: release`
-    alerts only for a report of a new release."""
+    """The release the article reports (read only when a hit's rule alerts on releases), and which hits
+    keep their alert."""
     facts = None
-    if any(rules[h.rule].event == "release" for h in hits if h.rule in rules):
+    if wants_release_facts(hits, rules):
         facts = release_facts(article.title, article.text, article.language, article.item.published)
-    settled, dropped = [], []
-    for hit in hits:
-        rule = rules.get(hit.rule)
-        if hit.alert and rule is not None and rule.event == "release" and facts is None:
-            settled.append(replace(hit, alert=False))
-            dropped.append(f"{hit.rule}: no new release reported, so no alert (the digest has it)")
-        else:
-            settled.append(hit)
-    return Decision(feats, facts=facts, hits=tuple(settled), dropped=tuple(dropped))
+    settled, dropped = release_gate(hits, rules, facts is not None)
+    return Decision(feats, facts=facts, hits=settled, dropped=dropped)

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from monitor.events import ReleaseFacts, merge_facts, release_facts
-from monitor.stories import name_key
-from tests.test_stories import ARTICLES, group
+from monitor.decide.releases import ReleaseFacts, merge_facts, release_facts
+from monitor.text.lexicon import name_key
+from tests.helpers import ARTICLES, group
 
 
 def _comparable(facts: ReleaseFacts | dict | None) -> dict | None:
@@ -87,7 +87,7 @@ def test_merge_facts_summarises_a_story():
 
 
 def test_a_preposition_to_before_a_number_is_not_a_plan():
-    from monitor.events import release_facts
+    from monitor.decide.releases import release_facts
     facts = release_facts("Lithuania grants residence to 16 Belarusians freed in US-brokered deal",
                           "VILNIUS — Lithuania granted residence permits on Thursday to the 16 Belarusian "
                           "political prisoners freed by Minsk on Monday.")

@@ -1,4 +1,4 @@
-"""Release events: whether an article reports a NEW release of political prisoners from Belarus, and
+"""Is this a new release? Whether an article reports a NEW release of political prisoners from Belarus, and
 its facts (headline number, people, date, destination, broker), from English and Russian reports.
 
 Pure: text in, facts out. A release is a release cue (freed, pardoned, handed over, помиловал, освободили)
@@ -15,7 +15,9 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
 from monitor.rules.text import fold
-from monitor.stories import clean_text, name_key, numbers, place, split_lead
+from monitor.text.lexicon import cyrillic_count, name_key, place
+from monitor.text.numbers import numbers
+from monitor.text.sentences import clean_text, sentences, split_lead
 
 
 @dataclass(frozen=True)
@@ -55,12 +57,7 @@ _OBJECT = re.compile(r"prisoner|detainee|dissident|activist|opposition|politzek|
                      r"|активист|журналист|\d|(?-i:[A-ZА-Я][\w'’]+ [A-ZА-Я][\w'’]+)", _I)
 _OTHER_EVENT = re.compile(r"\b(detain\w*|arrest\w*|sentenc\w*|jails?\b|convict\w*|court|trial|charged|exercise|drills?"
                           r"|задерж\w*|арест\w*|приговор\w*|осудил\w*|суд\b|учени\w*)", _I)
-_SENTENCE = re.compile(r"(?<=[.!?…])[\"'»”’)]*\s+|\n+")
 _SUBSET_AFTER = re.compile(r"\W*(of\b|foreign|nationals|women|иностран|из них|женщин)", _I)
-
-
-def _sentences(text: str) -> list[str]:
-    return [s for s in _SENTENCE.split(text) if s and s.strip()]
 
 
 def _valid_cue(sentence: str) -> re.Match[str] | None:
@@ -84,7 +81,7 @@ def release_facts(title: str, text: str, language: str | None = None,
         return None
     if _OTHER_COUNTRIES.search(title) and not _BELARUS.search(title):
         return None
-    lead_sentences = _sentences(lead)
+    lead_sentences = sentences(lead)
     if _valid_cue(title):
         cue_sentences = [title] + [s for s in lead_sentences if _valid_cue(s)]
     elif _OTHER_EVENT.search(title) or _CUE.search(title):
@@ -94,12 +91,11 @@ def release_facts(title: str, text: str, language: str | None = None,
         if not cue_sentences:
             return None
     if language is None:
-        cyrillic = sum("\u0400" <= ch <= "\u04ff" for ch in head)
-        language = "ru" if cyrillic * 3 > len(head) else "en"
-    story_sentences = [s for s in _sentences(text) if not _BACKGROUND.search(s)]
+        language = "ru" if cyrillic_count(head) * 3 > len(head) else "en"
+    story_sentences = [s for s in sentences(text) if not _BACKGROUND.search(s)]
     return ReleaseFacts(
         number=_headline_number(cue_sentences, lead_sentences),
-        names=_names(title, story_sentences) or _speakers(_sentences(text)),
+        names=_names(title, story_sentences) or _speakers(sentences(text)),
         date=_date(cue_sentences + lead_sentences, published),
         destination=_destination([title, *story_sentences]),
         broker=_broker(text),

@@ -1,0 +1,59 @@
+"""Which hits alert? A rule asks for alerts; a rule with `event: release` alerts only for a report of a new
+release (the release gate); a story alerts once per rule, and its later reports are follow-ups.
+
+Pure. The once-per-story claim is decided here (`claim`) but made inside `Store.add_article`'s transaction,
+over the rules its story already alerted for: that transaction is why a crash neither loses nor repeats one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
+
+from monitor.models import Hit
+from monitor.rules.book import Rule
+
+
+def wants_release_facts(hits: Sequence[Hit], rules: Mapping[str, Rule]) -> bool:
+    """Whether any hit's rule alerts on releases, so the article's release facts are worth reading."""
+    return any(rules[h.rule].event == "release" for h in hits if h.rule in rules)
+
+
+def release_gate(hits: Sequence[Hit], rules: Mapping[str, Rule],
+                 new_release: bool) -> tuple[tuple[Hit, ...], tuple[str, ...]]:
+    """The hits with their alert flags settled, and why alerts the rules asked for were dropped: a rule
+    with `event: release` alerts only when the article reports a new release."""
+    settled, dropped = [], []
+    for hit in hits:
+        rule = rules.get(hit.rule)
+        if hit.alert and rule is not None and rule.event == "release" and not new_release:
+            settled.append(replace(hit, alert=False))
+            dropped.append(no_release_reason(hit.rule))
+        else:
+            settled.append(hit)
+    return tuple(settled), tuple(dropped)
+
+
+def claim(hits: Sequence[Hit], alerted: Collection[str],
+          story: str) -> tuple[list[tuple[Hit, bool]], list[str], set[str]]:
+    """Given the rules `story` already alerted for: each hit with whether it alerts now, the follow-up
+    reasons for the alerts not raised again, and the story's alerted rules afterwards."""
+    now_alerted = set(alerted)
+    out: list[tuple[Hit, bool]] = []
+    follow_ups: list[str] = []
+    for hit in hits:
+        alert = hit.alert and hit.rule not in now_alerted
+        if hit.alert and not alert:
+            follow_ups.append(follow_up_reason(hit.rule, story))
+        if alert:
+            now_alerted.add(hit.rule)
+        out.append((hit, alert))
+    return out, follow_ups, now_alerted
+
+
+def no_release_reason(rule: str) -> str:
+    return f"{rule}: no new release reported, so no alert (the digest has it)"
+
+
+def follow_up_reason(rule: str, story: str) -> str:
+    return f"{rule}: story {story} already alerted; this report is a follow-up"

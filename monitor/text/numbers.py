@@ -1,0 +1,78 @@
+"""Counts written in text, as digits ("1,100") or number words in English and Russian ("fifty-two",
+"шестнадцать"); years, ordinals and quantities with units are not counts.
+
+Pure: stdlib and monitor.text only.
+"""
+
+from __future__ import annotations
+
+import re
+
+from monitor.rules.text import fold
+
+_NUMBER = re.compile(r"(\d{1,3}(?:,\d{3})+|\d+)(?![.,:]?\d)")  # and not preceded by [\w.,:], checked in code
+_LOWER_WORD = re.compile(r"[^\W\d_]+")
+_AFTER_NUMBER = re.compile(r"[\s\-–]*([^\W\d_]+|%)")
+_UNIT_PREFIXES = ("year", "month", "week", "day", "hour", "minute", "second", "degree", "percent", "%",
+                  "million", "billion", "euro", "dollar", "th", "st", "nd", "rd", "km", "kilomet", "metre",
+                  "лет", "год", "месяц", "недел", "дн", "час", "минут", "градус", "процент", "млн", "млрд",
+                  "евро", "доллар", "летн", "км", "тыс")
+
+_EN_UNITS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+             "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+             "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19}
+_EN_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+            "ninety": 90}
+_RU_UNITS = {
+    **dict.fromkeys(["один", "одного", "одна", "одну"], 1), **dict.fromkeys(["два", "две", "двух"], 2),
+    **dict.fromkeys(["три", "трех", "трем"], 3), **dict.fromkeys(["четыре", "четырех", "четырем"], 4),
+    **dict.fromkeys(["пять", "пяти", "пятерых"], 5), **dict.fromkeys(["шесть", "шести", "шестерых"], 6),
+    **dict.fromkeys(["семь", "семи"], 7), **dict.fromkeys(["восемь", "восьми"], 8),
+    **dict.fromkeys(["девять", "девяти"], 9), **dict.fromkeys(["десять", "десяти"], 10),
+    **dict.fromkeys(["одиннадцать", "одиннадцати"], 11), **dict.fromkeys(["двенадцать", "двенадцати"], 12),
+    **dict.fromkeys(["тринадцать", "тринадцати"], 13), **dict.fromkeys(["четырнадцать", "четырнадцати"], 14),
+    **dict.fromkeys(["пятнадцать", "пятнадцати"], 15), **dict.fromkeys(["шестнадцать", "шестнадцати"], 16),
+    **dict.fromkeys(["семнадцать", "семнадцати"], 17), **dict.fromkeys(["восемнадцать", "восемнадцати"], 18),
+    **dict.fromkeys(["девятнадцать", "девятнадцати"], 19),
+}
+_RU_TENS = {**dict.fromkeys(["двадцать", "двадцати"], 20), **dict.fromkeys(["тридцать", "тридцати"], 30),
+            **dict.fromkeys(["сорок", "сорока"], 40), **dict.fromkeys(["пятьдесят", "пятидесяти"], 50),
+            **dict.fromkeys(["шестьдесят", "шестидесяти"], 60), **dict.fromkeys(["семьдесят", "семидесяти"], 70),
+            **dict.fromkeys(["восемьдесят", "восьмидесяти"], 80), **dict.fromkeys(["девяносто"], 90),
+            **dict.fromkeys(["сто", "ста"], 100)}
+NUMBER_WORDS = {**_EN_UNITS, **_EN_TENS, **_RU_UNITS, **_RU_TENS}
+_WORD_NUMBER = re.compile(r"(?i)\b(" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True))
+                          + r")(?:[\s\-](" + "|".join(sorted({**_EN_UNITS, **_RU_UNITS}, key=len, reverse=True))
+                          + r"))?\b")
+
+
+def numbers(text: str, minimum: int = 1, words: bool = True) -> list[tuple[int, int, int]]:
+    """Counts written in `text` as (value, start, end): digits ("1,100") and, with `words`, number words
+    ("fifty-two", "шестнадцать"). Years, ordinals and quantities with units ("six years", "12 million")
+    are left out."""
+    found = []
+    for match in _NUMBER.finditer(text):
+        if match.start() and (text[match.start() - 1] in ".,:" or text[match.start() - 1].isalnum()
+                              or text[match.start() - 1] == "_"):
+            continue  # "Zapad-2025" is fine, "31.2", "20:00" and "A320" are not counts
+        digits = match.group(1)
+        value = int(digits.replace(",", ""))
+        if "," not in digits and len(digits) == 4 and 1900 <= value <= 2100:
+            continue  # a year
+        found.append((value, match.start(), match.end()))
+    if words and NUMBER_WORDS.keys().isdisjoint(_LOWER_WORD.findall(text.lower())):
+        words = False  # the word pattern is slow; most texts have no number words
+    for match in _WORD_NUMBER.finditer(text) if words else ():
+        first, second = fold(match.group(1)).replace("ё", "е"), match.group(2)
+        value = NUMBER_WORDS[first]
+        if second and first in {**_EN_TENS, **_RU_TENS} and value < 100:
+            value += NUMBER_WORDS[fold(second)]
+        found.append((value, match.start(), match.end()))
+    out = []
+    for value, start, end in sorted(found, key=lambda f: f[1]):
+        after = _AFTER_NUMBER.match(text, end)
+        unit = fold(after.group(1)) if after else ""
+        if value < minimum or (unit and unit.startswith(_UNIT_PREFIXES)):
+            continue
+        out.append((value, start, end))
+    return out

@@ -1,0 +1,48 @@
+"""Sentences and the parts of an article's text: template lines dropped (`clean_text`), the one sentence
+splitter (`sentences`, `split_lead`), and the per-article index of title, lead and body (`article_index`).
+
+Pure: stdlib and monitor.text only.
+"""
+
+from __future__ import annotations
+
+import re
+
+from monitor.rules.text import TextIndex
+
+# A sentence ends at . ! ? or … (closing quotes and brackets stay with it) followed by space, or at a line break.
+SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'»”’)]*\s+|\n+")
+
+_BOILERPLATE = re.compile(
+    r"(?i)^\W*(copyright|©|all rights reserved|read (more|also|next)|related|share( this)?\b|follow us|subscribe"
+    r"|source link|continue reading|читайте (также|еще|ещё)|подписывайтесь|поделиться)")
+
+
+def clean_text(text: str) -> str:
+    """`text` without template lines: those under four words ("Connect with us", "Trending") and
+    sidebars and footers ("Read more: ...", "Copyright ..."); `text` itself when nothing else is left."""
+    kept = [line for line in text.splitlines()
+            if len(line.split()) >= 4 and not _BOILERPLATE.match(line)]
+    return "\n".join(kept) if kept else text
+
+
+def sentences(text: str) -> list[str]:
+    """The non-blank sentences of `text`, each without its closing quotes and the space after it."""
+    return [s for s in SENTENCE_END.split(text) if s and s.strip()]
+
+
+def split_lead(text: str, sentences: int = 2) -> tuple[str, str]:
+    """(first `sentences` sentences, the rest) of `text`."""
+    pos = 0
+    for _ in range(sentences):
+        match = SENTENCE_END.search(text, pos)
+        if match is None:
+            return text, ""
+        pos = match.end()
+    return text[:pos], text[pos:]
+
+
+def article_index(title: str, text: str) -> TextIndex:
+    """The article as three fields: "title", "lead" (its first two sentences) and "body" (the rest)."""
+    lead, body = split_lead(text)
+    return TextIndex.build({"title": title, "lead": lead, "body": body})
