@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.rules.query import parse, terms  # noqa: E402
 from monitor.rules.ruleset import RuleSet  # noqa: E402
-from monitor.rules.text import TextIndex  # noqa: E402
+from monitor.text.tokens import TextIndex  # noqa: E402
 
 SEED = 20240601
 ARTICLE_CHARS = 5000

@@ -30,7 +30,7 @@ from monitor.rules.query import (
     to_string,
 )
 from monitor.rules.ruleset import RuleSet
-from monitor.rules.text import TextIndex, fold, tokenize
+from monitor.text.tokens import TextIndex, fold, tokenize
 
 ROOT = Path(__file__).resolve().parents[1]
 ALIASES = {"lukashenko": ["Lukashenko", "Lukashenka", "Лукашенко*", "Лукашэнка", '"Alexander Lukashenko"']}

@@ -15,8 +15,8 @@ from array import array
 from collections.abc import Iterable, Sequence
 
 from monitor.models import signed64
-from monitor.rules.text import TextIndex
 from monitor.text.sentences import article_index, clean_text
+from monitor.text.tokens import TextIndex
 
 NEAR_DUPLICATE_BITS = 9  # calibrated: see the module docstring and tests/test_stories.py
 _SHINGLE = 3

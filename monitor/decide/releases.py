@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
-from monitor.rules.text import fold
 from monitor.text.lexicon import cyrillic_count, name_key, place
 from monitor.text.numbers import numbers
 from monitor.text.sentences import clean_text, sentences, split_lead
+from monitor.text.tokens import fold
 
 
 @dataclass(frozen=True)

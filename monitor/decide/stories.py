@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.decide.copies import NEAR_DUPLICATE_BITS, body_tokens, simhash
-from monitor.rules.text import fold
 from monitor.text.lexicon import STOP_WORDS, WORD, cyrillic_count, name_key, place
 from monitor.text.numbers import NUMBER_WORDS, numbers
 from monitor.text.sentences import article_index, clean_text
+from monitor.text.tokens import fold
 
 # -- article features ----------------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ evidence. Pure: stdlib, monitor.models and monitor.rules (text, query) only; no 
 from __future__ import annotations
 
 import itertools
-import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
@@ -34,7 +33,8 @@ from monitor.rules.query import (
     is_positional,
     to_string,
 )
-from monitor.rules.text import TextIndex
+from monitor.text.sentences import SENTENCE_BREAK
+from monitor.text.tokens import TextIndex
 
 EVIDENCE_PER_TERM = 3  # occurrences reported per term and field; enough to show where, cheap to compute
 
@@ -596,17 +596,16 @@ def explain(match: Match, index: TextIndex) -> str:
     return f'{why} — terms {names} — {first.field}: "{lead}{sentence}{tail}"'
 
 
-_SENTENCE_BREAK = re.compile(r"[.!?…](?=\s)|\n")
 _REACH = 200  # characters looked at either side of the evidence
 
 
 def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int, bool, bool]:
     """(left, right, cut on the left, cut on the right) of the sentence around start..end."""
     lo = max(0, start - _REACH)
-    breaks = [m.end() for m in _SENTENCE_BREAK.finditer(text, lo, start)]
+    breaks = [m.end() for m in SENTENCE_BREAK.finditer(text, lo, start)]
     left = breaks[-1] if breaks else lo
     hi = min(len(text), end + _REACH)
-    after = _SENTENCE_BREAK.search(text, end, hi)
+    after = SENTENCE_BREAK.search(text, end, hi)
     right = after.end() if after else hi
     cut_left = not breaks and lo > 0
     while left < start and text[left].isspace():

@@ -4,15 +4,13 @@ that index, and turn each match into a Hit with its evidence, a why-line and a s
 
 from __future__ import annotations
 
-import re
-
 from monitor.models import Evidence, Hit
 from monitor.rules.book import RuleBook
 from monitor.rules.evaluate import evaluate, explain
-from monitor.rules.text import TextIndex
+from monitor.text.sentences import SENTENCE_BREAK
+from monitor.text.tokens import TextIndex
 
 SNIPPET_CHARS = 320
-_SENTENCE_END = re.compile(r"[.!?…]\s|\n")
 
 
 def index_article(title: str, text: str) -> TextIndex:
@@ -68,9 +66,9 @@ def snippet(index: TextIndex, evidence: tuple[Evidence, ...], limit: int = SNIPP
 
 def _sentence_start(text: str, at: int, reach: int) -> int:
     lower = max(0, at - reach)
-    ends = [m.end() for m in _SENTENCE_END.finditer(text, lower, at)]
-    if ends:
-        return ends[-1]
+    ends = [m.end() for m in SENTENCE_BREAK.finditer(text, lower, at)]
+    if ends:  # after the mark's one space, or after the line break
+        return ends[-1] + (text[ends[-1] - 1] != "\n")
     if lower == 0:
         return 0
     space = text.find(" ", lower, at)  # cut mid-sentence at a word boundary
@@ -78,7 +76,7 @@ def _sentence_start(text: str, at: int, reach: int) -> int:
 
 
 def _sentence_end(text: str, at: int, limit: int) -> int:
-    match = _SENTENCE_END.search(text, at, max(at, limit))
+    match = SENTENCE_BREAK.search(text, at, max(at, limit))
     if match:
         return match.start() + 1
     if limit >= len(text):

@@ -2,7 +2,7 @@
 the canonical printer (tree -> text), and the simple-lists compiler (all_of / any_of / none_of -> query).
 
 Evaluating a tree on an article is monitor.rules.evaluate; many rules at once, monitor.rules.ruleset.
-Pure: stdlib, monitor.errors and monitor.rules.text only; no I/O.
+Pure: stdlib, monitor.errors and monitor.text.tokens only; no I/O.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from monitor.errors import RuleError
-from monitor.rules.text import tokenize
+from monitor.text.tokens import tokenize
 
 FIELDS = ("title", "text")
 MAX_DISTANCE = 1000

@@ -29,7 +29,7 @@ from monitor.rules.query import (
     alternatives,
     children,
 )
-from monitor.rules.text import TextIndex, searchable
+from monitor.text.tokens import TextIndex, searchable
 
 # A clause is satisfied when the article has one of its exact tokens or a token with one of its stems.
 _Clause = tuple[frozenset[str], tuple[str, ...]]

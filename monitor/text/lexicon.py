@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import re
 
-from monitor.rules.text import fold
+from monitor.text.tokens import fold
 
 # Places and actors written differently across languages, as folded prefixes -> one canonical key.
 _GAZETTEER = {

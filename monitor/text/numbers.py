@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from monitor.rules.text import fold
+from monitor.text.tokens import fold
 
 _NUMBER = re.compile(r"(\d{1,3}(?:,\d{3})+|\d+)(?![.,:]?\d)")  # and not preceded by [\w.,:], checked in code
 _LOWER_WORD = re.compile(r"[^\W\d_]+")

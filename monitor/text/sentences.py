@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import re
 
-from monitor.rules.text import TextIndex
+from monitor.text.tokens import TextIndex
 
 # A sentence ends at . ! ? or … (closing quotes and brackets stay with it) followed by space, or at a line break.
 SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'»”’)]*\s+|\n+")
+# The same boundary as rule snippets and explanations cut at: the mark itself (closing quotes stay outside,
+# so a quoted sentence is not cut), or a line break. Search with an end position: the space must be inside.
+SENTENCE_BREAK = re.compile(r"[.!?…](?=\s)|\n")
 
 _BOILERPLATE = re.compile(
     r"(?i)^\W*(copyright|©|all rights reserved|read (more|also|next)|related|share( this)?\b|follow us|subscribe"

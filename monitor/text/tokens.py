@@ -8,7 +8,7 @@ vocabulary set; the search text (tokens joined by single spaces), where " token 
 (a word's n-th whole-word occurrence in the clean text).
 
 Pure: stdlib only, no I/O (importing registers a codecs error handler, "monitor-rules-careful"). The
-rule language (monitor.rules.query) relies on `fold` and `tokenize` here.
+rule language (monitor.rules.query) and the lexicon (monitor.text) rely on `fold` and `tokenize` here.
 """
 
 from __future__ import annotations
