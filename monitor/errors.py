@@ -1,12 +1,12 @@
-"""The one exception tree of news-monitor; third-party errors are wrapped at the stage boundary.
-
-    MonitorError                  root: everything we raise on purpose
+"""The one exception tree; third-party errors are wrapped at the stage boundary. Callers read fields, never
+the text: `stage`, `message` (the bare reason), `url`, `channel`.
+    MonitorError
     ├── ConfigError               the config file or environment is invalid (file:line: what)
     ├── RuleError                 a rule file or query is invalid (file:line:col: what)
-    ├── FetchError                an HTTP request failed (stage "fetch")
-    │   ├── BlockedAddressError   the URL or an address it resolves to is refused by policy
-    │   ├── TooLargeError         the decoded body passed the size cap
-    │   └── HTTPStatusError       the server answered with a non-success status
+    │   └── RuleSyntaxError       a query does not parse (line and column in the query)
+    ├── AlreadyRunning            another process holds the state directory (stage "service")
+    ├── FetchError                an HTTP request failed (stage "fetch"): BlockedAddressError (refused by
+    │                             policy), TooLargeError (size cap), HTTPStatusError (non-success status)
     ├── FeedError                 fetched bytes are not a usable feed (stage "feeds")
     ├── ExtractError              a page could not be turned into text (stage "extract")
     └── DeliveryError             a channel failed to deliver a message (stage "channel")
@@ -16,35 +16,76 @@ from __future__ import annotations
 
 
 class MonitorError(Exception):
-    """Root of every error news-monitor raises on purpose."""
+    """Root of every error news-monitor raises on purpose. Its parts are fields, so callers read them
+    rather than parse the text: `stage`, `message` (the bare reason), `url` and `channel` when known."""
+
+    stage = "monitor"
+
+    def __init__(self, message: str, *, url: str | None = None, channel: str | None = None):
+        self.message = message
+        self.url = url
+        self.channel = channel
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        """The text users read (logs, `feeds`, the digest's health section)."""
+        return self.message
+
+
+class _StagePrefixed(MonitorError):
+    """Errors whose text reads "stage: url: reason"."""
+
+    def describe(self) -> str:
+        return ": ".join(part for part in (self.stage, self.url, self.message) if part)
 
 
 class ConfigError(MonitorError):
     """The configuration is invalid; the message names the file and line."""
 
+    stage = "config"
+
 
 class RuleError(MonitorError):
     """A rule file or rule query is invalid; the message names file:line:col."""
 
+    stage = "rules"
+
     def __init__(self, message: str, *, path: str | None = None, line: int | None = None,
                  column: int | None = None):
-        self.message = message
         self.path = path
         self.line = line
         self.column = column
-        super().__init__(self.located())
+        super().__init__(message)
+
+    def describe(self) -> str:
+        return self.located()
 
     def located(self) -> str:
         where = [str(p) for p in (self.path, self.line, self.column) if p is not None]
         return f"{':'.join(where)}: {self.message}" if where else self.message
 
 
-class FetchError(MonitorError):
+class RuleSyntaxError(RuleError):
+    """A query that does not parse; `line` and `column` (1-based) point into the query."""
+
+
+class AlreadyRunning(MonitorError):
+    """Another news-monitor process holds this state directory."""
+
+    stage = "service"
+
+
+class FetchError(_StagePrefixed):
     """An HTTP request failed; `url` says which."""
 
-    def __init__(self, message: str, *, url: str | None = None):
-        self.url = url
-        super().__init__(f"fetch: {url}: {message}" if url else f"fetch: {message}")
+    stage = "fetch"
+
+    def at(self, url: str) -> FetchError:
+        """This error, located at `url` when it was raised without one."""
+        if not self.url:
+            self.url = url
+            self.args = (self.describe(),)
+        return self
 
 
 class BlockedAddressError(FetchError):
@@ -65,13 +106,27 @@ class HTTPStatusError(FetchError):
         super().__init__(message, url=url)
 
 
-class FeedError(MonitorError):
-    """Fetched bytes could not be parsed as a feed."""
+class FeedError(_StagePrefixed):
+    """Fetched bytes could not be parsed as a feed; `url` is the feed's."""
+
+    stage = "feeds"
 
 
-class ExtractError(MonitorError):
+class ExtractError(_StagePrefixed):
     """A page could not be turned into article text."""
+
+    stage = "extract"
 
 
 class DeliveryError(MonitorError):
-    """A channel failed to deliver a message; it stays pending and is retried."""
+    """A channel failed to deliver a message; it stays pending and is retried. `channel` is the channel's
+    type ("file", "email", "slack"), `target` where it sent (a directory, host:port, a webhook's host)."""
+
+    stage = "channel"
+
+    def __init__(self, message: str, *, channel: str, target: str | None):
+        self.target = target
+        super().__init__(message, channel=channel)
+
+    def describe(self) -> str:
+        return f"{self.channel}: {self.target}: {self.message}"

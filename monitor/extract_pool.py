@@ -197,7 +197,7 @@ class ExtractPool:
         log.warning("extract: a worker process %s", why)
         if self._start_failures >= _START_ATTEMPTS:
             self._stop(worker)
-            raise ExtractError(f"extract: {_START_ATTEMPTS} worker processes in a row failed to start; "
+            raise ExtractError(f"{_START_ATTEMPTS} worker processes in a row failed to start; "
                                f"the last one {why}")
         self._replace(worker)
 

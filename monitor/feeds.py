@@ -192,12 +192,12 @@ def _check_empty(feed: Feed, data: bytes, parsed: dict) -> None:
     """No entries: fine for a complete feed; a FeedError for HTML, non-feeds, and broken or cut-short feeds."""
     reason = parsed.get("bozo_exception")
     if _is_html(data):
-        raise FeedError(f"feeds: {feed.url}: not a feed (an HTML page was served)")
+        raise FeedError("not a feed (an HTML page was served)", url=feed.url)
     if not parsed.get("version"):
-        raise FeedError(f"feeds: {feed.url}: not a feed" + (f" ({_short(reason)})" if reason else ""))
+        raise FeedError("not a feed" + (f" ({_short(reason)})" if reason else ""), url=feed.url)
     # expat stops at its first error, so a benign first error says nothing about the end: look at it.
     if parsed.get("bozo") and not (_benign(reason) and _CLOSED_END.search(data.rstrip()[-4096:])):
-        raise FeedError(f"feeds: {feed.url}: malformed feed with no entries ({_short(reason)})")
+        raise FeedError(f"malformed feed with no entries ({_short(reason)})", url=feed.url)
 
 
 # Strict-parser errors after which the loose parser still read the whole document: an entity we did not
@@ -282,10 +282,10 @@ def _parse_json_feed(feed: Feed, body: bytes, base: str) -> list[FeedItem]:
     try:
         data = json.loads(body)  # bytes: UTF-8 (with or without BOM), UTF-16 and UTF-32 are detected
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise FeedError(f"feeds: {feed.url}: not a feed (invalid JSON: {_short(exc)})") from None
+        raise FeedError(f"not a feed (invalid JSON: {_short(exc)})", url=feed.url) from None
     if not isinstance(data, dict) or "jsonfeed.org" not in str(data.get("version", "")) \
             or not isinstance(data.get("items"), list):
-        raise FeedError(f"feeds: {feed.url}: not a feed (JSON without a jsonfeed.org version and items)")
+        raise FeedError("not a feed (JSON without a jsonfeed.org version and items)", url=feed.url)
     items = []
     for entry in data["items"]:
         if not isinstance(entry, dict):

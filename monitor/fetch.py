@@ -221,7 +221,7 @@ class Fetcher:
                 response = await self._get(session, request)
             return Outcome(request, response=response, seconds=time.monotonic() - started)
         except FetchError as exc:
-            error = exc if exc.url else type(exc)(str(exc).removeprefix("fetch: "), url=request.url)
+            error = exc.at(request.url)
         except aiohttp.ServerTimeoutError as exc:  # a TimeoutError too: the socket timeouts, not the deadline
             error = FetchError(f"timed out ({exc or 'connect/read timeout'}; connect {self.config.connect_timeout:g}s,"
                                f" read {self.config.read_timeout:g}s)", url=request.url)

@@ -103,6 +103,20 @@ class Message:
     data: dict[str, Any] = field(default_factory=dict)  # the JSON form
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """A message due on one channel: what the channel sends, and how often it was tried."""
+
+    message_id: str
+    channel: str
+    attempts: int
+    kind: str
+    subject: str
+    text: str
+    html: str
+    data: dict
+
+
 def signed64(value: int) -> int:
     """A 64-bit fingerprint as the signed integer SQLite and array("q") hold (its two's complement)."""
     return value - (1 << 64) if value >= 1 << 63 else value

@@ -136,15 +136,17 @@ class Pipeline:
         report.feeds_polled += 1
         decision = polling.decide(state, feed.interval, _seen(outcome), now)
         items: list[FeedItem] = []
+        error: MonitorError | None = outcome.error
         if decision.ok and decision.parse:
             try:
                 items = self._parse(feed, outcome.response)
             except FeedError as exc:  # a broken body: keep its hash out, so the error repeats until fixed
+                error = exc
                 decision = replace(decision, ok=False, error=str(exc), body_hash=None,
                                    next_check=now + polling.backoff(feed.interval, state.errors + 1))
         elif decision.ok:
             report.feeds_not_modified += 1
-        self._report_poll(feed, state, decision, report)
+        self._report_poll(feed, state, decision, report, error)
         if decision.ok and decision.parse:
             store.record_poll(feed.url, now, replace(decision, etag=None, last_modified=None, body_hash=None,
                                                      full_fetch=False))
@@ -153,7 +155,8 @@ class Pipeline:
         return items, None
 
     @staticmethod
-    def _report_poll(feed: Feed, state: FeedState, decision: polling.PollDecision, report: CycleReport) -> None:
+    def _report_poll(feed: Feed, state: FeedState, decision: polling.PollDecision, report: CycleReport,
+                     error: MonitorError | None) -> None:
         if decision.moved_to and decision.moved_to != state.fetch_url:
             log.warning("feeds: %s moved permanently to %s; fetching it there (update monitor.yaml)",
                         feed.url, decision.moved_to)
@@ -163,7 +166,9 @@ class Pipeline:
         if not decision.ok:
             message = decision.error or "failed"
             report.feed_errors.append((feed.url, message))
-            log.warning("%s (next try %s)", message if feed.url in message else f"feeds: {feed.url}: {message}",
+            # the error's own text already names this feed ("fetch: URL: ...") unless polling gave its verdict
+            named = error is not None and error.url == feed.url and message == str(error)
+            log.warning("%s (next try %s)", message if named else f"feeds: {feed.url}: {message}",
                         decision.next_check.strftime("%Y-%m-%d %H:%M UTC"))
 
     @staticmethod
@@ -173,7 +178,7 @@ class Pipeline:
         except FeedError:
             raise
         except Exception as exc:  # feedparser on hostile bytes: this feed's error, not the cycle's
-            raise FeedError(f"feeds: {feed.url}: parser failed: {type(exc).__name__}: {exc}") from exc
+            raise FeedError(f"parser failed: {type(exc).__name__}: {exc}", url=feed.url) from exc
 
     def _new_items(self, store: Store, items: Sequence[FeedItem]) -> tuple[list[FeedItem], list[tuple]]:
         """New items, and stored articles to look at again (decide/new.py), from what the store knows."""

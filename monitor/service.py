@@ -17,17 +17,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.errors import MonitorError
+from monitor.errors import AlreadyRunning
 from monitor.pipeline import Pipeline
 from monitor.store import Store
 
 log = logging.getLogger("monitor.service")
 POLL_TICK_SECONDS = 30  # how often the store is asked which feeds are due
 RULES_WATCH_SECONDS = 2  # how often rules_dir is checked for edits
-
-
-class AlreadyRunning(MonitorError):
-    """Another news-monitor process holds this state directory."""
 
 
 @contextmanager

@@ -10,7 +10,6 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from sqlite_utils import Database
 
 from monitor.decide.alerts import claim
 from monitor.migrations import MIGRATIONS
-from monitor.models import Article, Feed, Hit, Message, MessageItem, signed64, unsigned64
+from monitor.models import Article, Delivery, Feed, Hit, Message, MessageItem, signed64, unsigned64
 from monitor.polling import FeedState, PollDecision
 
 
@@ -34,18 +33,6 @@ def _json(value: object) -> str | None:
 def iso(moment: datetime) -> str:
     """Timestamps are stored as UTC ISO 8601 strings, which sort as text."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True)
-class Delivery:
-    message_id: str
-    channel: str
-    attempts: int
-    kind: str
-    subject: str
-    text: str
-    html: str
-    data: dict
 
 
 class Store:

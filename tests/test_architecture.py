@@ -71,3 +71,8 @@ def test_only_store_speaks_sql_and_only_fetch_speaks_http(path):
 def test_every_module_has_an_owning_docstring(path):
     doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
     assert doc and len(doc.splitlines()) <= 12, f"{module_name(path)} needs a short docstring"
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "channels").glob("*.py")), ids=module_name)
+def test_channels_send_what_they_are_given_without_the_store(path):
+    assert "monitor.store" not in imports(path), f"{module_name(path)} imports the store"

@@ -12,7 +12,7 @@ from monitor.channels.file import FileSender
 from monitor.channels.slack import SlackSender
 from monitor.config import Config, EmailChannel, FileChannel
 from monitor.fetch import Fetcher
-from monitor.store import Delivery
+from monitor.models import Delivery
 
 
 class Sender(Protocol):

@@ -13,7 +13,7 @@ from email.utils import formatdate
 from monitor.config import EmailChannel
 from monitor.digest import one_line
 from monitor.errors import DeliveryError
-from monitor.store import Delivery
+from monitor.models import Delivery
 
 
 def compose(channel: EmailChannel, delivery: Delivery) -> EmailMessage:
@@ -47,4 +47,4 @@ class EmailSender:
                     smtp.login(c.user, c.password or "")
                 smtp.send_message(compose(c, delivery))
         except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
-            raise DeliveryError(f"email: {c.host}:{c.port}: {type(exc).__name__}: {exc}") from None
+            raise DeliveryError(f"{type(exc).__name__}: {exc}", channel="email", target=f"{c.host}:{c.port}") from None

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from monitor.errors import DeliveryError
-from monitor.store import Delivery
+from monitor.models import Delivery
 
 
 def outbox_stem(delivery: Delivery) -> str:
@@ -33,7 +33,7 @@ class FileSender:
             _atomic_write(self.outbox / f"{stem}.json",
                           json.dumps(delivery.data, ensure_ascii=False, indent=2) + "\n")
         except OSError as exc:
-            raise DeliveryError(f"file: {self.outbox}: {exc.strerror or exc}") from None
+            raise DeliveryError(str(exc.strerror or exc), channel="file", target=str(self.outbox)) from None
 
 
 def _atomic_write(path: Path, text: str) -> None:

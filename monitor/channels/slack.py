@@ -9,7 +9,7 @@ from monitor.config import SlackChannel
 from monitor.digest import slack_payload
 from monitor.errors import DeliveryError, FetchError
 from monitor.fetch import Fetcher
-from monitor.store import Delivery
+from monitor.models import Delivery
 
 
 class SlackSender:
@@ -25,4 +25,4 @@ class SlackSender:
         except FetchError as exc:
             # the webhook URL is a secret: report its host and the failure, never its path
             host = urlsplit(self.channel.webhook_url or "").hostname
-            raise DeliveryError(f"slack: {host}: {str(exc).rsplit(': ', 1)[-1]}") from None
+            raise DeliveryError(exc.message, channel="slack", target=host) from None

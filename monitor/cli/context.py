@@ -11,11 +11,10 @@ import click
 
 from monitor.channels import build_senders
 from monitor.config import Config, load_config
-from monitor.errors import ConfigError, MonitorError, RuleError
+from monitor.errors import AlreadyRunning, ConfigError, MonitorError, RuleError
 from monitor.extract_pool import ExtractPool
 from monitor.fetch import Fetcher
 from monitor.pipeline import Pipeline
-from monitor.service import AlreadyRunning
 
 EXIT_INVALID = 2  # the config or the rules are invalid
 EXIT_BUSY = 3  # another process holds the state directory

@@ -13,15 +13,11 @@ from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from monitor.errors import RuleError
+from monitor.errors import RuleError, RuleSyntaxError
 from monitor.text.tokens import tokenize
 
 FIELDS = ("title", "text")
 MAX_DISTANCE = 1000
-
-
-class RuleSyntaxError(RuleError):
-    """A query that does not parse; `line` and `column` (1-based) point into the query."""
 
 
 # ---------------------------------------------------------------------------------------------- tree
