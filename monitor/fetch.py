@@ -1,5 +1,6 @@
 """All HTTP: one aiohttp client for feeds, pages and webhooks, with timeouts, a total deadline,
-decoded-size caps, conditional GET, manual redirects and the address policy.
+decoded-size caps, conditional GET, manual redirects and the address policy (monitor.addresses),
+checked on each URL, on each resolved address and on the address of every socket before it connects.
 
 Nothing else in news-monitor opens a socket to the web; callers get bytes and headers back.
 """
@@ -12,24 +13,21 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from monitor.addresses import Networks, blocked_reason, check_url
 from monitor.config import FetchConfig
 from monitor.errors import BlockedAddressError, FetchError, HTTPStatusError, TooLargeError
 
 MAX_REDIRECTS = 5
 _CHUNK = 64 * 1024
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
-_V4_COMPAT = ipaddress.ip_network("::/96")  # deprecated IPv4-compatible form, ::a.b.c.d
-_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
 
 # A resolver seam: host -> addresses. Tests use it to see that refused addresses get no packet.
 Resolve = Callable[[str], Sequence[str]]
+AddrInfo = tuple[int, int, int, str, tuple]  # getaddrinfo's (family, type, proto, canonname, sockaddr)
 
 
 @dataclass(frozen=True)
@@ -71,68 +69,18 @@ class Outcome:
     response: Response | None = None
     error: FetchError | None = None
     seconds: float = 0.0
+    failure: str | None = None  # why there is no response, in a few words for per-cycle counts
 
 
-def refused_reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    """Why this address may not be fetched by default, or None when it is a public address."""
-    if isinstance(ip, ipaddress.IPv6Address) and not (ip.is_loopback or ip.is_unspecified):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (
-            ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 or ip in _V4_COMPAT else None)
-        if embedded is not None:
-            inner = refused_reason(embedded)
-            return f"embeds {embedded}, which {inner}" if inner else None
-        if ip in _NAT64_LOCAL:
-            return "is a local-use NAT64 address"
-    if ip.is_loopback:
-        return "is loopback"
-    if ip.is_link_local:
-        return "is link-local"
-    if ip.is_multicast:
-        return "is multicast"
-    if ip.is_unspecified:
-        return "is unspecified"
-    if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:
-        return "is carrier-grade NAT (100.64/10)"
-    if ip.is_private or not ip.is_global:
-        return "is a private or reserved address"
-    if isinstance(ip, ipaddress.IPv6Address) and ip not in _GLOBAL_UNICAST:
-        return "is outside global unicast (2000::/3)"  # site-local fec0::/10 and others Python calls global
-    return None
+PAST_DEADLINE = "past the deadline"
 
 
-Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
-
-
-def blocked_reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool,
-                   allow_networks: Networks = ()) -> str | None:
-    """Why the policy refuses this address, or None when it may be fetched."""
-    if allow_private:
-        return None
-    reason = refused_reason(ip)
-    if reason and any(ip.version == net.version and ip in net for net in allow_networks):
-        return None
-    return reason
-
-
-def check_url(url: str, allow_private: bool, allow_networks: Networks = ()) -> None:
-    """Refuse URLs we never fetch: other schemes, user-info, backslashes, private IP literals."""
-    if "\\" in url:
-        raise BlockedAddressError("backslashes are not allowed in URLs", url=url)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise BlockedAddressError(f"scheme {parts.scheme or '(none)'!r} is not http or https", url=url)
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise BlockedAddressError("URLs with user-info are refused", url=url)
-    host = parts.hostname
-    if not host:
-        raise BlockedAddressError("URL has no host", url=url)
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return
-    reason = blocked_reason(ip, allow_private, allow_networks)
-    if reason:
-        raise BlockedAddressError(f"{ip} {reason} (set fetch.allow_private_networks to allow it)", url=url)
+def _failure(error: FetchError) -> str:
+    if isinstance(error, HTTPStatusError):
+        return f"HTTP {error.status}"
+    if isinstance(error, BlockedAddressError):
+        return "refused by the address policy"
+    return "over the size cap" if isinstance(error, TooLargeError) else "connection or read error"
 
 
 class _PolicyResolver(AbstractResolver):
@@ -172,6 +120,66 @@ def _result(host: str, addr: str, port: int) -> ResolveResult:
     return {"hostname": host, "host": addr, "port": port, "family": family, "proto": 0, "flags": 0}
 
 
+class _RefusedConnection(OSError):
+    """The socket gate's refusal; an OSError so aiohttp moves on to the host's next address."""
+
+
+def _socket_gate(allow_private: bool, allow_networks: Networks) -> Callable[[AddrInfo], socket.socket]:
+    """aiohttp's socket factory: every socket aiohttp connects is made here, with the address it is
+    about to connect to. aiohttp skips the resolver for an IP-literal host (and yarl turns
+    `①②⑦.0.0.1` into one), so this, not the resolver, is the check no path can go around."""
+
+    def open_socket(addr_info: AddrInfo) -> socket.socket:
+        family, type_, proto, _, sockaddr = addr_info
+        ip = ipaddress.ip_address(sockaddr[0])
+        reason = blocked_reason(ip, allow_private, allow_networks)
+        if reason:
+            raise _RefusedConnection(f"{ip} {reason} (set fetch.allow_private_networks to allow it)")
+        return socket.socket(family, type_, proto)
+
+    return open_socket
+
+
+class _Deadline:
+    """A request's total deadline, paused while the request waits for a connection slot (the global
+    and per-host limits): it measures the request, not the queue in front of it. Without the pause
+    an aggregator feed whose links all sit on one host timed out healthy pages (issue 9)."""
+
+    def __init__(self, timeout: asyncio.Timeout):
+        self._timeout = timeout
+        self._left: float | None = None  # seconds left while paused
+
+    def pause(self) -> None:
+        when = self._timeout.when()
+        if self._left is None and when is not None and not self._timeout.expired():
+            self._left = when - asyncio.get_running_loop().time()
+            self._timeout.reschedule(None)
+
+    def resume(self) -> None:
+        if self._left is not None and not self._timeout.expired():
+            self._timeout.reschedule(asyncio.get_running_loop().time() + self._left)
+        self._left = None
+
+
+async def _queued(_session: object, ctx: object, _params: object) -> None:
+    clock = getattr(ctx, "trace_request_ctx", None)
+    if isinstance(clock, _Deadline):
+        clock.pause()
+
+
+async def _dequeued(_session: object, ctx: object, _params: object) -> None:
+    clock = getattr(ctx, "trace_request_ctx", None)
+    if isinstance(clock, _Deadline):
+        clock.resume()
+
+
+def _connect_error(exc: aiohttp.ClientConnectorError, url: str) -> FetchError:
+    """A refusal by the socket gate is a BlockedAddressError; other connect failures are FetchErrors."""
+    if isinstance(exc.os_error, _RefusedConnection):
+        return BlockedAddressError(str(exc.os_error), url=url)
+    return FetchError(f"{type(exc).__name__}: {exc}", url=url)
+
+
 @dataclass
 class Fetcher:
     """The one HTTP client. `fetch_many` runs a batch concurrently and never raises per request."""
@@ -203,11 +211,15 @@ class Fetcher:
     def _session(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
             limit=self.config.concurrency, limit_per_host=self.config.per_host,
-            resolver=_PolicyResolver(self.config.allow_private_networks, self._networks, self.resolve))
+            resolver=_PolicyResolver(self.config.allow_private_networks, self._networks, self.resolve),
+            socket_factory=_socket_gate(self.config.allow_private_networks, self._networks))
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout,
                                         sock_read=self.config.read_timeout)
+        tracing = aiohttp.TraceConfig()
+        tracing.on_connection_queued_start.append(_queued)
+        tracing.on_connection_queued_end.append(_dequeued)
         return aiohttp.ClientSession(
-            connector=connector, timeout=timeout, auto_decompress=True, trust_env=False,
+            connector=connector, timeout=timeout, auto_decompress=True, trust_env=False, trace_configs=[tracing],
             headers={"User-Agent": self.config.user_agent, "Accept-Encoding": "gzip, deflate"})
 
     async def _fetch_all(self, requests: Sequence[Request]) -> list[Outcome]:
@@ -217,8 +229,8 @@ class Fetcher:
     async def _fetch_one(self, session: aiohttp.ClientSession, request: Request) -> Outcome:
         started = time.monotonic()
         try:
-            async with asyncio.timeout(self.config.deadline):
-                response = await self._get(session, request)
+            async with asyncio.timeout(self.config.deadline) as timeout:
+                response = await self._get(session, request, _Deadline(timeout))
             return Outcome(request, response=response, seconds=time.monotonic() - started)
         except FetchError as exc:
             error = exc.at(request.url)
@@ -228,13 +240,16 @@ class Fetcher:
         except TimeoutError:
             error = FetchError(f"no complete answer within the {self.config.deadline:g}s deadline",
                                url=request.url)
+            return Outcome(request, error=error, seconds=time.monotonic() - started, failure=PAST_DEADLINE)
+        except aiohttp.ClientConnectorError as exc:
+            error = _connect_error(exc, request.url)
         except aiohttp.ClientError as exc:
             error = FetchError(f"{type(exc).__name__}: {exc}", url=request.url)
         except (OSError, ValueError, UnicodeError) as exc:
             error = FetchError(f"{type(exc).__name__}: {exc}", url=request.url)
-        return Outcome(request, error=error, seconds=time.monotonic() - started)
+        return Outcome(request, error=error, seconds=time.monotonic() - started, failure=_failure(error))
 
-    async def _get(self, session: aiohttp.ClientSession, request: Request) -> Response:
+    async def _get(self, session: aiohttp.ClientSession, request: Request, clock: _Deadline) -> Response:
         headers = {"Accept": _ACCEPT[request.kind]}
         if request.etag:
             headers["If-None-Match"] = request.etag
@@ -243,8 +258,8 @@ class Fetcher:
         url, permanent = request.url, None
         all_permanent = True
         for _hop in range(MAX_REDIRECTS + 1):
-            check_url(url, self.config.allow_private_networks, self._networks)
-            async with session.get(url, headers=headers, allow_redirects=False) as resp:
+            target = check_url(url, self.config.allow_private_networks, self._networks)
+            async with session.get(target, headers=headers, allow_redirects=False, trace_request_ctx=clock) as resp:
                 if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
                     all_permanent = all_permanent and resp.status in (301, 308)
                     url = urljoin(url, resp.headers["Location"])
@@ -277,8 +292,8 @@ class Fetcher:
         async with self._session() as session:
             try:
                 async with asyncio.timeout(self.config.deadline):
-                    check_url(url, self.config.allow_private_networks, self._networks)
-                    async with session.post(url, data=body, allow_redirects=False,
+                    target = check_url(url, self.config.allow_private_networks, self._networks)
+                    async with session.post(target, data=body, allow_redirects=False,
                                             headers={"Content-Type": "application/json"}) as resp:
                         text = await self._read_capped(resp, 64 * 1024, url)
                         headers = {k.lower(): v for k, v in resp.headers.items()}
@@ -289,6 +304,8 @@ class Fetcher:
                         return Response(url, resp.status, headers, text)
             except TimeoutError:
                 raise FetchError(f"no answer within the {self.config.deadline:g}s deadline", url=url) from None
+            except aiohttp.ClientConnectorError as exc:
+                raise _connect_error(exc, url) from None
             except aiohttp.ClientError as exc:
                 raise FetchError(f"{type(exc).__name__}: {exc}", url=url) from None
 

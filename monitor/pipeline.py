@@ -13,6 +13,7 @@ This module only orders the stages; parsing, matching, SQL and sending live in t
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -53,6 +54,7 @@ class CycleReport:
     updated: int = 0  # stored articles whose text the publisher changed
     joined: int = 0  # new articles that joined an existing story
     from_summary: int = 0
+    pages_not_fetched: int = 0  # article pages that failed or were refused: their text is the feed summary
     hits: int = 0
     alerts: int = 0
     delivered: int = 0
@@ -64,6 +66,7 @@ class CycleReport:
                 f"{self.new_articles} new articles ({self.from_summary} from summary, {self.joined} joined a "
                 f"story), {self.copies} copies folded, {self.updated} updated, {self.hits} hits, "
                 f"{self.alerts} alerts, {self.delivered} deliveries"
+                + (f", {self.pages_not_fetched} pages not fetched" if self.pages_not_fetched else "")
                 + (f", {len(self.delivery_errors)} delivery errors" if self.delivery_errors else ""))
 
 
@@ -194,6 +197,7 @@ class Pipeline:
         items = [*fresh, *(item for item, _ in changed)]
         with_pages = [i for i in items if i.url] if self.config.fetch.fetch_pages else []
         outcomes = {o.request.url: o for o in self.fetcher.fetch_many([Request(i.url, "page") for i in with_pages])}
+        _count_pages_not_fetched(list(outcomes.values()), report)
         articles = self.extractor.run([_job(item, outcomes.get(item.url or "")) for item in items])
         decider = self._decider(store)
         for n, (item, article) in enumerate(zip(items, articles, strict=True)):
@@ -293,6 +297,16 @@ class Pipeline:
             store.record_delivery(delivery.message_id, delivery.channel, self.clock())
             report.delivered += 1
         return report
+
+
+def _count_pages_not_fetched(outcomes: Sequence[Outcome], report: CycleReport) -> None:
+    """One line per cycle saying how many pages were not fetched and why, so a throttled or failing
+    host shows in the log rather than only in each article's text_note."""
+    why = Counter(o.failure for o in outcomes if o.error is not None)
+    report.pages_not_fetched += sum(why.values())
+    if why:
+        log.warning("pages: %d of %d not fetched this cycle (%s); their articles use the feed summary",
+                    report.pages_not_fetched, len(outcomes), ", ".join(f"{n} {w}" for w, n in why.most_common()))
 
 
 def _job(item: FeedItem, outcome: Outcome | None) -> ExtractJob:

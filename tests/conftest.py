@@ -162,3 +162,17 @@ def shared() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is not present beside the checkout")
     return SHARED
+
+
+@pytest.fixture
+def second_loopback_site() -> Iterator[SiteServer]:
+    """A site server on 127.0.0.2 (Linux routes all of 127/8 to loopback): a host the address-policy
+    tests allow through fetch.allow_networks while 127.0.0.1 stays refused."""
+    site = SiteServer(None)
+    server = ThreadingHTTPServer(("127.0.0.2", 0), _handler_class(site))
+    server.daemon_threads = True
+    site.base = f"http://127.0.0.2:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield site
+    server.shutdown()
+    server.server_close()

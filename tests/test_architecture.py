@@ -13,7 +13,7 @@ PACKAGE = ROOT / "monitor"
 MODULES = sorted(PACKAGE.rglob("*.py"))
 PURE_PACKAGES = ["decide", "text"]  # every module in them is pure
 PURE = ["models", "errors", "digest", "polling", "rules.book", "rules.query", "rules.evaluate", "rules.ruleset",
-        "rules.matching",
+        "rules.matching", "addresses",
         *sorted(module_path.relative_to(PACKAGE).with_suffix("").as_posix().replace("/", ".")
                 for package in PURE_PACKAGES for module_path in (PACKAGE / package).glob("*.py"))]
 IO_MODULES = {"monitor.fetch", "monitor.store", "monitor.service", "monitor.cli", "monitor.pipeline",
@@ -76,3 +76,20 @@ def test_every_module_has_an_owning_docstring(path):
 @pytest.mark.parametrize("path", sorted((PACKAGE / "channels").glob("*.py")), ids=module_name)
 def test_channels_send_what_they_are_given_without_the_store(path):
     assert "monitor.store" not in imports(path), f"{module_name(path)} imports the store"
+
+
+def test_every_web_connection_goes_through_the_address_policy():
+    """Sessions, connectors and sockets for the web are made in fetch.py only, and its one connector
+    carries the policy's resolver and socket gate: no code path connects around the address policy."""
+    makers = {"ClientSession", "TCPConnector", "UnixConnector", "request", "socket", "create_connection",
+              "open_connection", "urlopen", "HTTPConnection", "HTTPSConnection"}
+    found = []
+    for path in MODULES:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and ast.unparse(node.func).split(".")[-1] in makers:
+                found.append((module_name(path), ast.unparse(node.func), {k.arg for k in node.keywords}))
+    assert {(module, call) for module, call, _ in found} == {
+        ("monitor.fetch", "aiohttp.TCPConnector"), ("monitor.fetch", "aiohttp.ClientSession"),
+        ("monitor.fetch", "socket.socket")}, found
+    connector = next(keywords for _, call, keywords in found if call == "aiohttp.TCPConnector")
+    assert {"resolver", "socket_factory"} <= connector

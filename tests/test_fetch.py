@@ -12,9 +12,10 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 
+from monitor.addresses import check_url, refused_reason
 from monitor.config import FetchConfig
 from monitor.errors import BlockedAddressError, FetchError, HTTPStatusError, TooLargeError
-from monitor.fetch import MAX_REDIRECTS, Fetcher, Request, check_url, refused_reason
+from monitor.fetch import MAX_REDIRECTS, Fetcher, Request
 from tests.conftest import SITE, SiteServer, _handler_class
 
 
