@@ -129,7 +129,9 @@ class UpdatesConfig(_Strict):
 
 class DigestConfig(_Strict):
     at: StrictStr = "08:00"
-    timezone: StrictStr = "UTC"
+    timezone: StrictStr = "UTC"  # the zone of every time in messages, named once in each
+    stories_per_topic: int = Field(default=15, ge=1)  # the rest is counted, with the command that lists them
+    sources_per_story: int = Field(default=5, ge=1)
 
     @field_validator("at", mode="before")
     @classmethod
@@ -158,6 +160,22 @@ class DigestConfig(_Strict):
     def time(self) -> dtime:
         hour, minute = self.at.split(":")
         return dtime(int(hour), int(minute))
+
+
+class AlertsConfig(_Strict):
+    """Immediate alerts. `max_age`: an item published (or, undated, first seen) longer ago than this never
+    alerts, it goes to the digest — so a new feed's backlog is not a flood of alerts; "off" disables it."""
+
+    max_age: int | None = 2 * 86400
+
+    @field_validator("max_age", mode="before")
+    @classmethod
+    def _age(cls, v: object) -> object:
+        if v is False:
+            raise ValueError('write "off" in quotes (unquoted, YAML reads off as false), or a duration such as 2d')
+        if isinstance(v, str) and v.strip().lower() == "off":
+            return None
+        return None if v is None else parse_duration(v)
 
 
 class FileChannel(_Strict):
@@ -205,6 +223,7 @@ class Config(_Strict):
     extract: ExtractConfig = ExtractConfig()
     updates: UpdatesConfig = UpdatesConfig()
     digest: DigestConfig = DigestConfig()
+    alerts: AlertsConfig = AlertsConfig()
     channels: list[Channel] = Field(default_factory=lambda: [FileChannel(type="file")])
 
     _durations = field_validator("interval", mode="before")(lambda v: parse_duration(v))
@@ -215,7 +234,7 @@ class Config(_Strict):
     def _empty_sections(cls, data: object) -> object:
         """A section whose keys are all commented out (`extract:` alone) means its defaults."""
         if isinstance(data, dict):
-            return {k: ({} if v is None and k in ("fetch", "extract", "updates", "digest") else v)
+            return {k: ({} if v is None and k in ("fetch", "extract", "updates", "digest", "alerts") else v)
                     for k, v in data.items()}
         return data
 
@@ -236,8 +255,8 @@ class Config(_Strict):
         return self.state_dir / "outbox"
 
     def feed_list(self) -> list[Feed]:
-        return [Feed(url=f.url, name=f.name or _default_name(f.url), interval=f.interval or self.interval)
-                for f in self.feeds]
+        return [Feed(url=f.url, name=f.name or _default_name(f.url), interval=f.interval or self.interval,
+                     named=bool(f.name)) for f in self.feeds]
 
 
 def _default_name(url: str) -> str:

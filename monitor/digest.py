@@ -1,200 +1,340 @@
-"""Turns stored hits into messages: groups items by topic and story and renders text, HTML (jinja2, autoescaped),
-Slack blocks and the outbox JSON. Decides nothing about sending and queries nothing.
+"""The one message model: a digest or an alert built once as header → releases → topics → follow-ups →
+health, each story once with its sources, facts and the sentence that made its rule match; and its outbox
+JSON, which every rendering (monitor/render.py, monitor/blocks.py) reads. Pure: the clock and zone are passed.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import asdict
-from datetime import UTC, datetime
-
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup, escape
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from monitor.decide.releases import merged_facts
 from monitor.models import Message, MessageItem
+from monitor.render import one_line, plural, render_html, render_text, safe_url
 
-_HTML = Environment(loader=PackageLoader("monitor", "templates"), undefined=StrictUndefined,
-                    autoescape=select_autoescape(default=True, default_for_string=True),
-                    trim_blocks=True, lstrip_blocks=True)
-_TEXT = Environment(loader=PackageLoader("monitor", "templates"), undefined=StrictUndefined,
-                    autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-
-
-def safe_url(url: str) -> str:
-    """Only http(s) links are rendered; a javascript: or data: link from a feed becomes inert."""
-    return url if url.lower().startswith(("http://", "https://")) else "#"
+__all__ = ["Layout", "build_data", "build_message", "facts_line", "fact_subject", "folded_line", "ledger_line",
+           "local_time", "one_line", "safe_url"]
+ALERT_STORIES = 3  # an alert is about one story; a few when one article carries several immediate rules
+FOLLOWUPS_SHOWN = 10  # follow-ups are listed briefly; the rest are counted
+HEALTH_SHOWN = 10  # failing feeds named; the rest counted (`news-monitor status` lists them all)
+SUBJECT_CHARS = 200
 
 
-_HTML.filters["safe_url"] = safe_url
+@dataclass(frozen=True)
+class Layout:
+    """What shapes a message beyond its items: the reader's zone, the caps, the rules' descriptions."""
+
+    zone: str = "UTC"
+    stories_per_topic: int = 15
+    sources_per_story: int = 5
+    descriptions: Mapping[str, str] = field(default_factory=dict)  # rule name -> description, in rule order
 
 
-def highlight(text: str, words: Sequence[str]) -> Markup:
-    """Escape `text` and wrap each matched word in <mark>; feed text never reaches HTML unescaped."""
-    if not words:
-        return Markup(escape(text))
-    pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)), re.IGNORECASE)
-    out, last = [], 0
-    for m in pattern.finditer(text):
-        out.append(escape(text[last:m.start()]))
-        out.append(Markup("<mark>%s</mark>") % text[m.start():m.end()])
-        last = m.end()
-    out.append(escape(text[last:]))
-    return Markup("").join(out)
-
-
-_HTML.filters["highlight"] = highlight
-
-
-def one_line(text: str, limit: int = 200) -> str:
-    """Collapse control characters (CR/LF included) so feed text cannot forge headers or lines."""
-    flat = " ".join(_CONTROL.sub(" ", text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
-
-
-def group_by_topic(items: Sequence[MessageItem]) -> list[tuple[str, list[MessageItem]]]:
-    """Topics in name order; an article that hit two topics is listed under both."""
-    topics: dict[str, list[MessageItem]] = {}
-    for item in items:
-        for rule in item.rules:
-            topics.setdefault(rule, []).append(item)
-    return sorted(topics.items())
-
-
-def story_views(items: Sequence[MessageItem]) -> list[dict]:
-    """One entry per story: its first headline, every report of it, the merged release facts, the
-    matched words; stories not announced before come first, follow-ups after."""
-    stories: dict[str, list[MessageItem]] = {}
-    for item in items:
-        stories.setdefault(item.story, []).append(item)
-    views = []
-    for story, group in stories.items():
-        lead = group[0]
-        reports = list(dict.fromkeys(lead.sources or tuple((i.feed, i.url) for i in group)))
-        views.append({
-            "story": story, "title": lead.title, "url": lead.url, "feed": lead.feed, "published": lead.published,
-            "first_seen": min(i.first_seen for i in group), "snippet": lead.snippet,
-            "rules": sorted({r for i in group for r in i.rules}),
-            "matched": list(dict.fromkeys(w for i in group for w in i.matched)),
-            "sources": [{"feed": f, "url": u} for f, u in reports], "new_reports": [i.url for i in group],
-            "facts": merged_facts(lead.facts), "followup": lead.followup,
-            "alerted": any(i.alerted for i in group), "text_source": lead.text_source,
-        })
-    return sorted(views, key=lambda v: v["followup"])
-
-
-def when(stamp: str | None) -> str:
-    """A stored UTC timestamp as people read it: 8 Nov 2025 09:05 UTC."""
-    if not stamp:
+def domain(url: str) -> str:
+    """The host people recognise: www. dropped; '' for a link that is not http(s)."""
+    if safe_url(url) == "#":
         return ""
     try:
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC)
+        host = urlsplit(url).hostname or ""
     except ValueError:
-        return stamp
-    return f"{moment.day} {moment:%b %Y %H:%M} UTC"
+        return ""
+    return host.removeprefix("www.")
+
+
+def local_time(stamp: str | None, zone: ZoneInfo) -> str:
+    """A stored UTC timestamp as the reader reads it in their zone: 8 Nov 11:05 (the zone is named once)."""
+    moment = _parse(stamp)
+    return f"{moment.astimezone(zone).day} {moment.astimezone(zone):%b %H:%M}" if moment else ""
+
+
+def _parse(stamp: str | None) -> datetime | None:
+    if not stamp:
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def facts_line(facts: dict | None) -> str:
+    """A release's facts in one line: how many, who, where to, who brokered it, when."""
     if not facts:
         return ""
     parts = [f"{facts['number']} released" if facts.get("number") else "release reported"]
     if facts.get("names"):
-        parts.append("incl. " + ", ".join(facts["names"][:6]))
+        names = facts["names"]
+        parts.append("incl. " + ", ".join(names[:4]) + (f" +{len(names) - 4}" if len(names) > 4 else ""))
     if facts.get("destination"):
         parts.append(f"to {facts['destination']}")
     if facts.get("broker"):
-        parts.append(f"brokered by {facts['broker']}")
+        parts.append(f"via {facts['broker']}")
     if facts.get("date"):
-        parts.append(f"on {facts['date']}")
+        parts.append(f"on {_day(facts['date'])}")
     return " · ".join(parts)
 
 
-def suppressed_line(suppressed: Sequence[dict]) -> str:
-    """One summary line of what was folded since the last digest."""
-    kinds = Counter(s["kind"] for s in suppressed)
-    words = {"copy": "syndicated copies folded into their original", "update": "updated articles (no new alert)",
-             "alert": "alerts held back (follow-up reports, or no new release)"}
-    return "; ".join(f"{n} {words.get(k, k)}" for k, n in sorted(kinds.items()))
+def _day(iso_date: str) -> str:
+    try:
+        d = date.fromisoformat(iso_date)
+    except ValueError:
+        return iso_date
+    return f"{d.day} {d:%b %Y}"
+
+
+def fact_subject(facts: dict | None, title: str) -> str:
+    """An alert's subject: the fact first, so a phone's 40 characters carry it; then the headline."""
+    if not facts:
+        return one_line(title, SUBJECT_CHARS)
+    number, names = facts.get("number"), facts.get("names") or []
+    lead = f"{number} freed" if number else (f"{names[0]} freed" if names else "Release reported")
+    tail = [f"to {facts['destination']}"] if facts.get("destination") else []
+    if facts.get("broker"):
+        tail.append(f"via {facts['broker']}")
+    head = lead + (" — " + ", ".join(tail) if tail else "")
+    return one_line(f"{head}: {title}", SUBJECT_CHARS)
+
+
+def ledger_line(release_stories: Iterable[dict]) -> str:
+    """The running count of releases: '4 releases reported since Jun 2025, 205 people'."""
+    count, people, first = 0, 0, None
+    for story in release_stories:
+        facts = merged_facts(story.get("facts") or ()) or {}
+        count += 1
+        people += facts.get("number") or len(facts.get("names") or ())
+        when = facts.get("date") or (story.get("first_seen") or "")[:10]
+        first = min(first, when) if first and when else (first or when)
+    if not count:
+        return ""
+    since = ""
+    if first:
+        try:
+            since = f" since {date.fromisoformat(first):%b %Y}"
+        except ValueError:
+            since = ""
+    return f"{plural(count, 'release')} reported{since}, {plural(people, 'person', 'people')}"
+
+
+# -- the model -------------------------------------------------------------------------------------
 
 
 def build_message(kind: str, items: Sequence[MessageItem], now: datetime, health: Sequence[dict] = (),
-                  rule_errors: Sequence[str] = (), suppressed: Sequence[dict] = ()) -> Message:
-    """Render one digest or alert. `health` lists failing feeds, so feeds never die silently;
-    `rule_errors` lists rule edits not applied; `suppressed` is the log of what was folded and why."""
+                  rule_errors: Sequence[str] = (), suppressed: Sequence[dict] = (), *,
+                  layout: Layout | None = None, ledger: str = "") -> Message:
+    """One digest or alert, built once and rendered to text and HTML; its JSON (`data`) carries the model
+    for the outbox and Slack. `health` lists failing feeds; `rule_errors` rule edits not applied;
+    `suppressed` the log of what was folded; `ledger` the running count of releases."""
+    layout = layout or Layout()
+    data = build_data(kind, items, now, health, rule_errors, suppressed, layout=layout, ledger=ledger)
+    html = render_html(data)
+    return Message(id=data["id"], kind=kind, created=data["created"], items=tuple(items), subject=data["subject"],
+                   text=render_text(data), html=html, data=data)
+
+
+def build_data(kind: str, items: Sequence[MessageItem], now: datetime, health: Sequence[dict] = (),
+               rule_errors: Sequence[str] = (), suppressed: Sequence[dict] = (), *,
+               layout: Layout, ledger: str = "", message_id: str | None = None) -> dict:
+    """The message as JSON: every key the outbox had (kind, id, created, subject, items, topics, stories,
+    suppressed, health) plus the model the renderings read (header, sections, zone, ...)."""
+    zone = ZoneInfo(layout.zone)
     created = now.astimezone(UTC)
-    message_id = uuid.uuid4().hex[:12]
-    topics = group_by_topic(items)
-    views = story_views(items)
+    order = {name: n for n, name in enumerate(layout.descriptions)}
+    views = _story_views(items, layout, zone, order)
+    by_id = {v["story"]: v for v in views}
+    fresh = [v for v in views if not v["followup"]]
+    releases = sorted((v for v in fresh if v["facts"]), key=lambda v: v["first_seen"], reverse=True)
+    topical = [v for v in fresh if not v["facts"]]
+    followups = [v for v in views if v["followup"]]
+    cap = ALERT_STORIES if kind == "alert" else layout.stories_per_topic
+    sections = []
+    if releases:
+        sections.append(_section("releases", None, "Releases", releases, cap, kind, ledger=ledger))
+    topics: dict[str, list[dict]] = {}
+    for v in topical:
+        topics.setdefault(v["topic"], []).append(v)
+    for rule in sorted(topics, key=lambda r: (order.get(r, len(order)), r)):
+        group = sorted(topics[rule], key=lambda v: (-v["sources_total"], v["first_seen"]))
+        sections.append(_section("topic", rule, layout.descriptions.get(rule) or rule, group, cap, kind))
+    if followups:
+        sections.append(_section("followups", None, "Follow-ups to stories already sent", followups,
+                                 FOLLOWUPS_SHOWN, kind))
     if kind == "alert":
-        lead = views[0] if views else {"title": "", "facts": None}
-        facts = facts_line(lead["facts"])
-        subject = one_line(f"[news-monitor] Alert: {lead['title']}" + (f" — {facts}" if facts else "")
-                           + (f" (+{len(views) - 1} more)" if len(views) > 1 else ""), 250)
+        sections = _alert_cap(sections)
+    failing = [_health_json(h) for h in health]
+    header = _header(len(releases), len(topical), len(topics), len(followups), len(failing), len(rule_errors))
+    local = created.astimezone(zone)
+    local_date = f"{local.day} {local:%b %Y}"
+    if kind == "alert":
+        lead = next((by_id[s] for sec in sections for s in sec["stories"]), None)
+        subject = fact_subject(lead["facts"], lead["title"]) if lead else "news-monitor alert"
     else:
-        subject = one_line(f"[news-monitor] Digest {created:%Y-%m-%d}: {sum(not v['followup'] for v in views)} new "
-                           f"stor{'ies' if sum(not v['followup'] for v in views) != 1 else 'y'}, "
-                           f"{len(items)} article{'s' if len(items) != 1 else ''}")
-    fresh = [v for v in views if not v["followup"] and not (kind == "digest" and v["alerted"])]
-    context = {"kind": kind, "subject": subject, "created": created.strftime("%Y-%m-%d %H:%M UTC"),
-               "topics": [(rule, [v for v in fresh if rule in v["rules"]]) for rule, _ in topics],
-               "alerted": [v for v in views if kind == "digest" and v["alerted"] and not v["followup"]],
-               "followups": [v for v in views if v["followup"]], "health": list(health),
-               "rule_errors": list(rule_errors), "suppressed": suppressed_line(suppressed),
-               "count": len(items), "one_line": one_line, "facts_line": facts_line, "when": when}
-    context["topics"] = [(rule, group) for rule, group in context["topics"] if group]
-    data = {
-        "kind": kind, "id": message_id, "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "subject": subject,
-        "items": [_item_json(i) for i in items],
-        "topics": {rule: [i.url for i in group] for rule, group in topics},
-        "stories": [{k: v[k] for k in ("story", "title", "url", "rules", "sources", "first_seen", "facts",
-                                       "followup", "matched", "new_reports")} for v in views],
+        subject = one_line(f"{header} — news-monitor, {local_date}", SUBJECT_CHARS)
+    message_id = message_id or uuid.uuid4().hex[:12]
+    replies_to = list(dict.fromkeys(v["announced"] for v in followups if v.get("announced")))
+    shown = {s for sec in sections for s in sec["stories"]}
+    return {
+        "kind": kind, "id": message_id, "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"), "subject": subject,
+        "items": [_item_json(i, by_id[i.story], layout) for i in items],
+        "topics": _topics_json(items),
+        "stories": [{k: v for k, v in v.items() if k != "announced"} for v in views],
         "suppressed": [{k: s.get(k) for k in ("kind", "url", "story", "reason", "at")} for s in suppressed],
-        "health": {"failing_feeds": [_health_json(h) for h in health], "rule_errors": list(rule_errors)},
+        "health": {"failing_feeds": failing, "rule_errors": list(rule_errors)},
+        # the model every rendering reads (added; nothing above changed meaning)
+        "header": header, "zone": layout.zone, "created_local": f"{local_date} {local:%H:%M}",
+        "local_date": local_date, "ledger": ledger if releases else "",
+        "sections": sections, "shown": [v["story"] for v in views if v["story"] in shown],
+        "folded": folded_line(suppressed), "replies_to": replies_to,
+        "preheader": _preheader(sections, by_id, header),
     }
-    return Message(id=message_id, kind=kind, created=data["created"], items=tuple(items), subject=subject,
-                   text=_TEXT.get_template("message.txt.j2").render(context),
-                   html=_HTML.get_template("message.html.j2").render(context), data=data)
 
 
-def _item_json(item: MessageItem) -> dict:
+def _section(kind: str, rule: str | None, title: str, stories: list[dict], cap: int, message_kind: str,
+             ledger: str = "") -> dict:
+    shown = stories[:cap]
+    more = len(stories) - len(shown)
+    command = f"news-monitor hits --since 1d --rule {rule}" if rule and more and message_kind == "digest" else ""
+    return {"kind": kind, "rule": rule, "title": title, "stories": [v["story"] for v in shown],
+            "count": len(stories), "more": more, "more_command": command, "ledger": ledger}
+
+
+def _alert_cap(sections: list[dict]) -> list[dict]:
+    """An alert lists at most ALERT_STORIES stories in all, releases first."""
+    left, out = ALERT_STORIES, []
+    for sec in sections:
+        if left <= 0:
+            break
+        kept = sec["stories"][:left]
+        left -= len(kept)
+        out.append({**sec, "stories": kept, "more": sec["count"] - len(kept)})
+    return out
+
+
+def _header(releases: int, stories: int, topics: int, followups: int, failing: int, rule_errors: int) -> str:
+    parts = []
+    if releases:
+        parts.append(plural(releases, "release"))
+    if stories:
+        parts.append(f"{plural(stories, 'new story', 'new stories')} on {plural(topics, 'topic')}")
+    if followups:
+        parts.append(plural(followups, "follow-up"))
+    if failing:
+        parts.append(f"{plural(failing, 'feed')} failing")
+    if rule_errors:
+        parts.append(f"{plural(rule_errors, 'rule edit')} not applied")
+    return " · ".join(parts) or "No new stories"
+
+
+def _preheader(sections: list[dict], by_id: dict[str, dict], header: str) -> str:
+    """The line a mail client shows beside the subject: the first story's headline."""
+    first = next((by_id[s] for sec in sections for s in sec["stories"]), None)
+    return one_line(f"{header}. {first['title']}" if first else header, 150)
+
+
+def folded_line(suppressed: Sequence[dict]) -> str:
+    """One plain-words line for what was folded since the last digest."""
+    kinds = Counter(s["kind"] for s in suppressed)
+    parts = []
+    if kinds.get("copy"):
+        n = kinds["copy"]
+        parts.append(f"{plural(n, 'copy', 'copies')} of stories from other outlets folded into the original")
+    if kinds.get("update"):
+        n = kinds["update"]
+        parts.append(f"{plural(n, 'article')} updated by {'its' if n == 1 else 'their'} publisher, not sent again")
+    if kinds.get("alert"):
+        parts.append(f"{plural(kinds['alert'], 'alert')} held back (a follow-up, or no new release)")
+    parts.extend(plural(n, k) for k, n in sorted(kinds.items()) if k not in ("copy", "update", "alert"))
+    return "; ".join(parts)
+
+
+def _story_views(items: Sequence[MessageItem], layout: Layout, zone: ZoneInfo, order: dict[str, int]) -> list[dict]:
+    """One view per story, built once: its best headline, strongest topic and the others, the sentence that
+    made that topic's rule match, its sources by outlet name (capped), merged release facts."""
+    stories: dict[str, list[MessageItem]] = {}
+    for item in items:
+        stories.setdefault(item.story, []).append(item)
+    return [_story_view(story, group, layout, zone, order) for story, group in stories.items()]
+
+
+def _strength(rule: str, group: Sequence[MessageItem], order: dict[str, int]) -> tuple:
+    """A rule's hold on a story: its words in a headline, then how many distinct words, then rule order."""
+    words = {w.lower() for i in group for r, _, ws in i.reasons if r == rule for w in ws}
+    in_title = sum(1 for w in words for i in group if w and w in i.title.lower())
+    return (-in_title, -len(words), order.get(rule, len(order)), rule)
+
+
+def _story_view(story: str, group: list[MessageItem], layout: Layout, zone: ZoneInfo,
+                order: dict[str, int]) -> dict:
+    rules = sorted({r for i in group for r in i.rules}, key=lambda r: (order.get(r, len(order)), r))
+    topic = min(rules, key=lambda r: _strength(r, group, order)) if rules else ""
+    lead = _best(group, topic)
+    sentence, words = next(((s, list(ws)) for i in [lead, *group] for r, s, ws in i.reasons if r == topic and s),
+                           (lead.snippet, list(lead.matched)))
+    raw_sources = lead.sources or tuple((i.feed, i.url, i.outlet_url) for i in group)
+    seen, sources = set(), []
+    # the lead report first: the byline names it, "+N sources" the others
+    for src in [(lead.feed, lead.url, lead.outlet_url), *raw_sources]:
+        name, url = src[0], src[1]
+        if url in seen:
+            continue
+        seen.add(url)
+        sources.append({"feed": name, "url": url, "domain": domain(src[2] if len(src) > 2 and src[2] else url)})
+    total = max(len(sources), lead.sources_count)
+    facts = merged_facts(lead.facts) if lead.facts else None
+    return {
+        "story": story, "title": lead.title, "url": lead.url, "feed": lead.feed,
+        "domain": domain(lead.outlet_url or lead.url), "published": lead.published,
+        "first_seen": min(i.first_seen for i in group), "time": local_time(lead.published or lead.first_seen, zone),
+        "snippet": lead.snippet, "rules": rules, "topic": topic, "also": [r for r in rules if r != topic],
+        "also_titles": [layout.descriptions.get(r) or r for r in rules if r != topic],
+        "sentence": sentence, "words": words,
+        "matched": list(dict.fromkeys(w for i in group for w in i.matched)),
+        "sources": sources[: layout.sources_per_story], "sources_total": total,
+        "new_reports": [i.url for i in group], "facts": facts, "facts_line": facts_line(facts),
+        "followup": lead.followup, "alerted": any(i.alerted for i in group), "text_source": lead.text_source,
+        "announced": lead.announced,
+    }
+
+
+def _best(group: Sequence[MessageItem], topic: str) -> MessageItem:
+    """The story's best headline: one whose own title carries the topic's words, from a page rather than a
+    feed summary, the earliest of those."""
+    def score(pair: tuple[int, MessageItem]) -> tuple:
+        n, item = pair
+        words = [w.lower() for r, _, ws in item.reasons if r == topic for w in ws]
+        return (-sum(1 for w in words if w in item.title.lower()), item.text_source != "page",
+                item.title == "(untitled)", n)
+    return min(enumerate(group), key=score)[1]
+
+
+def _topics_json(items: Sequence[MessageItem]) -> dict[str, list[str]]:
+    """The outbox's `topics`: every rule and the URLs of its articles (an article under each rule it hit)."""
+    topics: dict[str, list[str]] = {}
+    for item in items:
+        for rule in item.rules:
+            topics.setdefault(rule, []).append(item.url)
+    return dict(sorted(topics.items()))
+
+
+def _item_json(item: MessageItem, view: dict, layout: Layout) -> dict:
+    """An item as the outbox always gave it; its story's sources and facts come from the story view built
+    once (capped), not copied whole per item."""
     data = asdict(item)
     data["rules"] = list(item.rules)
     data["matched"] = list(item.matched)
-    data["sources"] = [{"feed": f, "url": u} for f, u in item.sources]
-    data["facts"] = merged_facts(item.facts)
-    data.pop("article_id")
+    data["sources"] = view["sources"]
+    data["sources_total"] = view["sources_total"]
+    data["facts"] = view["facts"]
+    data["reasons"] = [{"rule": r, "sentence": s, "words": list(ws)} for r, s, ws in item.reasons]
+    data["domain"] = domain(item.outlet_url or item.url)
+    for key in ("article_id", "announced", "outlet_url"):
+        data.pop(key, None)
     return data
 
 
 def _health_json(row: dict) -> dict:
     return {k: row.get(k) for k in ("name", "url", "errors", "last_error", "last_ok")}
-
-
-def slack_payload(data: dict) -> dict:
-    """Slack incoming-webhook JSON: mrkdwn with &, < and > escaped so feed text cannot inject links."""
-    lines = [f"*{_slack(data['subject'])}*"]
-    for rule, urls in data["topics"].items():
-        lines.append(f"\n*{_slack(rule)}*")
-        for item in data["items"]:
-            if item["url"] in urls:
-                lines.append(f"• <{_slack_url(safe_url(item['url']))}|{_slack(one_line(item['title'], 150))}> "
-                             f"— {_slack(item['feed'])}\n    {_slack(one_line(item['snippet'], 280))}")
-    failing = data.get("health", {}).get("failing_feeds", [])
-    if failing:
-        lines.append(f"\n:warning: {len(failing)} feed(s) failing: "
-                     + ", ".join(_slack(f['name'] or f['url']) for f in failing[:10]))
-    text = "\n".join(lines)
-    return {"text": text[:39_000], "unfurl_links": False, "unfurl_media": False}
-
-
-def _slack(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _slack_url(url: str) -> str:
-    return _slack(url).replace("|", "%7C")

@@ -11,6 +11,7 @@ import codecs
 import html
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pyexpat import errors as expat_errors
 from urllib.parse import urljoin
@@ -185,7 +186,26 @@ def parse_feed(feed: Feed, body: bytes, headers: dict[str, str] | None = None,
     if not parsed.entries:
         _check_empty(feed, data, parsed)
     base = url or feed.url
+    feed = _titled(feed, parsed.feed.get("title") if isinstance(parsed.get("feed"), dict) else None)
     return [_item(feed, e, base) for e in parsed.entries]
+
+
+MAX_NAME = 120  # an outlet's name as messages show it
+
+
+def _titled(feed: Feed, title: object) -> Feed:
+    """A feed without a name in the config is called by its own <title> (else its host stays)."""
+    name = html_to_text(title)[:MAX_NAME] if isinstance(title, str) else ""
+    return feed if feed.named or not name else replace(feed, name=name)
+
+
+def _source(base: str, source: object) -> tuple[str | None, str | None]:
+    """An aggregator's <source> (Google News names the outlet there): its name and site, when given."""
+    if not isinstance(source, dict):
+        return None, None
+    title = source.get("title")
+    name = html_to_text(title)[:MAX_NAME] if isinstance(title, str) else ""
+    return name or None, _link(base, source.get("href") or source.get("link"))
 
 
 def _check_empty(feed: Feed, data: bytes, parsed: dict) -> None:
@@ -232,8 +252,9 @@ def _item(feed: Feed, entry: dict, base: str) -> FeedItem:
     summary = entry.get("summary") or ""
     if not summary and entry.get("content"):
         summary = entry["content"][0].get("value", "")
+    source_name, source_url = _source(base, entry.get("source"))
     return FeedItem(
-        feed_url=feed.url, feed_name=feed.name,
+        feed_url=feed.url, feed_name=feed.name, source_name=source_name, source_url=source_url,
         guid=_clip(entry.get("id")) or None,
         url=_link(base, entry.get("link")),
         title=html_to_text(entry.get("title") or "")[:MAX_TITLE],
@@ -287,6 +308,7 @@ def _parse_json_feed(feed: Feed, body: bytes, base: str) -> list[FeedItem]:
             or not isinstance(data.get("items"), list):
         raise FeedError("not a feed (JSON without a jsonfeed.org version and items)", url=feed.url)
     items = []
+    feed = _titled(feed, data.get("title"))
     for entry in data["items"]:
         if not isinstance(entry, dict):
             continue

@@ -87,10 +87,18 @@ def _005_page_checked(db: Database) -> None:
     db["articles"].add_column("page_checked", str)
 
 
+def _006_outlets(db: Database) -> None:
+    """The outlet's own site for an article or copy an aggregator carried (its <source url>), so messages show
+    the outlet's domain beside a news.google.com link."""
+    db["articles"].add_column("outlet_url", str)
+    db["sources"].add_column("outlet_url", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_initial", _001_initial),
     ("002_feed_health", _002_feed_health),
     ("003_hit_words", _003_hit_words),
     ("004_stories", _004_stories),
     ("005_page_checked", _005_page_checked),
+    ("006_outlets", _006_outlets),
 ]

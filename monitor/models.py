@@ -17,6 +17,7 @@ class Feed:
     url: str
     name: str
     interval: int  # seconds between polls
+    named: bool = True  # False: the name is only the host, and the feed's own title may replace it
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,13 @@ class FeedItem:
     title: str
     summary: str  # plain text
     published: datetime | None
+    source_name: str | None = None  # an aggregator's <source>: the outlet that wrote it
+    source_url: str | None = None
+
+    @property
+    def outlet(self) -> str:
+        """Who wrote it: an aggregator's <source> wins over the feed's name."""
+        return self.source_name or self.feed_name
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,10 @@ class MessageItem:
     sources: tuple[tuple[str, str], ...] = ()  # every report of its story: (feed, url), copies included
     facts: tuple[dict, ...] = ()  # release facts its story's articles reported
     followup: bool = False  # its story was announced by an earlier message
+    reasons: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # per rule: (rule, the sentence, its words)
+    outlet_url: str | None = None  # an aggregator's <source url>: the outlet's own site
+    announced: str | None = None  # the message that first announced its story (a follow-up replies to it)
+    sources_count: int = 0  # reports of its story in all (sources holds the first few)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from monitor.config import Config
 from monitor.decide import STORY_MEMORY, Decider, Decision
 from monitor.decide.new import item_hash, item_keys, sort_items, text_unchanged
 from monitor.decide.stories import StoryFeatures
-from monitor.digest import build_message
+from monitor.digest import Layout, build_message, ledger_line
 from monitor.errors import FeedError, MonitorError
 from monitor.extract import fallback_article
 from monitor.extract_pool import ExtractJob, ExtractPool
@@ -207,7 +207,12 @@ class Pipeline:
                 self._update(store, changed[n - len(fresh)][1], article, decider.describe(article, hits, rules),
                              now, report)
             else:
-                self._store_new(store, decider, article, decider.decide(article, hits, rules, now), now, report)
+                decision = decider.decide(article, hits, rules, now, max_age=self._alert_age())
+                self._store_new(store, decider, article, decision, now, report)
+
+    def _alert_age(self) -> timedelta | None:
+        age = self.config.alerts.max_age
+        return timedelta(seconds=age) if age else None
 
     @staticmethod
     def _match(book: RuleBook, item: FeedItem, article):
@@ -257,16 +262,32 @@ class Pipeline:
     # -- messages ---------------------------------------------------------------------------------
 
     def queue_alerts(self, store: Store, report: CycleReport | None = None) -> Message | None:
-        """One alert message for every alert-worthy hit not yet alerted."""
+        """One alert message per story with alert-worthy hits not yet alerted; returns the last one queued."""
+        message = None
         with store.transaction():
             items, hit_ids = store.pending_items("alert")
             if not items:
                 return None
-            message = build_message("alert", items, self.clock())
-            store.save_message(message, hit_ids, [s.name for s in self.senders])
-        if report is not None:
-            report.alerts += 1
+            by_story: dict[str, list] = {}
+            for item, ids in zip(items, _hit_ids_per_item(items, hit_ids), strict=True):
+                by_story.setdefault(item.story, []).append((item, ids))
+            layout = self.layout()
+            for group in by_story.values():
+                message = build_message("alert", [i for i, _ in group], self.clock(), layout=layout)
+                store.save_message(message, [h for _, ids in group for h in ids], [s.name for s in self.senders])
+                if report is not None:
+                    report.alerts += 1
         return message
+
+    def layout(self) -> Layout:
+        """The reader's zone, the caps and the rules' descriptions (topic headings), in rule order."""
+        digest = self.config.digest
+        try:
+            descriptions = {r.name: r.description for r in self.rules().rules}
+        except MonitorError:  # rules that do not load are reported in health; headings fall back to names
+            descriptions = {}
+        return Layout(zone=digest.timezone, stories_per_topic=digest.stories_per_topic,
+                      sources_per_story=digest.sources_per_story, descriptions=descriptions)
 
     def build_digest(self, store: Store, save: bool = True) -> Message:
         """The digest of every hit not yet in one; saved and queued unless `save` is false."""
@@ -275,7 +296,8 @@ class Pipeline:
             items, hit_ids = store.pending_items("digest")
             suppressed = store.suppressions(pending_digest=True)
             message = build_message("digest", items, self.clock(), health=health, rule_errors=self.rule_errors(),
-                                    suppressed=suppressed)
+                                    suppressed=suppressed, layout=self.layout(),
+                                    ledger=ledger_line(store.release_stories()))
             if save:
                 store.save_message(message, hit_ids, [s.name for s in self.senders],
                                    suppression_ids=[s["id"] for s in suppressed])
@@ -327,3 +349,13 @@ def _seen(outcome: Outcome) -> polling.Seen:
                             moved_to=r.permanent_redirect)
     return polling.Seen(status=getattr(error, "status", None), error=str(error),
                         retry_after=getattr(error, "retry_after", None))
+
+
+def _hit_ids_per_item(items: Sequence, hit_ids: Sequence[int]) -> list[list[int]]:
+    """store.pending_items gives one hit id per (article, rule), article by article in item order: cut them
+    per item (hits are unique per article and rule, so an item has one per rule)."""
+    out, at = [], 0
+    for item in items:
+        out.append(list(hit_ids[at:at + len(item.rules)]))
+        at += len(item.rules)
+    return out

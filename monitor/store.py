@@ -35,6 +35,9 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+SOURCES_LISTED = 50  # reports of a story loaded for a message; messages show a few and count the rest
+
+
 class Store:
     """One connection to the monitor database. Open one per thread; close when done."""
 
@@ -205,12 +208,13 @@ class Store:
             row = self.db.execute(
                 "INSERT INTO articles (guid_key, url_key, guid, url, canonical_url, feed_url, feed_name, "
                 "title, summary, text, text_source, text_note, language, published, first_seen, fingerprint, "
-                "story_features, release_facts, item_hash) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING id",
+                "story_features, release_facts, item_hash, outlet_url) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING id",
                 [guid_key, url_key, item.guid, item.url, article.canonical_url, item.feed_url,
-                 item.feed_name, article.title, item.summary, article.text, article.text_source,
+                 item.outlet, article.title, item.summary, article.text, article.text_source,
                  article.note, article.language, iso(item.published) if item.published else None,
-                 iso(now), _signed(fingerprint), _json(features), _json(facts), item_hash]).fetchone()
+                 iso(now), _signed(fingerprint), _json(features), _json(facts), item_hash,
+                 item.source_url]).fetchone()
             if row is None:
                 return None
             article_id = row[0]
@@ -238,9 +242,9 @@ class Store:
         with self.transaction():
             row = self.db.execute(
                 "INSERT INTO sources (article_id, url, url_key, guid_key, feed_url, feed_name, title, first_seen, "
-                "reason) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING id",
-                [article_id, item.url, url_key, guid_key, item.feed_url, item.feed_name, article.title, iso(now),
-                 reason]).fetchone()
+                "reason, outlet_url) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING id",
+                [article_id, item.url, url_key, guid_key, item.feed_url, item.outlet, article.title, iso(now),
+                 reason, item.source_url]).fetchone()
             if row is None:
                 return False
             story = self.db.execute("SELECT story FROM articles WHERE id = ?", [article_id]).fetchone()[0]
@@ -358,7 +362,8 @@ class Store:
         column = "alert_message" if kind == "alert" else "digest_message"
         extra = "AND h.alert = 1" if kind == "alert" else ""
         rows = list(self.db.query(
-            f"SELECT h.id AS hit_id, h.rule, h.snippet, h.alert_message, h.words, h.why, a.* FROM hits h "
+            f"SELECT h.id AS hit_id, h.rule, h.snippet AS hit_snippet, h.alert_message, h.words, h.why, a.* "
+            f"FROM hits h "
             f"JOIN articles a ON a.id = h.article_id WHERE h.{column} IS NULL {extra} "
             "ORDER BY a.first_seen, a.id, h.rule"))
         by_article: dict[int, list[dict]] = {}
@@ -366,7 +371,7 @@ class Store:
             by_article.setdefault(row["id"], []).append(row)
         items = []
         stories = {g[0]["story"] for g in by_article.values() if g[0]["story"]}
-        sources, facts, announced = self._story_context(stories)
+        sources, facts, announced, counts = self._story_context(stories)
         for article_id, group in by_article.items():
             first = group[0]
             story = first["story"] or str(article_id)
@@ -375,34 +380,42 @@ class Store:
                 url=first["canonical_url"] or first["url"] or "", feed=first["feed_name"] or "",
                 published=first["published"], first_seen=first["first_seen"],
                 rules=tuple(sorted({g["rule"] for g in group})), story=first["story"] or str(article_id),
-                snippet=first["snippet"] or "", text_source=first["text_source"] or "page",
+                snippet=first["hit_snippet"] or "", text_source=first["text_source"] or "page",
                 alerted=any(g["alert_message"] for g in group),
                 matched=tuple(dict.fromkeys(w for g in group for w in json.loads(g["words"] or "[]"))),
                 why="\n".join(f"{g['rule']}: {g['why']}" for g in group if g["why"]),
                 sources=sources.get(story, ()), facts=facts.get(story, ()),
+                sources_count=counts.get(story, 0), outlet_url=first["outlet_url"], announced=announced.get(story),
+                reasons=tuple((g["rule"], g["hit_snippet"] or "", tuple(json.loads(g["words"] or "[]")))
+                              for g in group),
                 # a follow-up: its story was announced by a message that did not carry this article
                 followup=announced.get(story) is not None
                 and announced[story] not in {g["alert_message"] for g in group}))
         return items, [row["hit_id"] for row in rows]
 
-    def _story_context(self, stories: set[str]) -> tuple[dict, dict, dict]:
-        """Per story: every report of it (feed, url) incl. copies, its articles' release facts, and
-        whether an earlier message already announced it."""
-        sources: dict[str, list] = {}
-        facts: dict[str, list] = {}
+    def _story_context(self, stories: set[str]) -> tuple[dict, dict, dict, dict]:
+        """Per story: its first reports (feed, url, outlet url) incl. copies, up to SOURCES_LISTED, and how many
+        there are; its articles' release facts; whether an earlier message already announced it."""
+        sources: dict[str, tuple] = {}
+        facts: dict[str, tuple] = {}
         announced: dict[str, str | None] = {}
+        counts: dict[str, int] = {}
         for story in stories:
             rows = list(self.db.query(
-                "SELECT feed_name, coalesce(canonical_url, url) AS url, release_facts FROM articles "
+                "SELECT feed_name, coalesce(canonical_url, url) AS url, release_facts, outlet_url FROM articles "
                 "WHERE story = ? ORDER BY first_seen, id", [story]))
             copies = list(self.db.query(
-                "SELECT s.feed_name, s.url FROM sources s JOIN articles a ON a.id = s.article_id "
-                "WHERE a.story = ? ORDER BY s.first_seen, s.id", [story]))
-            sources[story] = tuple((r["feed_name"] or "", r["url"] or "") for r in rows + copies)
+                "SELECT s.feed_name, s.url, s.outlet_url FROM sources s JOIN articles a ON a.id = s.article_id "
+                "WHERE a.story = ? ORDER BY s.first_seen, s.id LIMIT ?", [story, SOURCES_LISTED]))
+            copy_count = self.db.execute("SELECT count(*) FROM sources s JOIN articles a ON a.id = s.article_id "
+                                         "WHERE a.story = ?", [story]).fetchone()[0]
+            counts[story] = len(rows) + copy_count
+            sources[story] = tuple((r["feed_name"] or "", r["url"] or "", r["outlet_url"])
+                                   for r in (rows + copies)[:SOURCES_LISTED])
             facts[story] = tuple(json.loads(r["release_facts"]) for r in rows if r["release_facts"])
             found = self.db.execute("SELECT announced FROM stories WHERE id = ?", [story]).fetchone()
             announced[story] = found[0] if found else None
-        return sources, facts, announced
+        return sources, facts, announced, counts
 
     def save_message(self, message: Message, hit_ids: Sequence[int], channels: Sequence[str],
                      suppression_ids: Sequence[int] = ()) -> None:

@@ -73,11 +73,11 @@ def test_run_once_stores_the_right_hits_and_sends_alerts_and_digest(configured):
 
     # the release reports alerted in this cycle, under belarus-prisoners
     alerts = outbox(config, "alert")
-    assert len(alerts) == 1
-    alerted = {item["url"].removeprefix(site.base) for item in alerts[0]["items"]}
+    assert len(alerts) == 2  # two different releases: one alert per story
+    alerted = {item["url"].removeprefix(site.base) for alert in alerts for item in alert["items"]}
     assert alerted == {"/articles/northwire/belarus-frees-31.html",
                        "/articles/minsk-monitor/ru-lukashenko-pomiloval-18.html"}  # not the sentence report
-    assert all("belarus-prisoners" in item["rules"] for item in alerts[0]["items"])
+    assert all("belarus-prisoners" in item["rules"] for alert in alerts for item in alert["items"])
 
     digest = cli(config, "digest")
     assert digest.returncode == 0, digest.stderr
@@ -101,7 +101,7 @@ def test_run_once_stores_the_right_hits_and_sends_alerts_and_digest(configured):
     assert again.returncode == 0, again.stderr
     assert "0 new articles" in again.stdout
     assert hits_by_path(config, site.base) == expected
-    assert len(outbox(config, "alert")) == 1
+    assert len(outbox(config, "alert")) == 2
     empty = cli(config, "digest", "--dry-run")
     assert "No new matching articles" in empty.stdout
 
@@ -121,7 +121,7 @@ def test_service_polls_alerts_and_stops_on_sigterm(configured):
     proc = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), "run"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        assert wait_for(lambda: len(outbox(config, "alert")) == 1, timeout=60), "no alert from the service"
+        assert wait_for(lambda: len(outbox(config, "alert")) == 2, timeout=60), "no alerts from the service"
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -132,4 +132,4 @@ def test_service_polls_alerts_and_stops_on_sigterm(configured):
     # a restart after the service: nothing new, nothing re-sent
     again = cli(config, "run", "--once")
     assert "0 new articles" in again.stdout
-    assert len(outbox(config, "alert")) == 1
+    assert len(outbox(config, "alert")) == 2

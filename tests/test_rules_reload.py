@@ -82,5 +82,5 @@ def test_status_reports_rule_problems_and_the_digest_shows_them(write_config, tm
 
     from monitor.digest import build_message
     message = build_message("digest", [], datetime.now(UTC), rule_errors=["rules/zapad.yaml:2:20: expected ')'"])
-    assert "Rule edits not applied" in message.text and "zapad.yaml:2:20" in message.html
+    assert "1 rule edit not applied" in message.text and "zapad.yaml:2:20" in message.html
     assert message.data["health"]["rule_errors"] == ["rules/zapad.yaml:2:20: expected ')'"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
+from monitor.blocks import slack_posts
 from monitor.config import SlackChannel
-from monitor.digest import slack_payload
 from monitor.errors import DeliveryError, FetchError
 from monitor.fetch import Fetcher
 from monitor.models import Delivery
@@ -19,9 +19,9 @@ class SlackSender:
         self.fetcher = fetcher
 
     def send(self, delivery: Delivery) -> None:
-        body = json.dumps(slack_payload(delivery.data), ensure_ascii=False).encode("utf-8")
         try:
-            self.fetcher.post_json(self.channel.webhook_url or "", body)
+            for post in slack_posts(delivery.data):  # a long message is several numbered posts, in order
+                self.fetcher.post_json(self.channel.webhook_url or "", json.dumps(post, ensure_ascii=False).encode())
         except FetchError as exc:
             # the webhook URL is a secret: report its host and the failure, never its path
             host = urlsplit(self.channel.webhook_url or "").hostname

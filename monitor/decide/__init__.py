@@ -4,7 +4,7 @@
     is this article a copy of one we hold?             decide/copies.py    (SimHash, index, threshold)
     which story does it join?                          decide/stories.py   (features, story index)
     does it report a new release, and its facts?       decide/releases.py
-    which of its hits alert?                           decide/alerts.py    (release gate, follow-ups)
+    which of its hits alert?                           decide/alerts.py    (release gate, stale news, follow-ups)
 
 `Decider` keeps the resident indexes and asks them in that order. Pure: no I/O (the store answers, the
 pipeline stores).
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from monitor.decide.alerts import release_gate, wants_release_facts
+from monitor.decide.alerts import release_gate, stale_gate, wants_release_facts
 from monitor.decide.copies import SimHashIndex, copy_reason
 from monitor.decide.releases import ReleaseFacts, release_facts
 from monitor.decide.stories import StoryFeatures, StoryIndex, features
@@ -51,8 +51,10 @@ class Decider:
                 story_rows: Iterable[tuple[int, StoryFeatures, Sequence[str], datetime]]) -> Decider:
         return cls(SimHashIndex.from_rows(fingerprints), StoryIndex.from_rows(story_rows))
 
-    def decide(self, article: Article, hits: Sequence[Hit], rules: Mapping[str, Rule], now: datetime) -> Decision:
-        """A new article: a copy of a stored one, or an article of an existing or a new story."""
+    def decide(self, article: Article, hits: Sequence[Hit], rules: Mapping[str, Rule], now: datetime,
+               max_age: timedelta | None = None) -> Decision:
+        """A new article: a copy of a stored one, or an article of an existing or a new story. An article
+        published longer than `max_age` before `now` alerts nobody (the digest has it)."""
         feats = features(article.title, article.text, article.item.published)
         copies = self.simhashes.query(feats.fingerprint) if feats.fingerprint else []
         if copies:
@@ -62,7 +64,10 @@ class Decider:
         if not hits:  # off-topic articles are stored for dedup but form no stories
             return Decision(feats)
         choice = self.stories.assign(feats, [h.rule for h in hits], now)
-        return replace(_settle(feats, article, hits, rules), story=choice.story_id, story_reason=choice.reason)
+        decision = _settle(feats, article, hits, rules)
+        hits_now, stale = stale_gate(decision.hits, article.item.published, now, max_age)
+        return replace(decision, hits=hits_now, dropped=decision.dropped + stale, story=choice.story_id,
+                       story_reason=choice.reason)
 
     @staticmethod
     def describe(article: Article, hits: Sequence[Hit], rules: Mapping[str, Rule]) -> Decision:
