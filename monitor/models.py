@@ -116,6 +116,17 @@ class Message:
 
 
 @dataclass(frozen=True)
+class StoredArticle:
+    """What the store holds of an article that a feed item names again: enough to tell whether it changed."""
+
+    id: int
+    item_hash: str | None  # of the feed entry when last seen (see decide/new.py)
+    fingerprint: int | None  # SimHash of its text, unsigned
+    first_seen: datetime
+    page_checked: datetime  # when its page was last looked at (first_seen if never again)
+
+
+@dataclass(frozen=True)
 class Delivery:
     """A message due on one channel: what the channel sends, and how often it was tried."""
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from monitor import polling
-from monitor.channels import Sender
+from monitor.channels import Sender, build_senders
 from monitor.config import Config
 from monitor.decide import STORY_MEMORY, Decider, Decision
 from monitor.decide.new import item_hash, item_keys, sort_items, text_unchanged
@@ -30,7 +30,7 @@ from monitor.extract import fallback_article
 from monitor.extract_pool import ExtractJob, ExtractPool
 from monitor.feeds import parse_feed
 from monitor.fetch import Fetcher, Outcome, Request, Response
-from monitor.models import Feed, FeedItem, Message
+from monitor.models import Feed, FeedItem, Message, StoredArticle
 from monitor.polling import FeedState
 from monitor.rules.book import RuleBook
 from monitor.rules.matching import match_article
@@ -183,14 +183,15 @@ class Pipeline:
         except Exception as exc:  # feedparser on hostile bytes: this feed's error, not the cycle's
             raise FeedError(f"parser failed: {type(exc).__name__}: {exc}", url=feed.url) from exc
 
-    def _new_items(self, store: Store, items: Sequence[FeedItem]) -> tuple[list[FeedItem], list[tuple]]:
+    def _new_items(self, store: Store,
+                   items: Sequence[FeedItem]) -> tuple[list[FeedItem], list[tuple[FeedItem, StoredArticle]]]:
         """New items, and stored articles to look at again (decide/new.py), from what the store knows."""
         all_keys = [k for item in items for k in item_keys(item) if k]
         updates = self.config.updates
         return sort_items(items, store.known_keys(all_keys), store.stored_items(all_keys), self.clock(),
                           self.config.max_age, updates.within, updates.every)
 
-    def _process(self, store: Store, fresh: Sequence[FeedItem], changed: Sequence[tuple],
+    def _process(self, store: Store, fresh: Sequence[FeedItem], changed: Sequence[tuple[FeedItem, StoredArticle]],
                  report: CycleReport) -> None:
         book = self.rules()
         rules = {r.name: r for r in book.rules}
@@ -248,12 +249,13 @@ class Pipeline:
         report.hits += len(decision.hits)
 
     @staticmethod
-    def _update(store: Store, row: dict, article, decision: Decision, now: datetime, report: CycleReport) -> None:
+    def _update(store: Store, row: StoredArticle, article, decision: Decision, now: datetime,
+                report: CycleReport) -> None:
         """A stored article whose feed entry changed: replace its text if it did change; never re-alert."""
         if text_unchanged(row, decision.features.fingerprint, article.text_source):
-            store.mark_checked(row["id"], item_hash(article.item), now)  # the text did not change (or no page now)
+            store.mark_checked(row.id, item_hash(article.item), now)  # the text did not change (or no page now)
             return
-        store.update_article(row["id"], article, decision.hits, now, fingerprint=decision.features.fingerprint,
+        store.update_article(row.id, article, decision.hits, now, fingerprint=decision.features.fingerprint,
                              features=decision.features.to_dict(),
                              facts=asdict(decision.facts) if decision.facts else None,
                              item_hash=item_hash(article.item))
@@ -329,6 +331,17 @@ def _count_pages_not_fetched(outcomes: Sequence[Outcome], report: CycleReport) -
     if why:
         log.warning("pages: %d of %d not fetched this cycle (%s); their articles use the feed summary",
                     report.pages_not_fetched, len(outcomes), ", ".join(f"{n} {w}" for w, n in why.most_common()))
+
+
+def build_pipeline(config: Config, rules: Callable[[], RuleBook], *, clock: Callable[[], datetime] = utcnow,
+                   inline_extraction: bool = False) -> Pipeline:
+    """The pipeline as the CLI and the service run it: one fetcher for feeds, pages and webhooks, a sender per
+    configured channel, and the extraction pool of `extract` (started lazily, closed by the caller with
+    `with pipeline.extractor:`); `inline_extraction` extracts in this process instead (tests)."""
+    fetcher = Fetcher(config.fetch)
+    extractor = ExtractPool(workers=0) if inline_extraction else ExtractPool(
+        workers=config.extract.workers, timeout=config.extract.timeout, memory_mb=config.extract.memory_mb)
+    return Pipeline(config, rules, fetcher, build_senders(config, fetcher), clock=clock, extractor=extractor)
 
 
 def _job(item: FeedItem, outcome: Outcome | None) -> ExtractJob:

@@ -17,7 +17,17 @@ from sqlite_utils import Database
 
 from monitor.decide.alerts import claim
 from monitor.migrations import MIGRATIONS
-from monitor.models import Article, Delivery, Feed, Hit, Message, MessageItem, signed64, unsigned64
+from monitor.models import (
+    Article,
+    Delivery,
+    Feed,
+    Hit,
+    Message,
+    MessageItem,
+    StoredArticle,
+    signed64,
+    unsigned64,
+)
 from monitor.polling import FeedState, PollDecision
 
 
@@ -33,6 +43,10 @@ def _json(value: object) -> str | None:
 def iso(moment: datetime) -> str:
     """Timestamps are stored as UTC ISO 8601 strings, which sort as text."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _moment(stored: str) -> datetime:
+    return datetime.fromisoformat(stored.replace("Z", "+00:00"))
 
 
 SOURCES_LISTED = 50  # reports of a story loaded for a message; messages show a few and count the rest
@@ -180,20 +194,22 @@ class Store:
                     found.update(k for k in (row["guid_key"], row["url_key"]) if k)
         return found
 
-    def stored_items(self, keys: Iterable[str]) -> dict[str, dict]:
-        """GUID or URL key -> {id, item_hash, fingerprint, first_seen, page_checked} of the stored article
-        it names (not copies)."""
+    def stored_items(self, keys: Iterable[str]) -> dict[str, StoredArticle]:
+        """GUID or URL key -> the stored article it names (not copies)."""
         keys = list({k for k in keys if k})
-        found: dict[str, dict] = {}
+        found: dict[str, StoredArticle] = {}
         for start in range(0, len(keys), 400):
             chunk = keys[start:start + 400]
             marks = ",".join("?" * len(chunk))
             for row in self.db.query(f"SELECT id, guid_key, url_key, item_hash, fingerprint, first_seen, "
                                      f"coalesce(page_checked, first_seen) AS page_checked FROM articles "
                                      f"WHERE guid_key IN ({marks}) OR url_key IN ({marks})", chunk + chunk):
+                stored = StoredArticle(row["id"], row["item_hash"],
+                                       None if row["fingerprint"] is None else unsigned64(row["fingerprint"]),
+                                       _moment(row["first_seen"]), _moment(row["page_checked"]))
                 for key in (row["guid_key"], row["url_key"]):
                     if key:
-                        found[key] = row
+                        found[key] = stored
         return found
 
     def add_article(self, article: Article, guid_key: str | None, url_key: str | None,

@@ -1,15 +1,71 @@
-"""Builders the test modules share (and bench/ may use): the labelled story fixture and running story
-assignment over it."""
+"""Builders the test modules share: a pipeline or service from a config file (as the CLI builds them),
+the CLI as a subprocess and its outbox, RSS bodies, and the labelled story fixture with story assignment."""
 
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
+from monitor.config import load_config
 from monitor.decide.stories import StoryIndex, features
+from monitor.pipeline import build_pipeline
+from monitor.rules.files import load_rulebook
+from monitor.service import Service
+from monitor.store import Store
+
+# -- the pipeline, the service and the CLI ---------------------------------------------------------------
+
+def rss(base: str, items: list[tuple[str, str, str, str]]) -> bytes:
+    """items: (guid, link path, title, pubDate)"""
+    body = "".join(f"<item><guid isPermaLink='false'>{g}</guid><link>{base}{link}</link><title>{t}</title>"
+                   f"<description>Viasna says Minsk holds political prisoners.</description>"
+                   f"<pubDate>{d}</pubDate></item>" for g, link, t, d in items)
+    return (f"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title><link>{base}/</link>{body}"
+            "</channel></rss>").encode()
+
+
+def pipeline_for(config_path, clock=None):
+    """The CLI's pipeline over the config file, with extraction in this process and an optional fixed clock."""
+    config = load_config(config_path)
+    book = load_rulebook(config.rules_dir)
+    return build_pipeline(config, lambda: book, clock=clock or (lambda: datetime.now(UTC)),
+                          inline_extraction=True), config
+
+
+def cycle(config_path, now=None):
+    pipeline, config = pipeline_for(config_path, (lambda: now) if now else None)
+    with Store.open(config.db_path) as store:
+        return pipeline.run_cycle(store, force=True), store.counts()
+
+
+def make_service(config_path, clock=None):
+    pipeline, config = pipeline_for(config_path, clock)
+    return Service(pipeline), config
+
+
+def cli(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "monitor", "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def outbox(config: Path, kind: str) -> list[dict]:
+    folder = config.parent / "state" / "outbox"
+    files = sorted(folder.glob(f"*-{kind}-*.json")) if folder.exists() else []
+    for f in files:  # every message has its two renderings beside it
+        assert f.with_suffix(".txt").exists() and f.with_suffix(".html").exists()
+    return [json.loads(f.read_text(encoding="utf-8")) for f in files]
+
+
+# -- the labelled story fixture --------------------------------------------------------------------------
+
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "stories.yaml"
 

@@ -15,15 +15,10 @@ import pytest
 import yaml
 
 from tests.conftest import SITE, wait_for
+from tests.helpers import cli, outbox
 
 EXPECTED = yaml.safe_load((SITE / "expected.yaml").read_text(encoding="utf-8"))["items"]
 GOOD_FEEDS = ["/feeds/northwire.xml", "/feeds/baltic-ledger.rdf", "/feeds/minsk-monitor.atom"]
-
-
-def cli(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", "monitor", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def hits_by_path(config: Path, base: str) -> dict[str, set[str]]:
@@ -33,14 +28,6 @@ def hits_by_path(config: Path, base: str) -> dict[str, set[str]]:
     for row in rows:
         assert {"url", "title", "feed", "published", "rules", "story", "first_seen"} <= row.keys()
     return {row["url"].removeprefix(base): set(row["rules"]) for row in rows}
-
-
-def outbox(config: Path, kind: str) -> list[dict]:
-    folder = config.parent / "state" / "outbox"
-    files = sorted(folder.glob(f"*-{kind}-*.json")) if folder.exists() else []
-    for f in files:  # every message has its two renderings beside it
-        assert f.with_suffix(".txt").exists() and f.with_suffix(".html").exists()
-    return [json.loads(f.read_text(encoding="utf-8")) for f in files]
 
 
 @pytest.fixture

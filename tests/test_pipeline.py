@@ -5,32 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from monitor.channels import build_senders
 from monitor.config import load_config
-from monitor.fetch import Fetcher
-from monitor.pipeline import Pipeline
-from monitor.rules.files import load_rulebook
 from monitor.store import Store
-
-
-def rss(base: str, items: list[tuple[str, str, str, str]]) -> bytes:
-    """items: (guid, link path, title, pubDate)"""
-    body = "".join(f"<item><guid isPermaLink='false'>{g}</guid><link>{base}{link}</link><title>{t}</title>"
-                   f"<description>Viasna says Minsk holds political prisoners.</description>"
-                   f"<pubDate>{d}</pubDate></item>" for g, link, t, d in items)
-    return (f"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title><link>{base}/</link>{body}"
-            "</channel></rss>").encode()
-
-
-def cycle(config_path, now=None):
-    config = load_config(config_path)
-    fetcher = Fetcher(config.fetch)
-    book = load_rulebook(config.rules_dir)
-    pipeline = Pipeline(config, lambda: book, fetcher, build_senders(config, fetcher),
-                        clock=(lambda: now) if now else (lambda: datetime.now(UTC)))
-    with Store.open(config.db_path) as store:
-        return pipeline.run_cycle(store, force=True), store.counts()
-
+from tests.helpers import cycle, rss
 
 PAGE = ("<html><body><nav>Home News</nav><article><h1>Minsk court</h1><p>"
         + "Viasna says the court in Minsk jailed another political prisoner on Tuesday. " * 8

@@ -13,7 +13,7 @@ from monitor import polling
 from monitor.cli import main
 from monitor.polling import FeedState, Seen, decide
 from monitor.store import Store
-from tests.test_pipeline import cycle, rss
+from tests.helpers import cycle, rss
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 STATE = FeedState(url="https://x.test/feed", name="x", fetch_url="https://x.test/feed", etag='"e"',

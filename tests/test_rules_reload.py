@@ -13,7 +13,7 @@ from monitor.cli import main
 from monitor.rules.files import RuleSource
 from monitor.service import RULES_WATCH_SECONDS
 from tests.conftest import wait_for
-from tests.test_service import make_service
+from tests.helpers import make_service
 
 
 def names(book) -> list[str]:

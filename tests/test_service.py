@@ -5,22 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from monitor.channels import build_senders
-from monitor.config import load_config
-from monitor.fetch import Fetcher
-from monitor.pipeline import Pipeline
-from monitor.rules.files import load_rulebook
-from monitor.service import POLL_TICK_SECONDS, Service
+from monitor.service import POLL_TICK_SECONDS
 from monitor.store import Store
-
-
-def make_service(config_path, clock=None):
-    config = load_config(config_path)
-    fetcher = Fetcher(config.fetch)
-    book = load_rulebook(config.rules_dir)
-    pipeline = Pipeline(config, lambda: book, fetcher, build_senders(config, fetcher),
-                        clock=clock or (lambda: datetime.now(UTC)))
-    return Service(pipeline), config
+from tests.helpers import make_service
 
 
 def test_digest_fires_at_local_time_and_poll_starts_now(write_config):

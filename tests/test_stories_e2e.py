@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tests.conftest import FIXTURES, wait_for
-from tests.test_end_to_end import cli, outbox
+from tests.helpers import cli, outbox
 
 ROUNDS = FIXTURES / "rounds"
 EXPECTED = yaml.safe_load((ROUNDS / "expected.yaml").read_text(encoding="utf-8"))

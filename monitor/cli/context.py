@@ -9,12 +9,9 @@ from pathlib import Path
 
 import click
 
-from monitor.channels import build_senders
 from monitor.config import Config, load_config
 from monitor.errors import AlreadyRunning, ConfigError, MonitorError, RuleError
-from monitor.extract_pool import ExtractPool
-from monitor.fetch import Fetcher
-from monitor.pipeline import Pipeline
+from monitor.pipeline import Pipeline, build_pipeline
 
 EXIT_INVALID = 2  # the config or the rules are invalid
 EXIT_BUSY = 3  # another process holds the state directory
@@ -34,11 +31,7 @@ class Context:
     def pipeline(self, rules) -> Pipeline:
         """The pipeline; its extraction pool starts worker processes only when pages come, and the
         caller closes it (`with pipeline.extractor:`)."""
-        config = self.config
-        fetcher = Fetcher(config.fetch)
-        pool = ExtractPool(workers=config.extract.workers, timeout=config.extract.timeout,
-                           memory_mb=config.extract.memory_mb)
-        return Pipeline(config, rules, fetcher, build_senders(config, fetcher), extractor=pool)
+        return build_pipeline(self.config, rules)
 
 
 def fail(exc: MonitorError | str, code: int) -> None:

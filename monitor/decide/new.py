@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from monitor.models import FeedItem, unsigned64
+from monitor.models import FeedItem, StoredArticle
 
 _TRACKING_PREFIXES = ("utm_", "mtm_", "pk_", "_hs")
 # Only names that are tracking everywhere: "ref" or "from" select content on some sites.
@@ -69,21 +68,21 @@ def item_hash(item: FeedItem) -> str:
     return hashlib.blake2b("\x1f".join((item.title, item.summary, published)).encode(), digest_size=12).hexdigest()
 
 
-def _iso(moment: datetime) -> str:
-    # stored times are UTC ISO 8601 strings to the second, which compare as text
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _to_second(moment: datetime) -> datetime:
+    # stored times are kept to the second: compare with the moment as it would be stored
+    return moment.replace(microsecond=0)
 
 
-def sort_items(items: Sequence[FeedItem], known: Collection[str], stored: Mapping[str, Mapping[str, Any]],
+def sort_items(items: Sequence[FeedItem], known: Collection[str], stored: Mapping[str, StoredArticle],
                now: datetime, max_age: float | None, within: float, every: float,
-               ) -> tuple[list[FeedItem], list[tuple[FeedItem, Mapping[str, Any]]]]:
+               ) -> tuple[list[FeedItem], list[tuple[FeedItem, StoredArticle]]]:
     """New items (GUID key and URL key both unknown), each once, not older than `max_age` seconds; and
     stored articles to look at again, because their feed entry changed or their page is due a revisit:
     (item, stored row) pairs. `known`: keys of stored articles and their copies; `stored`: key -> row of
     the stored article it names (see `revisit_due` for `within` and `every`)."""
     cutoff = now - timedelta(seconds=max_age) if max_age else None
     fresh: list[FeedItem] = []
-    changed: list[tuple[FeedItem, Mapping[str, Any]]] = []
+    changed: list[tuple[FeedItem, StoredArticle]] = []
     seen: set[str] = set()
     for item in items:
         present = [k for k in item_keys(item) if k]
@@ -92,7 +91,7 @@ def sort_items(items: Sequence[FeedItem], known: Collection[str], stored: Mappin
         seen.update(present)  # the same item twice in this cycle (two feeds) is handled once
         row = next((stored[k] for k in present if k in stored), None)
         if row is not None:
-            if row["item_hash"] != item_hash(item) or revisit_due(row, now, within, every):
+            if row.item_hash != item_hash(item) or revisit_due(row, now, within, every):
                 changed.append((item, row))
             continue
         if any(k in known for k in present):
@@ -103,15 +102,14 @@ def sort_items(items: Sequence[FeedItem], known: Collection[str], stored: Mappin
     return fresh, changed
 
 
-def revisit_due(row: Mapping[str, Any], now: datetime, within: float, every: float) -> bool:
+def revisit_due(row: StoredArticle, now: datetime, within: float, every: float) -> bool:
     """A recent article (first seen less than `within` seconds ago) whose page was not looked at for `every`
     seconds: its publisher may have edited it."""
-    return (row["first_seen"] >= _iso(now - timedelta(seconds=within))
-            and row["page_checked"] <= _iso(now - timedelta(seconds=every)))
+    return (row.first_seen >= _to_second(now - timedelta(seconds=within))
+            and row.page_checked <= _to_second(now - timedelta(seconds=every)))
 
 
-def text_unchanged(row: Mapping[str, Any], fingerprint: int, text_source: str) -> bool:
+def text_unchanged(row: StoredArticle, fingerprint: int, text_source: str) -> bool:
     """Whether a stored article looked at again still says the same: the same fingerprint, or no page this
     time (only the summary) for an article that had one."""
-    stored = unsigned64(row["fingerprint"]) if row["fingerprint"] is not None else None
-    return stored == fingerprint or (text_source == "summary" and bool(row["fingerprint"]))
+    return row.fingerprint == fingerprint or (text_source == "summary" and bool(row.fingerprint))
