@@ -5,7 +5,7 @@ post, 3,000 characters a section, 150 in a header): numbered posts, and past MAX
 
 from __future__ import annotations
 
-from monitor.render import highlight_spans, one_line, plural, safe_url
+from monitor.render import highlight_spans, linkable, one_line, plural
 
 MAX_BLOCKS = 50  # Slack: blocks per message
 MAX_SECTION = 3000  # Slack: characters of a section's text
@@ -26,8 +26,11 @@ def plain(text: str) -> str:
 
 
 def link(url: str, label: str) -> str:
-    """A mrkdwn link; '|' would end the URL early, so it is percent-encoded."""
-    return f"<{escape(safe_url(url)).replace('|', '%7C')}|{escape(label)}>"
+    """A mrkdwn link ('|' would end the URL early, so it is percent-encoded); a URL that may not be a link is
+    plain text after the label, nothing clickable."""
+    if not linkable(url):
+        return f"{escape(label)} (not a web link: {escape(one_line(url or '', 300))})"
+    return f"<{escape(url).replace('|', '%7C')}|{escape(label)}>"
 
 
 def _clip(text: str, limit: int) -> str:
@@ -49,7 +52,7 @@ def _marked(sentence: str, words: list[str]) -> str:
 def _story_units(s: dict) -> list[dict]:
     lines = [f"*{link(s['url'], one_line(s['title'], 250))}*"]
     if s.get("facts_line"):
-        lines.append(f":unlock: *{escape(s['facts_line'])}*")
+        lines.append(f":unlock: *{escape(one_line(s['facts_line'], 600))}*")
     if s.get("sentence"):
         lines.append("> " + _marked(s["sentence"], s.get("words") or []))
     byline = [f"{escape(one_line(s['feed'], 80))}" + (f" ({escape(s['domain'])})" if s.get("domain") else ""),

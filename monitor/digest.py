@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -23,6 +23,7 @@ ALERT_STORIES = 3  # an alert is about one story; a few when one article carries
 FOLLOWUPS_SHOWN = 10  # follow-ups are listed briefly; the rest are counted
 HEALTH_SHOWN = 10  # failing feeds named; the rest counted (`news-monitor status` lists them all)
 SUBJECT_CHARS = 200
+HTML_BUDGET = 90_000  # bytes: under Gmail's ~102 KB clipping, with room for the MIME wrapping
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,14 @@ def build_message(kind: str, items: Sequence[MessageItem], now: datetime, health
     layout = layout or Layout()
     data = build_data(kind, items, now, health, rule_errors, suppressed, layout=layout, ledger=ledger)
     html = render_html(data)
+    # Gmail clips a message past ~102 KB — at the bottom, where health would be. Many topics can pass the budget
+    # even with the per-topic cap: then fewer stories per topic (the rest counted, with the command to list them).
+    while len(html.encode()) > HTML_BUDGET and layout.stories_per_topic > 1:
+        layout = replace(layout, stories_per_topic=layout.stories_per_topic * 2 // 3,
+                         sources_per_story=max(2, layout.sources_per_story - 1))
+        data = build_data(kind, items, now, health, rule_errors, suppressed, layout=layout, ledger=ledger,
+                          message_id=data["id"])
+        html = render_html(data)
     return Message(id=data["id"], kind=kind, created=data["created"], items=tuple(items), subject=data["subject"],
                    text=render_text(data), html=html, data=data)
 

@@ -37,6 +37,11 @@ def safe_url(url: str) -> str:
     return url if isinstance(url, str) and url.lower().startswith(("http://", "https://")) else "#"
 
 
+def linkable(url: object) -> bool:
+    """Whether a URL from a feed may become a link; one that may not is shown as plain text, never as a link."""
+    return isinstance(url, str) and safe_url(url) != "#"
+
+
 def one_line(text: str, limit: int = 200) -> str:
     """Collapse control characters (CR/LF included) so feed text cannot forge headers or lines."""
     flat = " ".join(_CONTROL.sub(" ", text or "").split())
@@ -81,7 +86,7 @@ def _env(autoescape: bool) -> Environment:
                       autoescape=select_autoescape(default=True, default_for_string=True) if autoescape else False,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(safe_url=safe_url, highlight=highlight, bracket=bracket, one_line=one_line)
-    env.globals.update(plural=plural, c=PALETTE)
+    env.globals.update(plural=plural, c=PALETTE, linkable=linkable)
     return env
 
 

@@ -37,8 +37,10 @@ def test_digest_groups_by_topic_and_highlights_matched_words():
 
 def test_links_from_feeds_cannot_run_script():
     message = build_message("alert", [item(url="javascript:alert(1)")], NOW)
-    assert 'href="#"' in message.html and "javascript:" not in message.html
-    assert "<#|" in str(slack_payload(message.data)["blocks"])
+    assert "javascript:" not in "".join(re.findall(r'href="([^"]*)"', message.html))
+    assert "(not a web link: javascript:alert(1))" in message.html
+    assert "<#|" not in str(slack_payload(message.data)["blocks"])
+    assert "(not a web link: javascript:alert(1))" in str(slack_payload(message.data)["blocks"])
 
 
 def test_slack_text_escapes_control_characters_of_mrkdwn():

@@ -16,6 +16,8 @@ from pathlib import Path
 import click
 
 from monitor import __version__
+from monitor.blocks import slack_posts
+from monitor.cli.channels import channels as channels_group
 from monitor.cli.context import Context, guarded
 from monitor.cli.feeds import feed_health_line
 from monitor.cli.feeds import feeds as feeds_group
@@ -94,14 +96,23 @@ def hits(obj: Context, as_json: bool, since: str | None, rule: str | None) -> No
 
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Print the digest instead of sending it; nothing is marked sent.")
+@click.option("--preview", "preview", type=click.Path(file_okay=False, path_type=Path),
+              help="Write the digest as HTML, text, Slack JSON and outbox JSON into this folder; nothing is "
+                   "sent or marked.")
 @click.pass_obj
 @guarded
-def digest(obj: Context, dry_run: bool) -> None:
+def digest(obj: Context, dry_run: bool, preview: Path | None) -> None:
     """Build and send the digest now (every hit not yet in a digest)."""
     config = obj.config
     pipeline = obj.pipeline(lambda: load_rulebook(config.rules_dir))
     with Store.open(config.db_path) as store:
-        message = pipeline.build_digest(store, save=not dry_run)
+        message = pipeline.build_digest(store, save=not (dry_run or preview))
+        if preview:
+            written = write_preview(message, preview)
+            click.echo(f"digest preview ({len(message.items)} items, {message.data['header']}):")
+            for path in written:
+                click.echo(f"  {path}")
+            return
         if dry_run:
             click.echo(message.text)
             return
@@ -109,6 +120,17 @@ def digest(obj: Context, dry_run: bool) -> None:
     click.echo(f"digest {message.id}: {len(message.items)} items, {report.delivered} deliveries")
     for error in report.delivery_errors:
         click.echo(f"delivery failed (will retry): {error}", err=True)
+
+
+def write_preview(message, folder: Path) -> list[Path]:
+    """The message as each channel would get it: digest.html, digest.txt, digest.slack.json, digest.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"digest.html": message.html, "digest.txt": message.text,
+             "digest.slack.json": json.dumps(slack_posts(message.data), ensure_ascii=False, indent=2) + "\n",
+             "digest.json": json.dumps(message.data, ensure_ascii=False, indent=2) + "\n"}
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return [folder / name for name in files]
 
 
 @main.command()
@@ -170,4 +192,5 @@ def releases(obj: Context, as_json: bool) -> None:
 
 
 main.add_command(feeds_group, "feeds")
+main.add_command(channels_group, "channels")
 main.add_command(rules_group, "rules")

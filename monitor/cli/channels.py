@@ -1,0 +1,54 @@
+"""`news-monitor channels`: the configured channels, and `channels test [NAME]` to send each a short test
+message now and say what it answered (nothing is stored or marked)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from monitor.cli.context import Context, guarded
+from monitor.digest import build_message
+from monitor.errors import MonitorError
+from monitor.models import Delivery
+from monitor.pipeline import utcnow
+from monitor.rules.files import load_rulebook
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def channels(ctx: click.Context) -> None:
+    """List the configured channels (name and type)."""
+    if ctx.invoked_subcommand is None:
+        for channel in ctx.obj.config.channels:
+            click.echo(f"{channel.name}  ({channel.type})")
+
+
+@channels.command("test")
+@click.argument("name", required=False)
+@click.pass_obj
+@guarded
+def test_channels(obj: Context, name: str | None) -> None:
+    """Send a short test message to channel NAME (every channel when omitted) and report each answer."""
+    pipeline = obj.pipeline(lambda: load_rulebook(obj.config.rules_dir))  # descriptions for headings
+    senders = [s for s in pipeline.senders if name is None or s.name == name]
+    if not senders:
+        known = ", ".join(s.name for s in pipeline.senders) or "none"
+        click.echo(f"news-monitor: no channel named {name!r} (configured: {known})", err=True)
+        sys.exit(2)
+    message = build_message("digest", [], utcnow(), layout=pipeline.layout())
+    failed = 0
+    for sender in senders:
+        data = {**message.data, "subject": f"news-monitor test message to channel {sender.name}",
+                "header": f"Test message to channel {sender.name}: if you read this, delivery works"}
+        delivery = Delivery(message_id=f"test-{message.id}", channel=sender.name, attempts=0, kind="test",
+                            subject=data["subject"], text=f"{data['header']}.\n\n{message.text}",
+                            html=message.html.replace(message.data["header"], data["header"], 1), data=data)
+        try:
+            sender.send(delivery)
+        except MonitorError as exc:
+            failed += 1
+            click.echo(f"{sender.name}: FAILED — {exc}")
+            continue
+        click.echo(f"{sender.name}: ok — accepted the test message")
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,270 @@
+"""The one message model and its renderings: order (releases first), each story once under its strongest topic,
+caps, the alert subject's first 40 characters, local time, whole-word highlighting, size, contrast, and feed
+text escaped in every format."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+import lxml.html
+import pytest
+
+from monitor.blocks import MAX_BLOCKS, MAX_HEADER, MAX_SECTION, slack_posts
+from monitor.digest import Layout, build_message, ledger_line
+from monitor.render import CONTRAST_PAIRS, PALETTE, highlight_spans
+from tests.message_builders import DESCRIPTIONS, LAYOUT, NOW, SUPPRESSED, day, failing_feeds, item, release
+
+OLD_ITEM_KEYS = {"title", "url", "feed", "published", "first_seen", "rules", "story", "snippet", "text_source",
+                 "alerted", "matched", "why", "sources", "facts", "followup"}
+OLD_STORY_KEYS = {"story", "title", "url", "rules", "sources", "first_seen", "facts", "followup", "matched",
+                  "new_reports"}
+
+
+def digest(items=None, **kw):
+    kw.setdefault("layout", LAYOUT)
+    return build_message("digest", day() if items is None else items, NOW, **kw)
+
+
+def story_titles(html: str) -> list[str]:
+    doc = lxml.html.fromstring(html)
+    return [a.text_content() for a in doc.xpath("//a[contains(@style,'font-weight:600')]")]
+
+
+def test_releases_come_first_then_topics_under_their_descriptions():
+    message = digest(health=failing_feeds(), suppressed=SUPPRESSED,
+                     ledger="4 releases reported since Jun 2025, 205 people")
+    data = message.data
+    assert data["header"] == "4 releases · 28 new stories on 4 topics · 2 follow-ups · 1 feed failing"
+    kinds = [s["kind"] for s in data["sections"]]
+    assert kinds[0] == "releases" and kinds[-1] == "followups" and set(kinds[1:-1]) == {"topic"}
+    assert [s["title"] for s in data["sections"][1:-1]] == list(DESCRIPTIONS.values())  # in rule order
+    text = message.text
+    assert text.index("1 feed failing") < text.index("== Releases") < text.index(f"== {DESCRIPTIONS['coale']}")
+    assert "4 releases reported since Jun 2025, 205 people" in text
+    assert "RELEASE: 52 released · incl. Ihar Losik, Maria Kalesnikava · to Lithuania · via John Coale" in text
+    titles = story_titles(message.html)
+    assert titles[0].startswith("Belarus frees 52")  # the newest release leads the HTML
+    assert "Folded: 2 copies of stories from other outlets folded into the original; 1 article updated by its " \
+           "publisher, not sent again." in text
+    assert "1 updated articles" not in text and "1 errors" not in text and "matched:" not in text
+
+
+def test_each_story_once_under_its_strongest_topic_and_tagged_with_the_others():
+    message = digest()
+    shown = [s for sec in message.data["sections"] for s in sec["stories"]]
+    assert len(shown) == len(set(shown))  # each story once
+    titles = story_titles(message.html)
+    assert len(titles) == len(set(titles))
+    # an article under two topics (sanctions + coale) sits under the one whose words it carries, tagged
+    views = {v["story"]: v for v in message.data["stories"]}
+    both = [v for v in views.values() if set(v["rules"]) == {"sanctions", "coale"} and len(v["new_reports"]) == 1]
+    assert both and all(v["topic"] == "sanctions" and v["also_titles"] == [DESCRIPTIONS["coale"]] for v in both)
+    # and it shows the sentence that made *that* rule match, with that rule's words
+    assert all("sanctions" in v["sentence"] and v["words"] == ["sanctions"] for v in both)
+
+
+def test_caps_per_topic_and_per_story_with_the_command_for_the_rest():
+    items = [item(n, "zapad") for n in range(10, 50)] + [release(1, 52, reports=12)]
+    message = digest(items)
+    zapad = next(s for s in message.data["sections"] if s["rule"] == "zapad")
+    assert len(zapad["stories"]) == 15 and zapad["more"] == 25
+    assert "+25 more — news-monitor hits --since 1d --rule zapad" in message.text
+    assert "+25 more — <code>news-monitor hits --since 1d --rule zapad</code>" in message.html
+    lead = next(v for v in message.data["stories"] if v["facts"])
+    assert len(lead["sources"]) == 5 and lead["sources_total"] == 12
+    assert "+11 sources:" in message.text and "+7 more" in message.text
+    small = build_message("digest", items, NOW, layout=Layout(stories_per_topic=3, sources_per_story=2))
+    assert "+37 more" in small.text and "+10 more" in small.text
+
+
+def test_a_500_article_digest_stays_under_100_kb_of_html_and_bounded_json():
+    message = digest(day(500), health=failing_feeds(long_url=True), suppressed=SUPPRESSED * 100)
+    assert len(message.html.encode()) < 100_000, len(message.html.encode())
+    # every item is still listed in the JSON, but a story's sources are capped, not copied whole per item
+    assert len(message.data["items"]) == 500
+    assert all(len(i["sources"]) <= 5 for i in message.data["items"])
+    assert len(json.dumps(message.data)) < 1_000_000
+
+
+def test_alert_subject_leads_with_the_fact_within_40_characters():
+    message = build_message("alert", [release(1, 52)], NOW, layout=LAYOUT)
+    assert message.subject[:40] == "52 freed — to Lithuania, via John Coale:"
+    assert len(message.data["sections"][0]["stories"]) == 1
+    plain = build_message("alert", [item(3, "coale")], NOW, layout=LAYOUT)
+    assert plain.subject.startswith("US envoy John Coale meets officials")  # no facts: the headline itself
+
+
+def test_an_alert_lists_at_most_a_few_stories():
+    items = [item(n, "coale", alerted=True) for n in range(10, 30)]
+    message = build_message("alert", items, NOW, layout=LAYOUT)
+    assert sum(len(s["stories"]) for s in message.data["sections"]) == 3
+    assert "+17 more" in message.text
+
+
+def test_times_are_local_and_the_zone_is_named_once():
+    message = digest([item(3, "coale", published="2026-11-22T22:10:00Z")])
+    assert message.data["created"] == "2026-11-22T22:30:00Z"  # the outbox keeps UTC
+    assert message.subject.endswith("23 Nov 2026")  # Vilnius is already on the 23rd
+    assert "23 Nov 00:10" in message.text and "23 Nov 00:10" in message.html  # UTC+2 in November
+    assert message.text.count("Europe/Vilnius") == 1 and message.html.count("Europe/Vilnius") == 1
+    assert "UTC" not in message.text
+
+
+def test_highlighting_marks_whole_words_only():
+    spans = highlight_spans("We discuss US policy; the U.S. envoy focus", ["US"])
+    assert [p for p, hit in spans if hit] == ["US"]
+    message = digest([item(3, "coale", snippet="x", reasons=(("coale", "They discuss the US role.", ("US",)),))])
+    assert "disc<mark" not in message.html and re.search(r"<mark[^>]*>US</mark>", message.html)
+    assert "discuss the *US* role" in message.text
+
+
+def test_health_is_one_quiet_line_when_all_is_well():
+    message = digest()
+    assert message.text.rstrip().endswith("All feeds answering; all rule edits applied.")
+    sick = digest(health=failing_feeds())
+    assert "All feeds answering" not in sick.text
+    assert sick.text.index("Hrodna Herald") < sick.text.index("== Releases")
+
+
+def test_the_json_keeps_every_key_it_had():
+    data = digest(suppressed=SUPPRESSED, health=failing_feeds()).data
+    assert {"kind", "id", "created", "subject", "items", "topics", "stories", "suppressed", "health"} <= data.keys()
+    assert all(i.keys() >= OLD_ITEM_KEYS for i in data["items"])
+    assert all(s.keys() >= OLD_STORY_KEYS for s in data["stories"])
+    assert all({"feed", "url"} <= src.keys() for s in data["stories"] for src in s["sources"])
+    assert set(data["health"]) == {"failing_feeds", "rule_errors"}
+    assert {"kind", "url", "story", "reason", "at"} == set(data["suppressed"][0])
+
+
+def test_the_text_part_carries_every_url_of_the_html():
+    message = digest(health=failing_feeds(long_url=True))
+    hrefs = set(lxml.html.fromstring(message.html).xpath("//a/@href"))
+    assert len(hrefs) > 30
+    missing = [h for h in hrefs if h not in message.text]
+    assert not missing, missing[:3]
+
+
+def test_every_colour_pair_keeps_4_5_to_1():
+    def luminance(hex_colour: str) -> float:
+        channels = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    for fg, bg in CONTRAST_PAIRS:
+        a, b = sorted((luminance(PALETTE[fg]), luminance(PALETTE[bg])), reverse=True)
+        assert (a + 0.05) / (b + 0.05) >= 4.5, (fg, bg)
+    html = digest().html
+    used = set(re.findall(r"#[0-9a-f]{6}", html))
+    assert used <= set(PALETTE.values())  # no colour outside the checked palette
+
+
+def test_email_html_shape():
+    html = digest().html
+    assert '<html lang="en">' in html and 'name="color-scheme" content="light dark"' in html
+    assert "prefers-color-scheme: dark" in html and "overflow-wrap:anywhere" in html
+    assert 'role="presentation"' in html
+    doc = lxml.html.fromstring(html)
+    body = doc.xpath("//body")[0]
+    assert "max-width" not in (body.get("style") or "")  # layout lives on tables: Gmail drops <body> styles
+    preheader = doc.xpath("//body/div[1]")[0]
+    assert "display:none" in preheader.get("style") and preheader.text_content().startswith("4 releases")
+
+
+EVIL = '<script>alert(1)</script> & <!channel> <https://evil.example|click> "q" \r\nBcc: victim@example.org'
+
+
+def evil_items():
+    sentence = f"Belarus freed 5 political prisoners {EVIL}"
+    lead = release(1, 5, story="9")
+    evil_facts = ({"number": 5, "names": [EVIL], "destination": EVIL, "broker": EVIL, "date": "2026-11-20",
+                   "language": "en"},)
+    return [
+        item(3, "coale", title=EVIL, feed=EVIL, url="https://ok.example/a?x=<b>&y=1", snippet=EVIL,
+             reasons=(("coale", EVIL, ("<!channel>", "script")),), outlet_url="javascript:alert(1)",
+             sources=((EVIL, "javascript:alert(1)", None), (EVIL, "https://ok.example/b", EVIL))),
+        item(4, "zapad", url="javascript:alert(2)", title=f"Zapad {EVIL}", story="4"),
+        type(lead)(**{**lead.__dict__, "title": EVIL, "feed": EVIL, "facts": evil_facts,
+                      "reasons": (("belarus-prisoners", sentence, ("political prisoners",)),)}),
+    ]
+
+
+def evil_health():
+    return [{"name": EVIL, "url": f"https://feeds.example/{EVIL}", "errors": 3, "last_error": EVIL, "last_ok": None}]
+
+
+@pytest.mark.parametrize("kind", ["digest", "alert"])
+def test_feed_text_is_escaped_in_every_format(kind):
+    message = build_message(kind, evil_items(), NOW, health=evil_health(), rule_errors=[EVIL], layout=LAYOUT,
+                            ledger=EVIL)
+    # HTML: no element or attribute from feed text; links only http(s)
+    doc = lxml.html.fromstring(message.html)
+    assert not doc.xpath("//script") and "<!channel>" not in message.html
+    assert all(not a.startswith("on") for el in doc.iter() for a in el.attrib)
+    assert all(h.startswith(("http://", "https://")) or h == "#" for h in doc.xpath("//a/@href"))
+    assert "javascript:" not in "".join(doc.xpath("//a/@href"))
+    # text: one line per field; a CR/LF in feed text cannot start a header-like line
+    assert not re.search(r"^\s*Bcc:", message.text, re.M)
+    assert "\r" not in message.text
+    # subject: one line
+    assert "\n" not in message.subject and "\r" not in message.subject
+    # Slack: mrkdwn control characters escaped everywhere, no link but ours, no cut
+    for post in slack_posts(message.data):
+        raw = json.dumps(post, ensure_ascii=False)
+        assert "<!channel>" not in raw and "<script" not in raw and "<https://evil" not in raw
+        for block in post["blocks"]:
+            fields = [block["text"]] if "text" in block else block.get("elements", [])
+            texts = [f["text"] for f in fields if f["type"] == "mrkdwn"]  # plain_text (the header) shows & as &
+            for text in texts:
+                stripped = re.sub(r"<https?://[^|<> ]+\|[^<>]*>", "", text)  # our own links...
+                stripped = re.sub(r"^> ", "", stripped, flags=re.M)  # ...and our quote marks
+                assert "<" not in stripped and ">" not in stripped, text
+                assert not re.search(r"&(?!amp;|lt;|gt;)", stripped), text
+    # JSON: the data is kept as given (scripts read it), nothing dropped
+    assert message.data["items"][0]["title"] == EVIL
+
+
+def test_slack_block_kit_limits_on_a_500_article_digest():
+    message = digest(day(500), health=failing_feeds(long_url=True), suppressed=SUPPRESSED)
+    posts = slack_posts(message.data)
+    assert 1 < len(posts) <= 5
+    for n, post in enumerate(posts, 1):
+        assert len(post["blocks"]) <= MAX_BLOCKS
+        assert post["blocks"][0]["type"] == "header" and len(post["blocks"][0]["text"]["text"]) <= MAX_HEADER
+        assert post["blocks"][0]["text"]["text"].endswith(f"({n}/{len(posts)})")
+        assert post["unfurl_links"] is False and post["unfurl_media"] is False
+        for block in post["blocks"]:
+            if block["type"] == "section":
+                assert len(block["text"]["text"]) <= MAX_SECTION
+    shown = sum(1 for p in posts for b in p["blocks"] if b["type"] == "section" and b["text"]["text"].startswith("*<"))
+    listed = sum(len(s["stories"]) for s in message.data["sections"] if s["kind"] != "followups")
+    last = posts[-1]["blocks"][-1]
+    if shown < listed:  # never a silent cut
+        assert last["type"] == "context" and f"+{listed - shown} more stor" in last["elements"][0]["text"]
+    assert "warning" in posts[0]["blocks"][2]["text"]["text"]  # health right after the header
+
+
+def test_ledger_line_counts_releases_and_people():
+    def facts(number, names=(), when=None):
+        return [{"number": number, "names": list(names), "date": when, "destination": None, "broker": None,
+                 "language": "en"}]
+
+    stories = [{"facts": facts(52, when="2025-06-21"), "first_seen": "2025-06-21T10:00:00Z"},
+               {"facts": facts(16), "first_seen": "2025-09-11T10:00:00Z"},
+               {"facts": facts(None, ["Ales Bialiatski"]), "first_seen": "2026-01-11T10:00:00Z"}]
+    assert ledger_line(stories) == "3 releases reported since Jun 2025, 69 people"
+    assert ledger_line([]) == ""
+
+
+def test_follow_ups_are_brief_and_name_the_message_they_follow():
+    message = digest()
+    assert message.data["replies_to"] == ["a1b2c3d4e5f6", "0f0e0d0c0b0a"]
+    follow = next(s for s in message.data["sections"] if s["kind"] == "followups")
+    assert len(follow["stories"]) == 2
+    assert "== Follow-ups to stories already sent (2) ==" in message.text
+
+
+def test_an_empty_digest_says_so():
+    message = build_message("digest", [], NOW + timedelta(days=1), layout=LAYOUT)
+    assert message.subject.startswith("No new stories") and "No new matching articles" in message.text

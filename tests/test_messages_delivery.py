@@ -1,0 +1,226 @@
+"""Messages as the world receives them, over loopback: raw MIME from a real SMTP server (parts, headers,
+threading), Slack Block Kit posts to a receiver that checks Slack's limits, outlet names from a feed's <title>
+and an aggregator's <source> through the whole monitor, the stale-news guard both ways, and the preview and
+channel-test commands."""
+
+from __future__ import annotations
+
+import json
+import socket
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+
+import pytest
+from aiosmtpd.controller import Controller
+from click.testing import CliRunner
+
+from monitor.blocks import MAX_BLOCKS, MAX_HEADER, MAX_SECTION
+from monitor.channels.email import EmailSender
+from monitor.channels.slack import SlackSender
+from monitor.cli import main
+from monitor.config import EmailChannel, FetchConfig, SlackChannel
+from monitor.digest import build_message
+from monitor.fetch import Fetcher
+from monitor.models import Delivery
+from tests.message_builders import LAYOUT, NOW, day, failing_feeds, release
+
+
+class RawInbox:
+    """An SMTP handler that keeps each message's bytes exactly as they arrived."""
+
+    def __init__(self):
+        self.raw: list[bytes] = []
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        self.raw.append(envelope.content)
+        return "250 OK"
+
+
+@pytest.fixture
+def raw_smtp():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    inbox = RawInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+def delivery(message, channel: str) -> Delivery:
+    return Delivery(message_id=message.id, channel=channel, attempts=0, kind=message.kind, subject=message.subject,
+                    text=message.text, html=message.html, data=message.data)
+
+
+def test_email_raw_mime_parts_headers_and_threading(raw_smtp):
+    inbox, port = raw_smtp
+    channel = EmailChannel(type="email", host="127.0.0.1", port=port, tls="none", to=["desk@ngo.example"],
+                           **{"from": "News Monitor <monitor@alerts.ngo.example>"})
+    sender = EmailSender(channel)
+    alert = build_message("alert", [release(1, 52)], NOW, layout=LAYOUT)
+    sender.send(delivery(alert, "email"))
+    # the next digest carries a follow-up of that story: it answers the alert
+    followup = release(7, 52, story="s1", followup=True, announced=alert.id)
+    digest = build_message("digest", [followup, *day(20)[4:]], NOW + timedelta(hours=9), layout=LAYOUT)
+    sender.send(delivery(digest, "email"))
+
+    first, second = (message_from_bytes(raw, policy=policy.default) for raw in inbox.raw)
+    assert first.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in first.iter_parts()] == ["text/plain", "text/html"]
+    assert first["Subject"].startswith("52 freed — to Lithuania, via John Coale")
+    assert first["Auto-Submitted"] == "auto-generated" and first["List-Id"] == (
+        "news-monitor <news-monitor.alerts.ngo.example>")
+    assert first["Message-ID"] == f"<{alert.id}.news-monitor@alerts.ngo.example>"
+    assert first["In-Reply-To"] is None
+    assert second["In-Reply-To"] == first["Message-ID"] and first["Message-ID"] in second["References"]
+    # the text part carries every link of the HTML part
+    text = second.get_body(("plain",)).get_content()
+    html = second.get_body(("html",)).get_content()
+    assert "<!doctype html>" in html.lower() and 'lang="en"' in html
+    for url in (s["url"] for s in digest.data["stories"]):
+        assert url in text
+    raw = inbox.raw[0].decode("ascii")  # headers are 7-bit on the wire; non-ASCII subjects are RFC 2047-encoded
+    assert "Subject: 52 freed" in raw
+
+
+def test_slack_posts_of_a_500_article_digest_fit_slacks_limits(make_server):
+    receiver = make_server(None)
+    posts: list[dict] = []
+
+    def hook(request):
+        body = json.loads(request.body)
+        posts.append(body)
+        blocks = body.get("blocks", [])
+        ok = (0 < len(blocks) <= MAX_BLOCKS and body.get("unfurl_links") is False
+              and all(len(b["text"]["text"]) <= MAX_SECTION for b in blocks if b["type"] == "section")
+              and all(len(b["text"]["text"]) <= MAX_HEADER for b in blocks if b["type"] == "header"))
+        # Slack answers 400 invalid_blocks to a payload past its limits
+        return (200, {"Content-Type": "text/plain"}, b"ok") if ok else (400, {}, b"invalid_blocks")
+
+    receiver.route("/services/T0/B0/x", hook)
+    message = build_message("digest", day(500), NOW, health=failing_feeds(long_url=True), layout=LAYOUT)
+    channel = SlackChannel(type="slack", webhook_url=receiver.url("/services/T0/B0/x"))
+    SlackSender(channel, Fetcher(FetchConfig(allow_private_networks=True))).send(delivery(message, "slack"))
+    assert 1 < len(posts) <= 5
+    assert [p["blocks"][0]["text"]["text"][-5:] for p in posts] == [f"({n}/{len(posts)})" for n in
+                                                                    range(1, len(posts) + 1)]
+    listed = sum(len(s["stories"]) for s in message.data["sections"] if s["kind"] != "followups")
+    shown = sum(1 for p in posts for b in p["blocks"] if b["type"] == "section" and b["text"]["text"].startswith("*<"))
+    ending = posts[-1]["blocks"][-1]
+    assert shown == listed or "more stor" in ending["elements"][0]["text"]  # never a silent cut
+
+
+# -- through the whole monitor -------------------------------------------------------------------------------
+
+
+def rss(title: str | None, items: list[str]) -> bytes:
+    head = f"<title>{title}</title>" if title else ""
+    return (f'<?xml version="1.0"?><rss version="2.0"><channel>{head}<link>https://x.example/</link>'
+            + "".join(items) + "</channel></rss>").encode()
+
+
+STORIES = {  # three different releases, told in different words, so none is folded into another as a copy
+    12: ("Lithuania", "Viasna said the twelve were driven to the Lithuanian border at dawn and walked across "
+                      "with their lawyers; two of them had served more than four years."),
+    27: ("Poland", "A spokesman in Warsaw said the group of 27 arrived by bus at the Terespol crossing, where "
+                   "relatives waited in the rain; a priest and a blogger were among them."),
+    33: ("Latvia", "Officials in Riga confirmed that 33 former inmates reached the border post near Daugavpils "
+                   "late on Sunday after a deal that took months to negotiate."),
+    14: ("Lithuania", "Human rights defenders counted 14 people on the list, mostly students and trade unionists "
+                      "jailed after the 2020 protests."),
+    52: ("Lithuania", "The 52 included journalists and opposition figures who had been held incommunicado for "
+                      "years, according to a statement from Vilnius."),
+}
+
+
+def rss_item(base: str, n: int, published: datetime, source: str = "") -> str:
+    country, detail = STORIES[n]
+    return (f"<item><title>Belarus frees {n} political prisoners, they crossed into {country}</title>"
+            f"<link>{base}/news/{n}</link><guid>g-{n}</guid>"
+            f"<pubDate>{published:%a, %d %b %Y %H:%M:%S} +0000</pubDate>{source}"
+            f"<description>Belarus freed {n} political prisoners on {published:%A}. {detail}</description></item>")
+
+
+def invoke(config, *args):
+    result = CliRunner().invoke(main, ["--config", str(config), *args], catch_exceptions=False)
+    return result
+
+
+def outbox(config, kind: str) -> list[dict]:
+    folder = config.parent / "state" / "outbox"
+    return [json.loads(p.read_text()) for p in sorted(folder.glob(f"*-{kind}-*.json"))] if folder.exists() else []
+
+
+def test_outlet_names_from_the_feed_title_and_the_aggregator_source(make_server, write_config, tmp_path):
+    site = make_server(None)
+    now = datetime.now(UTC)
+    google = ('<source url="https://www.baltic-ledger.example/belarus">Baltic Ledger</source>')
+    site.route("/herald.xml", (200, {"Content-Type": "application/rss+xml"},
+                               rss("Hrodna Herald &amp; Co", [rss_item(site.base, 12, now - timedelta(hours=1))])))
+    site.route("/news.xml", (200, {"Content-Type": "application/rss+xml"},
+                             rss("Top stories - News", [rss_item(site.base, 27, now - timedelta(hours=2), google)])))
+    site.route("/bare.xml", (200, {"Content-Type": "application/rss+xml"},
+                             rss(None, [rss_item(site.base, 33, now - timedelta(hours=3))])))
+    config = write_config([{"url": site.url("/herald.xml")}, {"url": site.url("/news.xml")},
+                           {"url": site.url("/bare.xml")}, ], digest={"timezone": "Europe/Vilnius"})
+    assert invoke(config, "run", "--once").exit_code == 0
+    feeds = {json.loads(line)["title"][:16]: json.loads(line)["feed"]
+             for line in invoke(config, "hits", "--json").output.splitlines()}
+    host = site.base.removeprefix("http://")
+    assert feeds == {"Belarus frees 12": "Hrodna Herald & Co", "Belarus frees 27": "Baltic Ledger",
+                     "Belarus frees 33": host}
+    preview = tmp_path / "preview"
+    result = invoke(config, "digest", "--preview", str(preview))
+    assert result.exit_code == 0, result.output
+    text = (preview / "digest.txt").read_text()
+    assert "Baltic Ledger (baltic-ledger.example)" in text and "Hrodna Herald & Co (127.0.0.1)" in text
+    assert "times in Europe/Vilnius" in text
+    assert "Hrodna Herald &amp;amp; Co" in (preview / "digest.html").read_text() or \
+        "Hrodna Herald &amp; Co" in (preview / "digest.html").read_text()
+    slack = json.loads((preview / "digest.slack.json").read_text())
+    assert slack[0]["blocks"][0]["type"] == "header" and "Baltic Ledger" in json.dumps(slack)
+    data = json.loads((preview / "digest.json").read_text())
+    assert {i["feed"] for i in data["items"]} == {"Hrodna Herald & Co", "Baltic Ledger", host}
+    assert outbox(config, "digest") == []  # a preview sends and marks nothing
+    assert invoke(config, "digest").exit_code == 0 and len(outbox(config, "digest")) == 1
+
+
+@pytest.mark.parametrize("max_age, alerts", [(None, 1), ("off", 2)])
+def test_stale_news_guard(make_server, write_config, max_age, alerts):
+    site = make_server(None)
+    now = datetime.now(UTC)
+    items = [rss_item(site.base, 14, now - timedelta(hours=3)), rss_item(site.base, 52, now - timedelta(days=90))]
+    site.route("/feed.xml", (200, {"Content-Type": "application/rss+xml"}, rss("Vilnius Daily", items)))
+    config = write_config([{"url": site.url("/feed.xml")}],
+                          alerts={} if max_age is None else {"max_age": max_age})  # {}: the default, 2d
+    assert invoke(config, "run", "--once").exit_code == 0
+    sent = outbox(config, "alert")
+    assert len(sent) == alerts
+    subjects = sorted(m["subject"][:8] for m in sent)
+    assert subjects == (["14 freed"] if alerts == 1 else ["14 freed", "52 freed"])
+    assert invoke(config, "digest").exit_code == 0
+    [digest] = outbox(config, "digest")
+    assert {s["title"][:16] for s in digest["stories"]} == {"Belarus frees 14", "Belarus frees 52"}
+    if alerts == 1:  # the old report is in the digest, and the log says why it did not alert
+        assert any("alerts.max_age" in s["reason"] for s in digest["suppressed"])
+
+
+def test_channels_test_reports_each_answer(make_server, write_config, raw_smtp):
+    inbox, port = raw_smtp
+    site = make_server(None)
+    site.route("/hook", (200, {"Content-Type": "text/plain"}, b"ok"))
+    config = write_config([], channels=[
+        {"type": "file"},
+        {"type": "email", "host": "127.0.0.1", "port": port, "tls": "none", "from": "m@ngo.example",
+         "to": "a@ngo.example"},
+        {"type": "slack"}, {"type": "slack", "name": "broken", "webhook_url_env": "BROKEN_HOOK"}])
+    env = {"MONITOR_SLACK_WEBHOOK_URL": site.url("/hook"), "BROKEN_HOOK": site.url("/missing")}
+    result = CliRunner().invoke(main, ["--config", str(config), "channels", "test"], env=env)
+    assert result.exit_code == 1  # one channel failed
+    lines = dict(line.split(": ", 1) for line in result.output.splitlines())
+    assert lines["file"].startswith("ok") and lines["email"].startswith("ok") and lines["slack"].startswith("ok")
+    assert lines["broken"].startswith("FAILED") and "404" in lines["broken"]
+    assert len(inbox.raw) == 1 and b"test message" in inbox.raw[0]
+    one = CliRunner().invoke(main, ["--config", str(config), "channels", "test", "email"], env=env)
+    assert one.exit_code == 0 and one.output.startswith("email: ok") and len(inbox.raw) == 2
