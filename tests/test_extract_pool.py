@@ -150,3 +150,13 @@ def test_an_exception_inside_extraction_becomes_a_fallback_and_the_worker_stays(
     assert articles[0].text_source == "summary" and articles[0].note == "extraction failed: TypeError"
     assert articles[1] == extract_article(*job(PAGES[0]))
     assert pool.pids == before
+
+
+def test_no_worker_process_starts_until_a_page_comes():
+    with ExtractPool(workers=2) as lazy:
+        assert lazy.pids == []  # entering the pool starts nothing
+        lazy.run([ExtractJob(item(), None, "", "HTTP 404 Not Found")])
+        assert lazy.pids == []  # nor does a run without a page body
+        articles = lazy.run([job(PAGES[0])])
+        assert len(lazy.pids) == 2 and all(alive(pid) for pid in lazy.pids)
+    assert articles == [extract_article(*job(PAGES[0]))]

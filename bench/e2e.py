@@ -1,0 +1,573 @@
+"""End-to-end benchmark: the monitor as users run it (a `news-monitor run --once` subprocess per cycle, and
+`digest --dry-run` / `rules backtest` as commands) against the bare libraries on the same bytes, in one run.
+
+A server in its own process (its CPU is not counted) serves the real pages of ../shared/corpora/scrapinghub-aeb
+behind generated RSS feeds, full-content feeds carrying the same articles' text, and N generated standing feeds.
+Every figure counts the CPU of every descendant of the measured command, extraction workers included: they fork
+from a forkserver that is not a child of the command, so a meter process made a child subreaper
+(prctl PR_SET_CHILD_SUBREAPER) inherits and reaps them all, then reads RUSAGE_CHILDREN.
+
+    python bench/e2e.py [--feeds 10000] [--articles 181] [--stored 100000] [--items 2]
+
+--stored fills a store through the project's own code (Store.add_article, features(), match_article) once
+and keeps it as a template in the temp directory (--cache); 1,000,000 takes a while the first time.
+Figures are ratios from this one run; the machine is shared, so run it twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing
+import os
+import pickle
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+HOSTS = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]
+CONCURRENCY, PER_HOST = 50, 8  # the fetch limits of the monitor and of bare aiohttp alike
+ITEMS_PER_FEED = 10  # real-page and full-content feeds
+
+# Our own sentences (the corpus pages are about other things): they make some articles hit the rules, so the
+# story, release and alert stages run for them as they would for an analyst's feeds.
+TOPIC_LEADS = [
+    "Authorities in Minsk released {n} political prisoners on Thursday after a pardon signed by Lukashenko, "
+    "the Viasna human rights centre said, and several of them were driven to the Lithuanian border.",
+    "A court in Homel sentenced an opposition journalist to {n} years in a penal colony for comments on "
+    "social media, rights defenders at Viasna reported on Monday.",
+    "Belarus and Russia opened the Zapad military exercise with {n} thousand troops near the Lithuanian and "
+    "Polish borders, the defence ministry in Minsk said.",
+    "The European Union extended sanctions on Belarus for another year over the repression of the opposition "
+    "and {n} new names were added to the list, diplomats in Brussels said.",
+    "John Coale, the US envoy to Belarus, met Lukashenko in Minsk for talks on prisoners and sanctions, "
+    "and {n} detainees were freed hours later, his office said.",
+]
+
+
+# -- content ---------------------------------------------------------------------------------------
+
+def load_pages() -> list[tuple[str, bytes]]:
+    from bench.extract_quality import load_pages as corpus_pages
+    return [(p.key, p.html) for p in corpus_pages()]
+
+
+def topic_lead(i: int) -> str | None:
+    """Every fourth article opens with one of our topic sentences."""
+    return TOPIC_LEADS[(i // 4) % len(TOPIC_LEADS)].format(n=12 + i % 40) if i % 4 == 0 else None
+
+
+def page_bytes(pages, i: int) -> bytes:
+    key, html = pages[i % len(pages)]
+    lead = topic_lead(i)
+    if lead is None:
+        return html
+    # the sentence goes in as the article's first paragraph, where an editor would put it
+    marker = html.find(b"<p")
+    return html[:marker] + f"<p>{lead}</p>".encode() + html[marker:] if marker >= 0 else html
+
+
+def real_feed(base: str, k: int, articles: int) -> bytes:
+    """Feed k of the real-page feeds: ITEMS_PER_FEED items linking to pages served next to it."""
+    entries = "".join(
+        f"<item><title>Report {i}</title><link>{base}/page/{i}.html</link><guid>{base}/page/{i}.html</guid>"
+        f"<pubDate>Tue, 01 Dec 2026 {i % 24:02d}:{i % 60:02d}:00 GMT</pubDate>"
+        f"<description>Short teaser of report {i}.</description></item>"
+        for i in range(k * ITEMS_PER_FEED, min(articles, (k + 1) * ITEMS_PER_FEED)))
+    return (f"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>Real {k}</title>"
+            f"<link>{base}/</link><description>d</description>{entries}</channel></rss>").encode()
+
+
+def full_feed(base: str, k: int, texts: list[str]) -> bytes:
+    """Feed k of the full-content feeds: each item carries its article's whole text (content:encoded)."""
+    def body(i: int) -> str:
+        paragraphs = "".join(f"<p>{p}</p>" for p in texts[i].split("\n") if p.strip())
+        return paragraphs.replace("]]>", "]] >")
+    entries = "".join(
+        f"<item><title>Full report {i}</title><link>https://full{i % 37}.example/{i}.html</link>"
+        f"<guid>https://full{i % 37}.example/{i}.html</guid>"
+        f"<pubDate>Tue, 01 Dec 2026 {i % 24:02d}:{i % 60:02d}:00 GMT</pubDate>"
+        f"<content:encoded><![CDATA[{body(i)}]]></content:encoded></item>"
+        for i in range(k * ITEMS_PER_FEED, min(len(texts), (k + 1) * ITEMS_PER_FEED)))
+    return ("<?xml version='1.0' encoding='utf-8'?><rss version='2.0' "
+            "xmlns:content='http://purl.org/rss/1.0/modules/content/'><channel>"
+            f"<title>Full {k}</title><link>https://full.example/</link><description>d</description>{entries}"
+            "</channel></rss>").encode()
+
+
+_WORD_LIST = ("border trade talks freight queue customs officials ministry schedule crossing rail grain fertiliser "
+          "potash transit corridor licence tariff quota inspection delegation envoy summit parliament budget "
+          "energy pipeline electricity grid harbour airport airline visa permit embassy consulate court "
+          "election campaign mayor council school hospital farmers prices inflation bank currency loan")
+_WORDS = _WORD_LIST.split()
+
+
+def standing_feed(n: int, items: int) -> bytes:
+    """Standing feed n: `items` short items about the region (no page is fetched for them); each item's
+    words are drawn for it, so items are distinct articles, not copies of one another."""
+    def brief(i: int) -> str:
+        rng = random.Random(n * 1000 + i)
+        return " ".join(rng.choice(_WORDS) for _ in range(30))
+    entries = "".join(
+        f"<item><title>Outlet {n % 97} brief {n}-{i}: {brief(i + 500)[:60]}</title>"
+        f"<link>https://outlet{n % 97}.example/{n}/{i}.html</link><guid isPermaLink='false'>s{n}-{i}</guid>"
+        f"<pubDate>Tue, 01 Dec 2026 {i % 24:02d}:00:00 GMT</pubDate>"
+        f"<description>Brief {i} of outlet {n}: {brief(i)}.</description></item>"
+        for i in range(items))
+    return (f"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>Standing {n}</title>"
+            f"<link>https://outlet{n % 97}.example/</link><description>d</description>{entries}</channel></rss>"
+            ).encode()
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.md5(body).hexdigest() + '"'
+
+
+# -- the server (its own process) ------------------------------------------------------------------
+
+def serve(ports: list[int], spec: dict, mode, ready) -> None:
+    """Answers /std/N.xml, /real/K.xml, /page/I.html and /full/K.xml; validators honoured while mode is 1."""
+    import asyncio
+
+    from aiohttp import web
+
+    pages = spec["pages"]
+    cache: dict[str, tuple[bytes, str, str]] = {}
+
+    def make(path: str, base: str) -> tuple[bytes, str] | None:
+        kind, _, name = path.strip("/").partition("/")
+        number = int(name.split(".")[0])
+        if kind == "std":
+            return standing_feed(number, spec["items"]), "application/rss+xml"
+        if kind == "real":
+            return real_feed(base, number, spec["articles"]), "application/rss+xml"
+        if kind == "full":
+            return full_feed(base, number, spec["texts"]), "application/rss+xml"
+        if kind == "page":
+            return page_bytes(pages, number), "text/html; charset=utf-8"
+        return None
+
+    async def handle(request: web.Request) -> web.Response:
+        path = request.path
+        if path not in cache:
+            made = make(path, f"http://{request.host}")
+            if made is None:
+                return web.Response(status=404)
+            cache[path] = (made[0], etag_of(made[0]), made[1])
+        body, etag, content_type = cache[path]
+        if mode.value == 1 and request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers={"ETag": etag})
+        return web.Response(body=body, headers={"ETag": etag, "Content-Type": content_type})
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_get("/{kind}/{name}", handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        for host in HOSTS:
+            for port in ports:
+                await web.TCPSite(runner, host, port, backlog=2048).start()
+        ready.set()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def free_ports(count: int) -> list[int]:
+    import socket
+    socks = [socket.socket() for _ in range(count)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+# -- measuring a command with every descendant ----------------------------------------------------------
+
+METER = r"""
+import ctypes, json, os, re, resource, subprocess, sys, threading, time
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans come to us
+cmd, out_path = json.loads(sys.argv[1]), sys.argv[2]
+started = time.perf_counter()
+child = subprocess.Popen(cmd, stdout=open(out_path + ".stdout", "wb"), stderr=open(out_path + ".stderr", "wb"))
+peak = [0]
+def watch():  # VmHWM of the command's own process (the monitor's main process), sampled until it ends
+    while child.poll() is None:
+        try:
+            peak[0] = max(peak[0], int(re.search(r"VmHWM:\s+(\d+)", open(f"/proc/{child.pid}/status").read())[1]))
+        except (OSError, TypeError):
+            pass
+        time.sleep(0.02)
+watcher = threading.Thread(target=watch, daemon=True)
+watcher.start()
+code = child.wait()
+wall = time.perf_counter() - started
+while True:  # the forkserver and its workers, reparented to us: reap them so their CPU is counted
+    try:
+        os.wait()
+    except ChildProcessError:
+        break
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+json.dump({"code": code, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_kb": peak[0],
+           "max_kb": usage.ru_maxrss}, open(out_path, "w"))
+"""
+
+
+class Meter:
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.count = 0
+
+    def run(self, args: list[str], check: bool = True) -> dict:
+        self.count += 1
+        out = self.tmp / f"meter-{self.count}.json"
+        subprocess.run([sys.executable, "-c", METER, json.dumps(args), str(out)], check=True)
+        result = json.loads(out.read_text())
+        result["stdout"] = Path(str(out) + ".stdout").read_text(errors="replace")
+        result["stderr"] = Path(str(out) + ".stderr").read_text(errors="replace")
+        if check and result["code"] != 0:
+            raise SystemExit(f"command failed ({result['code']}): {' '.join(args)}\n{result['stderr'][-3000:]}")
+        return result
+
+    def monitor(self, config: Path, *command: str) -> dict:
+        return self.run([sys.executable, "-m", "monitor", "--config", str(config), *command])
+
+
+# -- bare baselines (each in a subprocess of its own, timed around the work only) --------------------
+
+BARE = r"""
+import json, pickle, sys, time
+kind, data_path = sys.argv[1], sys.argv[2]
+data = pickle.load(open(data_path, "rb"))
+if kind in ("real", "full"):
+    import feedparser, trafilatura
+    started = time.process_time()
+    for body in data["feeds"]:
+        feedparser.parse(body)
+    feeds_cpu = time.process_time() - started
+    for body in data.get("pages", ()):
+        trafilatura.extract(body)
+    print(json.dumps({"cpu": time.process_time() - started, "feeds_cpu": feeds_cpu}))
+else:
+    import asyncio, aiohttp
+    async def main():
+        connector = aiohttp.TCPConnector(limit=data["concurrency"], limit_per_host=data["per_host"])
+        async with aiohttp.ClientSession(connector=connector) as session:
+            async def one(url, etag):
+                async with session.get(url, headers={"If-None-Match": etag} if etag else {}) as resp:
+                    await resp.read()
+                    return resp.status
+            return await asyncio.gather(*(one(u, e) for u, e in data["requests"]))
+    started, wall = time.process_time(), time.perf_counter()
+    statuses = asyncio.run(main())
+    print(json.dumps({"cpu": time.process_time() - started, "wall": time.perf_counter() - wall,
+                      "statuses": sorted(set(statuses))}))
+"""
+
+
+def bare(tmp: Path, kind: str, data: dict) -> dict:
+    path = tmp / f"bare-{kind}.pickle"
+    path.write_bytes(pickle.dumps(data))
+    out = subprocess.run([sys.executable, "-c", BARE, kind, str(path)], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+# -- configs ---------------------------------------------------------------------------------------
+
+def write_config(path: Path, feeds: list[str], fetch_pages: bool = True) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["state_dir: state", f"rules_dir: {ROOT / 'rules'}", "interval: 15m", "fetch:",
+             "  allow_private_networks: true", f"  concurrency: {CONCURRENCY}", f"  per_host: {PER_HOST}",
+             f"  fetch_pages: {'true' if fetch_pages else 'false'}", "channels:", "  - type: file",
+             "feeds:" if feeds else "feeds: []"]
+    lines += [f"  - url: {u}" for u in feeds]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def db_bytes(state: Path) -> int:
+    conn = sqlite3.connect(state / "monitor.db")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = conn.execute("PRAGMA page_count").fetchone()[0] * conn.execute("PRAGMA page_size").fetchone()[0]
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0] * conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    return size - free
+
+
+def count(state: Path, table: str) -> int:
+    conn = sqlite3.connect(state / "monitor.db")
+    try:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    finally:
+        conn.close()
+
+
+# -- a large store, filled through the project's own code --------------------------------------------
+
+def fill_store(path: Path, n: int, texts: list[str], days: int = 30) -> None:
+    """`n` articles over the last `days` days, written by Store.add_article with the features, fingerprint
+    and hits the pipeline would compute (features() and match_article on each distinct text; the
+    fingerprint varies per article, as distinct articles' do). Hits older than a day count as digested."""
+    from monitor.decide import Decider
+    from monitor.dedup import item_hash, item_keys
+    from monitor.models import Article, FeedItem
+    from monitor.rules.files import load_rulebook
+    from monitor.rules.matching import match_article
+    from monitor.store import Store
+
+    book = load_rulebook(ROOT / "rules")
+    rules = {r.name: r for r in book.rules}
+    rng = random.Random(7)
+    variants = []
+    for i, text in enumerate(texts * 3):  # each text with three different topic leads (or none)
+        lead = topic_lead(i + rng.randrange(4))
+        body = f"{lead}\n{text}" if lead else text
+        title = f"Stored report {i}"
+        article = Article(item=FeedItem("", "", None, None, title, "", None), title=title, text=body,
+                          text_source="page")
+        decision = Decider.describe(article, match_article(book, title, body), rules)
+        variants.append((title, body, decision))
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    with Store.open(path) as store:
+        batch = 2000
+        for start in range(0, n, batch):
+            with store.transaction():
+                for j in range(start, min(n, start + batch)):
+                    title, body, decision = variants[j % len(variants)]
+                    seen = now - timedelta(seconds=days * 86400 * (n - j) / n)
+                    item = FeedItem(feed_url=f"https://stored{j % 500}.example/feed", feed_name=f"Stored {j % 500}",
+                                    guid=f"https://stored{j % 500}.example/a/{j}", url=f"https://stored{j % 500}"
+                                    f".example/a/{j}", title=f"{title} ({j})", summary=body[:300], published=seen)
+                    article = Article(item=item, title=item.title, text=body, text_source="page", language="en")
+                    fp = rng.getrandbits(64)
+                    feats = replace(decision.features, fingerprint=fp, published=seen)
+                    guid_key, url_key = item_keys(item)
+                    store.add_article(article, guid_key, url_key, decision.hits, seen, fingerprint=fp,
+                                      features=feats.to_dict(), facts=asdict(decision.facts) if decision.facts
+                                      else None, item_hash=item_hash(item))
+            if start and start % 100_000 == 0:
+                print(f"    stored {start:,} ({time.perf_counter() - started:.0f} s)", flush=True)
+        store.db.execute("UPDATE hits SET digest_message = 'seeded' WHERE first_seen < ?",
+                         [(now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")])
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def stored_template(cache: Path, n: int, texts: list[str]) -> Path:
+    path = cache / f"news-monitor-e2e-stored-{n}-v1.db"
+    if not path.exists():
+        print(f"  filling a store of {n:,} articles through Store.add_article (kept as {path}) ...", flush=True)
+        partial = path.with_suffix(".partial")
+        for leftover in (partial, Path(str(partial) + "-wal"), Path(str(partial) + "-shm")):
+            leftover.unlink(missing_ok=True)
+        fill_store(partial, n, texts)
+        partial.rename(path)
+    return path
+
+
+def with_store(template: Path, state: Path) -> None:
+    state.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, state / "monitor.db")
+
+
+# -- the run -----------------------------------------------------------------------------------------
+
+def ms(seconds: float, n: int) -> float:
+    return 1000 * seconds / max(1, n)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=10_000, help="standing feeds in the unchanged-cycle runs")
+    parser.add_argument("--items", type=int, default=2, help="items per standing feed")
+    parser.add_argument("--articles", type=int, default=181, help="new articles (real pages; full-content items)")
+    parser.add_argument("--stored", type=int, default=100_000, help="articles in the large store")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()), help="where the stores are kept")
+    parser.add_argument("--only", default="real,full,standing,fixed,digest,backtest,config",
+                        help="comma-separated parts to run")
+    args = parser.parse_args()
+    parts = set(args.only.split(","))
+
+    pages = load_pages()
+    if not pages:
+        raise SystemExit("the scrapinghub-aeb corpus is missing (../shared/corpora/scrapinghub-aeb)")
+    from monitor.extract import extract_article
+    from monitor.models import FeedItem
+    blank = FeedItem("", "", None, None, "", "", None)
+    texts = []
+    for i in range(args.articles):
+        text = extract_article(blank, pages[i % len(pages)][1], "text/html; charset=utf-8").text
+        lead = topic_lead(i)
+        texts.append(f"{lead}\n{text}" if lead else text)
+
+    ports = free_ports(3)
+    mode = multiprocessing.Value("i", 1)  # 1: honour validators, 0: ignore them
+    ready = multiprocessing.Event()
+    spec = {"pages": pages, "texts": texts, "items": args.items, "articles": args.articles}
+    server = multiprocessing.Process(target=serve, args=(ports, spec, mode, ready), daemon=True)
+    server.start()
+    if not ready.wait(60):
+        raise SystemExit("the server did not start")
+
+    def url(n: int, kind: str) -> str:
+        return f"http://{HOSTS[n % len(HOSTS)]}:{ports[(n // len(HOSTS)) % len(ports)]}/{kind}/{n}.xml"
+
+    rows: list[tuple[str, str, str, str]] = []  # what, ours, bare/limit, ratio
+    print(f"load average at start: {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs; python {sys.version.split()[0]}",
+          flush=True)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        meter = Meter(tmp)
+        feeds_n = (args.articles + ITEMS_PER_FEED - 1) // ITEMS_PER_FEED
+
+        if "real" in parts:
+            config = write_config(tmp / "real" / "monitor.yaml", [url(k, "real") for k in range(feeds_n)])
+            first = meter.monitor(config, "run", "--once")
+            again = meter.monitor(config, "run", "--once")
+            stored = count(tmp / "real" / "state", "articles") + count(tmp / "real" / "state", "sources")
+            ours = ms(first["cpu"] - again["cpu"], stored)
+            feed_bodies = [real_feed(f"http://{HOSTS[k % len(HOSTS)]}:{ports[(k // len(HOSTS)) % len(ports)]}",
+                                     k, args.articles) for k in range(feeds_n)]
+            b = bare(tmp, "real", {"feeds": feed_bodies, "pages": [page_bytes(pages, i) for i in range(args.articles)]})
+            base = ms(b["cpu"], args.articles)
+            rows.append((f"CPU per new article, real pages ({stored} stored of {args.articles})",
+                         f"{ours:.1f} ms", f"feedparser + trafilatura.extract {base:.1f} ms", f"{ours / base:.2f}x"))
+            print(f"  real pages: first run {first['cpu']:.2f} s CPU, second {again['cpu']:.2f} s; "
+                  f"{first['stdout'].strip()}", flush=True)
+
+        if "full" in parts:
+            state = tmp / "full" / "state"
+            config = write_config(tmp / "full" / "monitor.yaml", [url(k, "full") for k in range(feeds_n)],
+                                  fetch_pages=False)
+            meter.monitor(config, "status")  # creates the empty store, so its size can be taken off
+            empty = db_bytes(state)
+            first = meter.monitor(config, "run", "--once")
+            again = meter.monitor(config, "run", "--once")
+            stored = count(state, "articles")
+            ours = ms(first["cpu"] - again["cpu"], stored)
+            feed_bodies = [full_feed("", k, texts) for k in range(feeds_n)]
+            b = bare(tmp, "full", {"feeds": feed_bodies})
+            base = ms(b["cpu"], args.articles)
+            rows.append((f"CPU per new article, full-content feeds, no page fetch ({stored} stored)",
+                         f"{ours:.2f} ms", f"feedparser {base:.2f} ms", f"own work {ours - base:.2f} ms"))
+            text_kb = sum(len(t.encode()) for t in texts) / len(texts) / 1024
+            rows.append(("database per article (full-content items)",
+                         f"{(db_bytes(state) - empty) / max(1, stored) / 1024:.1f} KB",
+                         f"its text {text_kb:.1f} KB", "-"))
+            print(f"  full content: first run {first['cpu']:.2f} s CPU, second {again['cpu']:.2f} s; "
+                  f"{first['stdout'].strip()}", flush=True)
+
+        if "standing" in parts or "config" in parts:
+            feeds = [url(n, "std") for n in range(args.feeds)]
+            config = write_config(tmp / "std" / "monitor.yaml", feeds, fetch_pages=False)
+
+        if "config" in parts:
+            import yaml
+
+            from monitor.config import load_config
+            text = config.read_text()
+            started = time.process_time()
+            load_config(config)
+            ours_cpu = time.process_time() - started
+            started = time.process_time()
+            yaml.load(text, Loader=yaml.CSafeLoader)
+            c_cpu = time.process_time() - started
+            rows.append((f"config load, {args.feeds:,} feeds", f"{ours_cpu:.2f} s CPU",
+                         f"yaml.CSafeLoader {c_cpu:.2f} s", f"{ours_cpu / c_cpu:.1f}x"))
+
+        if "standing" in parts:
+            empty_cfg = write_config(tmp / "empty" / "monitor.yaml", [], fetch_pages=False)
+            meter.monitor(empty_cfg, "run", "--once")
+            fixed = min((meter.monitor(empty_cfg, "run", "--once") for _ in range(2)), key=lambda r: r["wall"])
+            first = meter.monitor(config, "run", "--once")
+            print(f"  standing feeds, first poll: {first['cpu']:.1f} s CPU, {first['wall']:.1f} s; "
+                  f"{first['stdout'].strip()}", flush=True)
+            rows.append((f"memory of one cycle: first poll of {args.feeds:,} feeds x {args.items} items",
+                         f"{first['peak_kb'] / 1024:.0f} MB main process", "bounded by a batch size",
+                         f"largest process {first['max_kb'] / 1024:.0f} MB"))
+            bodies = {u: standing_feed(n, args.items) for n, u in enumerate(feeds)}
+            for label, validators in (("all 304", 1), ("identical bodies, no validators", 0)):
+                mode.value = validators
+                run = meter.monitor(config, "run", "--once")
+                b = bare(tmp, "aiohttp", {"concurrency": CONCURRENCY, "per_host": PER_HOST,
+                                          "requests": [(u, etag_of(bodies[u]) if validators else None)
+                                                       for u in feeds]})
+                cpu = run["cpu"] - fixed["cpu"]
+                wall = run["wall"] - fixed["wall"]
+                rate, bare_rate = args.feeds / wall, args.feeds / b["wall"]
+                rows.append((f"unchanged cycle, {args.feeds:,} feeds, {label}",
+                             f"{ms(cpu, args.feeds):.3f} ms CPU/feed; {rate:,.0f} feeds/s",
+                             f"bare aiohttp {ms(b['cpu'], args.feeds):.3f} ms; {bare_rate:,.0f} feeds/s",
+                             f"{rate / bare_rate:.2f}x rate, "
+                             f"{ms(b['cpu'], args.feeds) / ms(cpu, args.feeds):.2f}x CPU"))
+                print(f"  {label}: {run['cpu']:.2f} s CPU, {run['wall']:.2f} s wall (fixed {fixed['cpu']:.2f} s, "
+                      f"{fixed['wall']:.2f} s); {run['stdout'].strip()}", flush=True)
+            mode.value = 1
+
+        if parts & {"fixed", "digest", "backtest"}:
+            template = stored_template(args.cache, args.stored, texts)
+            one = [url(0, "std")]
+            small = write_config(tmp / "small" / "monitor.yaml", one, fetch_pages=False)
+            large = write_config(tmp / "large" / "monitor.yaml", one, fetch_pages=False)
+            with_store(template, tmp / "large" / "state")
+
+        if "fixed" in parts:
+            meter.monitor(small, "run", "--once")
+            meter.monitor(large, "run", "--once")
+            empty_run = min((meter.monitor(small, "run", "--once") for _ in range(2)), key=lambda r: r["cpu"])
+            large_run = min((meter.monitor(large, "run", "--once") for _ in range(2)), key=lambda r: r["cpu"])
+            rows.append(("fixed cost of each `run --once` (1 unchanged feed)",
+                         f"{empty_run['cpu']:.2f} s empty store; {large_run['cpu']:.2f} s at {args.stored:,}",
+                         "within 0.3 s of the empty store's", f"+{large_run['cpu'] - empty_run['cpu']:.2f} s"))
+
+        if "digest" in parts:
+            dry = meter.monitor(large, "digest", "--dry-run")
+            outbox = tmp / "large" / "state" / "outbox"
+            sent = meter.monitor(large, "digest")
+            sizes = [p.stat().st_size for p in outbox.glob("*digest*.json")] or [0]
+            pending = sent["stdout"].strip()
+            rows.append((f"`digest` of one day's hits at {args.stored:,} stored",
+                         f"--dry-run {dry['cpu']:.2f} s CPU; sent {sent['cpu']:.2f} s; JSON "
+                         f"{max(sizes) / 1024:.0f} KB", "under 1 s; JSON under 1 MB", pending))
+
+        if "backtest" in parts:
+            run = meter.monitor(large, "rules", "backtest", "all", "--since", "3650d")
+            seen = args.stored
+            from monitor.rules.files import load_rulebook
+            from monitor.rules.matching import match_article
+            book = load_rulebook(ROOT / "rules")
+            conn = sqlite3.connect(tmp / "large" / "state" / "monitor.db")
+            sample = conn.execute("SELECT title, text FROM articles ORDER BY id DESC LIMIT 2000").fetchall()
+            conn.close()
+            started = time.process_time()
+            for title, text in sample:
+                match_article(book, title or "", text or "")
+            rate = len(sample) / (time.process_time() - started)
+            rows.append((f"`rules backtest all` over {seen:,} stored articles",
+                         f"{seen / run['cpu']:,.0f} articles/s ({run['cpu']:.1f} s CPU)",
+                         f"the pipeline's matcher {rate:,.0f} articles/s; target >= 2,000",
+                         f"{seen / run['cpu'] / rate:.2f}x"))
+    server.kill()
+
+    print()
+    width = max(len(r[0]) for r in rows)
+    print(f"{'what':<{width}} | {'news-monitor':<44} | {'bare libraries / limit':<50} | ratio")
+    for what, ours, base, ratio in rows:
+        print(f"{what:<{width}} | {ours:<44} | {base:<50} | {ratio}")
+
+
+if __name__ == "__main__":
+    main()
