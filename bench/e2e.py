@@ -322,7 +322,7 @@ def fill_store(path: Path, n: int, texts: list[str], days: int = 30) -> None:
     and hits the pipeline would compute (features() and match_article on each distinct text; the
     fingerprint varies per article, as distinct articles' do). Hits older than a day count as digested."""
     from monitor.decide import Decider
-    from monitor.dedup import item_hash, item_keys
+    from monitor.decide.new import item_hash, item_keys
     from monitor.models import Article, FeedItem
     from monitor.rules.files import load_rulebook
     from monitor.rules.matching import match_article
