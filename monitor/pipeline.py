@@ -89,7 +89,8 @@ class Pipeline:
         report = CycleReport()
         feeds = {f.url: f for f in self.config.feed_list()}
         store.sync_feeds(list(feeds.values()))
-        due = store.due_feeds(self.clock(), urls=feeds, force=force)
+        due = store.due_feeds(self.clock(), urls=feeds, force=force,
+                              intervals={url: feed.interval for url, feed in feeds.items()})
         items, parsed = self._poll(store, due, feeds, report)
         fresh, changed = self._new_items(store, items)
         report.items_seen = len(items)
@@ -124,17 +125,18 @@ class Pipeline:
         items: list[FeedItem] = []
         parsed: list[tuple[str, polling.PollDecision]] = []
         outcomes = self.fetcher.fetch_many(requests)
-        with store.transaction():  # one commit for the whole batch of poll records
-            for state, outcome in zip(due, outcomes, strict=True):
-                found, decision = self._poll_one(store, feeds[state.url], state, outcome, report)
-                items.extend(found)
-                if decision is not None:
-                    parsed.append((state.url, decision))
+        records: list[tuple[str, polling.PollDecision]] = []
+        for state, outcome in zip(due, outcomes, strict=True):
+            found, decision = self._poll_one(records, feeds[state.url], state, outcome, report)
+            items.extend(found)
+            if decision is not None:
+                parsed.append((state.url, decision))
+        store.record_polls(records, now)  # one transaction and a few prepared statements for the batch
         return items, parsed
 
-    def _poll_one(self, store: Store, feed: Feed, state: FeedState, outcome: Outcome,
-                  report: CycleReport) -> tuple[list[FeedItem], polling.PollDecision | None]:
-        """Decide what one fetch means, parse a new body, record the outcome (validators held back)."""
+    def _poll_one(self, records: list[tuple[str, polling.PollDecision]], feed: Feed, state: FeedState,
+                  outcome: Outcome, report: CycleReport) -> tuple[list[FeedItem], polling.PollDecision | None]:
+        """Decide what one fetch means, parse a new body, add the outcome to `records` (validators held back)."""
         now = self.clock()
         report.feeds_polled += 1
         decision = polling.decide(state, feed.interval, _seen(outcome), now)
@@ -151,10 +153,10 @@ class Pipeline:
             report.feeds_not_modified += 1
         self._report_poll(feed, state, decision, report, error)
         if decision.ok and decision.parse:
-            store.record_poll(feed.url, now, replace(decision, etag=None, last_modified=None, body_hash=None,
-                                                     full_fetch=False))
+            records.append((feed.url, replace(decision, etag=None, last_modified=None, body_hash=None,
+                                              full_fetch=False)))
             return items, decision
-        store.record_poll(feed.url, now, decision)
+        records.append((feed.url, decision))
         return items, None
 
     @staticmethod

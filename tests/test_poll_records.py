@@ -1,0 +1,112 @@
+"""The poll bookkeeping at scale: a cycle writes its feeds' poll records in one batch (a handful of
+prepared statements, never a per-feed savepoint with a fresh random name), an unchanged config is not
+re-written every cycle, and a shortened interval takes effect from the next tick."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitor.models import Feed
+from monitor.polling import PollDecision
+from monitor.store import Store
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store.open(tmp_path / "monitor.db") as opened:
+        yield opened
+
+
+def feeds(n: int, interval: int = 900) -> list[Feed]:
+    return [Feed(f"https://f{i}.example/feed.xml", f"Feed {i}", interval) for i in range(n)]
+
+
+def decisions() -> list[tuple[str, PollDecision]]:
+    return [
+        ("https://f0.example/feed.xml", PollDecision(ok=True, next_check=NOW + timedelta(minutes=15), etag='"a"',
+                                                     last_modified="Tue, 01 Dec 2026 11:00:00 GMT",
+                                                     body_hash="h0", full_fetch=True)),
+        ("https://f1.example/feed.xml", PollDecision(ok=True, next_check=NOW + timedelta(minutes=15))),
+        ("https://f2.example/feed.xml", PollDecision(ok=False, next_check=NOW + timedelta(hours=1),
+                                                     error="HTTP 503")),
+        ("https://f3.example/feed.xml", PollDecision(ok=False, next_check=NOW + timedelta(hours=6),
+                                                     error="HTTP 410 Gone", disable="HTTP 410 Gone")),
+        ("https://f4.example/feed.xml", PollDecision(ok=True, next_check=NOW + timedelta(minutes=15),
+                                                     moved_to="https://new.example/feed.xml")),
+    ]
+
+
+def test_a_batch_of_poll_records_equals_recording_them_one_by_one(tmp_path):
+    with Store.open(tmp_path / "one.db") as one, Store.open(tmp_path / "batch.db") as batch:
+        for store in (one, batch):
+            store.sync_feeds(feeds(6))
+        for _ in range(2):  # twice: error counts and failing_since accumulate alike
+            for url, decision in decisions():
+                one.record_poll(url, NOW, decision)
+            batch.record_polls(decisions(), NOW)
+        assert one.feed_health() == batch.feed_health()
+        assert list(one.db.query("SELECT * FROM feeds ORDER BY url")) == \
+            list(batch.db.query("SELECT * FROM feeds ORDER BY url"))
+        row = next(r for r in batch.feed_health() if r["url"].startswith("https://f2."))
+        assert row["errors"] == 2 and row["last_error"] == "HTTP 503"
+
+
+def test_a_cycles_poll_records_take_a_few_statements_not_several_per_feed(store):
+    store.sync_feeds(feeds(200))
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+    store.sync_feeds(feeds(200))  # the config did not change: one read
+    polls = [(f.url, PollDecision(ok=True, next_check=NOW + timedelta(minutes=15))) for f in feeds(200)]
+    store.record_polls(polls, NOW)
+    store.db.conn.set_trace_callback(None)
+    assert not any("sqlite_utils_" in s for s in statements)  # no random savepoint names
+    assert sum(s.startswith("UPDATE feeds") for s in statements) == 200  # one prepared UPDATE, run per feed
+    assert len(statements) <= 200 + 5
+    assert store.db.execute("SELECT count(*) FROM feeds WHERE last_ok = ?", ["2026-12-01T12:00:00Z"]).fetchone()[0] \
+        == 200
+
+
+def test_sync_feeds_adds_new_and_renames_only_what_changed(store):
+    store.sync_feeds(feeds(3))
+    store.record_poll("https://f1.example/feed.xml", NOW, PollDecision(ok=True, next_check=NOW, etag='"x"'))
+    renamed = [*feeds(3)[:2], Feed("https://f2.example/feed.xml", "Renamed", 900),
+               Feed("https://f9.example/feed.xml", "New", 900)]
+    store.sync_feeds(renamed)
+    rows = {r["url"]: r for r in store.db.query("SELECT url, name, etag FROM feeds")}
+    assert rows["https://f2.example/feed.xml"]["name"] == "Renamed"
+    assert rows["https://f9.example/feed.xml"]["name"] == "New"
+    assert rows["https://f1.example/feed.xml"]["etag"] == '"x"'  # state kept
+
+
+def test_nested_transactions_roll_back_only_the_inner_part(store):
+    store.sync_feeds(feeds(1))
+    with store.transaction():
+        store.db.execute("UPDATE feeds SET name = 'outer'")
+        with pytest.raises(RuntimeError), store.transaction():
+            store.db.execute("UPDATE feeds SET name = 'inner'")
+            with store.transaction():  # the same savepoint name nested again
+                store.db.execute("UPDATE feeds SET errors = 7")
+            raise RuntimeError("inner part fails")
+        with store.transaction():
+            store.db.execute("UPDATE feeds SET last_error = 'kept'")
+    row = next(iter(store.db.query("SELECT name, errors, last_error FROM feeds")))
+    assert row == {"name": "outer", "errors": 0, "last_error": "kept"}
+
+
+def test_a_shortened_interval_applies_from_the_next_tick(store):
+    store.sync_feeds(feeds(3, interval=3600))
+    url_ok, url_failing, url_other = (f.url for f in feeds(3))
+    store.record_poll(url_ok, NOW, PollDecision(ok=True, next_check=NOW + timedelta(hours=1)))
+    store.record_poll(url_other, NOW, PollDecision(ok=True, next_check=NOW + timedelta(hours=1)))
+    store.record_poll(url_failing, NOW, PollDecision(ok=False, next_check=NOW + timedelta(hours=1), error="HTTP 500"))
+    later = NOW + timedelta(minutes=6)
+    # the config now says 5 minutes for two of them
+    intervals = {url_ok: 300, url_failing: 300, url_other: 3600}
+    due = [s.url for s in store.due_feeds(later, intervals=intervals)]
+    assert due == [url_ok]  # the failing feed keeps its backoff; the other keeps its hour
+    assert [s.url for s in store.due_feeds(later)] == []  # without the configured intervals: the old plan
+    assert [s.url for s in store.due_feeds(NOW + timedelta(minutes=4), intervals=intervals)] == []
