@@ -40,6 +40,13 @@ def _json(value: object) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
 
 
+def _summary(article: Article) -> str | None:
+    """The feed's summary, unless it is the article's text (full-content feeds, pages that fell back):
+    then the text column holds it and storing it twice would double the database."""
+    item = article.item
+    return None if article.text_source == "summary" and article.text == item.summary else item.summary
+
+
 def iso(moment: datetime) -> str:
     """Timestamps are stored as UTC ISO 8601 strings, which sort as text."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -259,7 +266,7 @@ class Store:
                 "story_features, release_facts, item_hash, outlet_url) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING id",
                 [guid_key, url_key, item.guid, item.url, article.canonical_url, item.feed_url,
-                 item.outlet, article.title, item.summary, article.text, article.text_source,
+                 item.outlet, article.title, _summary(article), article.text, article.text_source,
                  article.note, article.language, iso(item.published) if item.published else None,
                  iso(now), _signed(fingerprint), _json(features), _json(facts), item_hash,
                  item.source_url]).fetchone()
@@ -309,7 +316,7 @@ class Store:
                 "UPDATE articles SET title = ?, summary = ?, text = ?, text_source = ?, text_note = ?, "
                 "fingerprint = ?, story_features = ?, release_facts = coalesce(?, release_facts), item_hash = ?, "
                 "updated = ?, page_checked = ?, updates = coalesce(updates, 0) + 1 WHERE id = ?",
-                [article.title, article.item.summary, article.text, article.text_source, article.note,
+                [article.title, _summary(article), article.text, article.text_source, article.note,
                  _signed(fingerprint), _json(features), _json(facts), item_hash, iso(now), iso(now), article_id])
             for hit in hits:
                 self._insert_hit(article_id, hit, False, now)
@@ -394,6 +401,10 @@ class Store:
         yield from self.db.query(
             "SELECT id, coalesce(canonical_url, url) AS url, title, text, first_seen FROM articles "
             "WHERE first_seen >= :since ORDER BY first_seen, id", {"since": iso(since) if since else ""})
+
+    def count_articles(self, since: datetime | None = None) -> int:
+        return self.db.execute("SELECT count(*) FROM articles WHERE first_seen >= ?",
+                               [iso(since) if since else ""]).fetchone()[0]
 
     def article_ids_with(self, rule: str, since: datetime | None = None) -> set[int]:
         return {r["article_id"] for r in self.db.query(

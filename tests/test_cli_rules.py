@@ -69,3 +69,41 @@ def test_backtest_lists_what_an_edit_would_add_and_remove(site, write_config, tm
     narrow = invoke(config, "rules", "backtest", "zapad", "--json")
     removed = [json.loads(line) for line in narrow.stdout.splitlines() if line.startswith("{")]
     assert [r["change"] for r in removed] == ["remove"] and "Zapad-2025" in removed[0]["title"]
+
+
+def test_backtest_through_the_automaton_decides_as_each_rule_alone(write_config, tmp_path, monkeypatch):
+    """Backtest tests every rule through the RuleSet's keyword automaton; on the labelled texts (and their
+    traps) it must say exactly what evaluating each rule's tree alone says. Progress goes to stderr."""
+    from datetime import UTC, datetime
+
+    import yaml
+
+    from monitor.cli import rules as rules_cli
+    from monitor.models import Article, FeedItem
+    from monitor.rules.evaluate import evaluate
+    from monitor.rules.files import load_rulebook
+    from monitor.rules.matching import index_article
+    from monitor.store import Store
+    from tests.conftest import ROOT
+
+    config = write_config([])
+    texts = yaml.safe_load((ROOT / "tests" / "fixtures" / "labelled.yaml").read_text(encoding="utf-8"))["texts"]
+    now = datetime.now(UTC)
+    with Store.open(tmp_path / "state" / "monitor.db") as store:
+        for n, entry in enumerate(texts):
+            item = FeedItem("https://f.example/feed", "F", f"g{n}", f"https://f.example/{n}", entry["title"], "", now)
+            store.add_article(Article(item, entry["title"], entry["text"], "page"), f"g{n}", f"u{n}", [], now)
+    book = load_rulebook(tmp_path / "rules")
+    expected = sorted((rule.name, f"https://f.example/{n}") for n, entry in enumerate(texts) for rule in book.rules
+                      if evaluate(rule.node, index_article(entry["title"], entry["text"])).matched)
+    assert len(expected) > 40
+
+    monkeypatch.setattr(rules_cli, "_PROGRESS_FROM", 0)
+    result = invoke(config, "rules", "backtest", "all", "--json")
+    assert result.exit_code == 0
+    found = sorted((r["rule"], r["url"]) for r in map(json.loads, result.stdout.splitlines()) if r["change"] == "add")
+    assert found == expected
+    assert f"backtest: {len(texts):,} articles in" in result.stderr
+    one = invoke(config, "rules", "backtest", "zapad", "--json")
+    assert sorted((r["rule"], r["url"]) for r in map(json.loads, one.stdout.splitlines())) == \
+        [pair for pair in expected if pair[0] == "zapad"]

@@ -350,3 +350,20 @@ def test_save_message_is_atomic(store):
     assert store.counts()["messages"] == 0 and store.counts()["deliveries"] == 0
     assert store.pending_items("alert")[1] == hit_ids  # the hits were not claimed
     assert not store.db.conn.in_transaction
+
+
+def test_a_full_content_items_text_is_stored_once(store):
+    """A feed that carries the whole article: its text is the item's summary, kept once (text column);
+    a page article keeps the feed's teaser beside the page text."""
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    body = "Officials in Minsk said the talks would continue next week. " * 80
+    full = FeedItem("https://f.example/feed", "F", "g1", "https://f.example/1", "Full", body, now)
+    teaser = FeedItem("https://f.example/feed", "F", "g2", "https://f.example/2", "Page", "A teaser.", now)
+    store.add_article(Article(full, "Full", body, "summary"), "g1", "u1", [], now)
+    store.add_article(Article(teaser, "Page", body, "page"), "g2", "u2", [], now)
+    rows = {r["guid_key"]: r for r in store.db.query("SELECT guid_key, summary, text FROM articles")}
+    assert rows["g1"]["summary"] is None and rows["g1"]["text"] == body
+    assert rows["g2"]["summary"] == "A teaser." and rows["g2"]["text"] == body
+    size = store.db.execute("SELECT sum(length(coalesce(summary, '')) + length(text)) FROM articles "
+                            "WHERE guid_key = 'g1'").fetchone()[0]
+    assert size == len(body)
