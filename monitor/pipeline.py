@@ -198,6 +198,8 @@ class Pipeline:
         book = self.rules()
         rules = {r.name: r for r in book.rules}
         items = [*fresh, *(item for item, _ in changed)]
+        if not items:  # nothing new: the copy and story indexes are not even loaded
+            return
         with_pages = [i for i in items if i.url] if self.config.fetch.fetch_pages else []
         outcomes = {o.request.url: o for o in self.fetcher.fetch_many([Request(i.url, "page") for i in with_pages])}
         _count_pages_not_fetched(list(outcomes.values()), report)

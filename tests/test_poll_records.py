@@ -110,3 +110,29 @@ def test_a_shortened_interval_applies_from_the_next_tick(store):
     assert due == [url_ok]  # the failing feed keeps its backoff; the other keeps its hour
     assert [s.url for s in store.due_feeds(later)] == []  # without the configured intervals: the old plan
     assert [s.url for s in store.due_feeds(NOW + timedelta(minutes=4), intervals=intervals)] == []
+
+
+def test_a_cycle_with_nothing_new_loads_no_copy_or_story_index(site, write_config):
+    """An unchanged cycle (every feed 304 or known items) never reads the stored fingerprints and stories:
+    its cost does not grow with the store."""
+    from monitor.channels import build_senders
+    from monitor.config import load_config
+    from monitor.fetch import Fetcher
+    from monitor.pipeline import Pipeline
+    from monitor.rules.files import load_rulebook
+
+    config = load_config(write_config([{"url": site.url("/feeds/northwire.xml")}]))
+
+    def fresh_pipeline() -> Pipeline:
+        fetcher = Fetcher(config.fetch)
+        book = load_rulebook(config.rules_dir)
+        return Pipeline(config, lambda: book, fetcher, build_senders(config, fetcher))
+
+    with Store.open(config.db_path) as db:
+        first = fresh_pipeline()
+        assert first.run_cycle(db, force=True).new_articles > 0
+        assert first.decider is not None
+        again = fresh_pipeline()
+        report = again.run_cycle(db, force=True)
+        assert report.new_articles == 0 and report.feeds_polled == 1
+        assert again.decider is None
