@@ -22,6 +22,7 @@ from trafilatura.metadata import extract_title
 from trafilatura.utils import load_html
 
 from monitor.models import Article, FeedItem
+from monitor.text.scrub import drop_controls, scrub
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.IGNORECASE)
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_\-:.]+)", re.IGNORECASE)
@@ -66,10 +67,20 @@ def _codec(match: re.Match | None, from_meta: bool) -> str | None:
 
 def extract_article(item: FeedItem, body: bytes | None, content_type: str = "",
                     fetch_error: str | None = None) -> Article:
-    """Build the Article for `item` from its page bytes, or from its summary when that is all we have."""
+    """Build the Article for `item` from its page bytes, or from its summary when that is all we have.
+    Its texts are scrubbed (text/scrub.py): the item's were when the feed was parsed, the page's are here."""
+    article = _extract(item, body, content_type, fetch_error)
+    if article.text_source == "summary":
+        return article
+    return replace(article, title=scrub(article.title), text=scrub(article.text),
+                   canonical_url=scrub(article.canonical_url) if article.canonical_url else None)
+
+
+def _extract(item: FeedItem, body: bytes | None, content_type: str, fetch_error: str | None) -> Article:
     if body is None:
         return fallback_article(item, f"page not fetched: {fetch_error}" if fetch_error else "no page")
-    tree = load_html(decode_html(body, content_type))  # parsed once; trafilatura works on a copy
+    # NULs and controls out before lxml sees the text: libxml2 stops reading at a NUL
+    tree = load_html(drop_controls(decode_html(body, content_type)))  # parsed once; trafilatura works on a copy
     if tree is None:
         return fallback_article(item, "page is not parseable HTML")
     language = _language(tree)
@@ -89,10 +100,11 @@ def extract_article(item: FeedItem, body: bytes | None, content_type: str = "",
                    text_source="page", language=language, canonical_url=_canonical_url(tree, item.url))
 
 
-def fallback_article(item: FeedItem, note: str, language: str | None = None) -> Article:
-    """The Article made of the feed's own title and summary, with `note` saying why the page did not serve."""
+def fallback_article(item: FeedItem, note: str, language: str | None = None, failed: bool = False) -> Article:
+    """The Article made of the feed's own title and summary, with `note` saying why the page did not serve;
+    `failed` when that is a failure of ours (extraction timed out, ran out of memory, crashed)."""
     return Article(item=item, title=item.title, text=item.summary, text_source="summary",
-                   language=language, note=note)
+                   language=language, note=note, failed=failed)
 
 
 def _language(tree: HtmlElement) -> str | None:

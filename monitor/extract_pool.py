@@ -115,7 +115,7 @@ class ExtractPool:
         queue: deque[int] = deque()
         for index, job in enumerate(jobs):
             if self.workers == 0 or job.body is None:  # nothing to parse: no need for a worker
-                results[index] = extract_article(*job)
+                results[index] = _extract_here(job)
             else:
                 queue.append(index)
         if queue:
@@ -176,7 +176,7 @@ class ExtractPool:
         worker.jobs_done += 1
         if isinstance(reply, str):  # an exception's name: extract_article has a bug on this page
             log.warning("extract: %s: extraction failed: %s", jobs[index].item.url, reply)
-            reply = fallback_article(jobs[index].item, f"extraction failed: {reply}")
+            reply = fallback_article(jobs[index].item, f"extraction failed: {reply}", failed=True)
         results[index] = reply
         if worker.jobs_done >= self.max_jobs_per_worker:
             self._replace(worker)
@@ -190,7 +190,7 @@ class ExtractPool:
     def _fail(self, worker: _Worker, job: ExtractJob, results: list[Article | None], note: str) -> None:
         """The summary stands in for the worker's page; the worker is killed and replaced."""
         log.warning("extract: %s: %s", job.item.url, note)
-        results[worker.job] = fallback_article(job.item, note)
+        results[worker.job] = fallback_article(job.item, note, failed=True)
         self._replace(worker)
 
     def _start_failed(self, worker: _Worker, why: str) -> None:
@@ -223,6 +223,15 @@ class ExtractPool:
             worker.process.kill()  # SIGKILL: a page stuck inside lxml's C code never sees a Python signal
         worker.process.join()
         worker.conn.close()
+
+
+def _extract_here(job: ExtractJob) -> Article:
+    """extract_article in this process (workers=0, or no page): a bug on one page is that page's fallback."""
+    try:
+        return extract_article(*job)
+    except Exception as exc:
+        log.warning("extract: %s: extraction failed: %s: %s", job.item.url, type(exc).__name__, exc)
+        return fallback_article(job.item, f"extraction failed: {type(exc).__name__}", failed=True)
 
 
 def _context() -> multiprocessing.context.BaseContext:

@@ -11,10 +11,10 @@ import codecs
 import html
 import json
 import re
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pyexpat import errors as expat_errors
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 from xml.sax import SAXParseException
 
 import feedparser
@@ -22,6 +22,7 @@ from feedparser.encodings import convert_to_utf8
 
 from monitor.errors import FeedError
 from monitor.models import Feed, FeedItem
+from monitor.text.scrub import flaws, scrub
 
 # Caps on what one item may carry (characters). Longer titles and summaries are clipped; a longer link is
 # dropped, since a clipped URL points somewhere else.
@@ -169,16 +170,59 @@ def _is_html(data: bytes) -> bool:
 _CLOSED_END = re.compile(rb"</[^<>]+>(?:\s|<!--(?:(?!-->).)*-->|<\?[^<>]*\?>)*\Z", re.DOTALL)
 
 
+# -- character references ----------------------------------------------------------------------------
+# feedparser's loose parser turns "&#xD800;" into a lone surrogate and then fails to encode it, and
+# "&#x110000;" into a ValueError: one such reference threw the whole feed away. They become U+FFFD first.
+_CHARREF = re.compile(rb"&#(?:[xX]0*([0-9a-fA-F]{4,})|0*([0-9]{5,}));")
+
+
+def _safe_charrefs(data: bytes) -> tuple[bytes, int]:
+    """The data with impossible character references replaced, and how many there were."""
+    if b"&#" not in data:
+        return data, 0
+    replaced = 0
+
+    def safe(match: re.Match) -> bytes:
+        nonlocal replaced
+        code = int(match.group(1), 16) if match.group(1) else int(match.group(2))
+        if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+            replaced += 1
+            return b"&#xFFFD;"
+        return match.group()
+
+    return _CHARREF.sub(safe, data), replaced
+
+
 # -- XML feeds ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A feed's items, with what the parse noticed: the document was cut short (truncated XML), and what
+    had to be repaired in its text (broken characters), one line each, for `feeds` and `status`."""
+
+    items: list[FeedItem]
+    partial: str | None = None
+    repairs: list[str] = field(default_factory=list)
 
 
 def parse_feed(feed: Feed, body: bytes, headers: dict[str, str] | None = None,
                url: str | None = None) -> list[FeedItem]:
     """Parse fetched bytes into items. Raises FeedError when the bytes are not a usable feed."""
+    return read_feed(feed, body, headers, url).items
+
+
+def read_feed(feed: Feed, body: bytes, headers: dict[str, str] | None = None,
+              url: str | None = None) -> ParsedFeed:
+    """parse_feed, telling also whether the feed was cut short and what its text needed repaired."""
     content_type = next((v for k, v in (headers or {}).items() if k.lower() == "content-type"), "")
+    repairs: list[str] = []
     if _looks_like_json(body, content_type):
-        return _parse_json_feed(feed, body, url or feed.url)
-    data = strip_dtd(_to_utf8(body, content_type))
+        return ParsedFeed(_parse_json_feed(feed, body, url or feed.url, repairs), None, repairs)
+    data, bad_refs = _safe_charrefs(strip_dtd(_to_utf8(body, content_type)))
+    if bad_refs:
+        repairs.append(f"{bad_refs} character reference{'s' * (bad_refs > 1)} to no character (e.g. &#xD800;) "
+                       "read as U+FFFD")
     # Only the charset we decoded with goes to feedparser: a Content-Location would turn bare RSS guids
     # into URLs under the feed's folder; relative links are resolved here, against the URL the bytes came from.
     parsed = feedparser.parse(data, response_headers={"content-type": "application/xml; charset=utf-8"},
@@ -187,7 +231,16 @@ def parse_feed(feed: Feed, body: bytes, headers: dict[str, str] | None = None,
         _check_empty(feed, data, parsed)
     base = url or feed.url
     feed = _titled(feed, parsed.feed.get("title") if isinstance(parsed.get("feed"), dict) else None)
-    return [_item(feed, e, base) for e in parsed.entries]
+    items = [_item(feed, e, base, repairs) for e in parsed.entries]
+    return ParsedFeed(items, _cut_short(data, parsed) if items else None, repairs)
+
+
+def _cut_short(data: bytes, parsed: dict) -> str | None:
+    """Why a feed that gave entries looks truncated: the XML broke and the document does not end with a
+    closing tag. A feed that broke somewhere but ends properly was read to its end by the loose parser."""
+    if not parsed.get("bozo") or _CLOSED_END.search(data.rstrip()[-4096:]):
+        return None
+    return f"the XML ends early ({_short(parsed.get('bozo_exception'))}); the items before the break were read"
 
 
 MAX_NAME = 120  # an outlet's name as messages show it
@@ -195,7 +248,7 @@ MAX_NAME = 120  # an outlet's name as messages show it
 
 def _titled(feed: Feed, title: object) -> Feed:
     """A feed without a name in the config is called by its own <title> (else its host stays)."""
-    name = html_to_text(title)[:MAX_NAME] if isinstance(title, str) else ""
+    name = _plain(title, MAX_NAME) if isinstance(title, str) else ""
     return feed if feed.named or not name else replace(feed, name=name)
 
 
@@ -204,7 +257,7 @@ def _source(base: str, source: object) -> tuple[str | None, str | None]:
     if not isinstance(source, dict):
         return None, None
     title = source.get("title")
-    name = html_to_text(title)[:MAX_NAME] if isinstance(title, str) else ""
+    name = _plain(title, MAX_NAME) if isinstance(title, str) else ""
     return name or None, _link(base, source.get("href") or source.get("link"))
 
 
@@ -243,25 +296,47 @@ def _link(base: str, link: object) -> str | None:
         return None
     try:
         resolved = urljoin(base, link.strip())
-    except ValueError:  # e.g. "http://[::1" — an unbalanced IPv6 bracket
+        urlsplit(resolved).port  # noqa: B018  # raises for a port out of range: such a link leads nowhere
+    except ValueError:  # e.g. "http://[::1" (an unbalanced IPv6 bracket) or "http://host:99999/"
         return None
     return resolved if resolved.lower().startswith(("http://", "https://")) and len(resolved) <= MAX_URL else None
 
 
-def _item(feed: Feed, entry: dict, base: str) -> FeedItem:
+def _item(feed: Feed, entry: dict, base: str, repairs: list[str]) -> FeedItem:
     summary = entry.get("summary") or ""
     if not summary and entry.get("content"):
         summary = entry["content"][0].get("value", "")
+    # dict.get: FeedParserDict maps a missing updated_parsed to published_parsed, with a DeprecationWarning
+    item = _feed_item(feed, entry.get("id"), _link(base, entry.get("link")), entry.get("title") or "", summary,
+                      _struct_time(entry.get("published_parsed") or dict.get(entry, "updated_parsed")), repairs)
     source_name, source_url = _source(base, entry.get("source"))
+    return replace(item, source_name=source_name, source_url=scrub(source_url) if source_url else None)
+
+
+def _feed_item(feed: Feed, guid: object, url: str | None, title: str, summary: str,
+               published: datetime | None, repairs: list[str]) -> FeedItem:
+    """The one place an item is made, from either parser: every text scrubbed (scrub.py) and capped; what
+    had to be repaired is added to `repairs`, naming the item."""
+    broken = [f"{name}: {', '.join(found)}" for name, value in (("title", title), ("summary", summary),
+                                                                 ("id", guid), ("link", url))
+              if isinstance(value, str) and (found := flaws(value))]
+    if broken:
+        who = url or _clip(guid) or _plain(title, 80) or "an item"
+        repairs.append(f"{scrub(str(who))[:200]}: {'; '.join(broken)} (replaced or dropped)")
     return FeedItem(
-        feed_url=feed.url, feed_name=feed.name, source_name=source_name, source_url=source_url,
-        guid=_clip(entry.get("id")) or None,
-        url=_link(base, entry.get("link")),
-        title=html_to_text(entry.get("title") or "")[:MAX_TITLE],
-        summary=html_to_text(summary)[:MAX_SUMMARY],
-        # dict.get: FeedParserDict maps a missing updated_parsed to published_parsed, with a DeprecationWarning
-        published=_struct_time(entry.get("published_parsed") or dict.get(entry, "updated_parsed")),
+        feed_url=feed.url, feed_name=feed.name,
+        guid=scrub(_clip(guid)) or None,
+        url=scrub(url) if url else None,
+        title=_plain(title, MAX_TITLE),
+        summary=_plain(summary, MAX_SUMMARY),
+        published=published,
     )
+
+
+def _plain(fragment: str, cap: int) -> str:
+    """Scrubbed before the spaces collapse (a dropped NUL leaves no double space) and again after the cap
+    (clipping may cut off the closing bidi marks); the second pass is one regex search in nearly every case."""
+    return scrub(html_to_text(scrub(fragment))[:cap])
 
 
 def html_to_text(fragment: str) -> str:
@@ -299,7 +374,7 @@ def _looks_like_json(body: bytes, content_type: str) -> bool:
     return "json" in content_type.lower()
 
 
-def _parse_json_feed(feed: Feed, body: bytes, base: str) -> list[FeedItem]:
+def _parse_json_feed(feed: Feed, body: bytes, base: str, repairs: list[str]) -> list[FeedItem]:
     try:
         data = json.loads(body)  # bytes: UTF-8 (with or without BOM), UTF-16 and UTF-32 are detected
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
@@ -316,14 +391,10 @@ def _parse_json_feed(feed: Feed, body: bytes, base: str) -> list[FeedItem]:
         # a numeric id is common enough in the wild to keep, as text.
         summary = _text(entry, "summary") or _text(entry, "content_text") or _text(entry, "content_html")
         ident = entry.get("id")
-        items.append(FeedItem(
-            feed_url=feed.url, feed_name=feed.name,
-            guid=(_clip(ident) if isinstance(ident, str | int | float) and not isinstance(ident, bool) else "") or None,
-            url=_link(base, _text(entry, "url") or _text(entry, "external_url")),
-            title=html_to_text(_text(entry, "title"))[:MAX_TITLE],
-            summary=html_to_text(summary)[:MAX_SUMMARY],
-            published=_iso(_text(entry, "date_published") or _text(entry, "date_modified")),
-        ))
+        guid = ident if isinstance(ident, str | int | float) and not isinstance(ident, bool) else None
+        items.append(_feed_item(feed, guid, _link(base, _text(entry, "url") or _text(entry, "external_url")),
+                                _text(entry, "title"), summary,
+                                _iso(_text(entry, "date_published") or _text(entry, "date_modified")), repairs))
     return items
 
 

@@ -94,6 +94,14 @@ def _006_outlets(db: Database) -> None:
     db["sources"].add_column("outlet_url", str)
 
 
+def _007_feed_problems(db: Database) -> None:
+    """Per feed: what went wrong with its items in its last cycle with items (a FeedProblems as JSON) and
+    when; how many items its last complete parse had (a feed with far fewer is shown as cut short)."""
+    db["feeds"].add_column("problems", str)
+    db["feeds"].add_column("problems_at", str)
+    db["feeds"].add_column("full_items", int)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_initial", _001_initial),
     ("002_feed_health", _002_feed_health),
@@ -101,4 +109,5 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("004_stories", _004_stories),
     ("005_page_checked", _005_page_checked),
     ("006_outlets", _006_outlets),
+    ("007_feed_problems", _007_feed_problems),
 ]

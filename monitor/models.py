@@ -41,6 +41,29 @@ class FeedItem:
 
 
 @dataclass(frozen=True)
+class FeedProblems:
+    """What went wrong with one feed's items in its last cycle with items: the cycle went on, and `feeds`,
+    `status` and the digest's health say it here instead of only in a log line or an article's note.
+    Each `*_error` is the last of its kind; the counts are that cycle's."""
+
+    partial: str | None = None  # why the feed looks cut short (truncated XML, far fewer items than before)
+    repaired: int = 0  # items whose text had broken characters (replaced or dropped at the parse)
+    repair: str | None = None
+    items_failed: int = 0  # items whose handling raised: not stored this cycle
+    item_error: str | None = None
+    pages_failed: int = 0  # pages that could not be fetched: the feed summary stood in
+    page_error: str | None = None
+    extracts_failed: int = 0  # pages whose extraction timed out, hit the memory budget or crashed
+    extract_error: str | None = None
+    held: int = 0  # new items waiting for the next cycle (limits.items_per_feed / pages_per_feed)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.partial or self.repaired or self.items_failed or self.pages_failed
+                    or self.extracts_failed or self.held)
+
+
+@dataclass(frozen=True)
 class Article:
     """An item together with the text we will match: from its page, or its summary as fallback."""
 
@@ -51,6 +74,7 @@ class Article:
     language: str | None = None
     canonical_url: str | None = None
     note: str | None = None  # why the summary stood in, when it did
+    failed: bool = False  # the note reports a failure (timeout, memory, crash), not a page with little text
 
 
 @dataclass(frozen=True)

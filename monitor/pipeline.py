@@ -7,7 +7,8 @@
 
 and, once a day:  pending hits and suppressions | digest | deliver.
 
-This module only orders the stages; parsing, matching, SQL and sending live in their own modules.
+This module only orders the stages (parsing, matching, SQL and sending live in their own modules) and
+draws the failure lines: one feed's or one item's exception is its own error, and the cycle goes on.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from monitor.digest import Layout, build_message, ledger_line
 from monitor.errors import FeedError, MonitorError
 from monitor.extract import fallback_article
 from monitor.extract_pool import ExtractJob, ExtractPool
-from monitor.feeds import parse_feed
+from monitor.feeds import ParsedFeed, read_feed
 from monitor.fetch import Fetcher, Outcome, Request, Response
-from monitor.models import Feed, FeedItem, Message, StoredArticle
+from monitor.models import Article, Feed, FeedItem, FeedProblems, Message, StoredArticle
 from monitor.polling import FeedState
 from monitor.rules.book import RuleBook
 from monitor.rules.matching import match_article
@@ -41,6 +42,10 @@ log = logging.getLogger("monitor.pipeline")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+_PROBLEM_FIELDS = {"repair": ("repaired", "repair"), "item": ("items_failed", "item_error"),
+                   "page": ("pages_failed", "page_error"), "extract": ("extracts_failed", "extract_error")}
 
 
 @dataclass
@@ -59,6 +64,14 @@ class CycleReport:
     alerts: int = 0
     delivered: int = 0
     delivery_errors: list[str] = field(default_factory=list)
+    item_errors: list[tuple[str, str]] = field(default_factory=list)  # (feed url, what failed for which item)
+    problems: dict[str, FeedProblems] = field(default_factory=dict)  # per feed that had items this cycle
+
+    def problem(self, feed_url: str, kind: str, error: str) -> None:
+        """Count one `kind` ("repair", "item", "page", "extract") of problem for the feed, keeping the last error."""
+        count, last = _PROBLEM_FIELDS[kind]
+        found = self.problems.get(feed_url, FeedProblems())
+        self.problems[feed_url] = replace(found, **{count: getattr(found, count) + 1, last: error[:500]})
 
     def summary(self) -> str:
         return (f"{self.feeds_polled} feeds polled ({self.feeds_not_modified} not modified, "
@@ -67,6 +80,7 @@ class CycleReport:
                 f"story), {self.copies} copies folded, {self.updated} updated, {self.hits} hits, "
                 f"{self.alerts} alerts, {self.delivered} deliveries"
                 + (f", {self.pages_not_fetched} pages not fetched" if self.pages_not_fetched else "")
+                + (f", {len(self.item_errors)} items failed" if self.item_errors else "")
                 + (f", {len(self.delivery_errors)} delivery errors" if self.delivery_errors else ""))
 
 
@@ -92,13 +106,17 @@ class Pipeline:
         due = store.due_feeds(self.clock(), urls=feeds, force=force,
                               intervals={url: feed.interval for url, feed in feeds.items()})
         items, parsed = self._poll(store, due, feeds, report)
-        fresh, changed = self._new_items(store, items)
+        fresh, changed = self._new_items(store, items, report)
         report.items_seen = len(items)
         self._process(store, fresh, changed, report)
         # only now are the feeds' new validators and body hashes kept: a crash before this point
         # makes the next cycle parse the same bodies again, so no item is lost
         store.record_validators(parsed, self.clock())
-        self.queue_alerts(store, report)
+        store.record_problems(report.problems, self.clock())
+        try:
+            self.queue_alerts(store, report)
+        except Exception as exc:  # the hits stay unalerted and are tried next cycle; delivery goes on
+            log.error("alert: could not build the alert message: %s: %s", type(exc).__name__, exc, exc_info=True)
         self.deliver(store, report)
         return report
 
@@ -126,25 +144,32 @@ class Pipeline:
         parsed: list[tuple[str, polling.PollDecision]] = []
         outcomes = self.fetcher.fetch_many(requests)
         records: list[tuple[str, polling.PollDecision]] = []
+        counts: list[tuple[str, int]] = []  # items of each feed parsed whole
         for state, outcome in zip(due, outcomes, strict=True):
-            found, decision = self._poll_one(records, feeds[state.url], state, outcome, report)
+            try:
+                found, decision = self._poll_one(records, counts, feeds[state.url], state, outcome, report)
+            except Exception as exc:  # a bug on this feed's bytes: this feed's error, not the cycle's
+                self._feed_failed(records, feeds[state.url], state, exc, report)
+                continue
             items.extend(found)
             if decision is not None:
                 parsed.append((state.url, decision))
         store.record_polls(records, now)  # one transaction and a few prepared statements for the batch
+        store.record_items(counts)
         return items, parsed
 
-    def _poll_one(self, records: list[tuple[str, polling.PollDecision]], feed: Feed, state: FeedState,
-                  outcome: Outcome, report: CycleReport) -> tuple[list[FeedItem], polling.PollDecision | None]:
+    def _poll_one(self, records: list[tuple[str, polling.PollDecision]], counts: list[tuple[str, int]],
+                  feed: Feed, state: FeedState, outcome: Outcome,
+                  report: CycleReport) -> tuple[list[FeedItem], polling.PollDecision | None]:
         """Decide what one fetch means, parse a new body, add the outcome to `records` (validators held back)."""
         now = self.clock()
         report.feeds_polled += 1
         decision = polling.decide(state, feed.interval, _seen(outcome), now)
-        items: list[FeedItem] = []
+        parsed = ParsedFeed([])
         error: MonitorError | None = outcome.error
         if decision.ok and decision.parse:
             try:
-                items = self._parse(feed, outcome.response)
+                parsed = self._parse(feed, outcome.response)
             except FeedError as exc:  # a broken body: keep its hash out, so the error repeats until fixed
                 error = exc
                 decision = replace(decision, ok=False, error=str(exc), body_hash=None,
@@ -155,9 +180,36 @@ class Pipeline:
         if decision.ok and decision.parse:
             records.append((feed.url, replace(decision, etag=None, last_modified=None, body_hash=None,
                                               full_fetch=False)))
-            return items, decision
+            self._report_parse(counts, feed, state, parsed, report)
+            # a truncated body's validators are not kept: the next poll fetches and parses the feed whole
+            return parsed.items, None if parsed.partial else decision
         records.append((feed.url, decision))
-        return items, None
+        return parsed.items, None
+
+    @staticmethod
+    def _report_parse(counts: list[tuple[str, int]], feed: Feed, state: FeedState, parsed: ParsedFeed,
+                      report: CycleReport) -> None:
+        """What the parse noticed, into the feed's problems: cut short, broken characters repaired."""
+        partial = parsed.partial or polling.cut_short(len(parsed.items), state.full_items)
+        report.problems[feed.url] = FeedProblems(partial=partial)
+        if not parsed.partial:
+            counts.append((feed.url, len(parsed.items)))
+        if partial:
+            log.warning("feeds: %s: partial: %s", feed.url, partial)
+        for repair in parsed.repairs:
+            log.warning("feeds: %s: broken text repaired: %s", feed.url, repair)
+            report.problem(feed.url, "repair", repair)
+
+    def _feed_failed(self, records: list[tuple[str, polling.PollDecision]], feed: Feed, state: FeedState,
+                     exc: Exception, report: CycleReport) -> None:
+        """An unexpected exception while handling one feed: recorded as its poll error; its items wait."""
+        now = self.clock()
+        message = f"feeds: {feed.url}: failed while handling the feed: {type(exc).__name__}: {exc}"
+        log.error("%s", message, exc_info=True)
+        decision = polling.PollDecision(ok=False, error=message,
+                                        next_check=now + polling.backoff(feed.interval, state.errors + 1))
+        report.feed_errors.append((feed.url, message))
+        records.append((feed.url, decision))
 
     @staticmethod
     def _report_poll(feed: Feed, state: FeedState, decision: polling.PollDecision, report: CycleReport,
@@ -177,21 +229,43 @@ class Pipeline:
                         decision.next_check.strftime("%Y-%m-%d %H:%M UTC"))
 
     @staticmethod
-    def _parse(feed: Feed, response: Response) -> list[FeedItem]:
+    def _parse(feed: Feed, response: Response) -> ParsedFeed:
         try:
-            return parse_feed(feed, response.body, response.headers, url=response.url)
+            return read_feed(feed, response.body, response.headers, url=response.url)
         except FeedError:
             raise
         except Exception as exc:  # feedparser on hostile bytes: this feed's error, not the cycle's
             raise FeedError(f"parser failed: {type(exc).__name__}: {exc}", url=feed.url) from exc
 
-    def _new_items(self, store: Store,
-                   items: Sequence[FeedItem]) -> tuple[list[FeedItem], list[tuple[FeedItem, StoredArticle]]]:
-        """New items, and stored articles to look at again (decide/new.py), from what the store knows."""
+    def _new_items(self, store: Store, items: Sequence[FeedItem],
+                   report: CycleReport) -> tuple[list[FeedItem], list[tuple[FeedItem, StoredArticle]]]:
+        """New items, and stored articles to look at again (decide/new.py), from what the store knows.
+        Should that raise, each item is tried alone, and the ones that raise become their own errors."""
+        try:
+            return self._sort(store, items)
+        except Exception:  # rare: find the items that raise, then sort the others together
+            good = [i for i in items if self._guarded(report, i, "keying", lambda i=i: self._sort(store, [i]))]
+            return self._sort(store, good)
+
+    def _sort(self, store: Store,
+              items: Sequence[FeedItem]) -> tuple[list[FeedItem], list[tuple[FeedItem, StoredArticle]]]:
         all_keys = [k for item in items for k in item_keys(item) if k]
         updates = self.config.updates
         return sort_items(items, store.known_keys(all_keys), store.stored_items(all_keys), self.clock(),
                           self.config.max_age, updates.within, updates.every)
+
+    @staticmethod
+    def _guarded(report: CycleReport, item: FeedItem, stage: str, step: Callable[[], object]) -> bool:
+        """Run one item's step; an exception becomes the item's error (its feed's problem), not the cycle's."""
+        try:
+            step()
+        except Exception as exc:
+            what = f"{item.url or item.guid or item.title[:80]}: {stage} failed: {type(exc).__name__}: {exc}"
+            log.error("feeds: %s: %s", item.feed_url, what, exc_info=True)
+            report.item_errors.append((item.feed_url, what))
+            report.problem(item.feed_url, "item", what)
+            return False
+        return True
 
     def _process(self, store: Store, fresh: Sequence[FeedItem], changed: Sequence[tuple[FeedItem, StoredArticle]],
                  report: CycleReport) -> None:
@@ -203,17 +277,23 @@ class Pipeline:
         with_pages = [i for i in items if i.url] if self.config.fetch.fetch_pages else []
         outcomes = {o.request.url: o for o in self.fetcher.fetch_many([Request(i.url, "page") for i in with_pages])}
         _count_pages_not_fetched(list(outcomes.values()), report)
-        articles = self.extractor.run([_job(item, outcomes.get(item.url or "")) for item in items])
+        jobs = [_job(item, outcomes.get(item.url or "")) for item in items]
+        articles = self.extractor.run(jobs)
         decider = self._decider(store)
-        for n, (item, article) in enumerate(zip(items, articles, strict=True)):
-            article, hits = self._match(book, item, article)
-            now = self.clock()
-            if n >= len(fresh):  # a stored article looked at again: no copy or story lookup
-                self._update(store, changed[n - len(fresh)][1], article, decider.describe(article, hits, rules),
-                             now, report)
-            else:
-                decision = decider.decide(article, hits, rules, now, max_age=self._alert_age())
-                self._store_new(store, decider, article, decision, now, report)
+        for n, (item, job, article) in enumerate(zip(items, jobs, articles, strict=True)):
+            _count_page(report, job, article)
+
+            def handle(n: int = n, item: FeedItem = item, article: Article = article) -> None:
+                article, hits = self._match(book, item, article)
+                now = self.clock()
+                if n >= len(fresh):  # a stored article looked at again: no copy or story lookup
+                    self._update(store, changed[n - len(fresh)][1], article,
+                                 decider.describe(article, hits, rules), now, report)
+                else:
+                    decision = decider.decide(article, hits, rules, now, max_age=self._alert_age())
+                    self._store_new(store, decider, article, decision, now, report)
+
+            self._guarded(report, item, "storing" if n < len(fresh) else "updating", handle)
 
     def _alert_age(self) -> timedelta | None:
         age = self.config.alerts.max_age
@@ -316,7 +396,10 @@ class Pipeline:
         for delivery in store.pending_deliveries(self.clock(), list(senders)):
             try:
                 senders[delivery.channel].send(delivery)
-            except MonitorError as exc:
+            except Exception as exc:  # a channel's bug is this delivery's failure, not the cycle's
+                if not isinstance(exc, MonitorError):
+                    log.error("%s: %s: %s", delivery.channel, type(exc).__name__, exc, exc_info=True)
+                    exc = MonitorError(f"{delivery.channel}: {type(exc).__name__}: {exc}", channel=delivery.channel)
                 report.delivery_errors.append(str(exc))
                 log.warning("%s (message %s stays queued)", exc, delivery.message_id)
                 store.record_delivery(delivery.message_id, delivery.channel, self.clock(), error=str(exc),
@@ -346,6 +429,14 @@ def build_pipeline(config: Config, rules: Callable[[], RuleBook], *, clock: Call
     extractor = ExtractPool(workers=0) if inline_extraction else ExtractPool(
         workers=config.extract.workers, timeout=config.extract.timeout, memory_mb=config.extract.memory_mb)
     return Pipeline(config, rules, fetcher, build_senders(config, fetcher), clock=clock, extractor=extractor)
+
+
+def _count_page(report: CycleReport, job: ExtractJob, article: Article) -> None:
+    """A page that could not be fetched, or whose extraction failed, is a problem of the item's feed."""
+    if job.fetch_error is not None:
+        report.problem(job.item.feed_url, "page", job.fetch_error)
+    elif article.failed:
+        report.problem(job.item.feed_url, "extract", f"{job.item.url}: {article.note}")
 
 
 def _job(item: FeedItem, outcome: Outcome | None) -> ExtractJob:

@@ -30,6 +30,7 @@ class FeedState:
     last_full_fetch: str | None = None  # ISO UTC
     errors: int = 0
     next_check: str | None = None
+    full_items: int | None = None  # items at its last complete parse
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,17 @@ def decide(state: FeedState, interval: int, seen: Seen, now: datetime,
     return PollDecision(ok=True, next_check=regular, parse=digest != state.body_hash, moved_to=seen.moved_to,
                         etag=seen.etag, last_modified=seen.last_modified, body_hash=digest,
                         full_fetch=validators(state, now) == (None, None))
+
+
+SHRUNK_BELOW = 0.5  # a feed listing fewer than half the items of its last complete parse was cut short:
+# feeds keep a window of N items, and a normal day moves that window without shrinking it by half
+
+
+def cut_short(items: int, full_items: int | None) -> str | None:
+    """Why a feed that parsed cleanly still looks cut short: far fewer items than its last complete parse."""
+    if full_items and items < full_items * SHRUNK_BELOW:
+        return f"{items} items where its last complete parse had {full_items}"
+    return None
 
 
 def backoff(base_seconds: int, errors: int, rng: random.Random | None = None) -> timedelta:

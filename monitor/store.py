@@ -10,6 +10,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from monitor.models import (
     Article,
     Delivery,
     Feed,
+    FeedProblems,
     Hit,
     Message,
     MessageItem,
@@ -158,19 +160,20 @@ class Store:
         after the check planned under the old one."""
         cutoff = iso(now)
         since = {seconds: iso(now - timedelta(seconds=seconds)) for seconds in set((intervals or {}).values())}
-        rows = self.db.execute("SELECT url, name, fetch_url, etag, last_modified, body_hash, last_full_fetch, "
-                               "errors, next_check, last_checked FROM feeds WHERE disabled = 0 ORDER BY url")
+        rows = self.db.execute("SELECT url, name, fetch_url, etag, last_modified, body_hash, last_full_fetch, errors, "
+                               "next_check, last_checked, full_items FROM feeds WHERE disabled = 0 ORDER BY url")
         wanted = set(urls) if urls is not None else None
         since_of = {url: since[seconds] for url, seconds in (intervals or {}).items()}  # checked before: due
         out = []
-        for url, name, fetch_url, etag, modified, digest, full, errors, next_check, checked in rows:
+        for url, name, fetch_url, etag, modified, digest, full, errors, next_check, checked, items in rows:
             if wanted is not None and url not in wanted:
                 continue
             if not (force or next_check is None or next_check <= cutoff
                     or (not errors and checked and url in since_of and checked <= since_of[url])):
                 continue
             out.append(FeedState(url=url, name=name, fetch_url=fetch_url or url, etag=etag, last_modified=modified,
-                                 body_hash=digest, last_full_fetch=full, errors=errors or 0, next_check=next_check))
+                                 body_hash=digest, last_full_fetch=full, errors=errors or 0, next_check=next_check,
+                                 full_items=items))
         return out
 
     def record_poll(self, url: str, now: datetime, decision: PollDecision) -> None:
@@ -214,9 +217,27 @@ class Store:
                     {"etag": decision.etag, "lm": decision.last_modified, "hash": decision.body_hash,
                      "full": int(decision.full_fetch), "now": iso(now), "url": url})
 
+    def record_items(self, counts: Sequence[tuple[str, int]]) -> None:
+        """How many items each feed's last complete parse had: (url, count) pairs."""
+        if counts:
+            with self.transaction():
+                self.db.conn.executemany("UPDATE feeds SET full_items = ? WHERE url = ?",
+                                         [(count, url) for url, count in counts])
+
+    def record_problems(self, problems: Mapping[str, FeedProblems], now: datetime) -> None:
+        """Replace each feed's problems with this cycle's (an empty FeedProblems clears them)."""
+        with self.transaction():
+            for url, found in problems.items():
+                self.db.execute("UPDATE feeds SET problems = ?, problems_at = ? WHERE url = ?",
+                                [json.dumps(asdict(found), ensure_ascii=False) if found.any else None,
+                                 iso(now) if found.any else None, url])
+
     def feed_health(self) -> list[dict]:
-        return list(self.db.query("SELECT url, name, fetch_url, last_checked, last_ok, last_error, errors, "
-                                  "next_check, failing_since, disabled, disabled_reason FROM feeds ORDER BY name"))
+        """Every feed's poll health; `problems` is a FeedProblems (empty when its last cycle had none)."""
+        rows = self.db.query("SELECT url, name, fetch_url, last_checked, last_ok, last_error, errors, next_check, "
+                             "failing_since, disabled, disabled_reason, problems, problems_at FROM feeds ORDER BY name")
+        return [{**r, "problems": FeedProblems(**json.loads(r["problems"])) if r["problems"] else FeedProblems()}
+                for r in rows]
 
     # -- articles and hits ----------------------------------------------------------------------
 

@@ -146,11 +146,13 @@ def status(obj: Context) -> None:
         pending = [d for d in store.deliveries() if d["status"] == "pending"]
     failing = [f for f in feeds_rows if f["errors"] and not f["disabled"]]
     disabled = [f for f in feeds_rows if f["disabled"]]
+    troubled = [f for f in feeds_rows if f["problems"].any and not f["errors"] and not f["disabled"]]
     click.echo(f"{counts['articles']} articles, {counts['hits']} hits, {counts['messages']} messages")
     click.echo(f"feeds: {len(feeds_rows) - len(failing) - len(disabled)} ok or not polled yet, "
-               f"{len(failing)} failing, {len(disabled)} disabled")
+               f"{len(failing)} failing, {len(disabled)} disabled"
+               + (f"; {len(troubled)} with problems in their items" if troubled else ""))
     now = utcnow()
-    for row in failing + disabled:
+    for row in failing + disabled + troubled:
         click.echo(f"  {row['name']}: {feed_health_line(row, now)}")
     click.echo(f"deliveries queued for retry: {len(pending)}")
     for row in pending:

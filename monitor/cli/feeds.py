@@ -10,7 +10,7 @@ from monitor.cli.context import Context, guarded
 from monitor.errors import MonitorError
 from monitor.feeds import parse_feed
 from monitor.fetch import Fetcher, Request
-from monitor.models import Feed
+from monitor.models import Feed, FeedProblems
 from monitor.pipeline import utcnow
 from monitor.store import Store
 
@@ -35,18 +35,38 @@ def _feeds_list(obj: Context) -> None:
 
 
 def feed_health_line(row: dict, now) -> str:
-    """One line of health: ok, failing since ..., backing off until ..., disabled, or moved."""
+    """One line of health: ok or partial, failing since ..., backing off until ..., disabled, or moved; then
+    what went wrong with its items in its last cycle with items (pages, extraction, items, repairs, held)."""
     moved = f"; moved to {row['fetch_url']} (update monitor.yaml)" if row.get("fetch_url") else ""
+    problems = problems_line(row.get("problems") or FeedProblems(), row.get("problems_at"))
     if row.get("disabled"):
         return f"disabled: {row.get('disabled_reason') or 'by the monitor'}{moved}"
     if row.get("errors"):
         line = f"failing since {row['failing_since']} ({row['errors']} errors in a row): {row['last_error']}"
         if row.get("next_check") and row["next_check"] > now.strftime("%Y-%m-%dT%H:%M:%SZ"):
             line += f"; backing off until {row['next_check']}"
-        return line + moved
+        return line + moved + problems
     if row.get("last_ok"):
-        return f"ok (last success {row['last_ok']}, next check {row['next_check']}){moved}"
+        state = "partial" if row.get("problems") and row["problems"].partial else "ok"
+        return f"{state} (last success {row['last_ok']}, next check {row['next_check']}){moved}{problems}"
     return "not polled yet"
+
+
+def problems_line(found: FeedProblems, when: str | None) -> str:
+    """The feed's item problems of its last cycle with items, one clause each; "" when there were none."""
+    if not found.any:
+        return ""
+    parts = [f"cut short: {found.partial}"] if found.partial else []
+    for count, noun, error in ((found.pages_failed, "page fetch{es} failed", found.page_error),
+                               (found.extracts_failed, "extraction{s} failed", found.extract_error),
+                               (found.items_failed, "item{s} failed", found.item_error),
+                               (found.repaired, "item{s} with broken characters repaired", found.repair)):
+        if count:
+            parts.append(f"{count} {noun.format(s='s' if count > 1 else '', es='es' if count > 1 else '')}"
+                         f" (last: {error})")
+    if found.held:
+        parts.append(f"{found.held} new item{'s' * (found.held > 1)} waiting for the next cycle (limits)")
+    return f"\n    last cycle with items ({when}): " + "; ".join(parts)
 
 
 @feeds.command("test")
