@@ -5,7 +5,8 @@ post, 3,000 characters a section, 150 in a header): numbered posts, and past MAX
 
 from __future__ import annotations
 
-from monitor.render import highlight_spans, linkable, one_line, plural
+from monitor.links import linkable
+from monitor.render import highlight_spans, one_line, plural
 
 MAX_BLOCKS = 50  # Slack: blocks per message
 MAX_SECTION = 3000  # Slack: characters of a section's text
@@ -28,8 +29,8 @@ def plain(text: str) -> str:
 def link(url: str, label: str) -> str:
     """A mrkdwn link ('|' would end the URL early, so it is percent-encoded); a URL that may not be a link is
     plain text after the label, nothing clickable."""
-    if not linkable(url):
-        return f"{escape(label)} (not a web link: {escape(one_line(url or '', 300))})"
+    if not linkable(url):  # never `<#|label>`, Slack's channel-link syntax, nor any other link
+        return escape(label) + (f" (not a web link: {escape(one_line(url, 300))})" if url else "")
     return f"<{escape(url).replace('|', '%7C')}|{escape(label)}>"
 
 

@@ -14,11 +14,12 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from monitor.decide.releases import merged_facts
+from monitor.links import linkable
 from monitor.models import Message, MessageItem
-from monitor.render import one_line, plural, render_html, render_text, safe_url
+from monitor.render import one_line, plural, render_html, render_text
 
 __all__ = ["Layout", "build_data", "build_message", "facts_line", "fact_subject", "folded_line", "ledger_line",
-           "local_time", "one_line", "safe_url"]
+           "local_time", "one_line"]
 ALERT_STORIES = 3  # an alert is about one story; a few when one article carries several immediate rules
 FOLLOWUPS_SHOWN = 10  # follow-ups are listed briefly; the rest are counted
 HEALTH_SHOWN = 10  # failing feeds named; the rest counted (`news-monitor status` lists them all)
@@ -38,7 +39,7 @@ class Layout:
 
 def domain(url: str) -> str:
     """The host people recognise: www. dropped; '' for a link that is not http(s)."""
-    if safe_url(url) == "#":
+    if not linkable(url):
         return ""
     try:
         host = urlsplit(url).hostname or ""

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from monitor.links import linkable
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 # One palette; every (text, background) pair a reader meets is listed in CONTRAST_PAIRS and kept at
@@ -30,16 +32,6 @@ CONTRAST_PAIRS = [
     ("d_fg", "d_release_bg"), ("d_muted", "d_release_bg"), ("d_link", "d_release_bg"), ("d_warn_fg", "d_warn_bg"),
     ("d_fg", "d_warn_bg"), ("d_link", "d_warn_bg"),
 ]
-
-
-def safe_url(url: str) -> str:
-    """Only http(s) links are rendered; a javascript: or data: link from a feed becomes inert."""
-    return url if isinstance(url, str) and url.lower().startswith(("http://", "https://")) else "#"
-
-
-def linkable(url: object) -> bool:
-    """Whether a URL from a feed may become a link; one that may not is shown as plain text, never as a link."""
-    return isinstance(url, str) and safe_url(url) != "#"
 
 
 def one_line(text: str, limit: int = 200) -> str:
@@ -85,8 +77,8 @@ def _env(autoescape: bool) -> Environment:
     env = Environment(loader=PackageLoader("monitor", "templates"), undefined=StrictUndefined,
                       autoescape=select_autoescape(default=True, default_for_string=True) if autoescape else False,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(safe_url=safe_url, highlight=highlight, bracket=bracket, one_line=one_line)
-    env.globals.update(plural=plural, c=PALETTE, linkable=linkable)
+    env.filters.update(highlight=highlight, bracket=bracket, one_line=one_line)
+    env.globals.update(plural=plural, c=PALETTE, linkable=linkable)  # the one link rule: monitor/links.py
     return env
 
 

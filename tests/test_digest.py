@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+import pytest
+
 from monitor.blocks import slack_payload
 from monitor.digest import build_message
 from monitor.models import MessageItem
@@ -53,3 +55,13 @@ def test_highlight_escapes_around_marks():
     assert str(highlight("a <b> Minsk", ["minsk"])).startswith("a &lt;b&gt; <mark")
     assert str(highlight("a <b> Minsk", ["minsk"])).endswith(">Minsk</mark>")
     assert str(highlight("<i>", [])) == "&lt;i&gt;"
+
+
+@pytest.mark.parametrize("url", ["", " javascript:alert(1)", "java\tscript:alert(1)", "http://", "data:text/html,x"])
+def test_an_item_without_a_web_link_is_never_a_link_in_any_format(url):
+    message = build_message("alert", [item(url=url)], NOW)
+    blocks = str(slack_payload(message.data)["blocks"])
+    assert all(h.startswith("http") for h in re.findall(r'href="([^"]*)"', message.html))
+    assert "Belarus frees 31" in message.html and "Belarus frees 31" in message.text and "Belarus frees 31" in blocks
+    assert "<#|" not in blocks and not re.search(r"<[^<>|]*\|Belarus", blocks)
+    assert ("(not a web link" in message.text + message.html + blocks) == bool(url)
