@@ -14,17 +14,21 @@ from hypothesis import strategies as st
 
 from monitor.errors import RuleError
 from monitor.rules.evaluate import evaluate, explain
+from monitor.rules.matching import in_title_and_text, index_article
 from monitor.rules.query import (
     Alias,
     And,
+    Except,
     Field,
     Near,
     Not,
     Or,
     Phrase,
     Prefix,
+    Sentences,
     Term,
     compile_lists,
+    is_positional,
     parse,
     terms,
     to_string,
@@ -37,7 +41,7 @@ ALIASES = {"lukashenko": ["Lukashenko", "Lukashenka", "Лукашенко*", "Л
 
 
 def matches(query: str, text: str = "", title: str = "") -> bool:
-    return evaluate(parse(query, ALIASES), TextIndex.build({"title": title, "text": text})).matched
+    return evaluate(parse(query, ALIASES), index_article(title, text)).matched
 
 
 # ------------------------------------------------------------------------------------- text
@@ -103,11 +107,27 @@ def test_index_positions_spans_and_prefixes():
     ("NEARBY", "NEARBY"),
     ("covid-19 10:30", "covid-19 AND 10:30"),
     ("a\nOR\n  b", "a OR b"),
+    ("a EXCEPT b", "a EXCEPT b"),
+    ("a NEAR/2 b EXCEPT/3 (c OR d) e", "a NEAR/2 b EXCEPT/3 (c OR d) AND e"),
+    ("a EXCEPT (b NEAR/2 c)", "a EXCEPT (b NEAR/2 c)"),
+    ("SENTENCES/2 a b", "SENTENCES/2 a AND b"),
+    ("SENTENCES/3 (a EXCEPT b)", "SENTENCES/3 (a EXCEPT b)"),
+    ("ABOUT/2 a", "lead:a OR SENTENCES/2 a"),
+    ("Lead:(a OR b)", "lead:(a OR b)"),
+    ("except sentences about", "except AND sentences AND about"),
 ])
 def test_canonical_form(query, canonical):
     tree = parse(query, ALIASES)
     assert to_string(tree) == canonical
     assert parse(canonical, ALIASES) == tree
+
+
+def test_tree_shapes_of_exclusions_and_focus():
+    assert parse("a NEAR/2 b EXCEPT c") == Except(Near(Term("a"), Term("b"), 2), Term("c"), 0)
+    assert parse("a EXCEPT/4 b NEAR/2 c") == Near(Except(Term("a"), Term("b"), 4), Term("c"), 2)
+    assert parse("SENTENCES/2 (a OR b)") == Sentences(2, Or((Term("a"), Term("b"))))
+    assert parse("ABOUT/3 a") == Or((Field("lead", Term("a")), Sentences(3, Term("a"))))
+    assert terms(parse("a EXCEPT b")) == ["a"]  # the veto is no term the article needs
 
 
 def test_tree_shapes():
@@ -137,6 +157,15 @@ def test_tree_shapes():
     ("title:(NOT a)", "a query cannot be only NOT", 1, 8),
     ("Belarus OR NOT Iran", "'NOT Iran' only excludes", 1, 12),
     ('"abc', "unterminated phrase", 1, 1),
+    ("a EXCEPT/x b", "EXCEPT takes an optional distance, as EXCEPT or EXCEPT/5", 1, 3),
+    ("a EXCEPT/1001 b", "EXCEPT distance must be between 1 and 1000", 1, 3),
+    ("(a b) EXCEPT c", "EXCEPT works on terms, phrases, wildcards, aliases and OR groups, not AND", 1, 2),
+    ("a EXCEPT NOT c", "EXCEPT works on terms, phrases, wildcards, aliases and OR groups, not NOT", 1, 10),
+    ("SENTENCES/0 a", "SENTENCES count must be between 1 and 100", 1, 1),
+    ("ABOUT/2", "unexpected end of query after 'ABOUT/2'", 1, 8),
+    ("ABOUT/2 lead:a", "ABOUT counts sentences of the title and text: no field scope inside it", 1, 9),
+    ("a NEAR/2 SENTENCES/2 b", "NEAR works on terms, phrases, wildcards, aliases and OR groups, not SENTENCES", 1, 10),
+    ("NOT a EXCEPT b", "EXCEPT works on terms, phrases, wildcards, aliases and OR groups, not NOT", 1, 1),
     ('""', 'empty phrase ""', 1, 1),
     ("a)", "unexpected ')' without a matching '('", 1, 2),
     ("()", "empty parentheses '()'", 1, 2),
@@ -221,6 +250,32 @@ def test_terms_lists_positive_leaves_only():
     ("@lukashenko", "Alexander Lukash", False),
     ("and", "rock and roll", True),
     ('"AND"', "rock and roll", True),
+    # NEAR: a match inside or across the other side's is 0 apart; a match is never near itself
+    ("belarusian NEAR/2 (freed NEAR/3 dissidents)", "they freed Belarusian dissidents", True),
+    ('"a b" NEAR/1 "b c"', "a b c", True),
+    ('"a b" NEAR/1 "a b"', "a b", False),
+    # EXCEPT: a veto in the same sentence, or within n words
+    ("prisoner* EXCEPT war", "The prisoners of war were swapped.", False),
+    ("prisoner* EXCEPT war", "The prisoners of war were swapped. Political prisoners stay.", True),
+    ("prisoner* EXCEPT war", "Prisoners stay; war goes on.", False),  # a semicolon does not end a sentence
+    ("prisoner* EXCEPT war", "Prisoners stay.\nWar goes on.", True),  # a line break does
+    ("prisoner* EXCEPT war", "The U.S. prisoners were freed, the war went on.", False),  # "U.S." ends nothing
+    ("prisoner* EXCEPT/2 war", "Prisoners of war.", False),
+    ("prisoner* EXCEPT/2 war", "Prisoners were freed; war goes on.", True),
+    ("prisoner* EXCEPT/2 war", "War: two more prisoners.", True),
+    ("(freed NEAR/3 prisoners) EXCEPT war", "War ended. Belarus freed 12 prisoners.", True),
+    ("(freed NEAR/3 prisoners) EXCEPT war", "Freed prisoners of war.", False),
+    ("(a EXCEPT b) NEAR/2 c", "a x c. b", True),
+    ("(a EXCEPT b) NEAR/2 c", "a b c.", False),
+    ("a EXCEPT x", "x.", False),
+    # SENTENCES/n: the match within each of n sentences
+    ("SENTENCES/2 sanction*", "Sanctions stay. Minsk fears sanctions.", True),
+    ("SENTENCES/2 sanction*", "Sanctions stay, and sanctions grow.", False),
+    ("SENTENCES/2 (sanction* NEAR/3 Minsk)", "New sanctions. Minsk shrugged.", False),  # a NEAR across two
+    ("SENTENCES/2 (sanction* NEAR/3 Minsk)", "Minsk sanctions. Sanctions on Minsk.", True),
+    ("SENTENCES/1 sanction*", "Sanctions.", True),
+    ("SENTENCES/2 (sanction* EXCEPT under)", "Under sanctions. Sanctions grow. Sanctions bite.", True),
+    ("SENTENCES/3 (sanction* EXCEPT under)", "Under sanctions. Sanctions grow. Sanctions bite.", False),
 ])
 def test_matching(query, text, expected):
     assert matches(query, text) is expected
@@ -239,6 +294,18 @@ def test_matching(query, text, expected):
     ("NOT title:x y", "x", "y", False),
     ("NOT title:x y", "z", "x y", True),
     ("title:(a NOT b)", "a", "b", True),
+    # lead: the title and the text's first sentence
+    ("lead:pardon*", "Lukashenko pardons 18", "", True),
+    ("lead:pardon*", "Harvest news", "He pardoned them. Then rain.", True),
+    ("lead:pardon*", "Harvest news", "Rain fell. He pardoned them.", False),
+    ("lead:pardon*", "Harvest news", "Harvest news\nHe pardoned them. Then rain.", True),  # a headline copy
+    ("lead:pardon*", "", "Connect with us\nWorld\nHe pardoned twelve people. Rain.", True),  # template lines
+    ("lead:pardon*", "", "Lukashenko pardons twelve people\nThe decree was signed. He pardoned them.", True),
+    ("lead:(harvest NEAR/2 pardon*)", "Harvest news", "Pardons later. Rain.", True),  # across title and sentence
+    ("lead:pardon* OR SENTENCES/2 pardon*", "x", "Rain. Pardons. More pardons.", True),
+    ("ABOUT/2 pardon*", "x", "Rain. Pardons. Sun.", False),
+    ("ABOUT/2 pardon*", "x", "Pardons. Sun.", True),
+    ("ABOUT/2 pardon*", "A pardon", "Rain. Pardons. Sun.", True),  # the title and one sentence: 2 sentences
 ])
 def test_field_scopes(query, title, text, expected):
     assert matches(query, text, title) is expected
@@ -415,8 +482,7 @@ def test_readme_has_examples_with_sentences():
 def test_readme_examples(query, checks):
     tree = parse(query, ALIASES)
     for field, sentence, expected in checks:
-        other = "text" if field == "title" else "title"
-        index = TextIndex.build({field: sentence, other: ""})
+        index = index_article(sentence, "") if field == "title" else index_article("", sentence)
         assert evaluate(tree, index).matched is expected, (query, sentence)
 
 
@@ -474,6 +540,9 @@ def _positional(children):
         st.tuples(children, children, st.integers(1, 20)).map(
             lambda t: Near(t[0], t[1], t[2]) if all(isinstance(x, Term | Prefix | Phrase | Alias) for x in t[:2])
             else t[0]),
+        st.tuples(children, children, st.integers(0, 6)).map(
+            lambda t: Except(t[0], t[1], t[2]) if all(isinstance(x, Term | Prefix | Phrase | Alias | Near)
+                                                      for x in t[:2]) else t[0]),
     )
 
 
@@ -485,7 +554,10 @@ TREES = st.recursive(
         st.lists(children, min_size=2, max_size=3).map(lambda xs: Or(tuple(
             g for x in xs for g in (x.children if isinstance(x, Or) else (x,))))),
         children.map(Not),
-        children.map(lambda c: c if _has_field(c) else Field("title", c)),
+        st.tuples(children, st.sampled_from(["title", "lead"])).map(
+            lambda t: t[0] if _has_field(t[0]) else Field(t[1], t[0])),
+        st.tuples(st.integers(1, 3), children).map(
+            lambda t: Sentences(t[0], t[1]) if is_positional(t[1]) and not _has_field(t[1]) else t[1]),
         _positional(children),
     ),
     max_leaves=8,
@@ -516,12 +588,19 @@ def test_print_then_parse_gives_the_same_tree(tree):
 @FAST
 @given(TREES, st.lists(TEXT_ALPHABET, max_size=30).map("".join))
 def test_evaluate_never_raises_and_evidence_is_in_the_text(tree, text):
-    index = TextIndex.build({"title": text[:10], "text": text})
+    index = index_article(text[:10], text)
     match = evaluate(tree, index)
     for e in match.evidence:
         assert 0 <= e.start < e.end <= len(index.text(e.field))
     if match.matched:
         assert explain(match, index)
+    # evidence in the lead, moved to the title or text, points at the same words there
+    for moved in in_title_and_text(match, text[:10], text).evidence:
+        assert moved.field in ("title", "text")
+        assert 0 <= moved.start < moved.end <= len(index.text(moved.field))
+    lead_words = {index.text("lead")[e.start:e.end] for e in match.evidence if e.field == "lead"}
+    moved_words = {index.text(e.field)[e.start:e.end] for e in in_title_and_text(match, text[:10], text).evidence}
+    assert lead_words <= moved_words
 
 
 @FAST
@@ -529,9 +608,8 @@ def test_evaluate_never_raises_and_evidence_is_in_the_text(tree, text):
 def test_ruleset_agrees_with_evaluate(trees, text):
     rules = {f"r{i}": tree for i, tree in enumerate(trees)}
     ruleset = RuleSet(rules)
-    index = TextIndex.build({"title": text[:12], "text": text})
-    expected = {name: evaluate(tree, TextIndex.build({"title": text[:12], "text": text}))
-                for name, tree in rules.items()}
+    index = index_article(text[:12], text)
+    expected = {name: evaluate(tree, index_article(text[:12], text)) for name, tree in rules.items()}
     assert ruleset.match_all(index) == {name: m for name, m in expected.items() if m.matched}
     assert ruleset.matching(index) == [name for name, m in expected.items() if m.matched]
 

@@ -9,6 +9,7 @@ evidence. Pure: stdlib, monitor.models and monitor.rules (text, query) only; no 
 from __future__ import annotations
 
 import itertools
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
@@ -17,9 +18,10 @@ from operator import itemgetter
 
 from monitor.models import Evidence
 from monitor.rules.query import (
-    FIELDS,
+    DEFAULT_FIELDS,
     Alias,
     And,
+    Except,
     Field,
     Leaf,
     Near,
@@ -28,12 +30,13 @@ from monitor.rules.query import (
     Or,
     Phrase,
     Prefix,
+    Sentences,
     Term,
     alternatives,
     is_positional,
     to_string,
 )
-from monitor.text.sentences import SENTENCE_BREAK
+from monitor.text.sentences import SENTENCE_BREAK, SENTENCE_END
 from monitor.text.tokens import TextIndex
 
 EVIDENCE_PER_TERM = 3  # occurrences reported per term and field; enough to show where, cheap to compute
@@ -76,13 +79,14 @@ class Context:
     the others skip words that are absent; `found_in` holds the markers of single fields where the
     RuleSet kept them apart (the short ones, as the title). Without them the index's vocabularies answer."""
 
-    __slots__ = ("all_fields", "found", "found_in", "index", "vocabularies")
+    __slots__ = ("_breaks", "all_fields", "found", "found_in", "index", "vocabularies")
 
     def __init__(self, index: TextIndex, found: AbstractSet[str] | None = None,
                  found_in: Mapping[str, AbstractSet[str]] | None = None):
         self.index = index
         self.found = found
         self.found_in = found_in or {}
+        self._breaks: dict[str, list[int]] = {}  # field -> character offsets where its sentences end
         self.all_fields = default_fields(index)
         if found is None:
             # The fields' vocabularies answer single-word tests on the default scope by set lookups.
@@ -103,10 +107,29 @@ class Context:
     def has_prefix(self, field: str, stem: str) -> bool:
         return self.may_have(marker(stem, True), field) and self.index.has_prefix(stem, field)
 
+    def sentence(self, field: str, position: int) -> int:
+        """The number of the sentence of `field` that holds the token at `position` (computed only for the
+        rules that use EXCEPT or SENTENCES, on the articles they are evaluated on)."""
+        breaks = self._breaks.get(field)
+        if breaks is None:
+            breaks = self._breaks[field] = sentence_breaks(self.index.text(field))
+        return bisect_right(breaks, self.index.span(field, position)[0])
+
+
+# A full stop after an initial or a common abbreviation ends no sentence: "U.S. envoy", "Gen. Cole".
+_NOT_AN_END = re.compile(r"(?:^|[\s.(])(?:[A-ZА-ЯЁІЎЄ]|Mr|Mrs|Ms|Dr|Gen|Col|Lt|St|Jr|Sr|No|vs|etc|ст|г|гг|им)\.$")
+
+
+def sentence_breaks(text: str) -> list[int]:
+    """Offsets in `text` where a sentence ends (the one splitter of monitor.text.sentences), without the
+    full stops of initials and abbreviations."""
+    return [m.start() for m in SENTENCE_END.finditer(text)
+            if not _NOT_AN_END.search(text, max(0, m.start() - 5), m.start())]
+
 
 def default_fields(index: TextIndex) -> tuple[str, ...]:
     """The fields an unscoped query term searches: title and text, or all the article has if neither."""
-    return tuple(f for f in index.fields if f in FIELDS) or index.fields
+    return tuple(f for f in index.fields if f in DEFAULT_FIELDS) or index.fields
 
 
 _Test = Callable[[Context, tuple[str, ...]], bool]
@@ -163,9 +186,20 @@ class Program:
                     if test(ctx, fields):
                         part(ctx, fields, evidence, clauses)
             return explain_or
-        if isinstance(node, Not | Near):
+        if isinstance(node, Sentences):
+            label, child = self.label(node), node.child
+
+            def explain_sentences(ctx: Context, fields: tuple[str, ...], evidence: list[_Place],
+                                  clauses: list[str] | None) -> None:
+                if clauses is not None:
+                    clauses.append(label)
+                explainer = _Explainer(self, ctx)
+                for field in fields:
+                    evidence.extend(explainer._evidence(field, explainer.spans(child, field)))
+            return explain_sentences
+        if isinstance(node, Not | Near | Except):
             label = self.label(node)
-            near = node if isinstance(node, Near) else None
+            near = node if isinstance(node, Near | Except) else None
 
             def explain_clause(ctx: Context, fields: tuple[str, ...], evidence: list[_Place],
                                clauses: list[str] | None) -> None:
@@ -229,11 +263,21 @@ class Program:
             return lambda ctx, fields: not inner(ctx, fields)
         if isinstance(node, Field):
             inner, name = self._compile(node.child), node.name
+            if name not in DEFAULT_FIELDS:  # lead: a field of its own, searched only when named
+                return lambda ctx, fields: fields is ctx.all_fields and inner(ctx, (name,))
             return lambda ctx, fields: name in fields and inner(ctx, (name,))
         if isinstance(node, Near):
             self._compile(node.left)
             self._compile(node.right)
             return _near_test(node)
+        if isinstance(node, Except):
+            self._compile(node.left)
+            self._compile(node.right)
+            hits = _hits_of(node)
+            return lambda ctx, fields: any(hits(ctx, f) for f in fields)
+        if isinstance(node, Sentences):
+            self._compile(node.child)
+            return _sentences_test(node)
         raise TypeError(f"not a query node: {node!r}")
 
     def run(self, ctx: Context) -> Match:
@@ -320,6 +364,38 @@ def _near_test(node: Near) -> _Test:
     return test_hits
 
 
+def _sentences_test(node: Sentences) -> _Test:
+    hits, count = _hits_of(node.child), node.count
+
+    def test(ctx: Context, fields: tuple[str, ...]) -> bool:
+        # A match counts for its sentence when it lies within it: a NEAR reaching from one sentence into
+        # the next is one piece of evidence, not two.
+        seen: set[tuple[str, int]] = set()
+        sentence = ctx.sentence
+        for f in fields:
+            for first, last in hits(ctx, f):
+                number = sentence(f, first)
+                if number == sentence(f, last):
+                    seen.add((f, number))
+                    if len(seen) >= count:
+                        return True
+        return False
+    return test
+
+
+def _unvetoed(ctx: Context, field: str, hits: list, vetoes: list[_Hit], distance: int) -> list:
+    """The hits (tuples starting with first and last position) that no veto hit reaches: none in the same
+    sentence (`distance` 0), or none within `distance` tokens."""
+    if not vetoes:
+        return hits
+    if distance:
+        return [h for h in hits if not any(max(vs - h[1], h[0] - ve) <= distance for vs, ve in vetoes)]
+    sentence = ctx.sentence
+    vetoed = {sentence(field, p) for v in vetoes for p in v}
+    return [h for h in hits
+            if not any(n in vetoed for n in range(sentence(field, h[0]), sentence(field, h[1]) + 1))]
+
+
 def _points_of(node: Node) -> _Points | None:
     """Sorted token positions of a node made of one-word leaves (words, wildcards, ORs and aliases of
     them, under a field scope or not); None for phrases and NEAR, whose matches span several words."""
@@ -402,7 +478,14 @@ def _hits_of(node: Node) -> _Hits:
         left, right, distance = _hits_of(node.left), _hits_of(node.right), node.distance
         return lambda ctx, field: [(s, e) for s, e, _ in _near(
             [(*h, ()) for h in left(ctx, field)], [(*h, ()) for h in right(ctx, field)], distance)]
-    return lambda ctx, field: []  # AND / NOT have no positions; the parser keeps them out of NEAR
+    if isinstance(node, Except):
+        kept, veto, distance = _hits_of(node.left), _hits_of(node.right), node.distance
+
+        def except_hits(ctx: Context, field: str) -> list[_Hit]:
+            found = kept(ctx, field)
+            return _unvetoed(ctx, field, found, veto(ctx, field), distance) if found else found
+        return except_hits
+    return lambda ctx, field: []  # AND / NOT / SENTENCES have no positions; the parser keeps them out of NEAR
 
 
 def _pairs(positions: list[int]) -> list[_Hit]:
@@ -433,13 +516,15 @@ def _token_positions(ctx: Context, field: str, part: tuple[str, bool]) -> list[i
 
 
 def _near_exists(left: list[_Hit], right: list[_Hit], distance: int) -> bool:
-    """Whether a left and a right hit that do not overlap are at most `distance` tokens apart."""
+    """Whether a left and a right hit are at most `distance` tokens apart: side by side, or one inside or
+    across the other ("freed Belarusian dissidents": Belarusian within the release), but not the same span."""
     if not left or not right:
         return False
     if len(left) > len(right):  # symmetric: loop over the shorter side, bisect the longer
         left, right = right, left
     starts = list(map(_by_start, right))
     ends = sorted(map(_by_end, right))
+    reach = max(e - s for s, e in right)  # the longest right hit: how far back an overlapping one can start
     for first, last in left:
         i = bisect_right(starts, last)  # first right hit starting after this one ends
         if i < len(starts) and starts[i] - last <= distance:
@@ -447,11 +532,15 @@ def _near_exists(left: list[_Hit], right: list[_Hit], distance: int) -> bool:
         j = bisect_left(ends, first) - 1  # last right hit ending before this one starts
         if j >= 0 and first - ends[j] <= distance:
             return True
+        for k in range(bisect_left(starts, first - reach), i):  # right hits overlapping this one
+            if right[k][1] >= first and right[k] != (first, last):
+                return True
     return False
 
 
 def _near(left: list[_Span], right: list[_Span], distance: int) -> list[_Span]:
-    """Spans joining each side's span with its nearest non-overlapping partner within `distance`.
+    """Spans joining each side's span with its nearest partner within `distance`: side by side, or else
+    overlapping it (not the same span).
 
     Distance counts token steps between the facing ends (adjacent words are 1 apart); bisect keeps this
     O((L + R) log R). For a NEAR that is itself an operand of NEAR, each span pairs with its nearest
@@ -462,6 +551,7 @@ def _near(left: list[_Span], right: list[_Span], distance: int) -> list[_Span]:
         starts = [s[0] for s in b]
         by_end = sorted(b, key=_by_end)
         ends = [s[1] for s in by_end]
+        reach = max((s[1] - s[0] for s in b), default=0)
         for first, last, leaves in a:
             best: _Span | None = None
             i = bisect_right(starts, last)
@@ -470,11 +560,17 @@ def _near(left: list[_Span], right: list[_Span], distance: int) -> list[_Span]:
             j = bisect_left(ends, first) - 1
             if j >= 0 and first - ends[j] <= distance and (best is None or first - ends[j] < best[0] - last):
                 best = by_end[j]
+            if best is None:
+                best = next((c for c in b[bisect_left(starts, first - reach):i]
+                             if c[1] >= first and (c[0], c[1]) != (first, last)), None)
             if best is not None:
                 key = (min(first, best[0]), max(last, best[1]))
                 if key not in out:
-                    out[key] = leaves + best[2] if best[0] > last else best[2] + leaves
+                    out[key] = tuple(sorted(leaves + best[2], key=_leaf_order))
     return [(s, e, leaves) for (s, e), leaves in sorted(out.items())]
+
+
+_leaf_order = itemgetter(1, 2)
 
 
 def _leaf_explain(program: Program, leaf: Leaf, label: str) -> _Explain:
@@ -541,6 +637,10 @@ class _Explainer:
             left = self.spans(node.left, field)
             right = self.spans(node.right, field)
             return _near(left, right, node.distance) if left and right else []
+        if isinstance(node, Except):
+            kept = self.spans(node.left, field)
+            vetoes = [(s, e) for s, e, _ in self.spans(node.right, field)] if kept else []
+            return _unvetoed(self.ctx, field, kept, vetoes, node.distance)
         return []
 
     def _evidence(self, field: str, spans: list[_Span]) -> Iterator[_Place]:
@@ -558,7 +658,7 @@ class _Explainer:
 
 
 def _narrow(fields: tuple[str, ...], name: str) -> tuple[str, ...]:
-    return (name,) if name in fields else ()
+    return (name,) if name in fields or name not in DEFAULT_FIELDS else ()
 
 
 _span_order = itemgetter(0, 1)

@@ -4,17 +4,76 @@ that index, and turn each match into a Hit with its evidence, a why-line and a s
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
 from monitor.models import Evidence, Hit
 from monitor.rules.book import RuleBook
-from monitor.rules.evaluate import evaluate, explain
-from monitor.text.sentences import SENTENCE_BREAK
+from monitor.rules.evaluate import Match, evaluate, explain
+from monitor.text.sentences import SENTENCE_BREAK, split_lead
 from monitor.text.tokens import TextIndex
+
+LEAD_CHARS = 600  # a lead longer than this (a text without full stops) is cut at a space
 
 SNIPPET_CHARS = 320
 
 
+# Where a piece of the lead comes from: (start in the lead, field, start in that field, length).
+_Piece = tuple[int, str, int, int]
+
+
+def lead_of(title: str, text: str) -> tuple[str, tuple[_Piece, ...]]:
+    """(the lead, where its pieces come from). The lead is the headline, a line break and the text's first
+    sentence. Extracted text often opens with a copy of the headline or with short template lines ("Connect
+    with us", "World"): the first sentence is the first one after them. Without a title, a first line of
+    four words or more that ends without a full stop is the headline."""
+    headline, start = (title, 0), _first_line(text, 0)
+    if title.strip() and text.startswith(title.strip()):
+        start = _first_line(text, len(title.strip()))
+    elif not title.strip() and start < len(text):
+        line = text[start:text.find("\n", start) if "\n" in text[start:] else len(text)]
+        if line.rstrip()[-1:] not in ".!?…\"'»”’)" and text.find("\n", start) >= 0:
+            headline = (line, start)
+            start = _first_line(text, start + len(line))
+    first, _ = split_lead(text[start:start + LEAD_CHARS], 1)
+    if len(first) == LEAD_CHARS and " " in first:
+        first = first[:first.rindex(" ")]
+    words, at = headline
+    pieces = ((0, "title" if words is title else "text", at, len(words)), (len(words) + 1, "text", start, len(first)))
+    return f"{words}\n{first}", pieces
+
+
+def _first_line(text: str, start: int) -> int:
+    """Where the first line of four words or more (or the last line) begins, from `start`: shorter lines
+    before others are template ("World"; as for monitor.text.sentences.clean_text)."""
+    for line in _LINE.finditer(text, start):
+        if len(line.group().split()) >= _LEAD_LINE_WORDS or not text[line.end():].strip():
+            return line.start() + len(line.group()) - len(line.group().lstrip())
+    return len(text)
+
+
+_LINE = re.compile(r"[^\n]+")
+_LEAD_LINE_WORDS = 4
+
+
 def index_article(title: str, text: str) -> TextIndex:
-    return TextIndex.build({"title": title, "text": text})
+    """The article's title and text, and its lead (see lead_of) for rules that ask for `lead:`."""
+    lead, _ = lead_of(title, text)
+    return TextIndex.build({"title": title, "text": text, "lead": lead})
+
+
+def in_title_and_text(match: Match, title: str, text: str) -> Match:
+    """`match` with its evidence in the lead given as places in the title or the text, where it is."""
+    if not any(e.field == "lead" for e in match.evidence):
+        return match
+    _, pieces = lead_of(title, text)
+    moved = set()
+    for e in match.evidence:
+        if e.field == "lead":
+            at, field, start, _ = next(p for p in reversed(pieces) if p[0] <= e.start)
+            e = Evidence(field, e.term, e.start - at + start, e.end - at + start)
+        moved.add(e)
+    return replace(match, evidence=tuple(sorted(moved, key=lambda e: (e.field != "title", e.start, e.end, e.term))))
 
 
 def match_article(book: RuleBook, title: str, text: str) -> list[Hit]:
@@ -24,6 +83,7 @@ def match_article(book: RuleBook, title: str, text: str) -> list[Hit]:
     for name, match in book.ruleset.match_all(index).items():
         if not match.matched:
             continue
+        match = in_title_and_text(match, title, text)
         rule = book.get(name)
         alert = rule is not None and rule.alert == "immediate" and (
             rule.alert_when is None or evaluate(rule.alert_when, index).matched)

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from monitor.errors import RuleError, RuleSyntaxError
 from monitor.text.tokens import tokenize
 
-FIELDS = ("title", "text")
+FIELDS = ("title", "text", "lead")  # scopes a query may name; unscoped words search title and text
+DEFAULT_FIELDS = ("title", "text")
 MAX_DISTANCE = 1000
+MAX_SENTENCES = 100
 
 
 # ---------------------------------------------------------------------------------------------- tree
@@ -105,8 +107,26 @@ class Near(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class Except(Node):
+    """The matches of `left` that have no match of `right` in the same sentence (`distance` 0) or within
+    `distance` tokens: an exclusion that vetoes only the evidence it contradicts."""
+
+    left: Node
+    right: Node
+    distance: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Sentences(Node):
+    """`child` matches in at least `count` different sentences of the title and text."""
+
+    count: int
+    child: Node
+
+
+@dataclass(frozen=True, slots=True)
 class Field(Node):
-    """Restricts `child` to one field (title or text)."""
+    """Restricts `child` to one field: title, text, or lead (the title and the text's first sentence)."""
 
     name: str
     child: Node
@@ -139,6 +159,8 @@ def or_(*children: Node) -> Node:
 
 _WORD = re.compile(r'[^\s()"]+')
 _NEAR = re.compile(r"NEAR/(\d+)")
+_EXCEPT = re.compile(r"EXCEPT(?:/(\d+))?")
+_SENTENCES = re.compile(r"(SENTENCES|ABOUT)/(\d+)")
 _FIELD_PREFIX = re.compile(r"([A-Za-z]+):")
 _ALIAS_NAME = re.compile(r"[\w.-]+")
 _OPERATORS = {"AND", "OR", "NOT"}
@@ -146,10 +168,10 @@ _OPERATORS = {"AND", "OR", "NOT"}
 
 @dataclass(frozen=True, slots=True)
 class _Tok:
-    kind: str  # WORD PHRASE ( ) AND OR NOT NEAR ALIAS FIELD END
+    kind: str  # WORD PHRASE ( ) AND OR NOT NEAR EXCEPT SENTENCES ALIAS FIELD END
     text: str  # as written (a phrase without its quotes)
     offset: int
-    value: int = 0  # NEAR distance
+    value: int = 0  # NEAR or EXCEPT distance (0: the same sentence), SENTENCES count
 
 
 class _Lexer:
@@ -188,6 +210,10 @@ class _Lexer:
             yield _Tok(word, word, at)
         elif word == "NEAR" or word.startswith("NEAR/"):
             yield self._near(word, at)
+        elif word == "EXCEPT" or word.startswith("EXCEPT/"):
+            yield self._except(word, at)
+        elif word in ("SENTENCES", "ABOUT") or word.startswith(("SENTENCES/", "ABOUT/")):
+            yield self._sentences(word, at)
         elif word.startswith("@"):
             if not _ALIAS_NAME.fullmatch(word[1:]):
                 raise self.error("expected an alias name after '@', as @lukashenko", at)
@@ -195,7 +221,7 @@ class _Lexer:
         elif field := _FIELD_PREFIX.match(word):
             name = field.group(1).lower()
             if name not in FIELDS:
-                raise self.error(f"unknown field '{name}:' (fields are title: and text:)", at)
+                raise self.error(f"unknown field '{name}:' (fields are title:, text: and lead:)", at)
             yield _Tok("FIELD", name, at)
             if len(word) > field.end():
                 yield from self._word(word[field.end():], at + field.end())
@@ -211,15 +237,37 @@ class _Lexer:
             raise self.error(f"NEAR distance must be between 1 and {MAX_DISTANCE}", at)
         return _Tok("NEAR", word, at, distance)
 
+    def _except(self, word: str, at: int) -> _Tok:
+        m = _EXCEPT.fullmatch(word)
+        if not m:
+            raise self.error("EXCEPT takes an optional distance, as EXCEPT or EXCEPT/5", at)
+        distance = int(m.group(1) or 0)
+        if m.group(1) is not None and not 1 <= distance <= MAX_DISTANCE:
+            raise self.error(f"EXCEPT distance must be between 1 and {MAX_DISTANCE}", at)
+        return _Tok("EXCEPT", word, at, distance)
+
+    def _sentences(self, word: str, at: int) -> _Tok:
+        m = _SENTENCES.fullmatch(word)
+        name = word.split("/")[0]
+        if not m:
+            raise self.error(f"{name} needs a count, as {name}/2", at)
+        count = int(m.group(2))
+        if not 1 <= count <= MAX_SENTENCES:
+            raise self.error(f"{name} count must be between 1 and {MAX_SENTENCES}", at)
+        return _Tok(name, word, at, count)
+
 
 # -------------------------------------------------------------------------------------------- parser
 
-_OPERAND_START = {"WORD", "PHRASE", "(", "ALIAS", "FIELD", "NOT"}
+_OPERAND_START = {"WORD", "PHRASE", "(", "ALIAS", "FIELD", "NOT", "SENTENCES", "ABOUT"}
 _PRIMARY_START = {"WORD", "PHRASE", "(", "ALIAS"}
 
 
 class _Parser:
-    """Recursive descent; precedence NOT > NEAR > AND (explicit or implicit) > OR."""
+    """Recursive descent; precedence NOT, SENTENCES/n, ABOUT/n > NEAR, EXCEPT > AND (explicit or implicit) > OR.
+
+    `ABOUT/n x` is shorthand for `(lead:x OR SENTENCES/n x)`: x in the title or first sentence, or in n
+    sentences."""
 
     def __init__(self, query: str, aliases: Mapping[str, Sequence[str]]):
         self.lexer = _Lexer(query)
@@ -284,13 +332,14 @@ class _Parser:
     def near_expr(self) -> Node:
         start = self.peek().offset
         left = self.unary()
-        while self.peek().kind == "NEAR":
-            near = self.advance()
+        while self.peek().kind in ("NEAR", "EXCEPT"):
+            op = self.advance()
             right_start = self.peek().offset
             right = self.unary()
-            self.check_near_operand(left, start)
-            self.check_near_operand(right, right_start)
-            left = self.at(Near(left, right, near.value), start)
+            self.check_near_operand(left, start, op.kind)
+            self.check_near_operand(right, right_start, op.kind)
+            node = Near(left, right, op.value) if op.kind == "NEAR" else Except(left, right, op.value)
+            left = self.at(node, start)
         return left
 
     def unary(self) -> Node:
@@ -298,6 +347,17 @@ class _Parser:
         if tok.kind == "NOT":
             self.advance()
             return self.at(Not(self.unary()), tok.offset)
+        if tok.kind in ("SENTENCES", "ABOUT"):
+            self.advance()
+            child_start = self.peek().offset
+            child = self.unary()
+            self.check_near_operand(child, child_start, tok.kind)
+            if _inner_field(child, ""):
+                raise self.error(f"{tok.kind} counts sentences of the title and text: no field scope inside it",
+                                 child_start)
+            sentences = Sentences(tok.value, child)
+            node = sentences if tok.kind == "SENTENCES" else Or((Field("lead", child), sentences))
+            return self.at(node, tok.offset)
         return self.primary()
 
     def primary(self) -> Node:
@@ -374,12 +434,12 @@ class _Parser:
         return Alias(name, tuple(nodes))
 
     # -- checks
-    def check_near_operand(self, node: Node, offset: int) -> None:
+    def check_near_operand(self, node: Node, offset: int, operator: str = "NEAR") -> None:
         bad = _non_positional(node)
         if bad is not None:
             where = self.where.get(id(bad), offset)
-            kind = "NOT" if isinstance(bad, Not) else "AND"
-            raise self.error(f"NEAR works on terms, phrases, wildcards, aliases and OR groups, not {kind}: "
+            kind = "NOT" if isinstance(bad, Not) else "SENTENCES" if isinstance(bad, Sentences) else "AND"
+            raise self.error(f"{operator} works on terms, phrases, wildcards, aliases and OR groups, not {kind}: "
                              f"'{to_string(bad)}'", where)
 
     def check_positive(self, root: Node) -> None:
@@ -405,12 +465,13 @@ def _inner_field(node: Node, outer: str) -> str | None:
 
 
 def children(node: Node) -> tuple[Node, ...]:
-    """The operands of an AND, OR, NOT, field scope or NEAR (an alias's variants are `alternatives`)."""
+    """The operands of an AND, OR, NOT, SENTENCES, field scope, NEAR or EXCEPT (an alias's variants are
+    `alternatives`)."""
     if isinstance(node, And | Or):
         return node.children
-    if isinstance(node, Not | Field):
+    if isinstance(node, Not | Field | Sentences):
         return (node.child,)
-    if isinstance(node, Near):
+    if isinstance(node, Near | Except):
         return (node.left, node.right)
     return ()
 
@@ -421,13 +482,13 @@ def alternatives(node: Or | Alias) -> tuple[Node, ...]:
 
 
 def is_positional(node: Node) -> bool:
-    """Whether `node` has word positions (NEAR can measure it): no AND or NOT inside."""
+    """Whether `node` has word positions (NEAR can measure it): no AND, NOT or SENTENCES inside."""
     return _non_positional(node) is None
 
 
 def _non_positional(node: Node) -> Node | None:
-    """The first AND/NOT in `node` that leaves NEAR no positions to measure, or None."""
-    if isinstance(node, And | Not):
+    """The first AND/NOT/SENTENCES in `node` that leaves NEAR no positions to measure, or None."""
+    if isinstance(node, And | Not | Sentences):
         return node
     if isinstance(node, Alias):
         return None
@@ -447,7 +508,7 @@ def _negative_part(node: Node) -> Node | None:
         return None if any(p is None for p in parts) else parts[0]
     if isinstance(node, Or):
         return next((p for p in map(_negative_part, node.children) if p is not None), None)
-    if isinstance(node, Field):
+    if isinstance(node, Field | Sentences):
         return _negative_part(node.child)
     return None
 
@@ -523,11 +584,15 @@ def _fmt(node: Node, context: int) -> str:
         return _paren(" OR ".join(_fmt(c, _AND) for c in node.children), context > _OR)
     if isinstance(node, And):
         return _paren(" AND ".join(_fmt(c, _NEAR_LEVEL) for c in node.children), context > _AND)
-    if isinstance(node, Near):
-        text = f"{_fmt(node.left, _NEAR_LEVEL)} NEAR/{node.distance} {_fmt(node.right, _NOT)}"
+    if isinstance(node, Near | Except):
+        op = (f"NEAR/{node.distance}" if isinstance(node, Near) else
+              f"EXCEPT/{node.distance}" if node.distance else "EXCEPT")
+        text = f"{_fmt(node.left, _NEAR_LEVEL)} {op} {_fmt(node.right, _NOT)}"
         return _paren(text, context > _NEAR_LEVEL)
     if isinstance(node, Not):
         return _paren("NOT " + _fmt(node.child, _NOT), context > _NOT)
+    if isinstance(node, Sentences):
+        return _paren(f"SENTENCES/{node.count} " + _fmt(node.child, _NOT), context > _NOT)
     if isinstance(node, Field):
         return f"{node.name}:{_fmt(node.child, _ATOM)}"
     raise TypeError(f"not a query node: {node!r}")
@@ -550,6 +615,8 @@ def _collect_terms(node: Node, out: dict[str, None]) -> None:
     elif isinstance(node, Alias):
         for v in node.variants:
             _collect_terms(v, out)
+    elif isinstance(node, Except):  # its right side only vetoes
+        _collect_terms(node.left, out)
     elif not isinstance(node, Not):
         for child in children(node):
             _collect_terms(child, out)

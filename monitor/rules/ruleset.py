@@ -18,6 +18,7 @@ from monitor.rules.evaluate import Context, Match, Program, default_fields, mark
 from monitor.rules.query import (
     Alias,
     And,
+    Except,
     Field,
     Near,
     Node,
@@ -25,6 +26,7 @@ from monitor.rules.query import (
     Or,
     Phrase,
     Prefix,
+    Sentences,
     Term,
     alternatives,
     children,
@@ -58,6 +60,10 @@ def _requirements(node: Node, scope: str = "") -> list[_Clause] | None:
         if combos <= _MAX_COMBINATIONS:
             return [_union(picks) for picks in itertools.product(*needs)]
         return [_union([min(n, key=_clause_cost) for n in needs])]
+    if isinstance(node, Except):  # its right side only vetoes
+        return _requirements(node.left, scope)
+    if isinstance(node, Sentences):
+        return _requirements(node.child, scope)
     if isinstance(node, And | Near):
         found = [n for c in children(node) if (n := _requirements(c, scope))]
         return [c for n in found for c in n] or None
