@@ -107,3 +107,64 @@ def test_backtest_through_the_automaton_decides_as_each_rule_alone(write_config,
     one = invoke(config, "rules", "backtest", "zapad", "--json")
     assert sorted((r["rule"], r["url"]) for r in map(json.loads, one.stdout.splitlines())) == \
         [pair for pair in expected if pair[0] == "zapad"]
+
+
+def test_rules_test_says_whether_it_would_alert_and_why(write_config):
+    config = write_config([])
+    release = invoke(config, "rules", "test", "belarus-prisoners", "--title",
+                     "Belarus frees 52 political prisoners after US envoy's visit", "--text",
+                     "Belarus released 52 prisoners on Thursday after talks in Minsk. They crossed into Lithuania.")
+    assert release.exit_code == 0 and "belarus-prisoners: MATCH" in release.output
+    assert ("ALERT: alert: immediate; alert_when met; event: release - a new release reported (52 people"
+            in release.output)
+    call = invoke(config, "rules", "test", "belarus-prisoners", "--title",
+                  "Tsikhanouskaya urges EU to press for release of political prisoners", "--text",
+                  "Viasna said more than a thousand political prisoners remain in Belarus.")
+    assert "no alert: alert_when not met (excluded by NOT title:" in call.output
+    digest = invoke(config, "rules", "test", "sanctions", "--text", "The EU extended sanctions on Belarus.")
+    assert "no alert: alert: digest - the hit waits for the digest" in digest.output
+    miss = invoke(config, "rules", "test", "coale", "--text", "John Coale paints landscapes in Hobart.")
+    assert "coale: no match\n    failed: @belarus OR @lukashenko" in miss.output
+
+
+def test_rules_test_jsonl_gives_one_line_per_text_in_one_process(write_config, tmp_path):
+    lines = [
+        {"id": "release", "title": "Lukashenko pardons 16 political prisoners",
+         "text": "Alexander Lukashenko pardoned 16 people, Viasna said. They were freed on Friday."},
+        {"text": "FK Zapad beat Radnicki 2-1 in the Srpska liga Zapad on Sunday."},
+        {"text": "Envoy John Cole met Lukashenko in Minsk."},
+    ]
+    source = tmp_path / "texts.jsonl"
+    source.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n\n" + json.dumps({"title": "x"}) + "\n",
+                      encoding="utf-8")
+    result = invoke(write_config([]), "rules", "test", "all", "--jsonl", str(source))
+    assert result.exit_code == 0
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert [r["line"] for r in rows] == [1, 2, 3, 4, 6]
+    first = {v["rule"]: v for v in rows[0]["results"]}
+    assert rows[0]["id"] == "release" and first["belarus-prisoners"]["matched"] and first["belarus-prisoners"]["alert"]
+    assert "[pardons]" in first["belarus-prisoners"]["sentence"] and first["belarus-prisoners"]["field"] == "title"
+    assert "@lukashenko" in first["belarus-prisoners"]["clauses"]  # aliases shown by name
+    assert {e["words"] for e in first["belarus-prisoners"]["evidence"]} >= {"pardons", "Lukashenko"}
+    assert not first["coale"]["matched"] and first["coale"]["failed"] == "@coale: not found"
+    zapad = {v["rule"]: v for v in rows[1]["results"]}["zapad"]
+    assert not zapad["matched"] and zapad["near_miss"]  # the name is there; the military words are not
+    cole = {v["rule"]: v for v in rows[2]["results"]}["coale"]
+    assert cole["matched"] and not cole["alert"] and cole["why_alert"].startswith("alert: digest")
+    assert rows[3]["error"].startswith("line 4: ")
+    assert rows[4]["error"] == 'line 6: expected an object with a "text" string'
+
+
+def test_near_misses_lists_what_a_rule_almost_caught(site, write_config):
+    feeds = [{"url": site.url(p)} for p in ("/feeds/northwire.xml", "/feeds/baltic-ledger.rdf",
+                                           "/feeds/minsk-monitor.atom")]
+    config = write_config(feeds)
+    assert invoke(config, "run", "--once").exit_code == 0
+    result = invoke(config, "rules", "near-misses", "zapad", "--since", "7d")
+    assert result.exit_code == 0
+    assert "[zapad] Zapad Logistics opens cross-dock hub" in result.output
+    assert "missing: exercise* OR drill OR drills" in result.output
+    assert "Zapad-2025" not in result.output  # what the rule matches is no near miss
+    rows = [json.loads(line) for line in invoke(config, "rules", "near-misses", "all", "--json").stdout.splitlines()]
+    assert rows and all({"rule", "missing", "url", "title"} <= r.keys() for r in rows)
+    assert invoke(config, "rules", "near-misses", "zapad", "--since", "soon").exit_code == 2

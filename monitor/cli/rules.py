@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
 
 from monitor.cli.context import EXIT_INVALID, Context, guarded
+from monitor.cli.verdict import near_miss, verdicts
 from monitor.config import parse_duration
 from monitor.extract import decode_html, extract_article
 from monitor.fetch import Fetcher, Request
@@ -72,16 +73,25 @@ def _pick(book: RuleBook, name: str) -> list:
 @click.option("--file", "file_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A text file, or an HTML page (its article text is extracted first).")
 @click.option("--url", help="A page to fetch and extract, as the monitor would.")
+@click.option("--jsonl", "jsonl", type=click.File("r", encoding="utf-8"),
+              help='Many texts: one JSON object per line with "text" and optional "title", "id", "published" '
+                   "(ISO date); '-' reads standard input. Prints one JSON object per line.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per rule: rule, matched, why, evidence.")
 @click.pass_obj
 @guarded
 def rules_test(obj: Context, rule_name: str, text: str | None, title: str, file_path: Path | None,
-               url: str | None, as_json: bool) -> None:
-    """Say whether RULE (a rule name, or all) matches, and why. Exit 0 either way."""
-    if sum(x is not None for x in (text, file_path, url)) != 1:
-        raise click.UsageError("give exactly one of --text, --file or --url")
+               url: str | None, jsonl, as_json: bool) -> None:
+    """Say whether RULE (a rule name, or all) matches, whether it would alert and why; on a miss, the first
+    clause that failed. Exit 0 either way."""
+    if sum(x is not None for x in (text, file_path, url, jsonl)) != 1:
+        raise click.UsageError("give exactly one of --text, --file, --url or --jsonl")
     book = load_rulebook(obj.config.rules_dir)
     chosen = _pick(book, rule_name)
+    if jsonl is not None:
+        for number, line in enumerate(jsonl, 1):
+            if line.strip():
+                click.echo(json.dumps(_jsonl_verdicts(book, chosen, number, line), ensure_ascii=False))
+        return
     if file_path is not None:
         title, text = _from_bytes(file_path.read_bytes(), title, "text/html" if file_path.suffix in (".html", ".htm")
                                   else "")
@@ -91,16 +101,36 @@ def rules_test(obj: Context, rule_name: str, text: str | None, title: str, file_
             raise click.BadParameter(str(outcome.error), param_hint="--url")
         title, text = _from_bytes(outcome.response.body, title, outcome.response.content_type or "text/html")
     index = index_article(title, text or "")
-    for rule in chosen:
+    for rule, verdict in zip(chosen, verdicts(book, chosen, title, text or ""), strict=True):
         match = evaluate(rule.node, index)
         why = explain(match, index) if match.matched else "no match"
         if as_json:
             click.echo(json.dumps({"rule": rule.name, "matched": match.matched, "why": why,
-                                   "clauses": list(match.clauses),
-                                   "evidence": [e.__dict__ for e in match.evidence]}, ensure_ascii=False))
+                                   "clauses": list(match.clauses), "evidence": [e.__dict__ for e in match.evidence],
+                                   "alert": verdict["alert"], "why_alert": verdict["why_alert"],
+                                   "failed": verdict.get("failed")}, ensure_ascii=False))
+        elif match.matched:
+            click.echo(f"{rule.name}: MATCH\n    {why}\n    {'ALERT' if verdict['alert'] else 'no alert'}: "
+                       f"{verdict['why_alert']}")
         else:
-            click.echo(f"{rule.name}: {'MATCH' if match.matched else 'no match'}"
-                       + (f"\n    {why}" if match.matched else ""))
+            click.echo(f"{rule.name}: no match\n    failed: {verdict['failed']}"
+                       + (" (the only clause missing: a near miss)" if verdict["near_miss"] else ""))
+
+
+def _jsonl_verdicts(book: RuleBook, chosen: list, number: int, line: str) -> dict:
+    """The verdicts for one --jsonl line, or its error: a bad line is reported and the next one read."""
+    try:
+        item = json.loads(line)
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise ValueError('expected an object with a "text" string')
+        title = item.get("title") or ""
+        if not isinstance(title, str):
+            raise ValueError('"title" must be a string')
+        published = datetime.fromisoformat(item["published"]) if item.get("published") else None
+    except (ValueError, TypeError) as exc:
+        return {"line": number, "error": f"line {number}: {exc}"}
+    out = {"line": number, "id": item["id"]} if "id" in item else {"line": number}
+    return out | {"results": verdicts(book, chosen, title, item["text"], published)}
 
 
 def _from_bytes(body: bytes, title: str, content_type: str) -> tuple[str, str]:
@@ -184,3 +214,36 @@ class _Progress:
             elapsed = time.monotonic() - self.started
             click.echo(f"backtest: {done:,} articles in {elapsed:.1f} s ({done / max(elapsed, 1e-9):,.0f}/s)",
                        err=True)
+
+
+@rules.command("near-misses")
+@click.argument("rule_name", metavar="RULE")
+@click.option("--since", default="7d", show_default=True, help="Articles first seen within this long.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per article.")
+@click.pass_obj
+@guarded
+def rules_near_misses(obj: Context, rule_name: str, since: str, as_json: bool) -> None:
+    """List stored articles that RULE (or all) almost caught: all its clauses but one hold (a side of a NEAR,
+    an AND operand, a veto), with the clause that failed."""
+    try:
+        window = utcnow() - timedelta(seconds=parse_duration(since))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    book = load_rulebook(obj.config.rules_dir)
+    chosen = _pick(book, rule_name)
+    seen = found = 0
+    with Store.open(obj.config.db_path) as store:
+        for row in store.articles(window):
+            seen += 1
+            for rule in chosen:
+                missing = near_miss(rule, row["title"] or "", row["text"] or "")
+                if missing is None:
+                    continue
+                found += 1
+                if as_json:
+                    click.echo(json.dumps({"rule": rule.name, "missing": missing, "url": row["url"],
+                                           "title": row["title"], "first_seen": row["first_seen"]},
+                                          ensure_ascii=False))
+                else:
+                    click.echo(f"[{rule.name}] {row['title']}\n    {row['url']}\n    missing: {missing}")
+    click.echo(f"{seen} articles since {since}: {found} near misses", err=as_json)

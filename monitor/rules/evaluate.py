@@ -664,19 +664,82 @@ def _narrow(fields: tuple[str, ...], name: str) -> tuple[str, ...]:
 _span_order = itemgetter(0, 1)
 
 
+CLAUSE_CHARS = 120  # a clause printed for people is cut here: a rule's big OR groups would fill a screen
+
+
+def short(label: str, limit: int = CLAUSE_CHARS) -> str:
+    """`label` cut to `limit` characters, with … where it was cut."""
+    return label if len(label) <= limit else label[:limit - 1].rstrip() + "…"
+
+
+def failures(node: Node, index: TextIndex) -> list[str]:
+    """Why `node` does not match the article: the clauses that failed in the alternative that came closest
+    (fewest failed clauses), first failure first; [] when it matches. A clause is an operand of an AND, a
+    missing side of a NEAR, or a NEAR whose sides are both there but too far apart. One failure: a near miss."""
+    program = Program(node)
+    ctx = Context(index)
+    return _failures(program, node, ctx, ctx.all_fields)
+
+
+def _failures(program: Program, node: Node, ctx: Context, fields: tuple[str, ...]) -> list[str]:
+    if program.tests[id(node)](ctx, fields):
+        return []
+    label = short(program.label(node))
+    if isinstance(node, And):
+        return [_first(program, c, ctx, fields) for c in node.children if not program.tests[id(c)](ctx, fields)]
+    if isinstance(node, Or):
+        if all(isinstance(c, Term | Prefix | Phrase | Alias) for c in node.children):
+            return [f"{label}: none found"]
+        options = [_failures(program, c, ctx, fields) for c in node.children]
+        return min(options, key=len)
+    if isinstance(node, Near):
+        missing = [_first(program, side, ctx, fields) for side in (node.left, node.right)
+                   if not program.tests[id(side)](ctx, fields)]
+        return missing or [f"{label}: both there, not within {node.distance} words"]
+    if isinstance(node, Except):
+        if not program.tests[id(node.left)](ctx, fields):
+            return _failures(program, node.left, ctx, fields)
+        return [f"{label}: every match vetoed"]
+    if isinstance(node, Sentences):
+        if not program.tests[id(node.child)](ctx, fields):
+            return _failures(program, node.child, ctx, fields)
+        return [f"{label}: in fewer sentences"]
+    if isinstance(node, Field):
+        inner = _failures(program, node.child, ctx, (node.name,))
+        return [f"{node.name}:{f}" if not f.startswith(f"{node.name}:") else f for f in inner] or [label]
+    if isinstance(node, Not):
+        return [f"excluded by {label}"]
+    return [f"{label}: not found"]
+
+
+def _first(program: Program, node: Node, ctx: Context, fields: tuple[str, ...]) -> str:
+    found = _failures(program, node, ctx, fields)
+    return found[0] if found else short(program.label(node))
+
+
 def evaluate(node: Node, index: TextIndex) -> Match:
     """Whether `node` matches the indexed article, with evidence offsets and the satisfied clauses."""
     return Program(node).run(Context(index))
 
 
 def explain(match: Match, index: TextIndex) -> str:
-    """One line saying why: the satisfied clauses, the matched terms, the field, and the sentence of the
-    first evidence with every matched word in it [bracketed]."""
+    """One line saying why: the satisfied clauses (each cut to CLAUSE_CHARS), the matched terms, the field,
+    and the sentence of the first evidence with every matched word in it [bracketed]."""
     if not match.matched:
         return "no match"
-    why = "; ".join(match.clauses) or "matched"
+    why = "; ".join(map(short, match.clauses)) or "matched"
     if not match.evidence:
         return why
+    field, sentence = bracketed(match, index)
+    names = ", ".join(dict.fromkeys(e.term for e in match.evidence))
+    return f'{why} — terms {names} — {field}: "{sentence}"'
+
+
+def bracketed(match: Match, index: TextIndex) -> tuple[str, str]:
+    """(field, the sentence of the first evidence with every matched word in it [bracketed], … where the
+    sentence was cut); ("", "") without evidence."""
+    if not match.evidence:
+        return "", ""
     first = match.evidence[0]
     text = index.text(first.field)
     start, end, cut_left, cut_right = _sentence_bounds(text, first.start, first.end)
@@ -690,10 +753,7 @@ def explain(match: Match, index: TextIndex) -> str:
         cursor = e
     pieces.append(text[cursor:end])
     sentence = " ".join("".join(pieces).split())
-    lead = "…" if cut_left else ""
-    tail = "…" if cut_right else ""
-    names = ", ".join(dict.fromkeys(e.term for e in match.evidence))
-    return f'{why} — terms {names} — {first.field}: "{lead}{sentence}{tail}"'
+    return first.field, ("…" if cut_left else "") + sentence + ("…" if cut_right else "")
 
 
 _REACH = 200  # characters looked at either side of the evidence

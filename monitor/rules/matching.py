@@ -9,8 +9,8 @@ from dataclasses import replace
 
 from monitor.models import Evidence, Hit
 from monitor.rules.book import RuleBook
-from monitor.rules.evaluate import Match, evaluate, explain
-from monitor.text.sentences import SENTENCE_BREAK, split_lead
+from monitor.rules.evaluate import Match, evaluate, explain, sentence_breaks
+from monitor.text.sentences import SENTENCE_BREAK
 from monitor.text.tokens import TextIndex
 
 LEAD_CHARS = 600  # a lead longer than this (a text without full stops) is cut at a space
@@ -35,7 +35,9 @@ def lead_of(title: str, text: str) -> tuple[str, tuple[_Piece, ...]]:
         if line.rstrip()[-1:] not in ".!?…\"'»”’)" and text.find("\n", start) >= 0:
             headline = (line, start)
             start = _first_line(text, start + len(line))
-    first, _ = split_lead(text[start:start + LEAD_CHARS], 1)
+    chunk = text[start:start + LEAD_CHARS]
+    ends = sentence_breaks(chunk)
+    first = chunk[:ends[0]] if ends else chunk
     if len(first) == LEAD_CHARS and " " in first:
         first = first[:first.rindex(" ")]
     words, at = headline

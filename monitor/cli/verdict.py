@@ -1,0 +1,83 @@
+"""What `rules test` and `rules near-misses` say about one text: per rule, whether it matches, whether the
+monitor would alert and why (alert, alert_when, the release gate of `event: release`), the sentence and
+clauses that matched, and on a miss the clauses that failed.
+
+Pure: the same matching (monitor.rules) and alert decisions (monitor.decide) the pipeline runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from monitor.decide.alerts import release_gate, wants_release_facts
+from monitor.decide.releases import ReleaseFacts, release_facts
+from monitor.rules.book import Rule, RuleBook
+from monitor.rules.evaluate import bracketed, evaluate, failures, short
+from monitor.rules.matching import in_title_and_text, index_article, match_article
+from monitor.text.tokens import TextIndex
+
+
+def verdicts(book: RuleBook, rules: Sequence[Rule], title: str, text: str,
+             published: datetime | None = None) -> list[dict]:
+    """One verdict per rule of `rules` on the article (title, text), as JSON-ready dicts."""
+    index = index_article(title, text)
+    hits = match_article(book, title, text)
+    by_name = {r.name: r for r in book.rules}
+    facts = release_facts(title, text, None, published) if wants_release_facts(hits, by_name) else None
+    settled, _ = release_gate(hits, by_name, facts is not None)
+    alerts = {h.rule: h.alert for h in settled}
+    out = []
+    for rule in rules:
+        if rule.name not in alerts:
+            failed = failures(rule.node, index)
+            out.append({"rule": rule.name, "matched": False, "alert": False, "why_alert": "no match",
+                        "failed": failed[0] if failed else None, "failed_clauses": failed,
+                        "near_miss": len(failed) == 1})
+            continue
+        match = in_title_and_text(evaluate(rule.node, index), title, text)
+        field, sentence = bracketed(match, index)
+        out.append({"rule": rule.name, "matched": True, "alert": alerts[rule.name],
+                    "why_alert": alert_reason(rule, index, facts, alerts[rule.name]),
+                    "field": field, "sentence": sentence, "clauses": [short(c) for c in match.clauses],
+                    "evidence": [_evidence(e, index) for e in match.evidence]})
+    return out
+
+
+def alert_reason(rule: Rule, index: TextIndex, facts: ReleaseFacts | None, alert: bool) -> str:
+    """Why a matching rule would, or would not, alert at once."""
+    if rule.alert != "immediate":
+        return f"alert: {rule.alert} - the hit waits for the digest"
+    steps = ["alert: immediate"]
+    if rule.alert_when is not None:
+        missing = failures(rule.alert_when, index)
+        if missing:
+            return f"alert_when not met ({missing[0]}) - the digest has it"
+        steps.append("alert_when met")
+    if rule.event == "release":
+        if facts is None:
+            return "; ".join(steps) + "; event: release - no new release reported, so no alert (the digest has it)"
+        steps.append("event: release - a new release reported" + _facts(facts))
+    if alert:
+        steps.append("alerts once per story (a later report of the same story is a follow-up)")
+    return "; ".join(steps)
+
+
+def _facts(facts: ReleaseFacts) -> str:
+    said = [f"{facts.number} people" if facts.number else "",
+            ", ".join(facts.names[:3]), f"to {facts.destination}" if facts.destination else "",
+            f"via {facts.broker}" if facts.broker else ""]
+    said = [s for s in said if s]
+    return f" ({'; '.join(said)})" if said else ""
+
+
+def _evidence(e, index: TextIndex) -> dict:
+    return {"field": e.field, "term": e.term, "start": e.start, "end": e.end,
+            "words": index.text(e.field)[e.start:e.end]}
+
+
+def near_miss(rule: Rule, title: str, text: str) -> str | None:
+    """The one clause `rule` misses on the article, when all its others hold; else None."""
+    failed = failures(rule.node, index_article(title, text))
+    return failed[0] if len(failed) == 1 else None
+
