@@ -469,8 +469,21 @@ def _hits_of(node: Node) -> _Hits:
             return lambda ctx, field: _pairs(_token_positions(ctx, field, part))
         return lambda ctx, field: [(s, e) for s, e, _ in _leaf_spans(ctx, node, field, "")]
     if isinstance(node, Or | Alias):
-        parts = tuple(map(_hits_of, alternatives(node)))
-        return lambda ctx, field: sorted(itertools.chain.from_iterable(p(ctx, field) for p in parts))
+        # The one-word alternatives (words, wildcards, aliases and ORs of them) as one set of points, read
+        # from the markers found; only the others (phrases, NEARs...) are asked one by one.
+        choices = alternatives(node)
+        words = tuple(c for c in choices if _points_of(c) is not None)
+        points = _points_of(Or(words)) if len(words) > 1 else _points_of(words[0]) if words else None
+        parts = tuple(_hits_of(c) for c in choices if _points_of(c) is None)
+        if points is not None and not parts:
+            return lambda ctx, field: _pairs(points(ctx, field))
+
+        def or_hits(ctx: Context, field: str) -> list[_Hit]:
+            found = [h for p in parts if (h := p(ctx, field))]
+            if points is not None and (single := points(ctx, field)):
+                found.append(_pairs(single))
+            return sorted(itertools.chain.from_iterable(found)) if len(found) > 1 else found[0] if found else []
+        return or_hits
     if isinstance(node, Field):
         inner, name = _hits_of(node.child), node.name
         return lambda ctx, field: inner(ctx, field) if field == name else []
@@ -495,6 +508,9 @@ def _pairs(positions: list[int]) -> list[_Hit]:
 def _leaf_spans(ctx: Context, leaf: Leaf, field: str, label: str) -> list[_Span]:
     """Every match of a leaf's token pattern in `field`, as spans labelled with `label`."""
     pattern = leaf.pattern
+    if len(pattern) > 1 and ctx.found is not None and not all(ctx.may_have(marker(*part), field)
+                                                                for part in pattern[1:]):
+        return []  # a later word of the phrase is not in the article
     starts = _token_positions(ctx, field, pattern[0])
     if len(pattern) == 1:
         return [(p, p, ((label, p, p),)) for p in starts]
