@@ -123,6 +123,12 @@ def test_rules_test_says_whether_it_would_alert_and_why(write_config):
     assert "no alert: alert_when not met (excluded by NOT title:" in call.output
     digest = invoke(config, "rules", "test", "sanctions", "--text", "The EU extended sanctions on Belarus.")
     assert "no alert: alert: digest - the hit waits for the digest" in digest.output
+    guarded_config = write_config([], alerts={"max_age": "2d"})  # the stale-news guard on, as shipped
+    old = invoke(guarded_config, "rules", "test", "belarus-prisoners", "--published", "2021-06-01", "--title",
+                 "Belarus frees 52 political prisoners after US envoy's visit", "--text",
+                 "Belarus released 52 prisoners on Thursday after talks in Minsk. They crossed into Lithuania.")
+    assert "no alert: " in old.output and "; stale: published 2021-06-01 00:00 UTC" in old.output
+    assert "older than alerts.max_age" in old.output
     miss = invoke(config, "rules", "test", "coale", "--text", "John Coale paints landscapes in Hobart.")
     assert "coale: no match\n    failed: @belarus OR @lukashenko" in miss.output
 
@@ -132,7 +138,7 @@ def test_rules_test_jsonl_gives_one_line_per_text_in_one_process(write_config, t
         {"id": "release", "title": "Lukashenko pardons 16 political prisoners",
          "text": "Alexander Lukashenko pardoned 16 people, Viasna said. They were freed on Friday."},
         {"text": "FK Zapad beat Radnicki 2-1 in the Srpska liga Zapad on Sunday."},
-        {"text": "Envoy John Cole met Lukashenko in Minsk."},
+        {"text": "Envoy John Cole met Lukashenko in Minsk.", "published": "2020-01-02T03:04:05"},
     ]
     source = tmp_path / "texts.jsonl"
     source.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n\n" + json.dumps({"title": "x"}) + "\n",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -76,21 +76,25 @@ def _pick(book: RuleBook, name: str) -> list:
 @click.option("--jsonl", "jsonl", type=click.File("r", encoding="utf-8"),
               help='Many texts: one JSON object per line with "text" and optional "title", "id", "published" '
                    "(ISO date); '-' reads standard input. Prints one JSON object per line.")
+@click.option("--published", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]),
+              help="When the text was published (UTC unless given): old news is held back by alerts.max_age.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per rule: rule, matched, why, evidence.")
 @click.pass_obj
 @guarded
 def rules_test(obj: Context, rule_name: str, text: str | None, title: str, file_path: Path | None,
-               url: str | None, jsonl, as_json: bool) -> None:
+               url: str | None, jsonl, published: datetime | None, as_json: bool) -> None:
     """Say whether RULE (a rule name, or all) matches, whether it would alert and why; on a miss, the first
     clause that failed. Exit 0 either way."""
     if sum(x is not None for x in (text, file_path, url, jsonl)) != 1:
         raise click.UsageError("give exactly one of --text, --file, --url or --jsonl")
     book = load_rulebook(obj.config.rules_dir)
     chosen = _pick(book, rule_name)
+    age = obj.config.alerts.max_age
+    gate = {"now": utcnow(), "max_age": timedelta(seconds=age) if age else None}
     if jsonl is not None:
         for number, line in enumerate(jsonl, 1):
             if line.strip():
-                click.echo(json.dumps(_jsonl_verdicts(book, chosen, number, line), ensure_ascii=False))
+                click.echo(json.dumps(_jsonl_verdicts(book, chosen, number, line, gate), ensure_ascii=False))
         return
     if file_path is not None:
         title, text = _from_bytes(file_path.read_bytes(), title, "text/html" if file_path.suffix in (".html", ".htm")
@@ -101,7 +105,8 @@ def rules_test(obj: Context, rule_name: str, text: str | None, title: str, file_
             raise click.BadParameter(str(outcome.error), param_hint="--url")
         title, text = _from_bytes(outcome.response.body, title, outcome.response.content_type or "text/html")
     index = index_article(title, text or "")
-    for rule, verdict in zip(chosen, verdicts(book, chosen, title, text or ""), strict=True):
+    when = _utc(published)
+    for rule, verdict in zip(chosen, verdicts(book, chosen, title, text or "", when, **gate), strict=True):
         match = evaluate(rule.node, index)
         why = explain(match, index) if match.matched else "no match"
         if as_json:
@@ -117,7 +122,11 @@ def rules_test(obj: Context, rule_name: str, text: str | None, title: str, file_
                        + (" (the only clause missing: a near miss)" if verdict["near_miss"] else ""))
 
 
-def _jsonl_verdicts(book: RuleBook, chosen: list, number: int, line: str) -> dict:
+def _utc(when: datetime | None) -> datetime | None:
+    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
+
+
+def _jsonl_verdicts(book: RuleBook, chosen: list, number: int, line: str, gate: dict) -> dict:
     """The verdicts for one --jsonl line, or its error: a bad line is reported and the next one read."""
     try:
         item = json.loads(line)
@@ -126,11 +135,11 @@ def _jsonl_verdicts(book: RuleBook, chosen: list, number: int, line: str) -> dic
         title = item.get("title") or ""
         if not isinstance(title, str):
             raise ValueError('"title" must be a string')
-        published = datetime.fromisoformat(item["published"]) if item.get("published") else None
+        published = _utc(datetime.fromisoformat(item["published"])) if item.get("published") else None
     except (ValueError, TypeError) as exc:
         return {"line": number, "error": f"line {number}: {exc}"}
     out = {"line": number, "id": item["id"]} if "id" in item else {"line": number}
-    return out | {"results": verdicts(book, chosen, title, item["text"], published)}
+    return out | {"results": verdicts(book, chosen, title, item["text"], published, **gate)}
 
 
 def _from_bytes(body: bytes, title: str, content_type: str) -> tuple[str, str]:
