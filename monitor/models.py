@@ -139,6 +139,20 @@ class Message:
     data: dict[str, Any] = field(default_factory=dict)  # the JSON form
 
 
+# A story is named by the id of its first article (the story columns hold it as text; the store converts).
+StoryId = int
+
+
+@dataclass(frozen=True)
+class StoryMember:
+    """An article of a recent story, as the resident story index is rebuilt from it."""
+
+    story: StoryId
+    features: dict[str, Any]  # StoryFeatures.to_dict()
+    rules: tuple[str, ...]  # the rules it hit
+    first_seen: datetime
+
+
 @dataclass(frozen=True)
 class StoredArticle:
     """What the store holds of an article that a feed item names again: enough to tell whether it changed."""

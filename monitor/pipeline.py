@@ -24,7 +24,6 @@ from monitor.channels import Sender, build_senders
 from monitor.config import Config
 from monitor.decide import STORY_MEMORY, Decider, Decision
 from monitor.decide.new import item_hash, item_keys, sort_items, text_unchanged
-from monitor.decide.stories import StoryFeatures
 from monitor.digest import Layout, build_message, ledger_line
 from monitor.errors import FeedError, MonitorError
 from monitor.extract import fallback_article
@@ -125,9 +124,7 @@ class Pipeline:
         stories idle for STORY_MEMORY are dropped from memory once a day."""
         now = self.clock()
         if self.decider is None:
-            self.decider = Decider.rebuild(store.fingerprints(), (
-                (story, StoryFeatures.from_dict(feats), rules, datetime.fromisoformat(seen.replace("Z", "+00:00")))
-                for story, feats, rules, seen in store.story_rows(now - STORY_MEMORY)))
+            self.decider = Decider.rebuild(store.fingerprints(), store.story_rows(now - STORY_MEMORY))
             self._pruned = now
         elif now - self._pruned >= timedelta(days=1):
             self.decider.forget_before(now)
@@ -316,9 +313,8 @@ class Pipeline:
             if store.add_source(decision.duplicate_of, article, guid_key, url_key, now, decision.copy_reason):
                 report.copies += 1
             return
-        story = str(decision.story) if decision.story is not None else None
         article_id = store.add_article(
-            article, guid_key, url_key, decision.hits, now, story=story,
+            article, guid_key, url_key, decision.hits, now, story=decision.story,
             fingerprint=decision.features.fingerprint, features=decision.features.to_dict(),
             facts=asdict(decision.facts) if decision.facts else None, item_hash=item_hash(item),
             notes=decision.dropped)

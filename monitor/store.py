@@ -27,6 +27,8 @@ from monitor.models import (
     Message,
     MessageItem,
     StoredArticle,
+    StoryId,
+    StoryMember,
     signed64,
     unsigned64,
 )
@@ -273,7 +275,7 @@ class Store:
         return found
 
     def add_article(self, article: Article, guid_key: str | None, url_key: str | None,
-                    hits: Sequence[Hit], now: datetime, *, story: str | None = None,
+                    hits: Sequence[Hit], now: datetime, *, story: StoryId | None = None,
                     fingerprint: int | None = None, features: dict | None = None, facts: dict | None = None,
                     item_hash: str | None = None, notes: Sequence[str] = ()) -> int | None:
         """Insert the article, its hits and its story's bookkeeping in one transaction; None when it
@@ -294,14 +296,15 @@ class Store:
             if row is None:
                 return None
             article_id = row[0]
-            story = story or str(article_id)
+            story_id = story if story is not None else article_id
+            story = str(story_id)  # the story columns are text
             self.db.execute("UPDATE articles SET story = ? WHERE id = ?", [story, article_id])
             self.db.execute("INSERT INTO stories (id, first_seen, last_seen, articles) VALUES (?, ?, ?, 1) "
                             "ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen, "
                             "articles = articles + 1", [story, iso(now), iso(now)])
             alerted = set(json.loads(self.db.execute("SELECT alerted_rules FROM stories WHERE id = ?",
                                                      [story]).fetchone()[0] or "[]"))
-            claimed, follow_ups, alerted = claim(hits, alerted, story)
+            claimed, follow_ups, alerted = claim(hits, alerted, story_id)
             for reason in follow_ups:
                 self._suppress(now, "alert", article_id, story, item.url, reason)
             for hit, alert in claimed:
@@ -366,13 +369,14 @@ class Store:
         for row in self.db.execute("SELECT id, fingerprint FROM articles WHERE fingerprint IS NOT NULL"):
             yield row[0], unsigned64(row[1])
 
-    def story_rows(self, since: datetime) -> Iterator[tuple[int, dict, list[str], str]]:
-        """(story, features, rules, first_seen) of articles with hits since `since`, oldest first."""
+    def story_rows(self, since: datetime) -> Iterator[StoryMember]:
+        """The articles with hits first seen since `since`, oldest first, with their stories and features."""
         for row in self.db.query(
                 "SELECT a.story, a.story_features, a.first_seen, group_concat(h.rule, char(31)) AS rules "
                 "FROM articles a JOIN hits h ON h.article_id = a.id WHERE a.first_seen >= ? "
                 "AND a.story_features IS NOT NULL GROUP BY a.id ORDER BY a.first_seen, a.id", [iso(since)]):
-            yield int(row["story"]), json.loads(row["story_features"]), row["rules"].split("\x1f"), row["first_seen"]
+            yield StoryMember(int(row["story"]), json.loads(row["story_features"]), tuple(row["rules"].split("\x1f")),
+                              _moment(row["first_seen"]))
 
     def release_stories(self) -> list[dict]:
         """Stories with at least one article reporting a release: their first headline and URL, when

@@ -98,17 +98,17 @@ def test_exactly_one_alert_per_release_event_through_the_decider():
         if decision.duplicate_of is not None:
             continue
         story = decision.story if decision.story is not None else number
-        claimed, _, alerted[story] = claim(decision.hits, alerted.get(story, set()), str(story))
+        claimed, _, alerted[story] = claim(decision.hits, alerted.get(story, set()), story)
         alerts += [labelled["story"] for _, alert in claimed if alert]
         decider.record(number, decision.story, decision, labelled["published"])
     assert sorted(alerts) == ["pardon-16", "release-123", "release-52"]
 
 
 def test_a_story_alerts_once_per_rule_and_says_why_not_again():
-    claimed, follow_ups, alerted = claim(hits("a", "b") + [Hit("c", (), alert=False)], {"a"}, "12")
+    claimed, follow_ups, alerted = claim(hits("a", "b") + [Hit("c", (), alert=False)], {"a"}, 12)
     assert [(h.rule, alert) for h, alert in claimed] == [("a", False), ("b", True), ("c", False)]
-    assert follow_ups == [follow_up_reason("a", "12")] and alerted == {"a", "b"}
-    assert follow_up_reason("a", "12") == "a: story 12 already alerted; this report is a follow-up"
+    assert follow_ups == [follow_up_reason("a", 12)] and alerted == {"a", "b"}
+    assert follow_up_reason("a", 12) == "a: story 12 already alerted; this report is a follow-up"
 
 
 # -- new, changed, due a revisit -------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from monitor.decide.alerts import release_gate, stale_gate, wants_release_facts
 from monitor.decide.copies import SimHashIndex, copy_reason
 from monitor.decide.releases import ReleaseFacts, release_facts
 from monitor.decide.stories import StoryFeatures, StoryIndex, features
-from monitor.models import Article, Hit
+from monitor.models import Article, Hit, StoryId, StoryMember
 from monitor.rules.book import Rule
 
 STORY_MEMORY = timedelta(days=7)  # stories idle longer than this leave the resident index
@@ -32,7 +32,7 @@ class Decision:
     duplicate_of: int | None = None  # a stored article this one copies (syndication)
     distance: int | None = None  # SimHash bits between them
     copy_reason: str = ""  # why it was folded into `duplicate_of`
-    story: int | None = None  # the story to join; None: the article starts its own
+    story: StoryId | None = None  # the story to join; None: the article starts its own
     story_reason: str = ""
     facts: ReleaseFacts | None = None
     hits: tuple[Hit, ...] = ()  # with alert flags settled by rule and event
@@ -48,8 +48,10 @@ class Decider:
 
     @classmethod
     def rebuild(cls, fingerprints: Iterable[tuple[int, int]],
-                story_rows: Iterable[tuple[int, StoryFeatures, Sequence[str], datetime]]) -> Decider:
-        return cls(SimHashIndex.from_rows(fingerprints), StoryIndex.from_rows(story_rows))
+                members: Iterable[StoryMember]) -> Decider:
+        """From the store's (article id, fingerprint) pairs and the articles of its recent stories."""
+        return cls(SimHashIndex.from_rows(fingerprints), StoryIndex.from_rows(
+            (m.story, StoryFeatures.from_dict(m.features), m.rules, m.first_seen) for m in members))
 
     def decide(self, article: Article, hits: Sequence[Hit], rules: Mapping[str, Rule], now: datetime,
                max_age: timedelta | None = None) -> Decision:
@@ -74,7 +76,7 @@ class Decider:
         """A stored article's new text: its features, release facts and hits; no copy or story lookup."""
         return _settle(features(article.title, article.text, article.item.published), article, hits, rules)
 
-    def record(self, article_id: int, story: int | None, decision: Decision, now: datetime) -> None:
+    def record(self, article_id: int, story: StoryId | None, decision: Decision, now: datetime) -> None:
         """Index a stored article; its story is `story`, or its own id when it started one."""
         self.simhashes.add(article_id, decision.features.fingerprint)
         if decision.hits:

@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from monitor.models import Hit
+from monitor.models import Hit, StoryId
 from monitor.rules.book import Rule
 
 
@@ -47,7 +47,7 @@ def stale_gate(hits: Sequence[Hit], published: datetime | None, now: datetime,
 
 
 def claim(hits: Sequence[Hit], alerted: Collection[str],
-          story: str) -> tuple[list[tuple[Hit, bool]], list[str], set[str]]:
+          story: StoryId) -> tuple[list[tuple[Hit, bool]], list[str], set[str]]:
     """Given the rules `story` already alerted for: each hit with whether it alerts now, the follow-up
     reasons for the alerts not raised again, and the story's alerted rules afterwards."""
     now_alerted = set(alerted)
@@ -73,5 +73,5 @@ def stale_reason(rule: str, published: datetime, now: datetime) -> str:
             "alerts.max_age, so no alert (the digest has it)")
 
 
-def follow_up_reason(rule: str, story: str) -> str:
+def follow_up_reason(rule: str, story: StoryId) -> str:
     return f"{rule}: story {story} already alerted; this report is a follow-up"

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.decide.copies import NEAR_DUPLICATE_BITS, body_tokens, simhash
+from monitor.models import StoryId
 from monitor.text.lexicon import STOP_WORDS, WORD, cyrillic_count, name_key, place
 from monitor.text.numbers import NUMBER_WORDS, numbers
 from monitor.text.sentences import article_index, clean_text
@@ -183,7 +184,7 @@ def _minutes(t: datetime) -> int:
 class StoryDecision:
     """Join `story_id` (None: start a new story) with this score, and why."""
 
-    story_id: int | None
+    story_id: StoryId | None
     score: float
     reason: str
 
@@ -343,7 +344,7 @@ class StoryIndex:
             return StoryDecision(story_id, round(value, 3), f"joined story {story_id} ({value:.2f}): {why}")
         return StoryDecision(None, round(value, 3), f"new story: best was story {story_id} ({value:.2f}): {why}")
 
-    def add(self, story_id: int, feats: StoryFeatures, rules: Iterable[str], now: datetime) -> None:
+    def add(self, story_id: StoryId, feats: StoryFeatures, rules: Iterable[str], now: datetime) -> None:
         """Record an article of `story_id` (a new story's id is its first article's id)."""
         t = max(0, _minutes(self._reference_time(feats, now)))
         rules = self._intern(frozenset(rules))
