@@ -3,16 +3,20 @@ test adds), config files written into a temp dir, and the path to ../shared when
 
 from __future__ import annotations
 
+import email
 import hashlib
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
+from aiosmtpd.controller import Controller
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -178,3 +182,27 @@ def second_loopback_site() -> Iterator[SiteServer]:
     yield site
     server.shutdown()
     server.server_close()
+
+
+class SMTPInbox:
+    """An aiosmtpd handler keeping each mail, parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_inbox():
+    """A real SMTP server on 127.0.0.1: yields (inbox, port); inbox.messages holds the parsed mails."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    inbox = SMTPInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()

@@ -6,14 +6,10 @@ on 127.0.0.1 must see no connection at all; a second loopback host (127.0.0.2) i
 from __future__ import annotations
 
 import ipaddress
-import os
 import random
 import socket
 import sqlite3
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 import yarl
@@ -24,6 +20,7 @@ from monitor.cli import main
 from monitor.config import FetchConfig
 from monitor.errors import BlockedAddressError, FetchError
 from monitor.fetch import Fetcher, Request
+from tests.helpers import cli
 
 # (what it is, how the host is written): each reaches 127.0.0.1 (or 0.0.0.0, or ::1) once normalised
 FORMS = [
@@ -226,10 +223,10 @@ def test_run_refuses_every_form_as_a_feed_an_article_link_and_a_redirect(counter
     feeds += [{"url": site.url(f"/go/{n}"), "name": f"redirect-{n}"} for n in range(len(FORMS))]
     config = write_config(feeds, fetch={"allow_private_networks": False, "allow_networks": ["127.0.0.2/32"]})
 
-    run = _cli(config, "run", "--once")
+    run = cli(config, "run", "--once", timeout=180)
     assert run.returncode == 0, run.stderr
     assert counter.connections == 0
-    listing = _cli(config, "feeds").stdout
+    listing = cli(config, "feeds").stdout
     for n, _ in enumerate(FORMS):
         for name in (f"form-{n}", f"redirect-{n}"):
             block = listing.split(f"{name}  ", 1)[1].split("\n", 2)[1]
@@ -240,11 +237,6 @@ def test_run_refuses_every_form_as_a_feed_an_article_link_and_a_redirect(counter
     assert set(notes) == set(links)  # every item kept, with its feed summary as text
     for url, note in notes.items():
         assert "loopback" in note or "unspecified" in note, (url, note)
-
-
-def _cli(config: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "monitor", "--config", str(config), *args], capture_output=True,
-                          text=True, timeout=180, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
 def test_fetch_errors_name_the_url_as_written():

@@ -4,14 +4,10 @@ feed item's link is `javascript:`, `data:` or otherwise not http(s)."""
 
 from __future__ import annotations
 
-import email
 import json
 import re
-import socket
-from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from monitor.cli import main
@@ -37,27 +33,6 @@ def test_anything_else_is_not(url):
     assert not linkable(url)
 
 
-class Inbox:
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
-
-
 BAD_LINKS = ["javascript:alert(document.cookie)", "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=="]
 
 
@@ -81,10 +56,10 @@ def _slack_links_in(payload: str) -> list[str]:
     return re.findall(r"<([^<>|]*)\|", payload)
 
 
-def test_a_feed_link_that_is_not_http_is_plain_text_in_every_format(site, smtp, write_config):
+def test_a_feed_link_that_is_not_http_is_plain_text_in_every_format(site, smtp_inbox, write_config):
     """The parse stage keeps no non-web link (the item has none); every format then shows the title as
     text. Before, HTML made it `<a href="#">` and Slack `<#|title>`, its channel-link syntax."""
-    inbox, port = smtp
+    inbox, port = smtp_inbox
     site.route("/wire.xml", (200, {"Content-Type": "application/rss+xml"}, _feed(site.base)))
     site.route("/hooks/slack", (200, {"Content-Type": "text/plain"}, b"ok"))
     config = write_config([{"url": site.url("/wire.xml"), "name": "Wire"}], channels=[

@@ -4,16 +4,14 @@ and each cycle logs how many pages it could not fetch and why."""
 
 from __future__ import annotations
 
-import os
 import random
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from monitor.config import FetchConfig
 from monitor.fetch import PAST_DEADLINE, Fetcher, Request
+from tests.helpers import cli
 
 PAGES = 24
 PAGE_SECONDS = 0.25  # each page takes this long: with per_host 2, the last waits ~3 s in the queue
@@ -78,8 +76,7 @@ def test_an_aggregator_feed_on_one_slow_host_loses_no_page_and_the_cycle_counts_
     site.route("/aggregator.xml", (200, {"Content-Type": "application/rss+xml"}, _aggregator(site, links)))
     config = write_config([{"url": site.url("/aggregator.xml"), "name": "aggregator"}],
                           fetch={"per_host": 2, "deadline": DEADLINE})
-    run = subprocess.run([sys.executable, "-m", "monitor", "--config", str(config), "run", "--once"],
-                         capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    run = cli(config, "run", "--once", timeout=300)
     assert run.returncode == 0, run.stderr
     notes = _text_notes(config.parent / "state" / "monitor.db")
     assert not [note for note in notes if "deadline" in (note or "")]
