@@ -40,6 +40,12 @@ def one_line(text: str, limit: int = 200) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
+def short_url(url: str, limit: int = 70) -> str:
+    """A long URL as a reader scans it: scheme dropped, the middle elided (the link and the text part keep it all)."""
+    bare = re.sub(r"^https?://", "", one_line(url or "", 4000))
+    return bare if len(bare) <= limit else bare[: limit * 2 // 3] + "…" + bare[-(limit // 3):]
+
+
 def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
 
@@ -77,7 +83,7 @@ def _env(autoescape: bool) -> Environment:
     env = Environment(loader=PackageLoader("monitor", "templates"), undefined=StrictUndefined,
                       autoescape=select_autoescape(default=True, default_for_string=True) if autoescape else False,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(highlight=highlight, bracket=bracket, one_line=one_line)
+    env.filters.update(highlight=highlight, bracket=bracket, one_line=one_line, short_url=short_url)
     env.globals.update(plural=plural, c=PALETTE, linkable=linkable)  # the one link rule: monitor/links.py
     return env
 

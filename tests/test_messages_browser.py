@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from monitor.digest import build_message
-from tests.message_builders import LAYOUT, NOW, day, failing_feeds, release
+from tests.message_builders import LAYOUT, NOW, day, failing_feeds, item, release
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed (.ci/run installs Debian's)")
@@ -57,8 +57,11 @@ def test_the_probe_sees_overflow(tmp_path):
 
 
 def test_digest_with_a_300_character_url_in_health_fits_a_phone(tmp_path):
-    message = build_message("digest", day(60), NOW, health=failing_feeds(long_url=True), layout=LAYOUT,
-                            ledger="4 releases reported since Jun 2025, 205 people")
+    unbroken = "https://minsk-monitor.example/" + "x" * 280  # a headline that is one long token
+    items = [*day(60), item(300, "zapad", title=unbroken, feed="Z" * 120, snippet=unbroken,
+                            reasons=(("zapad", unbroken, ("Zapad",)),))]
+    message = build_message("digest", items, NOW, health=failing_feeds(long_url=True), layout=LAYOUT,
+                            ledger="4 releases reported since Jun 2025, 205 people", rule_errors=[unbroken])
     assert len(failing_feeds(long_url=True)[0]["url"]) >= 300 and failing_feeds(True)[0]["url"] in message.html
     assert_fits(message.html, tmp_path)
 
