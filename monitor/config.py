@@ -115,6 +115,17 @@ class ExtractConfig(_Strict):
     workers: int | None = Field(default=None, ge=0)  # worker processes; None: one per core; 0: in-process
     timeout: float = Field(default=10.0, gt=0)  # seconds one page may take before its worker is killed
     memory_mb: int = Field(default=1024, ge=64)  # address-space cap of a worker while it extracts
+    # the whole pool's address space: each worker gets memory_total_mb / workers (at most memory_mb), and
+    # fewer workers start when each would get less than 256 MB
+    memory_total_mb: int = Field(default=1024, ge=256)
+
+
+class LimitsConfig(_Strict):
+    """What one feed may bring into one cycle; the rest waits for the next cycle (30 s later in the
+    service), held in the database, so a feed of 10,000 items neither stalls a cycle nor loses an item."""
+
+    items_per_feed: int = Field(default=100, ge=1)  # items taken per feed per cycle (new, updated, revisited)
+    pages_per_feed: int = Field(default=100, ge=0)  # page fetches per feed per cycle
 
 
 class UpdatesConfig(_Strict):
@@ -222,6 +233,7 @@ class Config(_Strict):
     fetch: FetchConfig = FetchConfig()
     extract: ExtractConfig = ExtractConfig()
     updates: UpdatesConfig = UpdatesConfig()
+    limits: LimitsConfig = LimitsConfig()
     digest: DigestConfig = DigestConfig()
     alerts: AlertsConfig = AlertsConfig()
     channels: list[Channel] = Field(default_factory=lambda: [FileChannel(type="file")])
@@ -234,7 +246,7 @@ class Config(_Strict):
     def _empty_sections(cls, data: object) -> object:
         """A section whose keys are all commented out (`extract:` alone) means its defaults."""
         if isinstance(data, dict):
-            return {k: ({} if v is None and k in ("fetch", "extract", "updates", "digest", "alerts") else v)
+            return {k: ({} if v is None and k in ("fetch", "extract", "updates", "digest", "alerts", "limits") else v)
                     for k, v in data.items()}
         return data
 

@@ -26,6 +26,9 @@ from monitor.models import Article, FeedItem
 
 log = logging.getLogger("monitor.extract_pool")
 _MEMORY = "memory"  # the worker's reply when the page hit the cap (built before the cap is set)
+# A worker's address space at rest is ~90 MB (VmSize after 60 scrapinghub-aeb pages); under 256 MB, ordinary
+# large pages would hit the cap, so the total budget starts fewer workers rather than starve each one.
+MIN_WORKER_MB = 256
 _START_TIMEOUT = 60.0  # seconds for a new worker to start and warm up (~0.3 s here)
 _START_ATTEMPTS = 3  # workers in a row that fail to start before run() raises ExtractError
 _WARM_UP = (FeedItem("", "", None, None, "warm-up", "", None),
@@ -58,15 +61,26 @@ class ExtractPool:
     by start()); use as a context manager, or call close().
 
     `timeout` is seconds per page, counted from dispatch to a warmed-up worker; `memory_mb` caps a
-    worker's address space while it extracts; a worker is replaced after `max_jobs_per_worker` pages
-    so slow leaks cannot build up. Not thread-safe: one run() at a time.
+    worker's address space while it extracts, and `memory_total_mb` the pool's: each worker gets its
+    share, and fewer workers start when a share would fall under MIN_WORKER_MB. A worker is replaced after
+    `max_jobs_per_worker` pages so slow leaks cannot build up. Not thread-safe: one run() at a time.
+    workers=0 extracts in this process with neither a time limit nor a memory cap.
     """
 
     def __init__(self, workers: int | None = None, timeout: float = 10.0, memory_mb: int = 1024,
-                 max_jobs_per_worker: int = 500) -> None:
+                 max_jobs_per_worker: int = 500, memory_total_mb: int | None = None) -> None:
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self.timeout = timeout
         self.memory_mb = memory_mb
+        if memory_total_mb is not None and self.workers > 0:
+            # a worker whose address space is its share, and never more workers than the total fits: the
+            # total holds whatever the number of cores (2 workers x 1 GB became 1.45 GB with the parent)
+            fits = max(1, memory_total_mb // MIN_WORKER_MB)
+            if self.workers > fits:
+                log.warning("extract: %d workers would get under %d MB each of extract.memory_total_mb "
+                            "(%d MB): starting %d", self.workers, MIN_WORKER_MB, memory_total_mb, fits)
+                self.workers = fits
+            self.memory_mb = min(memory_mb, memory_total_mb // self.workers)
         self.max_jobs_per_worker = max_jobs_per_worker
         self._pool: list[_Worker] = []
         self._start_failures = 0  # workers in a row that died or hung before they were ready

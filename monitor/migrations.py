@@ -102,6 +102,13 @@ def _007_feed_problems(db: Database) -> None:
     db["feeds"].add_column("full_items", int)
 
 
+def _008_backlog(db: Database) -> None:
+    """Items over a feed's per-cycle limits, waiting for the next cycle: one row per item, keyed like the
+    article it will become (its URL key, else its GUID key); the item itself as JSON."""
+    db["backlog"].create({"key": str, "feed_url": str, "item": str, "held_at": str}, pk="key")
+    db["backlog"].create_index(["feed_url"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_initial", _001_initial),
     ("002_feed_health", _002_feed_health),
@@ -110,4 +117,5 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("005_page_checked", _005_page_checked),
     ("006_outlets", _006_outlets),
     ("007_feed_problems", _007_feed_problems),
+    ("008_backlog", _008_backlog),
 ]

@@ -23,6 +23,7 @@ from monitor import polling
 from monitor.channels import Sender, build_senders
 from monitor.config import Config
 from monitor.decide import STORY_MEMORY, Decider, Decision
+from monitor.decide.limits import portion
 from monitor.decide.new import item_hash, item_keys, sort_items, text_unchanged
 from monitor.digest import Layout, build_message, ledger_line
 from monitor.errors import FeedError, MonitorError
@@ -64,6 +65,7 @@ class CycleReport:
     delivered: int = 0
     delivery_errors: list[str] = field(default_factory=list)
     item_errors: list[tuple[str, str]] = field(default_factory=list)  # (feed url, what failed for which item)
+    held: int = 0  # items over their feed's limits, waiting for the next cycle
     problems: dict[str, FeedProblems] = field(default_factory=dict)  # per feed that had items this cycle
 
     def problem(self, feed_url: str, kind: str, error: str) -> None:
@@ -80,6 +82,7 @@ class CycleReport:
                 f"{self.alerts} alerts, {self.delivered} deliveries"
                 + (f", {self.pages_not_fetched} pages not fetched" if self.pages_not_fetched else "")
                 + (f", {len(self.item_errors)} items failed" if self.item_errors else "")
+                + (f", {self.held} items held for the next cycle" if self.held else "")
                 + (f", {len(self.delivery_errors)} delivery errors" if self.delivery_errors else ""))
 
 
@@ -105,11 +108,16 @@ class Pipeline:
         due = store.due_feeds(self.clock(), urls=feeds, force=force,
                               intervals={url: feed.interval for url, feed in feeds.items()})
         items, parsed = self._poll(store, due, feeds, report)
-        fresh, changed = self._new_items(store, items, report)
+        backlog = store.held_items(feeds)  # items earlier cycles held over the limits: after the new ones
+        fresh, changed = self._new_items(store, [*items, *(item for _, item in backlog)], report)
         report.items_seen = len(items)
-        self._process(store, fresh, changed, report)
-        # only now are the feeds' new validators and body hashes kept: a crash before this point
-        # makes the next cycle parse the same bodies again, so no item is lost
+        limits = self.config.limits
+        now_share = portion(fresh, changed, limits.items_per_feed, limits.pages_per_feed, self.config.fetch.fetch_pages)
+        self._report_held(now_share.held, [item for _, item in backlog], report)
+        self._process(store, now_share.fresh, now_share.changed, report)
+        # only now are the held items and the feeds' new validators and body hashes kept: a crash before
+        # this point makes the next cycle parse the same bodies again, so no item is lost
+        self._keep_backlog(store, backlog, now_share.held)
         store.record_validators(parsed, self.clock())
         store.record_problems(report.problems, self.clock())
         try:
@@ -118,6 +126,24 @@ class Pipeline:
             log.error("alert: could not build the alert message: %s: %s", type(exc).__name__, exc, exc_info=True)
         self.deliver(store, report)
         return report
+
+    def _keep_backlog(self, store: Store, backlog: Sequence[tuple[str, FeedItem]], held: Sequence[FeedItem]) -> None:
+        """Backlog items taken (or no longer new) leave it; newly held ones join it; the others keep their place."""
+        queued = {id(item): key for key, item in backlog}
+        still = {queued[id(item)] for item in held if id(item) in queued}
+        store.set_backlog(set(queued.values()) - still,
+                          [(_backlog_key(item), item) for item in held if id(item) not in queued], self.clock())
+
+    @staticmethod
+    def _report_held(held: Sequence[FeedItem], backlog: Sequence[FeedItem], report: CycleReport) -> None:
+        """How many items each feed has waiting for the next cycle (0 for a feed whose backlog drained)."""
+        waiting = Counter(item.feed_url for item in held)
+        for url in {item.feed_url for item in backlog} | set(waiting):
+            report.problems[url] = replace(report.problems.get(url, FeedProblems()), held=waiting[url])
+        for url, count in waiting.items():
+            log.info("limits: %s: %d items wait for the next cycle (limits.items_per_feed, pages_per_feed)",
+                     url, count)
+        report.held = len(held)
 
     def _decider(self, store: Store) -> Decider:
         """The resident near-duplicate and story indexes, rebuilt from the store once per process;
@@ -423,8 +449,18 @@ def build_pipeline(config: Config, rules: Callable[[], RuleBook], *, clock: Call
     `with pipeline.extractor:`); `inline_extraction` extracts in this process instead (tests)."""
     fetcher = Fetcher(config.fetch)
     extractor = ExtractPool(workers=0) if inline_extraction else ExtractPool(
-        workers=config.extract.workers, timeout=config.extract.timeout, memory_mb=config.extract.memory_mb)
+        workers=config.extract.workers, timeout=config.extract.timeout, memory_mb=config.extract.memory_mb,
+        memory_total_mb=config.extract.memory_total_mb)
+    if extractor.workers == 0 and not inline_extraction:
+        log.warning("extract.workers is 0: pages are extracted inside the service with no time limit and "
+                    "no memory cap (one hostile page can stall or bloat it); use it for debugging only")
     return Pipeline(config, rules, fetcher, build_senders(config, fetcher), clock=clock, extractor=extractor)
+
+
+def _backlog_key(item: FeedItem) -> str:
+    """An item's key in the backlog: the URL key of the article it will become, else its GUID key."""
+    guid_key, url_key = item_keys(item)
+    return url_key or guid_key or ""
 
 
 def _count_page(report: CycleReport, job: ExtractJob, article: Article) -> None:

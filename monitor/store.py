@@ -22,6 +22,7 @@ from monitor.models import (
     Article,
     Delivery,
     Feed,
+    FeedItem,
     FeedProblems,
     Hit,
     Message,
@@ -49,6 +50,18 @@ def _summary(article: Article) -> str | None:
     then the text column holds it and storing it twice would double the database."""
     item = article.item
     return None if article.text_source == "summary" and article.text == item.summary else item.summary
+
+
+def _item_json(item: FeedItem) -> str:
+    data = asdict(item)
+    data["published"] = item.published.isoformat() if item.published else None
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _item_from_json(text: str) -> FeedItem:
+    data = json.loads(text)
+    published = data.pop("published")
+    return FeedItem(**data, published=datetime.fromisoformat(published) if published else None)
 
 
 def iso(moment: datetime) -> str:
@@ -233,6 +246,23 @@ class Store:
                 self.db.execute("UPDATE feeds SET problems = ?, problems_at = ? WHERE url = ?",
                                 [json.dumps(asdict(found), ensure_ascii=False) if found.any else None,
                                  iso(now) if found.any else None, url])
+
+    # -- the backlog: items over a feed's per-cycle limits ------------------------------------------
+
+    def held_items(self, feed_urls: Iterable[str]) -> list[tuple[str, FeedItem]]:
+        """(key, item) of the items waiting for a cycle, oldest first, of these feeds."""
+        wanted = set(feed_urls)
+        return [(row[0], _item_from_json(row[2])) for row in self.db.execute(
+            "SELECT key, feed_url, item FROM backlog ORDER BY held_at, rowid") if row[1] in wanted]
+
+    def set_backlog(self, drop: Iterable[str], add: Sequence[tuple[str, FeedItem]], now: datetime) -> None:
+        """The cycle is over: the backlog rows it took (`drop`, by key) are gone, and `add` (key, item) wait
+        for the next one, after those already waiting."""
+        with self.transaction():
+            self.db.conn.executemany("DELETE FROM backlog WHERE key = ?", [(k,) for k in drop])
+            self.db.conn.executemany(
+                "INSERT INTO backlog (key, feed_url, item, held_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [(key, item.feed_url, _item_json(item), iso(now)) for key, item in add])
 
     def feed_health(self) -> list[dict]:
         """Every feed's poll health; `problems` is a FeedProblems (empty when its last cycle had none)."""
