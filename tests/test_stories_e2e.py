@@ -1,4 +1,4 @@
-"""Stories end to end over three rounds served from loopback (`run --once` per round, a new process
+"""Stories end to end over four rounds served from loopback (`run --once` per round, a new process
 each time): syndicated copies, an updated page, a re-pushed item with tracking parameters, background
 mentions of an earlier release, a Russian report, traps. Exactly one alert per release event; story
 pairwise F1 >= 0.9; and a kill -9 mid-cycle neither loses nor repeats an alert."""
@@ -21,7 +21,8 @@ from tests.helpers import cli, outbox
 
 ROUNDS = FIXTURES / "rounds"
 EXPECTED = yaml.safe_load((ROUNDS / "expected.yaml").read_text(encoding="utf-8"))
-FEEDS = ["northwire.xml", "baltic-ledger.rdf", "minsk-monitor.atom", "zerkalo-ru.xml", "wirecopy.xml"]
+FEEDS = ["northwire.xml", "baltic-ledger.rdf", "minsk-monitor.atom", "zerkalo-ru.xml", "wirecopy.xml",
+         "border-post.xml"]
 EVENT_URLS = {event["id"]: {u for a in EXPECTED["articles"] if a.get("release") == event["id"] for u in a["urls"]}
               for event in EXPECTED["events"]}
 
@@ -70,10 +71,10 @@ def alerts_for(config: Path) -> list[set[str]]:
     return [{path_of(item["url"]) for item in message["items"]} for message in outbox(config, "alert")]
 
 
-def test_three_rounds_one_alert_per_release_and_stories_hold(rounds):
+def test_four_rounds_one_alert_per_release_and_stories_hold(rounds):
     site, config = rounds
     alerts_before = 0
-    for n in (1, 2, 3):
+    for n in sorted(EXPECTED["rounds"]):
         serve_round(site, n)
         result = cli(config, "run", "--once")
         assert result.returncode == 0, result.stderr
@@ -98,7 +99,7 @@ def test_three_rounds_one_alert_per_release_and_stories_hold(rounds):
     precision, recall, f1 = pairwise(found, truth)
     print(f"\nstory pairwise precision {precision:.3f} recall {recall:.3f} F1 {f1:.3f}; "
           f"{len(truth)} articles, {len(set(truth.values()))} stories")
-    assert f1 >= 0.9
+    assert f1 >= 0.9 and precision >= 0.98
 
     # the syndicated copy is another source of its original; the update and the re-push changed nothing
     kinds = [k for (k,) in db(config).execute("SELECT kind FROM suppressions")]
@@ -111,15 +112,16 @@ def test_three_rounds_one_alert_per_release_and_stories_hold(rounds):
     round2 = digests[1]
     story_a = next(s for s in round2["stories"] if s["followup"])
     assert story_a["facts"] and story_a["facts"]["number"] == 16
-    round3 = digests[2]
-    facts_b = [s["facts"] for s in round3["stories"] if s["facts"]]
+    round4 = digests[3]
+    facts_b = [s["facts"] for s in round4["stories"] if s["facts"]]
     assert any(f["number"] == 40 for f in facts_b) and not any(f["number"] == 16 for f in facts_b)
     assert "suppressed" in digests[0] and any(s["kind"] == "copy" for s in digests[0]["suppressed"])
 
     # the release ledger: two events, once each, with their facts and sources
     ledger = [json.loads(line) for line in cli(config, "releases", "--json").stdout.splitlines()]
     assert [(e["number"], e["date"]) for e in ledger] == [(16, "2025-11-10"), (40, "2026-02-14")]
-    assert ledger[0]["sources"] >= 5 and ledger[1]["sources"] == 3  # four outlets, a copy, a late report
+    # A: four outlets, a copy, a late report, two interviews a month later; B: five reports (one in Belarusian)
+    assert ledger[0]["sources"] >= 7 and ledger[1]["sources"] == 5
     for entry, event in zip(ledger, EXPECTED["events"], strict=True):
         assert entry["destination"] == event["destination"] and entry["broker"] == event["broker"]
         assert set(event["names"]) <= set(entry["names"])
