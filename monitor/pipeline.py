@@ -25,6 +25,7 @@ from monitor.config import Config
 from monitor.decide import STORY_MEMORY, Decider, Decision
 from monitor.decide.limits import portion
 from monitor.decide.new import item_hash, item_keys, sort_items, text_unchanged
+from monitor.decide.stories import FOLLOW_UP
 from monitor.digest import Layout, build_message, ledger_line
 from monitor.errors import FeedError, MonitorError
 from monitor.extract import fallback_article
@@ -147,10 +148,11 @@ class Pipeline:
 
     def _decider(self, store: Store) -> Decider:
         """The resident near-duplicate and story indexes, rebuilt from the store once per process;
-        stories idle for STORY_MEMORY are dropped from memory once a day."""
+        stories idle for STORY_MEMORY (release stories: FOLLOW_UP) are dropped from memory once a day."""
         now = self.clock()
         if self.decider is None:
-            self.decider = Decider.rebuild(store.fingerprints(), store.story_rows(now - STORY_MEMORY))
+            self.decider = Decider.rebuild(store.fingerprints(),
+                                           store.story_rows(now - STORY_MEMORY, now - FOLLOW_UP))
             self._pruned = now
         elif now - self._pruned >= timedelta(days=1):
             self.decider.forget_before(now)

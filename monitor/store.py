@@ -399,12 +399,16 @@ class Store:
         for row in self.db.execute("SELECT id, fingerprint FROM articles WHERE fingerprint IS NOT NULL"):
             yield row[0], unsigned64(row[1])
 
-    def story_rows(self, since: datetime) -> Iterator[StoryMember]:
-        """The articles with hits first seen since `since`, oldest first, with their stories and features."""
+    def story_rows(self, since: datetime, releases_since: datetime | None = None) -> Iterator[StoryMember]:
+        """The articles with hits first seen since `since`, and release stories' articles first seen since
+        `releases_since` (follow-ups weeks later still find them), oldest first, with their stories and features."""
+        releases = iso(releases_since) if releases_since is not None else iso(since)
         for row in self.db.query(
                 "SELECT a.story, a.story_features, a.first_seen, group_concat(h.rule, char(31)) AS rules "
-                "FROM articles a JOIN hits h ON h.article_id = a.id WHERE a.first_seen >= ? "
-                "AND a.story_features IS NOT NULL GROUP BY a.id ORDER BY a.first_seen, a.id", [iso(since)]):
+                "FROM articles a JOIN hits h ON h.article_id = a.id WHERE a.story_features IS NOT NULL "
+                "AND (a.first_seen >= ? OR (a.first_seen >= ? AND a.story IN "
+                "(SELECT story FROM articles WHERE release_facts IS NOT NULL))) "
+                "GROUP BY a.id ORDER BY a.first_seen, a.id", [iso(since), releases]):
             yield StoryMember(int(row["story"]), json.loads(row["story_features"]), tuple(row["rules"].split("\x1f")),
                               _moment(row["first_seen"]))
 

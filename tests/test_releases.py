@@ -4,10 +4,15 @@ when alerts go out per story (tests/fixtures/stories.yaml)."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
+import yaml
 
-from monitor.decide.releases import ReleaseFacts, merge_facts, release_facts
+from monitor.decide.releases import ReleaseFacts, destination_country, merge_facts, release_facts
+from monitor.extract import extract_article
+from monitor.models import Article, FeedItem
+from monitor.text.latin import latin_name
 from monitor.text.lexicon import name_key
 from tests.helpers import ARTICLES, group
 
@@ -122,7 +127,8 @@ def test_a_preposition_to_before_a_number_is_not_a_plan():
 def test_names_in_lists_and_quotes(title, text, surnames):
     facts = release_facts(title, text, None, datetime(2025, 10, 3, 12, tzinfo=UTC))
     assert facts is not None
-    assert {name_key(n).split()[-1] for n in facts.names} == {name_key(s) for s in surnames}
+    # names come in their one Latin spelling, whatever the script they were written in
+    assert {name_key(n).split()[-1] for n in facts.names} == {name_key(latin_name(s)) for s in surnames}
 
 
 # -- destination: the country over a city or "X border" when a crossing, its officials or the country is named -
@@ -193,3 +199,45 @@ def test_merge_names_across_scripts(names, count):
              for n in names]
     merged = merge_facts(facts)
     assert merged is not None and len(merged.names) == count
+
+
+# -- the rounds fixture: every labelled release report, as extracted from its page ---------------------------
+
+ROUNDS = Path(__file__).resolve().parent / "fixtures" / "rounds"
+EXPECTED = yaml.safe_load((ROUNDS / "expected.yaml").read_text(encoding="utf-8"))
+EVENTS = {event["id"]: event for event in EXPECTED["events"]}
+
+
+def _page(article: dict) -> Article:
+    path = article["urls"][0].split("?")[0].lstrip("/")
+    page = next(ROUNDS / f"round{r}" / path for r in range(article["round"], 0, -1)
+                if (ROUNDS / f"round{r}" / path).exists())
+    published = article["published"]
+    published = published if isinstance(published, datetime) else datetime.fromisoformat(str(published))
+    item = FeedItem("http://127.0.0.1:1/feed", article["site"], None, f"http://127.0.0.1:1/{path}",
+                    article["title"], "", published.astimezone(UTC))
+    return extract_article(item, page.read_bytes().replace(b"{base}", b"http://127.0.0.1:1"), "text/html")
+
+
+@pytest.mark.parametrize("article", [a for a in EXPECTED["articles"] if a["release"]], ids=lambda a: a["key"])
+def test_release_facts_of_every_labelled_report(article):
+    """Count (also "X and 39 others", "сорак"), names in one Latin spelling from any script, the broker and
+    destination normalised from inflected forms, and the date, for each report of A and B."""
+    page = _page(article)
+    facts = release_facts(page.title, page.text, page.language, page.item.published)
+    expected = {**EVENTS[article["release"]], **article.get("facts", {})}
+    assert facts is not None
+    assert facts.number == expected["number"] and facts.date == expected["date"]
+    assert facts.broker == expected["broker"]
+    assert destination_country(facts.destination) == expected["destination"]
+    assert set(facts.names) == set(expected["names"]), facts.names
+
+
+@pytest.mark.parametrize(("written", "latin"), [
+    ("Александр Ковалев", "Aliaksandr Kavaliou"), ("Алексей Гарбуз", "Aliaksei Harbuz"),
+    ("Наталья Шейко", "Natallia Sheika"), ("Игорь Лапотин", "Ihar Lapatsin"), ("Вольга Раманчук", "Volha Ramanchuk"),
+    ("Мария Колесникова", "Maryia Kalesnikava"), ("Сергей Тихановский", "Siarhei Tsikhanouski"),
+    ("Алесь Бяляцкі", "Ales Bialiatski"), ("Яўген Іваноў", "Yauhen Ivanou"), ("Aliaksei Harbuz", "Aliaksei Harbuz"),
+])
+def test_one_latin_spelling_for_names_written_in_cyrillic(written, latin):
+    assert latin_name(written) == latin

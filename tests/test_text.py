@@ -38,7 +38,7 @@ def _reference_word_numbers(text: str) -> list[tuple[int, int, int]]:
 
     from monitor.text import numbers as module
     from monitor.text.tokens import fold
-    units = {**module._EN_UNITS, **module._RU_UNITS}
+    units = module._UNIT_WORDS
     pattern = re.compile(r"(?i)\b(" + "|".join(sorted(module.NUMBER_WORDS, key=len, reverse=True))
                          + r")(?:[\s\-](" + "|".join(sorted(units, key=len, reverse=True)) + r"))?\b")
     found = []
@@ -69,3 +69,16 @@ def test_word_numbers_equal_the_regex_on_fixture_texts():
     stories = (ROOT / "tests" / "fixtures" / "stories.yaml").read_text(encoding="utf-8")
     assert _word_numbers(stories) == _reference_word_numbers(stories)
     assert len(_reference_word_numbers(stories)) > 10
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Belarus frees Ihar Lapatsin and 39 other political prisoners", [40]),
+    ("Bialiatski and 122 others were freed", [123]),
+    ("помиловали вместе с ещё 15 политзаключёнными", [16]),
+    ("Лукашэнка вызваліў сорак палітвязняў", [40]),
+    ("Лукашенко помилував двадцять пʼять політвʼязнів", [25]),
+    ("On 10 November, 16 people; 14 лютага; 14 лютого", [16]),
+    ("Raman Moevich, 63, gets 7 years; a 46-year-old teacher", []),
+])
+def test_counts_with_others_in_words_and_not_dates_or_ages(text, expected):
+    assert [value for value, _, _ in numbers(text)] == expected

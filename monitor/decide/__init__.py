@@ -19,11 +19,13 @@ from datetime import datetime, timedelta
 from monitor.decide.alerts import release_gate, stale_gate, wants_release_facts
 from monitor.decide.copies import SimHashIndex, copy_reason
 from monitor.decide.releases import ReleaseFacts, release_facts
-from monitor.decide.stories import StoryFeatures, StoryIndex, features
+from monitor.decide.stories import FOLLOW_UP, StoryFeatures, StoryIndex, features
 from monitor.models import Article, Hit, StoryId, StoryMember
 from monitor.rules.book import Rule
+from monitor.text.lexicon import name_key
 
-STORY_MEMORY = timedelta(days=7)  # stories idle longer than this leave the resident index
+STORY_MEMORY = timedelta(days=7)  # stories idle longer than this leave the resident index (release stories:
+#                                   FOLLOW_UP after their first report, for follow-ups that name their freed)
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,9 @@ class Decider:
                             copy_reason=copy_reason(original, distance))
         if not hits:  # off-topic articles are stored for dedup but form no stories
             return Decision(feats)
-        choice = self.stories.assign(feats, [h.rule for h in hits], now)
         decision = _settle(feats, article, hits, rules)
+        choice = self.stories.assign(decision.features, [h.rule for h in hits], now,
+                                     release=decision.facts is not None)
         hits_now, stale = stale_gate(decision.hits, article.item.published, now, max_age)
         return replace(decision, hits=hits_now, dropped=decision.dropped + stale, story=choice.story_id,
                        story_reason=choice.reason)
@@ -84,7 +87,7 @@ class Decider:
                              [h.rule for h in decision.hits], now)
 
     def forget_before(self, now: datetime) -> int:
-        return self.stories.prune(now - STORY_MEMORY)
+        return self.stories.prune(now - STORY_MEMORY, now - FOLLOW_UP)
 
 
 def _settle(feats: StoryFeatures, article: Article, hits: Sequence[Hit], rules: Mapping[str, Rule]) -> Decision:
@@ -94,4 +97,7 @@ def _settle(feats: StoryFeatures, article: Article, hits: Sequence[Hit], rules: 
     if wants_release_facts(hits, rules):
         facts = release_facts(article.title, article.text, article.language, article.item.published)
     settled, dropped = release_gate(hits, rules, facts is not None)
+    if facts is not None and facts.names:  # who was freed: what a follow-up weeks later will name
+        feats = replace(feats, freed=tuple(dict.fromkeys(
+            key for name in facts.names if len((key := name_key(name)).split()) >= 2)))
     return Decision(feats, facts=facts, hits=settled, dropped=dropped)

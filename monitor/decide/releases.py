@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
+from monitor.text.latin import latin_name
 from monitor.text.lexicon import cyrillic_count, name_key, place
 from monitor.text.numbers import numbers
 from monitor.text.sentences import clean_text, sentences, split_lead
@@ -54,7 +55,8 @@ _NOT_DONE_BEFORE = re.compile(
     r"|требу\w*|потребова\w*)\W+(?:\w+\W+){0,3}$", _I)
 _OBJECT = re.compile(r"prisoner|detainee|dissident|activist|opposition|politzek|people|person|journalist|blogger"
                      r"|laureate|nobel|winner|founder|politician|leader|citizen|national|foreigner|политзаключ|заключ|человек|осужд|узник|иностран"
-                     r"|активист|журналист|\d|(?-i:[A-ZА-Я][\w'’]+ [A-ZА-Я][\w'’]+)", _I)
+                     r"|палітвязн|вязн|чалавек|асуджан|актывіст|журналіст|політв.язн|ув.язнен|осіб|людей"
+                     r"|активист|журналист|\d|(?-i:[A-ZА-ЯЁІЎЄЇҐ][\w'’]+ [A-ZА-ЯЁІЎЄЇҐ][\w'’]+)", _I)
 _OTHER_EVENT = re.compile(r"\b(detain\w*|arrest\w*|sentenc\w*|jails?\b|convict\w*|court|trial|charged|exercise|drills?"
                           r"|задерж\w*|арест\w*|приговор\w*|осудил\w*|суд\b|учени\w*)", _I)
 _SUBSET_AFTER = re.compile(r"\W*(of\b|foreign|nationals|women|иностран|из них|женщин)", _I)
@@ -95,7 +97,7 @@ def release_facts(title: str, text: str, language: str | None = None,
     story_sentences = [s for s in sentences(text) if not _BACKGROUND.search(s)]
     return ReleaseFacts(
         number=_headline_number(cue_sentences, lead_sentences),
-        names=_names(title, story_sentences) or _speakers(sentences(text)),
+        names=tuple(dict.fromkeys(latin_name(n) for n in _names(title, story_sentences) or _speakers(sentences(text)))),
         date=_date(cue_sentences + lead_sentences, published),
         destination=_destination([title, *story_sentences]),
         broker=_broker(text),
@@ -118,17 +120,25 @@ _BACKGROUND = re.compile(r"\b(since|earlier|previous|last (year|month)|ago|in (j
                          r"june|july|august|september|october|november)|ранее|предыдущ\w*|в прошлом|в (январе|"
                          r"феврале|марте|апреле|мае|июне|июле|августе|сентябре|октябре|ноябре))\b", _I)
 _HEDGE = re.compile(r"\b(unclear|whether|not|no|never|demand\w*|call\w*|urg\w*|неясно|ли|не)\b", _I)
-_NAME_RUN = re.compile(r"(?<![\w'’])[A-ZА-ЯЁ][\w'’-]+(?:\s+[A-ZА-ЯЁ][\w'’-]+){0,2}")
+_NAME_RUN = re.compile(r"(?<![\w'’])[A-ZА-ЯЁІЎЄЇҐ][\w'’-]+(?:\s+[A-ZА-ЯЁІЎЄЇҐ][\w'’-]+){0,2}")
 _LIST_TRIGGER = re.compile(r"\b(including|among them|among those (?:freed|released|pardoned) (?:was|were)|such as"
                            r"|(?:the|those) (?:freed|released|pardoned)(?: prisoners| people)? includ(?:e|es|ed)"
                            r"|the (?:group|freed group|released group) includ(?:e|es|ed)"
-                           r"|в том числе|среди них|среди освобожд\w*|среди помилованн\w*)\b", _I)
+                           r"|в том числе|среди них|среди освобожд\w*|среди помилованн\w*"
+                           r"|у тым ліку|сярод іх|сярод вызвален\w*|сярод памілаван\w*|серед них|серед звільнен\w*"
+                           r"|зокрема)(?!\w)", _I)
 _AFTER_NAME = re.compile(r"(?:,[^.,]{1,110},)?\s+(?:was|were|is|has been)?\s*(?:among|walked free|walks free|freed|"
                          r"released|pardoned|освобожден\w*|вышл?а? на свободу|помилован\w*)", _I)
+# "freed Ihar Lapatsin and 39 other prisoners"; "Also freed was the Brest lawyer Volha Ramanchuk"
+_AND_OTHERS = re.compile(r"\s+(?:and|along with|together with|и|і|та)\s+(?:ещ[её]\s+|яшчэ\s+|ще\s+)?"
+                         r"(?:\d+|[^\W\d]+)\s+(?:other|others|more|друг\w*|інш\w*)(?!\w)", _I)
+_ALSO_FREED = re.compile(r"\b(?:also|as well)\s+(?:freed|released|pardoned)\s+(?:was|were)\s+(?:the\s+)?"
+                         r"(?:[\w'’-]+\s+){0,3}$", _I)
 _LIST_END = re.compile(r"[.;]|\s(?:after|following|when|according|после)\s", _I)
-_LIST_SPLIT = re.compile(r",|\s(?:and|и)\s|\s[—–]\s")
+_LIST_SPLIT = re.compile(r",|\s(?:and|и|і|та)\s|\s[—–]\s")
 _CLAUSE_START = re.compile(r"^\W*(?:who|whom|whose|which|that|where|jailed|sentenced|convicted|serving|held|arrested"
-                           r"|котор\w*|где|приговорённ\w*|приговоренн\w*|осуждённ\w*|осужденн\w*|отбывавш\w*)\b", _I)
+                           r"|котор\w*|где|приговорённ\w*|приговоренн\w*|осуждённ\w*|осужденн\w*|отбывавш\w*"
+                           r"|які|якая|якія|асуджан\w*|засуджен\w*)(?!\w)", _I)
 
 
 def _list_people(segment: str) -> list[str]:
@@ -147,7 +157,7 @@ _NOT_PEOPLE_WORDS = (
     "Lithuanians Poles French British American Americans Ukrainian Нобелевской премии Lukashenko Lukashenka "
     "Лукашенко Trump Трамп Among Including The Среди Власти Беларуси Envoy Special")
 _NOT_PEOPLE = frozenset(fold(w) for w in _NOT_PEOPLE_WORDS.split())
-_TITLE_PASSIVE = re.compile(r"^\W*(?:[\w'’-]+\s+){0,3}?((?:[A-ZА-ЯЁ][\w'’-]+(?:,?\s+|\s+(?:and|и)\s+)){1,4})"
+_TITLE_PASSIVE = re.compile(r"^\W*(?:[\w'’-]+\s+){0,3}?((?:[A-ZА-ЯЁІЎЄЇҐ][\w'’-]+(?:,?\s+|\s+(?:and|и)\s+)){1,4})"
                             r"(?i:among|freed|released|walks free|walked free|is free|освобожд\w*|на свободе)")
 
 
@@ -170,7 +180,8 @@ def _names(title: str, sentences: list[str]) -> tuple[str, ...]:
             end = _LIST_END.search(segment)
             found += _list_people(segment[:end.start()] if end else segment)
         for run in _NAME_RUN.finditer(sentence):
-            if _AFTER_NAME.match(sentence, run.end()):
+            if _AFTER_NAME.match(sentence, run.end()) or _AND_OTHERS.match(sentence, run.end()) \
+                    or _ALSO_FREED.search(sentence, max(0, run.start() - 80), run.start()):
                 found += [n for n in _people(run.group()) if len(n.split()) >= 2]
     surnames: list[str] = []
     if (m := _TITLE_PASSIVE.search(title)) or (m := re.search(r"(?:including|среди них)\s+(.+)$", title, _I)):
@@ -195,7 +206,8 @@ def _names(title: str, sentences: list[str]) -> tuple[str, ...]:
 
 _FREED_SPOKE = re.compile(r"\b(?:(?:several|some|many|two|three|four|a few|one|most) of )?the (?:former|freed|released)"
                           r" (?:political )?prisoners (?:spoke|talked|told|described)\b", _I)
-_SPEAKER = re.compile(r"([A-ZА-ЯЁ][\w'’-]+\s+[A-ZА-ЯЁ][\w'’-]+)(?:,[^,.]{1,80},)?\s+(?:said|told|recalled|described)\b")
+_SPEAKER = re.compile(r"([A-ZА-ЯЁІЎЄЇҐ][\w'’-]+\s+[A-ZА-ЯЁІЎЄЇҐ][\w'’-]+)(?:,[^,.]{1,80},)?\s+"
+                      r"(?:said|told|recalled|described)\b")
 
 
 def _speakers(sentences: list[str]) -> tuple[str, ...]:
@@ -255,7 +267,8 @@ _COUNTRY_OF = {"Vilnius": "Lithuania", "Kyiv": "Ukraine", "Warsaw": "Poland", "T
 _MOVE = re.compile(r"\b(taken|driven|transported|brought|bused|bussed|flown|sen[dt]s?|deported|expelled|"
                    r"hand(?:s|ed)?(?: (?:them|him|her|the group|the prisoners))? over|handover|"
                    r"transferred|cross(?:ed|es)?|arrived|arrive|delivered|вывез\w*|доставил\w*|"
-                   r"переда\w*|депортир\w*|выслал\w*|прибыл\w*|отправил\w*|выдворил\w*)\b", _I)
+                   r"переда\w*|перада\w*|депортир\w*|выслал\w*|прибыл\w*|отправил\w*|выдворил\w*|вывез\w*"
+                   r"|вивез\w*|передал\w*)(?!\w)", _I)
 _WORDS = re.compile(r"[^\W\d_]+")
 _PREPOSITIONS = {"to", "into", "in", "at", "across", "for", "via", "through"}
 _ADJECTIVE = re.compile(r"(?:ian|ish|ск(?:им|ой|ие|их|ий|ая|ую|ого|ими|ом))$", _I)  # "Ukrainian officials"
@@ -292,26 +305,51 @@ def _destination(sentences: list[str]) -> str | None:
     return country if country and (country, True) in found else first
 
 
-_BROKER_AFTER = re.compile(r"\b(?:envoy|спецпосланник\w*|посланник\w*|brokered by|mediated by|negotiated by|led by|"
+_BROKER_AFTER = re.compile(r"\b(?:envoy|спецпосланник\w*|посланник\w*|пасланнік\w*|спецпасланнік\w*|посланц\w*|"
+                           r"спецпосланц\w*|brokered by|mediated by|negotiated by|led by|"
                            r"при посредничестве)\s+((?:\S+\s+){0,4}\S+)", _I)
-_BROKER_BEFORE = re.compile(r"([A-ZА-ЯЁ][\w'’-]+\s+[A-ZА-ЯЁ][\w'’-]+),[^.,]{0,60}\b(?i:envoy|посланник)")
+_BROKER_BEFORE = re.compile(r"([A-ZА-ЯЁІЎЄЇҐ][\w'’-]+\s+[A-ZА-ЯЁІЎЄЇҐ][\w'’-]+),[^.,]{0,60}\b(?i:envoy|посланник)")
 _BROKER_COUNTRY = re.compile(r"\b(?:brokered by|mediated by|deal with|agreement with|talks with|при посредничестве|"
                              r"соглашени\w* с|сделк\w* с)\s+(?:the\s+)?(United States|Washington|US|США|Вашингтон\w*)",
                              _I)
+
+
+# Brokers by name key, as reports in any script and case name them ("Джоном Коулом", "Джонам Коўлам")
+_KNOWN_BROKERS = {"dzn kl": "John Coale", "kt klg": "Keith Kellogg", "dnld trmp": "Donald Trump",
+                  "kristfr lnd": "Christopher Landau"}
+# case endings of Russian, Belarusian and Ukrainian names (instrumental first: "Коулом", "Коўлам")
+_NAME_ENDINGS = ("ом", "ам", "ым", "ем", "ой", "ою", "аю", "ові", "у", "а", "е", "і")
+
+
+def _person_name(name: str) -> str:
+    """A broker's name in its one spelling: a known envoy from any inflected form, else the Latin name."""
+    words = [w for w in name.split() if not w.isupper()] or name.split()  # not "ЗША", "US"
+    name = " ".join(words)
+    for cut in (0, *range(len(_NAME_ENDINGS))):
+        stems = [w[:-len(_NAME_ENDINGS[cut - 1])] if cut and w.lower().endswith(_NAME_ENDINGS[cut - 1])
+                 and len(w) > 4 else w for w in words] if cut else words
+        if (known := _KNOWN_BROKERS.get(name_key(" ".join(stems)))) is not None:
+            return known
+    return latin_name(name)
 
 
 def _broker(text: str) -> str | None:
     for m in _BROKER_AFTER.finditer(text):
         people = [n for n in _people(m.group(1)) if len(n.split()) >= 2]
         if people:
-            return people[0]
+            return _person_name(people[0])
     for m in _BROKER_BEFORE.finditer(text):
         people = _people(m.group(1))
         if people and len(people[0].split()) >= 2:
-            return people[0]
+            return _person_name(people[0])
     if _BROKER_COUNTRY.search(text):
         return "United States"
     return None
+
+
+def destination_country(destination: str | None) -> str | None:
+    """The country of a destination as reports give it ("Vilnius", "Lithuania border" -> "Lithuania")."""
+    return _COUNTRY_OF.get(destination, destination) if destination else destination
 
 
 def merge_facts(facts: Iterable[ReleaseFacts]) -> ReleaseFacts | None:

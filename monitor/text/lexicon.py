@@ -26,6 +26,21 @@ _GAZETTEER = {
     "america": "united states", "америк": "united states", "сша": "united states", "usa": "united states",
     "nato": "nato", "нато": "nato", "medininka": "medininkai", "мядзінінк": "medininkai",
 }
+# Belarusian towns, and the countries and capitals that meet the envoy: places, not the people a story is about
+_GAZETTEER.update({p: p for p in (
+    "vitsebsk", "mahiliou", "babruisk", "baranavich", "barysau", "pinsk", "orsha", "mazyr", "salihorsk",
+    "navapolat", "polatsk", "maladzech", "zhlobin", "svetlahor", "rechytsa", "slutsk", "kobryn", "vaukavysk",
+    "zhodzina", "slonim", "kalinkavi", "smarhon", "asipovich", "dzyarzhyn", "horki", "lida", "navahrud",
+    "germany", "german", "france", "french", "sweden", "swedish", "finland", "finnish", "norway", "denmark",
+    "czech", "slovakia", "romania", "moldova", "austria", "netherlan", "dutch", "belgium", "italy", "italian",
+    "spain", "spanish", "ireland", "canada", "japan", "armenia", "hungary", "hungarian", "bulgaria", "croatia",
+    "slovenia", "portugal", "estonia", "riga", "tallinn", "berlin", "paris", "stockholm", "helsinki", "oslo",
+    "copenhage", "prague", "bratislav", "bucharest", "chisinau", "vienna", "brussels", "rome", "madrid")})
+_GAZETTEER.update({"витебск": "vitsebsk", "віцебск": "vitsebsk", "могил": "mahiliou", "магіл": "mahiliou",
+                   "бобруйск": "babruisk", "бабруйск": "babruisk", "барановіч": "baranavich",
+                   "барановичи": "baranavich", "борисов": "barysau", "барысаў": "barysau", "пинск": "pinsk",
+                   "пінск": "pinsk", "орш": "orsha", "мозыр": "mazyr", "мазыр": "mazyr", "солигорск": "salihorsk",
+                   "салігорск": "salihorsk", "лид": "lida", "лід": "lida"})
 _GAZETTEER_GATE = {prefix[:3] for prefix in _GAZETTEER}
 _GAZETTEER_EXACT = {"us": "united states", "u": None}  # "US" as a word; "U.S." splits into u, s
 

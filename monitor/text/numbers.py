@@ -1,5 +1,6 @@
-"""Counts written in text, as digits ("1,100") or number words in English and Russian ("fifty-two",
-"шестнадцать"); years, ordinals and quantities with units are not counts.
+"""Counts written in text, as digits ("1,100") or number words in English, Russian, Belarusian and Ukrainian
+("fifty-two", "шестнадцать", "сорак", "сорок"); years, dates, ordinals and quantities with units are not counts;
+"X and 13 other prisoners" counts 14.
 
 Pure: stdlib and monitor.text only.
 """
@@ -15,7 +16,22 @@ _AFTER_NUMBER = re.compile(r"[\s\-–]*([^\W\d_]+|%)")
 _UNIT_PREFIXES = ("year", "month", "week", "day", "hour", "minute", "second", "degree", "percent", "%",
                   "million", "billion", "euro", "dollar", "th", "st", "nd", "rd", "km", "kilomet", "metre",
                   "лет", "год", "месяц", "недел", "дн", "час", "минут", "градус", "процент", "млн", "млрд",
-                  "евро", "доллар", "летн", "км", "тыс")
+                  "евро", "доллар", "летн", "км", "тыс",
+                  # Belarusian and Ukrainian units
+                  "гад", "гадоў", "рок", "рокі", "месяц", "тыдн", "тижн", "дзён", "дні", "днів", "гадзін", "годин",
+                  # a day of the month is a date, not a count ("10 November", "14 лютага", "14 лютого")
+                  "january", "february", "march", "april", "june", "july", "august", "september", "october",
+                  "november", "december", "январ", "феврал", "марта", "апрел", "июн", "июл", "август", "сентябр",
+                  "октябр", "ноябр", "декабр", "студзен", "лютага", "сакавік", "красавік", "траўн", "чэрвен",
+                  "ліпен", "жніўн", "верасн", "кастрычнік", "лістапад", "снежн", "січн", "лютого", "березн",
+                  "квітн", "травн", "червн", "липн", "серпн", "вересн", "жовтн", "листопад", "грудн")
+_MONTH_AFTER = re.compile(r"\s+(may|мая|мая)\b", re.IGNORECASE)  # "10 May": too short for a prefix
+# "X and 13 other prisoners", "вместе с ещё 15", "і яшчэ 39", "та ще 12": the named person is one more
+_OTHERS_BEFORE = re.compile(r"(?:\b(?:and|along with|with|together with)\s+(?:\w+\s+)?$)"
+                            r"|(?:(?:ещ[её]|яшчэ|ще)\s+$)", re.IGNORECASE)
+_OTHERS_AFTER = re.compile(r"\s+(?:others?|more)\b", re.IGNORECASE)
+_AGE = re.compile(r"[A-ZА-ЯЁІЎ][^\W\d_]+,\s*$")
+_MORE_BEFORE = re.compile(r"(?:ещ[её]|яшчэ|ще)\s+$", re.IGNORECASE)
 
 _EN_UNITS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
              "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
@@ -39,9 +55,26 @@ _RU_TENS = {**dict.fromkeys(["двадцать", "двадцати"], 20), **dic
             **dict.fromkeys(["шестьдесят", "шестидесяти"], 60), **dict.fromkeys(["семьдесят", "семидесяти"], 70),
             **dict.fromkeys(["восемьдесят", "восьмидесяти"], 80), **dict.fromkeys(["девяносто"], 90),
             **dict.fromkeys(["сто", "ста"], 100)}
-NUMBER_WORDS = {**_EN_UNITS, **_EN_TENS, **_RU_UNITS, **_RU_TENS}
-_TENS = {**_EN_TENS, **_RU_TENS}
-_UNIT_WORDS = {**_EN_UNITS, **_RU_UNITS}
+# Belarusian and Ukrainian forms that differ from the Russian ones (nominative and the common oblique case)
+_BE_UK_UNITS = {
+    **dict.fromkeys(["адзін", "адна", "аднаго", "один", "одна"], 1), **dict.fromkeys(["дзве", "дваіх", "двох"], 2),
+    **dict.fromkeys(["тры", "траіх", "трьох"], 3), **dict.fromkeys(["чатыры", "чатырох", "чотири", "чотирьох"], 4),
+    **dict.fromkeys(["пяць", "пяці", "пʼять", "пʼяти"], 5), **dict.fromkeys(["шэсць", "шасці", "шість", "шести"], 6),
+    **dict.fromkeys(["сем", "сямі", "сім", "семи"], 7), **dict.fromkeys(["восем", "васьмі", "вісім", "восьми"], 8),
+    **dict.fromkeys(["дзевяць", "дзевяці", "девʼять"], 9), **dict.fromkeys(["дзесяць", "дзесяці", "десять"], 10),
+    **dict.fromkeys(["адзінаццаць", "одинадцять"], 11), **dict.fromkeys(["дванаццаць", "дванадцять"], 12),
+    **dict.fromkeys(["трынаццаць", "тринадцять"], 13), **dict.fromkeys(["чатырнаццаць", "чотирнадцять"], 14),
+    **dict.fromkeys(["пятнаццаць", "пʼятнадцять"], 15), **dict.fromkeys(["шаснаццаць", "шістнадцять"], 16),
+    **dict.fromkeys(["сямнаццаць", "сімнадцять"], 17), **dict.fromkeys(["васямнаццаць", "вісімнадцять"], 18),
+    **dict.fromkeys(["дзевятнаццаць", "девʼятнадцять"], 19),
+}
+_BE_UK_TENS = {**dict.fromkeys(["дваццаць", "двадцять"], 20), **dict.fromkeys(["трыццаць", "тридцять"], 30),
+               **dict.fromkeys(["сорак", "сарака"], 40), **dict.fromkeys(["пяцьдзясят", "пʼятдесят"], 50),
+               **dict.fromkeys(["шэсцьдзясят", "шістдесят"], 60), **dict.fromkeys(["семдзесят", "сімдесят"], 70),
+               **dict.fromkeys(["восемдзесят", "вісімдесят"], 80), **dict.fromkeys(["дзевяноста", "девʼяносто"], 90)}
+_UNIT_WORDS = {**_EN_UNITS, **_RU_UNITS, **_BE_UK_UNITS}
+_TENS = {**_EN_TENS, **_RU_TENS, **_BE_UK_TENS}
+NUMBER_WORDS = {**_UNIT_WORDS, **_TENS}
 _WORD = re.compile(r"\w+")  # the \b-bounded runs a number word must fill exactly
 _SEPARATORS = frozenset(" -\t\n\r\f\v")
 
@@ -90,7 +123,13 @@ def numbers(text: str, minimum: int = 1, words: bool = True) -> list[tuple[int, 
     for value, start, end in sorted(found, key=lambda f: f[1]):
         after = _AFTER_NUMBER.match(text, end)
         unit = fold(after.group(1)) if after else ""
-        if value < minimum or (unit and unit.startswith(_UNIT_PREFIXES)):
+        if value < minimum or (unit and unit.startswith(_UNIT_PREFIXES)) or _MONTH_AFTER.match(text, end):
             continue
+        before = text[max(0, start - 30):start]
+        if _AGE.search(before) and text.startswith(",", end):
+            continue  # "Raman Moevich, 63, gets 7 years": an age
+
+        if (_OTHERS_BEFORE.search(before) and _OTHERS_AFTER.match(text, end)) or _MORE_BEFORE.search(before):
+            value += 1  # "Ihar Lapatsin and 39 other prisoners": 40 people
         out.append((value, start, end))
     return out

@@ -1,0 +1,99 @@
+"""One Latin spelling for Belarusian people's names written in Cyrillic: Russian forms are first turned into
+their Belarusian forms (Александр Ковалев -> Аляксандр Кавалёў), then romanised by the Belarusian national
+system (the 2007 Instruction the UN adopted) in the ASCII form Belarusian passports print (ŭ -> u, ž -> zh,
+š -> sh, č -> ch, ch -> kh, c -> ts): Aliaksandr Kavaliou, Natallia Sheika, Ihar Lapatsin, Volha Ramanchuk.
+
+Why this system: it is what Belarusians' own documents and exile media (Viasna, Nasha Niva) use, so the
+spelling matches what English-language reports of the same people print. Russian surnames carry no
+stress marks, so the Belarusian form is a rule-based approximation (unstressed о -> а everywhere but a
+final -ов; -лев/-чев/-шев/-жев -> -ёў); names already in Latin are left as written.
+Pure: stdlib only.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Russian given names -> their Belarusian forms (the common ones; others go through the surname rules)
+_GIVEN = {
+    "александр": "аляксандр", "алексей": "аляксей", "наталья": "наталля", "наталия": "наталля", "игорь": "ігар",
+    "ольга": "вольга", "сергей": "сяргей", "дмитрий": "дзмітрый", "андрей": "андрэй", "владимир": "уладзімір",
+    "николай": "мікалай", "виктор": "віктар", "евгений": "яўген", "павел": "павел", "максим": "максім",
+    "роман": "раман", "вадим": "вадзім", "татьяна": "таццяна", "анна": "ганна", "мария": "марыя",
+    "юлия": "юлія", "елена": "алена", "светлана": "святлана", "екатерина": "кацярына", "людмила": "людміла",
+    "ирина": "ірына", "михаил": "міхаіл", "иван": "іван", "марина": "марына", "виктория": "вікторыя",
+    "дарья": "дар'я", "полина": "паліна", "кирилл": "кірыл", "антон": "антон", "ярослав": "яраслаў",
+    "виталий": "віталь", "василий": "васіль", "григорий": "рыгор", "степан": "сцяпан", "олег": "алег",
+    "валентин": "валянцін", "денис": "дзяніс", "артем": "арцём", "артём": "арцём", "юрий": "юрый",
+    "анатолий": "анатоль", "леонид": "леанід", "пётр": "пётр", "петр": "пётр", "мирон": "мірон",
+}
+_BELARUSIAN_GIVEN = frozenset(_GIVEN.values())
+_LATIN = {
+    "а": "a", "б": "b", "в": "v", "г": "h", "ґ": "g", "д": "d", "ж": "zh", "з": "z", "і": "i", "й": "i",
+    "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t", "у": "u",
+    "ў": "u", "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "ы": "y", "ь": "", "э": "e", "'": "",
+    "’": "", "ʼ": "",
+}
+_IOTATED = {"е": "e", "ё": "o", "ю": "u", "я": "a"}  # io/iu/ia (but e) after a consonant, ye/yo/yu/ya elsewhere
+_VOWELS = set("аеёіоуыэюяи")
+_HARD = set("жшчр")  # Belarusian writes э, ы after these, never е, і
+_SOFTENED = {"т": "ц", "д": "дз"}  # before е, ё, і, ю, я, ь (цеканне, дзеканне)
+
+
+def belarusian_form(word: str) -> str:
+    """The Belarusian spelling of a (lower-case) Russian name; Belarusian input comes back unchanged."""
+    if word in _GIVEN:
+        return _GIVEN[word]
+    if word in _BELARUSIAN_GIVEN or any(ch in word for ch in "іўэ"):  # already Belarusian
+        return word
+    w = word.replace("щ", "шч").replace("ъ", "'").replace("и", "і")
+    w = re.sub(r"([лчшжщ])ев$", r"\1ёў", w)
+    w = re.sub(r"ев$", "еў", w)
+    w = re.sub(r"ов$", "оў", w)
+    w = re.sub(r"([оеа])в(ск|цк)", r"\1ў\2", w)  # Тихановский -> Ціханоўскі
+    w = re.sub(r"([кгх])ій$", r"\1і", w)
+    out = []
+    for i, ch in enumerate(w):
+        nxt = w[i + 1] if i + 1 < len(w) else ""
+        prev = out[-1][-1] if out else ""
+        if ch in _SOFTENED and nxt in "еёіюяь":
+            ch = _SOFTENED[ch]
+        elif ch == "о" and nxt != "ў":
+            ch = "а"  # akanne: an unstressed о is written а (the stress is unknown; most о are unstressed)
+        elif prev in _HARD and ch == "е":
+            ch = "э"
+        elif prev in _HARD and ch == "і":
+            ch = "ы"
+        out.append(ch)
+    return "".join(out)
+
+
+def romanise(word: str) -> str:
+    """Belarusian Cyrillic -> Latin, national system in its passport (ASCII) form."""
+    out = []
+    for i, ch in enumerate(word):
+        prev = word[i - 1] if i else ""
+        if ch in _IOTATED:
+            after_consonant = prev and (prev not in _VOWELS or prev in "іы") and prev not in "ь'’ʼ"
+            if prev == "ь" or (prev and prev in "'’ʼ"):
+                out.append("y" + _IOTATED[ch])
+            elif after_consonant:
+                out.append("e" if ch == "е" else "i" + _IOTATED[ch])  # passports: Siarhei, Ales, not Siarhiei
+            else:
+                out.append("y" + _IOTATED[ch])
+        else:
+            out.append(_LATIN.get(ch, ch))
+    return "".join(out)
+
+
+_CYRILLIC_WORD = re.compile(r"[\u0400-\u04ffʼ'’]+")
+
+
+def latin_name(name: str) -> str:
+    """A person's name in the one Latin spelling: "Александр Ковалев" -> "Aliaksandr Kavaliou"; a name
+    already in Latin letters is returned as written."""
+    def one(match: re.Match[str]) -> str:
+        word = match.group()
+        latin = romanise(belarusian_form(word.lower()))
+        return latin[:1].upper() + latin[1:]
+    return _CYRILLIC_WORD.sub(one, name)
