@@ -12,6 +12,7 @@ import pytest
 from monitor.decide import STORY_MEMORY, Decider
 from monitor.decide.alerts import claim, follow_up_reason, no_release_reason
 from monitor.decide.new import item_hash, revisit_due, sort_items, text_unchanged
+from monitor.decide.stories import FOLLOW_UP
 from monitor.models import Article, FeedItem, Hit, StoredArticle
 from monitor.rules.book import Rule
 from monitor.rules.query import parse
@@ -83,11 +84,23 @@ def test_a_later_report_joins_the_story_of_the_first_and_describe_looks_nothing_
 
 def test_idle_stories_are_forgotten_after_the_story_memory():
     decider = Decider()
-    first = decider.decide(article(BY_ID["a1-northwire"]), hits("belarus-prisoners"), RULES, NOW)
-    decider.record(1, first.story, first, NOW)
-    published = BY_ID["a1-northwire"]["published"]
+    other = decider.decide(article(BY_ID["t4-blogger-sentenced"]), hits("belarus-prisoners"), RULES, NOW)
+    assert other.facts is None
+    decider.record(1, other.story, other, NOW)
+    published = BY_ID["t4-blogger-sentenced"]["published"]
     assert decider.forget_before(published + STORY_MEMORY - timedelta(hours=1)) == 0
     assert decider.forget_before(published + STORY_MEMORY + timedelta(hours=1)) == 1
+
+
+def test_release_stories_are_kept_for_follow_ups_then_forgotten():
+    # an interview with a freed prisoner weeks later still finds its release story (FOLLOW_UP, not STORY_MEMORY)
+    decider = Decider()
+    first = decider.decide(article(BY_ID["a1-northwire"]), hits("belarus-prisoners"), RULES, NOW)
+    assert first.facts is not None and first.features.freed
+    decider.record(1, first.story, first, NOW)
+    published = BY_ID["a1-northwire"]["published"]
+    assert decider.forget_before(published + STORY_MEMORY + timedelta(hours=1)) == 0
+    assert decider.forget_before(published + FOLLOW_UP + timedelta(hours=1)) == 1
 
 
 def test_exactly_one_alert_per_release_event_through_the_decider():
