@@ -24,6 +24,7 @@ ALERT_STORIES = 3  # an alert is about one story; a few when one article carries
 FOLLOWUPS_SHOWN = 10  # follow-ups are listed briefly; the rest are counted
 HEALTH_SHOWN = 10  # failing feeds named; the rest counted (`news-monitor status` lists them all)
 SUBJECT_CHARS = 200
+SUPPRESSED_LISTED = 200  # the fold log's first lines in the JSON; the folded line counts them all
 HTML_BUDGET = 90_000  # bytes: under Gmail's ~102 KB clipping, with room for the MIME wrapping
 
 
@@ -187,12 +188,19 @@ def build_data(kind: str, items: Sequence[MessageItem], now: datetime, health: S
     message_id = message_id or uuid.uuid4().hex[:12]
     replies_to = list(dict.fromkeys(v["announced"] for v in followups if v.get("announced")))
     shown = {s for sec in sections for s in sec["stories"]}
+    listed = _listed_items(items, shown, layout.sources_per_story)
     return {
         "kind": kind, "id": message_id, "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"), "subject": subject,
-        "items": [_item_json(i, by_id[i.story], layout) for i in items],
-        "topics": _topics_json(items),
-        "stories": [{k: v for k, v in v.items() if k != "announced"} for v in views],
-        "suppressed": [{k: s.get(k) for k in ("kind", "url", "story", "reason", "at")} for s in suppressed],
+        # bounded by the caps: the stories the message shows and their first reports; `counts` says how many
+        # there were in all, and `more_command` lists every one of them
+        "items": [_item_json(i, by_id[i.story], layout) for i in listed],
+        "topics": _topics_json(listed),
+        "stories": [{k: v for k, v in v.items() if k != "announced"} for v in views if v["story"] in shown],
+        "counts": {"items": len(items), "stories": len(views), "items_listed": len(listed),
+                   "stories_listed": len(shown), "suppressed": len(suppressed)},
+        "more_command": "news-monitor hits --since 1d --json" if len(listed) < len(items) else "",
+        "suppressed": [{k: s.get(k) for k in ("kind", "url", "story", "reason", "at")}
+                       for s in suppressed[:SUPPRESSED_LISTED]],
         "health": {"failing_feeds": failing, "rule_errors": list(rule_errors)},
         # the model every rendering reads (added; nothing above changed meaning)
         "header": header, "zone": layout.zone, "created_local": f"{local_date} {local:%H:%M}",
@@ -319,6 +327,17 @@ def _best(group: Sequence[MessageItem], topic: str) -> MessageItem:
         return (-sum(1 for w in words if w in item.title.lower()), item.text_source != "page",
                 item.title == "(untitled)", n)
     return min(enumerate(group), key=score)[1]
+
+
+def _listed_items(items: Sequence[MessageItem], shown: set[str], per_story: int) -> list[MessageItem]:
+    """The items the JSON lists: those of the stories shown, at most `per_story` of each, in their order."""
+    taken: Counter[str] = Counter()
+    out = []
+    for item in items:
+        if item.story in shown and taken[item.story] < per_story:
+            taken[item.story] += 1
+            out.append(item)
+    return out
 
 
 def _topics_json(items: Sequence[MessageItem]) -> dict[str, list[str]]:

@@ -82,10 +82,16 @@ def test_caps_per_topic_and_per_story_with_the_command_for_the_rest():
 def test_a_500_article_digest_stays_under_100_kb_of_html_and_bounded_json():
     message = digest(day(500), health=failing_feeds(long_url=True), suppressed=SUPPRESSED * 100)
     assert len(message.html.encode()) < 100_000, len(message.html.encode())
-    # every item is still listed in the JSON, but a story's sources are capped, not copied whole per item
-    assert len(message.data["items"]) == 500
-    assert all(len(i["sources"]) <= 5 for i in message.data["items"])
-    assert len(json.dumps(message.data)) < 1_000_000
+    # the JSON lists the stories shown and their first reports; it counts the rest and says how to list them
+    data = message.data
+    assert data["counts"]["items"] == 500 and data["counts"]["items_listed"] == len(data["items"]) < 500
+    assert data["more_command"] == "news-monitor hits --since 1d --json"
+    assert {s["story"] for s in data["stories"]} == {s for sec in data["sections"] for s in sec["stories"]}
+    assert all(len(i["sources"]) <= 5 for i in data["items"])
+    assert len(json.dumps(data)) < 300_000
+    # twice the articles: the same bounded size (the caps, not the day's volume, decide it)
+    bigger = digest(day(1000), health=failing_feeds(long_url=True), suppressed=SUPPRESSED * 100).data
+    assert len(json.dumps(bigger)) < 1.2 * len(json.dumps(data))
 
 
 def test_alert_subject_leads_with_the_fact_within_40_characters():
