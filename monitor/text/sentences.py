@@ -12,21 +12,20 @@ from monitor.text.tokens import TextIndex
 
 # A period that ends no sentence: after these abbreviations (English and Russian, as news writes them), after a
 # single capital letter (initials, and so U.S., U.K., E.U.), after a single lowercase Cyrillic letter (ч. 1
-# ст. 342, т.е., г.). A sentence also never starts with a lowercase letter: "the Jan. 5 ruling", "3 млн. руб."
+# ст. 342, т.е., г.). (No guess from a lowercase next word: rule scopes treat "a x c. b" as two sentences.)
 ABBREVIATIONS = (
     "Mr", "Mrs", "Ms", "Dr", "Prof", "Sen", "Rep", "Gen", "Col", "Lt", "Sgt", "Capt", "Gov", "Pres", "Rev", "St",
     "Jr", "Sr", "No", "Nos", "vs", "approx", "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct",
-    "Nov", "Dec", "Mt", "Ft", "e.g", "i.e", "cf", "ca",
+    "Nov", "Dec", "Mt", "Ft", "e.g", "i.e", "cf", "ca", "a.m", "p.m",
     "ст", "ул", "пр", "пл", "им", "св", "тыс", "млн", "млрд", "руб", "коп", "гг", "обл", "пос", "напр", "проф",
     "акад", "ген", "см", "рис", "тел", "вул", "праф",
 )
 _NO_END_AFTER = "".join(f"(?<!\\b{re.escape(a)}\\.)" for a in ABBREVIATIONS) + r"(?<!\b[A-ZА-ЯЁІЎ]\.)(?<!\b[а-яёіў]\.)"
-_NEXT_NOT_LOWER = r"(?![\sa-zа-яёіў])"
 # A sentence ends at . ! ? or … (closing quotes and brackets stay with it) followed by space, or at a line break.
-SENTENCE_END = re.compile(rf"(?<=[.!?…]){_NO_END_AFTER}[\"'»”’)]*\s+{_NEXT_NOT_LOWER}|\n+")
+SENTENCE_END = re.compile(rf"(?<=[.!?…]){_NO_END_AFTER}[\"'»”’)]*\s+|\n+")
 # The same boundary as rule snippets and explanations cut at: the mark itself (closing quotes stay outside,
 # so a quoted sentence is not cut), or a line break. Search with an end position: the space must be inside.
-SENTENCE_BREAK = re.compile(rf"(?:\.{_NO_END_AFTER}|[!?…])(?=\s)(?!\s+[a-zа-яёіў])|\n")
+SENTENCE_BREAK = re.compile(rf"(?:\.{_NO_END_AFTER}|[!?…])(?=\s)|\n")
 
 _BOILERPLATE = re.compile(
     r"(?i)^\W*(copyright|©|all rights reserved|read (more|also|next)|related|share( this)?\b|follow us|subscribe"
