@@ -75,7 +75,8 @@ def _units(data: dict) -> list[tuple[list[dict], int]]:
     stories = {s["story"]: s for s in data.get("stories", [])}
     units: list[tuple[list[dict], int]] = []
     health, errors = data["health"]["failing_feeds"], data["health"]["rule_errors"]
-    if health or errors:
+    undelivered = data["health"].get("undelivered", [])
+    if health or errors or undelivered:
         lines = []
         if health:
             lines.append(f":warning: *{plural(len(health), 'feed')} failing*")
@@ -87,6 +88,11 @@ def _units(data: dict) -> list[tuple[list[dict], int]]:
         if errors:
             lines.append(f":warning: *{plural(len(errors), 'rule edit')} not applied* (the last good version stays)")
             lines += [f"• `{escape(one_line(e, 300))}`" for e in errors[:10]]
+        if undelivered:
+            lines.append(f":warning: *{plural(len(undelivered), 'delivery', 'deliveries')} not made* "
+                         "— `news-monitor outbox`")
+            lines += [f"• {escape(u['kind'] or '')} {escape(u['message'] or '')} to {escape(u['channel'] or '')}: "
+                      f"{u['state']} — {escape(one_line(u['reason'] or '', 200))}" for u in undelivered[:10]]
         units.append(([_section(_clip("\n".join(lines), MAX_SECTION))], 0))
     for sec in data.get("sections", []):
         heading = f"*{escape(sec['title'])}*" + (f"  ({sec['count']})" if sec["count"] > 1 else "")

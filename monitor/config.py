@@ -189,6 +189,15 @@ class AlertsConfig(_Strict):
         return None if v is None else parse_duration(v)
 
 
+class DeliveryConfig(_Strict):
+    """How long messages are retried and how long one delivery round may spend on one channel."""
+
+    give_up_after: int = 24 * 3600  # a message not delivered within this of being queued is dead
+    round_budget: int = 120  # seconds one channel may take per round; a hung server holds nothing longer
+
+    _durations = field_validator("give_up_after", "round_budget", mode="before")(lambda v: parse_duration(v))
+
+
 class FileChannel(_Strict):
     type: Literal["file"]
     name: StrictStr = "file"
@@ -236,6 +245,7 @@ class Config(_Strict):
     limits: LimitsConfig = LimitsConfig()
     digest: DigestConfig = DigestConfig()
     alerts: AlertsConfig = AlertsConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
     channels: list[Channel] = Field(default_factory=lambda: [FileChannel(type="file")])
 
     _durations = field_validator("interval", mode="before")(lambda v: parse_duration(v))
@@ -246,7 +256,8 @@ class Config(_Strict):
     def _empty_sections(cls, data: object) -> object:
         """A section whose keys are all commented out (`extract:` alone) means its defaults."""
         if isinstance(data, dict):
-            return {k: ({} if v is None and k in ("fetch", "extract", "updates", "digest", "alerts", "limits") else v)
+            sections = ("fetch", "extract", "updates", "digest", "alerts", "limits", "delivery")
+            return {k: ({} if v is None and k in sections else v)
                     for k, v in data.items()}
         return data
 

@@ -128,12 +128,14 @@ def ledger_line(release_stories: Iterable[dict]) -> str:
 
 def build_message(kind: str, items: Sequence[MessageItem], now: datetime, health: Sequence[dict] = (),
                   rule_errors: Sequence[str] = (), suppressed: Sequence[dict] = (), *,
-                  layout: Layout | None = None, ledger: str = "") -> Message:
+                  layout: Layout | None = None, ledger: str = "", undelivered: Sequence[dict] = ()) -> Message:
     """One digest or alert, built once and rendered to text and HTML; its JSON (`data`) carries the model
     for the outbox and Slack. `health` lists failing feeds; `rule_errors` rule edits not applied;
-    `suppressed` the log of what was folded; `ledger` the running count of releases."""
+    `suppressed` the log of what was folded; `ledger` the running count of releases; `undelivered` the
+    deliveries that are dead or late, so a broken channel is news on the channels that work."""
     layout = layout or Layout()
-    data = build_data(kind, items, now, health, rule_errors, suppressed, layout=layout, ledger=ledger)
+    data = build_data(kind, items, now, health, rule_errors, suppressed, layout=layout, ledger=ledger,
+                      undelivered=undelivered)
     html = render_html(data)
     # Gmail clips a message past ~102 KB — at the bottom, where health would be. Many topics can pass the budget
     # even with the per-topic cap: then fewer stories per topic (the rest counted, with the command to list them).
@@ -149,7 +151,8 @@ def build_message(kind: str, items: Sequence[MessageItem], now: datetime, health
 
 def build_data(kind: str, items: Sequence[MessageItem], now: datetime, health: Sequence[dict] = (),
                rule_errors: Sequence[str] = (), suppressed: Sequence[dict] = (), *,
-               layout: Layout, ledger: str = "", message_id: str | None = None) -> dict:
+               layout: Layout, ledger: str = "", message_id: str | None = None,
+               undelivered: Sequence[dict] = ()) -> dict:
     """The message as JSON: every key the outbox had (kind, id, created, subject, items, topics, stories,
     suppressed, health) plus the model the renderings read (header, sections, zone, ...)."""
     zone = ZoneInfo(layout.zone)
@@ -201,7 +204,8 @@ def build_data(kind: str, items: Sequence[MessageItem], now: datetime, health: S
         "more_command": "news-monitor hits --since 1d --json" if len(listed) < len(items) else "",
         "suppressed": [{k: s.get(k) for k in ("kind", "url", "story", "reason", "at")}
                        for s in suppressed[:SUPPRESSED_LISTED]],
-        "health": {"failing_feeds": failing, "rule_errors": list(rule_errors)},
+        "health": {"failing_feeds": failing, "rule_errors": list(rule_errors),
+                   "undelivered": [_undelivered_json(u) for u in undelivered]},
         # the model every rendering reads (added; nothing above changed meaning)
         "header": header, "zone": layout.zone, "created_local": f"{local_date} {local:%H:%M}",
         "local_date": local_date, "ledger": ledger if releases else "",
@@ -363,6 +367,14 @@ def _item_json(item: MessageItem, view: dict, layout: Layout) -> dict:
     for key in ("article_id", "announced", "outlet_url"):
         data.pop(key, None)
     return data
+
+
+def _undelivered_json(row: dict) -> dict:
+    """A delivery that did not happen: which message, to which channel, dead or still retrying, and why."""
+    return {"message": row.get("message_id"), "kind": row.get("kind"), "subject": row.get("subject"),
+            "channel": row.get("channel"), "state": "dead" if row.get("status") == "dead" else "retrying",
+            "attempts": row.get("attempts"), "queued": row.get("queued"),
+            "reason": one_line(row.get("reason") or row.get("last_error") or "not tried yet", 300)}
 
 
 def _health_json(row: dict) -> dict:

@@ -9,7 +9,7 @@ the text: `stage`, `message` (the bare reason), `url`, `channel`.
     │                             policy), TooLargeError (size cap), HTTPStatusError (non-success status)
     ├── FeedError                 fetched bytes are not a usable feed (stage "feeds")
     ├── ExtractError              a page could not be turned into text (stage "extract")
-    └── DeliveryError             a channel failed to deliver a message (stage "channel")
+    └── DeliveryError             a channel failed to deliver a message (stage "channel"): temporary or permanent
 """
 
 from __future__ import annotations
@@ -119,14 +119,21 @@ class ExtractError(_StagePrefixed):
 
 
 class DeliveryError(MonitorError):
-    """A channel failed to deliver a message; it stays pending and is retried. `channel` is the channel's
-    type ("file", "email", "slack"), `target` where it sent (a directory, host:port, a webhook's host)."""
+    """A channel failed to deliver a message. `channel` is the channel's type ("file", "email", "slack"),
+    `target` where it sent (a directory, host:port, a webhook's host). `permanent`: the server refused it
+    for good (SMTP 5xx, webhook 400/403/404/410, a refused login); `channel_down`: the channel itself
+    failed (unreachable, timed out, rate-limited, 5xx), so nothing more is sent to it this round;
+    `retry_after`: the server's Retry-After header, as sent."""
 
     stage = "channel"
 
-    def __init__(self, message: str, *, channel: str, target: str | None):
+    def __init__(self, message: str, *, channel: str, target: str | None, permanent: bool = False,
+                 channel_down: bool = False, retry_after: str | None = None):
         self.target = target
+        self.permanent = permanent
+        self.channel_down = channel_down
+        self.retry_after = retry_after
         super().__init__(message, channel=channel)
 
     def describe(self) -> str:
-        return f"{self.channel}: {self.target}: {self.message}"
+        return ": ".join(part for part in (self.channel, self.target, self.message) if part)

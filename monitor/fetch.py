@@ -202,9 +202,10 @@ class Fetcher:
     def fetch(self, request: Request) -> Outcome:
         return self.fetch_many([request])[0]
 
-    def post_json(self, url: str, body: bytes) -> Response:
-        """POST a JSON body (webhooks). Raises FetchError on failure or a non-2xx answer."""
-        return asyncio.run(self._post(url, body))
+    def post_json(self, url: str, body: bytes, deadline: float | None = None) -> Response:
+        """POST a JSON body (webhooks) within `deadline` seconds (default: the fetch deadline). Raises
+        FetchError on failure, HTTPStatusError (status, Retry-After) on a non-2xx answer."""
+        return asyncio.run(self._post(url, body, min(deadline or self.config.deadline, self.config.deadline)))
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -288,22 +289,23 @@ class Fetcher:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _post(self, url: str, body: bytes) -> Response:
+    async def _post(self, url: str, body: bytes, deadline: float) -> Response:
         async with self._session() as session:
             try:
-                async with asyncio.timeout(self.config.deadline):
+                async with asyncio.timeout(deadline):
                     target = check_url(url, self.config.allow_private_networks, self._networks)
                     async with session.post(target, data=body, allow_redirects=False,
                                             headers={"Content-Type": "application/json"}) as resp:
                         text = await self._read_capped(resp, 64 * 1024, url)
                         headers = {k.lower(): v for k, v in resp.headers.items()}
                         if resp.status >= 300:
-                            raise HTTPStatusError(f"HTTP {resp.status}: {text[:200]!r}", url=url,
+                            detail = text[:200].decode("utf-8", "replace")
+                            raise HTTPStatusError(f"HTTP {resp.status}: {detail}", url=url,
                                                   status=resp.status,
                                                   retry_after=headers.get("retry-after"))
                         return Response(url, resp.status, headers, text)
             except TimeoutError:
-                raise FetchError(f"no answer within the {self.config.deadline:g}s deadline", url=url) from None
+                raise FetchError(f"no answer within the {deadline:g}s deadline", url=url) from None
             except aiohttp.ClientConnectorError as exc:
                 raise _connect_error(exc, url) from None
             except aiohttp.ClientError as exc:

@@ -100,6 +100,15 @@ def _007_feed_problems(db: Database) -> None:
     db["feeds"].add_column("problems", str)
     db["feeds"].add_column("problems_at", str)
     db["feeds"].add_column("full_items", int)
+def _009_delivery_states(db: Database) -> None:
+    """Delivery states: when a delivery was queued (its give-up clock), the kind of its last failure
+    (temporary or permanent), why it is dead, when its current attempt began (set before sending:
+    a crash mid-send leaves it there), per-recipient results (JSON), the identifier receivers fold
+    copies by (the email Message-ID), and the digest that reported it dead. Channels a server told
+    to wait (Retry-After) are held until then."""
+    for column in ("queued", "failure", "reason", "attempt_started", "recipients", "ref", "reported"):
+        db["deliveries"].add_column(column, str)
+    db["channel_holds"].create({"channel": str, "until": str, "reason": str}, pk="channel")
 
 
 def _008_backlog(db: Database) -> None:
@@ -118,4 +127,5 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("006_outlets", _006_outlets),
     ("007_feed_problems", _007_feed_problems),
     ("008_backlog", _008_backlog),
+    ("009_delivery_states", _009_delivery_states),
 ]

@@ -166,7 +166,7 @@ class StoredArticle:
 
 @dataclass(frozen=True)
 class Delivery:
-    """A message due on one channel: what the channel sends, and how often it was tried."""
+    """A message due on one channel: what the channel sends, how often it was tried, and how it failed."""
 
     message_id: str
     channel: str
@@ -176,6 +176,11 @@ class Delivery:
     text: str
     html: str
     data: dict
+    queued: str = ""  # when it was queued (or re-queued by `outbox retry`): the give-up clock starts here
+    failure: str | None = None  # the kind of the last failure: "temporary" or "permanent"
+    recipients: dict = field(default_factory=dict)  # email: address -> {status, error, failure}
+    ref: str | None = None  # what receivers fold copies by (the email Message-ID), fixed at the first try
+    last_error: str | None = None
 
 
 def signed64(value: int) -> int:

@@ -22,10 +22,12 @@ from datetime import UTC, datetime, timedelta
 from monitor import polling
 from monitor.channels import Sender, build_senders
 from monitor.config import Config
+from monitor.courier import Courier
 from monitor.decide import STORY_MEMORY, Decider, Decision
 from monitor.decide.limits import portion
 from monitor.decide.new import item_hash, item_keys, sort_items, text_unchanged
 from monitor.decide.stories import FOLLOW_UP
+from monitor.delivery import STALE_AFTER
 from monitor.digest import Layout, build_message, ledger_line
 from monitor.errors import FeedError, MonitorError
 from monitor.extract import fallback_article
@@ -101,8 +103,9 @@ class Pipeline:
 
     # -- the poll cycle ---------------------------------------------------------------------------
 
-    def run_cycle(self, store: Store, force: bool = False) -> CycleReport:
-        """One cycle: every due feed (every feed when `force`) through every stage, then delivery."""
+    def run_cycle(self, store: Store, force: bool = False, deliver: bool = True) -> CycleReport:
+        """One cycle: every due feed (every feed when `force`) through every stage, then delivery (the
+        service delivers in its own thread instead: a hung mail server must not hold up polling)."""
         report = CycleReport()
         feeds = {f.url: f for f in self.config.feed_list()}
         store.sync_feeds(list(feeds.values()))
@@ -125,7 +128,8 @@ class Pipeline:
             self.queue_alerts(store, report)
         except Exception as exc:  # the hits stay unalerted and are tried next cycle; delivery goes on
             log.error("alert: could not build the alert message: %s: %s", type(exc).__name__, exc, exc_info=True)
-        self.deliver(store, report)
+        if deliver:
+            self.deliver(store, report)
         return report
 
     def _keep_backlog(self, store: Store, backlog: Sequence[tuple[str, FeedItem]], held: Sequence[FeedItem]) -> None:
@@ -405,32 +409,23 @@ class Pipeline:
         with store.transaction():
             items, hit_ids = store.pending_items("digest")
             suppressed = store.suppressions(pending_digest=True)
+            # dead deliveries (once) and late ones: the channels that work carry the news of those that don't
+            undelivered = store.delivery_problems(self.clock(), self.clock() - STALE_AFTER)
             message = build_message("digest", items, self.clock(), health=health, rule_errors=self.rule_errors(),
                                     suppressed=suppressed, layout=self.layout(),
-                                    ledger=ledger_line(store.release_stories()))
+                                    ledger=ledger_line(store.release_stories()), undelivered=undelivered)
             if save:
                 store.save_message(message, hit_ids, [s.name for s in self.senders],
                                    suppression_ids=[s["id"] for s in suppressed])
+                store.mark_reported(undelivered, message.id)
         return message
 
     def deliver(self, store: Store, report: CycleReport | None = None) -> CycleReport:
-        """Send every pending delivery whose time has come; failures stay pending with a backoff."""
+        """One delivery round (monitor/courier.py): every due delivery, each channel within its budget."""
         report = report or CycleReport()
-        senders = {s.name: s for s in self.senders}
-        for delivery in store.pending_deliveries(self.clock(), list(senders)):
-            try:
-                senders[delivery.channel].send(delivery)
-            except Exception as exc:  # a channel's bug is this delivery's failure, not the cycle's
-                if not isinstance(exc, MonitorError):
-                    log.error("%s: %s: %s", delivery.channel, type(exc).__name__, exc, exc_info=True)
-                    exc = MonitorError(f"{delivery.channel}: {type(exc).__name__}: {exc}", channel=delivery.channel)
-                report.delivery_errors.append(str(exc))
-                log.warning("%s (message %s stays queued)", exc, delivery.message_id)
-                store.record_delivery(delivery.message_id, delivery.channel, self.clock(), error=str(exc),
-                                      retry_in=polling.backoff(60, delivery.attempts + 1))
-                continue
-            store.record_delivery(delivery.message_id, delivery.channel, self.clock())
-            report.delivered += 1
+        done = Courier(self.senders, self.config.delivery, self.clock).run(store)
+        report.delivered += done.delivered
+        report.delivery_errors.extend(done.errors)
         return report
 
 

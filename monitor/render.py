@@ -97,7 +97,8 @@ def _context(data: dict) -> dict:
     sections = [{**sec, "views": [stories[s] for s in sec["stories"] if s in stories]}
                 for sec in data.get("sections", [])]
     return {"d": data, "sections": sections, "health": data["health"]["failing_feeds"],
-            "rule_errors": data["health"]["rule_errors"], "shown_health": 10}
+            "rule_errors": data["health"]["rule_errors"], "shown_health": 10,
+            "undelivered": data["health"].get("undelivered", [])}
 
 
 def render_html(data: dict) -> str:

@@ -1,5 +1,6 @@
 """Process lifetime of `news-monitor run`: the APScheduler jobs (a poll tick that asks the store what
-is due, the daily digest at local time), SIGTERM/SIGINT, and the single-instance lock on state_dir.
+is due, the daily digest at local time), the delivery thread (woken when a message is queued, so a
+hung mail server never holds up polling), SIGTERM/SIGINT, and the single-instance lock on state_dir.
 """
 
 from __future__ import annotations
@@ -24,18 +25,26 @@ from monitor.store import Store
 log = logging.getLogger("monitor.service")
 POLL_TICK_SECONDS = 30  # how often the store is asked which feeds are due
 RULES_WATCH_SECONDS = 2  # how often rules_dir is checked for edits
+DELIVER_TICK_SECONDS = 10  # how often the delivery thread looks for retries that came due
+# how long a stop waits for a send in flight; a message cut off here counts as "sending" and goes out
+# again at the next start (same Message-ID): a hung server must not hold up a stop for the round's budget
+STOP_GRACE_SECONDS = 10
 
 
 @contextmanager
-def instance_lock(state_dir: Path) -> Iterator[None]:
-    """One process per state directory: two would race to send the same messages."""
+def instance_lock(state_dir: Path, why: str = "") -> Iterator[None]:
+    """One process per state directory: two would race to send the same messages. `why` tells the
+    user of a refused command what to do instead."""
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / "monitor.lock"
     with open(path, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise AlreadyRunning(f"another news-monitor is running on {state_dir} (lock {path})") from None
+            handle.seek(0)
+            pid = handle.read().strip()
+            raise AlreadyRunning(f"another news-monitor is running on {state_dir} (lock {path}"
+                                 + (f", pid {pid}" if pid else "") + ")" + (f"; {why}" if why else "")) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
@@ -49,6 +58,8 @@ class Service:
         self.watch_rules = watch_rules  # called every few seconds: edits in rules_dir apply quickly
         self.config = pipeline.config
         self.stop_requested = threading.Event()
+        self.wake_delivery = threading.Event()
+        self.deliverer = threading.Thread(target=self._deliver_loop, name="deliver", daemon=True)
         self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
 
@@ -56,8 +67,10 @@ class Service:
         """The tick: run the feeds that are due; nothing here may kill the scheduler."""
         try:
             with Store.open(self.config.db_path) as store:
-                report = self.pipeline.run_cycle(store)
-            if report.feeds_polled or report.delivered or report.delivery_errors:
+                report = self.pipeline.run_cycle(store, deliver=False)
+            if report.alerts:
+                self.wake_delivery.set()
+            if report.feeds_polled:
                 log.info("cycle: %s", report.summary())
         except Exception:  # the service outlives any one bad cycle; the next tick retries
             log.exception("poll cycle failed")
@@ -66,10 +79,26 @@ class Service:
         try:
             with Store.open(self.config.db_path) as store:
                 message = self.pipeline.build_digest(store)
-                report = self.pipeline.deliver(store)
-            log.info("digest %s: %d items, %d deliveries", message.id, len(message.items), report.delivered)
+            self.wake_delivery.set()
+            log.info("digest %s: %d items queued for delivery", message.id, len(message.items))
         except Exception:
             log.exception("digest failed")
+
+    def deliver(self) -> None:
+        """One delivery round; its own thread, so polling goes on while a channel is slow or hung."""
+        try:
+            with Store.open(self.config.db_path) as store:
+                report = self.pipeline.deliver(store)
+            if report.delivered or report.delivery_errors:
+                log.info("delivery: %d sent, %d failed", report.delivered, len(report.delivery_errors))
+        except Exception:
+            log.exception("delivery round failed")
+
+    def _deliver_loop(self) -> None:
+        while not self.stop_requested.is_set():
+            self.wake_delivery.clear()  # a message queued while this round runs wakes the next one at once
+            self.deliver()
+            self.wake_delivery.wait(DELIVER_TICK_SECONDS)
 
     def schedule(self) -> None:
         """The two jobs: a poll tick from now on, and the digest at the configured local time."""
@@ -93,6 +122,7 @@ class Service:
         self.schedule()
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         self.scheduler.start()
+        self.deliverer.start()
         log.info("news-monitor running: %d feeds, digest at %s %s; stop with Ctrl-C or SIGTERM",
                  len(self.config.feeds), digest.at, digest.timezone)
         try:
@@ -100,7 +130,11 @@ class Service:
                 pass
         finally:
             log.info("stopping: waiting for the running job to finish")
+            self.wake_delivery.set()
             self.scheduler.shutdown(wait=True)
+            self.deliverer.join(STOP_GRACE_SECONDS)
+            if self.deliverer.is_alive():
+                log.warning("stopping with a send in flight; it is sent again at the next start")
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             log.info("stopped")

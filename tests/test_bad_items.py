@@ -240,8 +240,14 @@ class FailsOn(Decider):
 class ExplodingSender:
     name = "broken"
 
-    def send(self, delivery) -> None:
+    def ref_for(self, delivery) -> None:
+        return None
+
+    def send(self, delivery, deadline=None) -> None:
         raise KeyError("a channel bug")
+
+    def close(self) -> None:
+        """Nothing to close."""
 
 
 def test_an_exception_for_one_item_is_its_error_and_the_cycle_goes_on(make_server, write_config, marker_rules):

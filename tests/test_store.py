@@ -308,32 +308,57 @@ def test_deliveries_for_removed_channels_are_not_pending(store):
 
 def test_successful_delivery_is_not_pending_again(store):
     store.save_message(message("m1", "digest"), [], ["file", "slack"])
-    store.record_delivery("m1", "file", NOW)
+    store.begin_attempt("m1", "file", NOW, None)
+    store.record_sent("m1", "file", NOW)
     assert [d.channel for d in store.pending_deliveries(NOW, ["file", "slack"])] == ["slack"]
     row = next(r for r in store.deliveries() if r["channel"] == "file")
-    assert (row["status"], row["attempts"], row["sent_at"], row["last_error"]) == (
-        "sent", 1, "2025-10-07T15:00:00Z", None)
+    assert (row["status"], row["attempts"], row["sent_at"], row["last_error"], row["attempt_started"]) == (
+        "sent", 1, "2025-10-07T15:00:00Z", None, None)
 
 
 def test_failed_delivery_waits_for_its_retry_time(store):
     store.save_message(message("m1", "digest"), [], ["slack"])
-    store.record_delivery("m1", "slack", NOW, error="HTTP 503", retry_in=timedelta(minutes=10))
+    store.begin_attempt("m1", "slack", NOW, None)
+    store.record_failure("m1", "slack", status="pending", error="HTTP 503", failure="temporary",
+                         next_attempt=NOW + timedelta(minutes=10))
 
     assert store.pending_deliveries(NOW + timedelta(minutes=9), ["slack"]) == []
     (retry,) = store.pending_deliveries(NOW + timedelta(minutes=10), ["slack"])
-    assert retry.attempts == 1
+    assert retry.attempts == 1 and retry.failure == "temporary" and retry.last_error == "HTTP 503"
     row = store.deliveries()[0]
     assert (row["status"], row["last_error"], row["next_attempt"]) == ("pending", "HTTP 503", "2025-10-07T15:10:00Z")
 
-    store.record_delivery("m1", "slack", NOW + timedelta(minutes=10))
+    store.begin_attempt("m1", "slack", NOW + timedelta(minutes=10), None)
+    store.record_sent("m1", "slack", NOW + timedelta(minutes=10))
     assert store.pending_deliveries(NOW + timedelta(days=1), ["slack"]) == []
     assert store.deliveries()[0]["attempts"] == 2 and store.deliveries()[0]["status"] == "sent"
 
 
-def test_failed_delivery_default_retry_is_five_minutes(store):
+def test_an_attempt_is_on_record_before_the_send_and_a_held_channel_waits(store):
+    """A crash between begin_attempt and record_sent leaves the attempt visible and the message due
+    again (at least once, same ref); a channel held by a Retry-After gets nothing, new messages included."""
+    store.save_message(message("m1", "alert"), [], ["email", "slack"])
+    store.begin_attempt("m1", "email", NOW, "<m1.alert@news-monitor>")
+    (again,) = [d for d in store.pending_deliveries(NOW, ["email"])]
+    assert again.ref == "<m1.alert@news-monitor>" and again.attempts == 1
+    assert next(r for r in store.deliveries() if r["channel"] == "email")["attempt_started"] == "2025-10-07T15:00:00Z"
+
+    store.hold_channel("slack", NOW + timedelta(minutes=10), "HTTP 429")
+    store.save_message(message("m2", "alert"), [], ["slack"])
+    assert store.pending_deliveries(NOW + timedelta(minutes=9), ["slack"]) == []
+    assert [d.message_id for d in store.pending_deliveries(NOW + timedelta(minutes=10), ["slack"])] == ["m1", "m2"]
+
+
+def test_dead_delivery_is_not_pending_and_requeue_brings_it_back(store):
     store.save_message(message("m1", "digest"), [], ["slack"])
-    store.record_delivery("m1", "slack", NOW, error="refused")
-    assert store.deliveries()[0]["next_attempt"] == "2025-10-07T15:05:00Z"
+    store.record_failure("m1", "slack", status="dead", error="HTTP 410: channel_is_archived", failure="permanent",
+                         next_attempt=None)
+    assert store.pending_deliveries(NOW, ["slack"]) == []
+    (row,) = store.unsent_deliveries()
+    assert (row["status"], row["reason"]) == ("dead", "HTTP 410: channel_is_archived")
+    assert store.requeue(NOW, dead_only=True) == 1
+    (again,) = store.pending_deliveries(NOW, ["slack"])
+    assert again.queued == "2025-10-07T15:00:00Z" and again.failure is None
 
 
 def test_pending_deliveries_are_oldest_first(store):

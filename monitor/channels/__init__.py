@@ -1,6 +1,7 @@
 """Delivery channels behind one Protocol: file (the default outbox), email (SMTP) and Slack webhooks.
 
-A channel sends what it is given; what to send, and when, is decided elsewhere.
+A channel sends what it is given, within the deadline it is given, and says how the server answered;
+what to send, when, and what a failure means for the delivery is decided elsewhere.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from monitor.channels.email import EmailSender
 from monitor.channels.file import FileSender
 from monitor.channels.slack import SlackSender
 from monitor.config import Config, EmailChannel, FileChannel
+from monitor.errors import DeliveryError
 from monitor.fetch import Fetcher
 from monitor.models import Delivery
 
@@ -18,8 +20,18 @@ from monitor.models import Delivery
 class Sender(Protocol):
     name: str
 
-    def send(self, delivery: Delivery) -> None:
-        """Deliver one message; raise DeliveryError on failure (it stays pending and is retried)."""
+    def ref_for(self, delivery: Delivery) -> str | None:
+        """The identifier receivers fold copies by (an email's Message-ID); None where there is none.
+        Kept with the delivery at its first try, so every retry carries the same one."""
+
+    def send(self, delivery: Delivery, deadline: float | None = None) -> dict[str, DeliveryError | None]:
+        """Deliver one message before `deadline` (time.monotonic(); None: the channel's own limits).
+        Email returns the server's answer per recipient it sent to (None: accepted; else why refused);
+        other channels return {}.
+        Raises DeliveryError when the message was not taken at all."""
+
+    def close(self) -> None:
+        """The round is over: end any session kept open across its messages."""
 
 
 def build_senders(config: Config, fetcher: Fetcher) -> list[Sender]:

@@ -1,21 +1,35 @@
 """The email channel: one multipart (text + HTML) message over SMTP, with STARTTLS, SSL or plain.
 
-The Message-ID derives from our message id under the sender's domain, so a retried send is recognisable as the
-same mail; machine-mail headers keep auto-responders quiet, and follow-up digests thread under their alerts.
+One SMTP session per delivery round carries that round's messages; each call returns as soon as the
+server accepted the DATA, so the acceptance is recorded before QUIT. Every socket wait is capped by
+the channel's timeout and the round's deadline, and a watchdog closes the socket at the deadline,
+so a server that accepts and never answers holds nothing longer than that. The server's answer is
+kept per recipient: a 550 for one address is that recipient's failure, not the message's.
+The Message-ID derives from our message id under the sender's domain and is kept with the delivery, so
+a retry is the same mail; machine-mail headers keep auto-responders quiet, and follow-up digests thread
+under their alerts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import smtplib
+import socket
 import ssl
+import threading
+import time
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
 from monitor.config import EmailChannel
+from monitor.delivery import smtp_permanent
 from monitor.digest import one_line
 from monitor.errors import DeliveryError
 from monitor.models import Delivery
+
+QUIT_TIMEOUT = 5.0  # the goodbye is a courtesy: the messages were accepted already
+ALONE_BUDGET = 120.0  # a send outside a delivery round (tools, tests) gets the default round budget
 
 
 def sender_domain(sender: str) -> str:
@@ -38,7 +52,7 @@ def compose(channel: EmailChannel, delivery: Delivery) -> EmailMessage:
     mail["From"] = channel.from_
     mail["To"] = ", ".join(channel.to)
     mail["Date"] = formatdate(usegmt=True)
-    mail["Message-ID"] = message_id_header(delivery.message_id, domain)
+    mail["Message-ID"] = delivery.ref or message_id_header(delivery.message_id, domain)
     # machine mail: vacation and out-of-office responders must not answer it (RFC 3834; Exchange's own header)
     mail["Auto-Submitted"] = "auto-generated"
     mail["X-Auto-Response-Suppress"] = "All"
@@ -58,19 +72,111 @@ class EmailSender:
     def __init__(self, channel: EmailChannel):
         self.channel = channel
         self.name = channel.name
+        self._smtp: smtplib.SMTP | None = None
+        self._watchdog: threading.Timer | None = None
 
-    def send(self, delivery: Delivery) -> None:
+    def ref_for(self, delivery: Delivery) -> str:
+        return message_id_header(delivery.message_id, sender_domain(self.channel.from_))
+
+    def send(self, delivery: Delivery, deadline: float | None = None) -> dict[str, DeliveryError | None]:
         c = self.channel
+        deadline = deadline if deadline is not None else time.monotonic() + ALONE_BUDGET
+        where = {"channel": "email", "target": f"{c.host}:{c.port}"}
+        # recipients that took this message before, or refused it for good, are not sent it again
+        to = [a for a in c.to if delivery.recipients.get(a, {}).get("status") not in ("sent", "dead")]
+        if not to:
+            return {}
         try:
-            if c.tls == "ssl":
-                smtp = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout, context=ssl.create_default_context())
-            else:
-                smtp = smtplib.SMTP(c.host, c.port, timeout=c.timeout)
-            with smtp:
-                if c.tls == "starttls":
-                    smtp.starttls(context=ssl.create_default_context())
-                if c.user:
-                    smtp.login(c.user, c.password or "")
-                smtp.send_message(compose(c, delivery))
+            smtp = self._session(deadline)
+            smtp.sock.settimeout(self._wait(deadline))
+            refused = smtp.send_message(compose(c, delivery), to_addrs=to)
+        except smtplib.SMTPRecipientsRefused as exc:  # every recipient refused; the session is still fine
+            refused = exc.recipients
+        except smtplib.SMTPDataError as exc:  # this message refused (too large, content): the next may pass
+            self._reset()
+            raise DeliveryError(f"message refused: {exc.smtp_code} {_text(exc.smtp_error)}",
+                                permanent=smtp_permanent(exc.smtp_code), **where) from None
+        except smtplib.SMTPResponseException as exc:  # greeting, login or sender refused: the channel's
+            self._drop()
+            raise DeliveryError(f"{type(exc).__name__}: {exc.smtp_code} {_text(exc.smtp_error)}",
+                                permanent=smtp_permanent(exc.smtp_code), channel_down=True, **where) from None
         except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
-            raise DeliveryError(f"{type(exc).__name__}: {exc}", channel="email", target=f"{c.host}:{c.port}") from None
+            self._drop()
+            # smtplib reports a read timeout as "Connection unexpectedly closed: timed out"
+            timed_out = isinstance(exc, TimeoutError) or "timed out" in str(exc)
+            reason = f"no answer within {c.timeout:g}s (or the round's budget)" if timed_out else str(exc) or "closed"
+            raise DeliveryError(f"{type(exc).__name__}: {reason}", channel_down=True, **where) from None
+        return {addr: DeliveryError(f"refused: {refused[addr][0]} {_text(refused[addr][1])}",
+                                    permanent=smtp_permanent(refused[addr][0]), **where) if addr in refused else None
+                for addr in to}
+
+    def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        self._cancel_watchdog()
+        if smtp is None:
+            return
+        try:
+            if smtp.sock is not None:
+                smtp.sock.settimeout(QUIT_TIMEOUT)
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+
+    # -- the session ------------------------------------------------------------------------------
+
+    def _session(self, deadline: float) -> smtplib.SMTP:
+        """The round's SMTP session, opened on its first message; the watchdog ends it at `deadline`."""
+        if self._smtp is not None:
+            return self._smtp
+        c = self.channel
+        timeout = self._wait(deadline)
+        if c.tls == "ssl":
+            smtp = smtplib.SMTP_SSL(timeout=timeout, context=ssl.create_default_context())
+        else:
+            smtp = smtplib.SMTP(timeout=timeout)
+        self._smtp = smtp
+        self._watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), self._abort)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+        smtp.connect(c.host, c.port)
+        if c.tls == "starttls":
+            smtp.starttls(context=ssl.create_default_context())
+        if c.user:
+            smtp.login(c.user, c.password or "")
+        return smtp
+
+    def _wait(self, deadline: float) -> float:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the round's time budget for this channel is spent")
+        return min(self.channel.timeout, remaining)
+
+    def _abort(self) -> None:
+        """The round's deadline passed mid-conversation: wake whatever waits on the socket."""
+        smtp = self._smtp
+        sock = getattr(smtp, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _reset(self) -> None:
+        try:
+            if self._smtp is not None:
+                self._smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            self._drop()
+
+    def _drop(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        self._cancel_watchdog()
+        if smtp is not None:
+            smtp.close()
+
+    def _cancel_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+
+def _text(reply: bytes | str) -> str:
+    return one_line(reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply), 200)

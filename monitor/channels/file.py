@@ -1,7 +1,8 @@
 """The file channel: each message as <outbox>/<UTC timestamp>-<kind>-<id>.{txt,html,json}.
 
 The JSON is written last and every file atomically (temp + rename), so a script that watches for
-*.json never reads a half-written message; writing the same message again overwrites it.
+*.json never reads a half-written message; writing the same message again overwrites it, so a send
+repeated after a crash leaves one copy.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ class FileSender:
         self.name = name
         self.outbox = outbox
 
-    def send(self, delivery: Delivery) -> None:
+    def ref_for(self, delivery: Delivery) -> str:
+        return outbox_stem(delivery)
+
+    def send(self, delivery: Delivery, deadline: float | None = None) -> dict[str, DeliveryError | None]:
         stem = outbox_stem(delivery)
         try:
             self.outbox.mkdir(parents=True, exist_ok=True)
@@ -32,8 +36,13 @@ class FileSender:
             _atomic_write(self.outbox / f"{stem}.html", delivery.html)
             _atomic_write(self.outbox / f"{stem}.json",
                           json.dumps(delivery.data, ensure_ascii=False, indent=2) + "\n")
-        except OSError as exc:
-            raise DeliveryError(str(exc.strerror or exc), channel="file", target=str(self.outbox)) from None
+        except OSError as exc:  # a full or read-only disk: nothing else will be written this round either
+            raise DeliveryError(str(exc.strerror or exc), channel="file", target=str(self.outbox),
+                                channel_down=True) from None
+        return {}
+
+    def close(self) -> None:
+        """Nothing stays open between messages."""
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -1,13 +1,18 @@
-"""The Slack channel: posts the message to an incoming webhook through the fetch stage's client."""
+"""The Slack channel: posts the message to an incoming webhook through the fetch stage's client, and
+says how Slack answered: the HTTP status and body (404 no_service, 410 channel_is_archived are
+refusals for good; 429 and 5xx are Slack being busy or down, with its Retry-After)."""
 
 from __future__ import annotations
 
 import json
+import time
 from urllib.parse import urlsplit
 
 from monitor.blocks import slack_posts
 from monitor.config import SlackChannel
-from monitor.errors import DeliveryError, FetchError
+from monitor.delivery import webhook_failure
+from monitor.digest import one_line
+from monitor.errors import BlockedAddressError, DeliveryError, FetchError, HTTPStatusError
 from monitor.fetch import Fetcher
 from monitor.models import Delivery
 
@@ -18,11 +23,30 @@ class SlackSender:
         self.name = channel.name
         self.fetcher = fetcher
 
-    def send(self, delivery: Delivery) -> None:
+    def ref_for(self, delivery: Delivery) -> None:
+        return None  # an incoming webhook takes no idempotency key: a repeated post shows twice
+
+    def send(self, delivery: Delivery, deadline: float | None = None) -> dict[str, DeliveryError | None]:
+        # the webhook URL is a secret: errors name its host and the failure, never its path
+        where = {"channel": "slack", "target": urlsplit(self.channel.webhook_url or "").hostname}
         try:
-            for post in slack_posts(delivery.data):  # a long message is several numbered posts, in order
-                self.fetcher.post_json(self.channel.webhook_url or "", json.dumps(post, ensure_ascii=False).encode())
-        except FetchError as exc:
-            # the webhook URL is a secret: report its host and the failure, never its path
-            host = urlsplit(self.channel.webhook_url or "").hostname
-            raise DeliveryError(exc.message, channel="slack", target=host) from None
+            # a long message is several numbered posts, in order; a failure part-way sends them all again
+            for post in slack_posts(delivery.data):
+                self.fetcher.post_json(self.channel.webhook_url or "", json.dumps(post, ensure_ascii=False).encode(),
+                                       deadline=None if deadline is None else max(0.5, deadline - time.monotonic()))
+        except HTTPStatusError as exc:
+            permanent, down = webhook_failure(exc.status)
+            raise DeliveryError(one_line(exc.message, 200), permanent=permanent, channel_down=down,
+                                retry_after=exc.retry_after, **where) from None
+        except BlockedAddressError as exc:  # the policy refuses the webhook's address: a config problem
+            raise DeliveryError(self._reason(exc), permanent=True, **where) from None
+        except FetchError as exc:  # unreachable or timed out
+            raise DeliveryError(self._reason(exc), channel_down=True, **where) from None
+        return {}
+
+    def _reason(self, exc: FetchError) -> str:
+        url = self.channel.webhook_url or ""
+        return exc.message.replace(url, urlsplit(url).hostname or "webhook") if url else exc.message
+
+    def close(self) -> None:
+        """Each post opens and closes its own connection."""

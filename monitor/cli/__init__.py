@@ -21,6 +21,8 @@ from monitor.cli.channels import channels as channels_group
 from monitor.cli.context import Context, guarded
 from monitor.cli.feeds import feed_health_line
 from monitor.cli.feeds import feeds as feeds_group
+from monitor.cli.outbox import delivery_line
+from monitor.cli.outbox import outbox as outbox_group
 from monitor.cli.rules import rules as rules_group
 from monitor.config import parse_duration
 from monitor.decide.releases import merged_facts
@@ -105,21 +107,27 @@ def digest(obj: Context, dry_run: bool, preview: Path | None) -> None:
     """Build and send the digest now (every hit not yet in a digest)."""
     config = obj.config
     pipeline = obj.pipeline(lambda: load_rulebook(config.rules_dir))
-    with Store.open(config.db_path) as store:
-        message = pipeline.build_digest(store, save=not (dry_run or preview))
+    if dry_run or preview:  # reads only: safe beside a running service
+        with Store.open(config.db_path) as store:
+            message = pipeline.build_digest(store, save=False)
         if preview:
             written = write_preview(message, preview)
             click.echo(f"digest preview ({len(message.items)} items, {message.data['header']}):")
             for path in written:
                 click.echo(f"  {path}")
-            return
-        if dry_run:
+        else:
             click.echo(message.text)
-            return
+        return
+    # sending takes the instance lock: a running service would send the same queued messages
+    with instance_lock(config.state_dir, why=f"it sends the digest itself at {config.digest.at} "
+                       f"{config.digest.timezone}; a hand-run digest beside it could send queued messages twice. "
+                       "Stop the service to send one by hand, or see it with `news-monitor digest --dry-run`"), \
+            Store.open(config.db_path) as store:
+        message = pipeline.build_digest(store)
         report = pipeline.deliver(store)
     click.echo(f"digest {message.id}: {len(message.items)} items, {report.delivered} deliveries")
     for error in report.delivery_errors:
-        click.echo(f"delivery failed (will retry): {error}", err=True)
+        click.echo(f"delivery failed: {error}", err=True)
 
 
 def write_preview(message, folder: Path) -> list[Path]:
@@ -143,7 +151,10 @@ def status(obj: Context) -> None:
         store.sync_feeds(config.feed_list())
         counts = store.counts()
         feeds_rows = store.feed_health()
-        pending = [d for d in store.deliveries() if d["status"] == "pending"]
+        unsent = store.unsent_deliveries()
+        holds = store.channel_holds(utcnow())
+    pending = [d for d in unsent if d["status"] == "pending"]
+    dead = [d for d in unsent if d["status"] == "dead"]
     failing = [f for f in feeds_rows if f["errors"] and not f["disabled"]]
     disabled = [f for f in feeds_rows if f["disabled"]]
     troubled = [f for f in feeds_rows if f["problems"].any and not f["errors"] and not f["disabled"]]
@@ -156,7 +167,12 @@ def status(obj: Context) -> None:
         click.echo(f"  {row['name']}: {feed_health_line(row, now)}")
     click.echo(f"deliveries queued for retry: {len(pending)}")
     for row in pending:
-        click.echo(f"  {row['message_id']} -> {row['channel']}: {row['attempts']} attempts, {row['last_error']}")
+        click.echo(f"  {delivery_line(row, now)}")
+    for hold in holds:
+        click.echo(f"  channel {hold['channel']} held until {hold['until']} (the server asked us to wait)")
+    click.echo(f"deliveries dead: {len(dead)}" + (" (news-monitor outbox retry ID sends one again)" if dead else ""))
+    for row in dead:
+        click.echo(f"  {delivery_line(row, now)}")
     try:
         book = load_rulebook(config.rules_dir)
         click.echo(f"rules: {len(book.rules)} valid ({', '.join(book.names)})")
@@ -196,3 +212,4 @@ def releases(obj: Context, as_json: bool) -> None:
 main.add_command(feeds_group, "feeds")
 main.add_command(channels_group, "channels")
 main.add_command(rules_group, "rules")
+main.add_command(outbox_group, "outbox")

@@ -1,0 +1,86 @@
+"""`news-monitor outbox`: the messages not delivered yet — pending, retrying, in doubt after a crash
+mid-send, dead — with why; `outbox retry ID | --all-dead` queues dead ones again.
+
+Retry only re-queues (one SQLite transaction) and sends nothing itself, so it works beside a running
+service: the service's delivery thread (or the next `run --once`) sends what it re-queued.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import click
+
+from monitor import delivery
+from monitor.cli.context import Context, guarded
+from monitor.digest import one_line, when
+from monitor.pipeline import utcnow
+from monitor.store import Store
+
+
+def delivery_line(row: dict, now: datetime) -> str:
+    """One undelivered message to one channel, and why, for `outbox` and `status`."""
+    state = delivery.state(row)
+    late = " (late)" if delivery.stale(row, now) and state != delivery.DEAD else ""
+    head = (f"{row['message_id']}  {row['kind']:<6} -> {row['channel']}: {state}{late}, {row['attempts']} attempt"
+            f"{'s' if row['attempts'] != 1 else ''}, queued {when(row['queued'])}")
+    if state == "retrying" and row.get("next_attempt"):
+        head += f", next try {when(row['next_attempt'])}"
+    if state == "sending":
+        head += f"; a send began {when(row['attempt_started'])} and did not finish (it is sent again, same Message-ID)"
+    why = row.get("reason") or row.get("last_error")
+    return head + (f"\n      {one_line(why, 400)}" if why else "")
+
+
+def record(row: dict) -> dict:
+    return {"message": row["message_id"], "kind": row["kind"], "subject": row["subject"], "channel": row["channel"],
+            "state": delivery.state(row), "attempts": row["attempts"], "queued": row["queued"],
+            "next_attempt": row["next_attempt"], "error": row["last_error"], "reason": row["reason"],
+            "recipients": row["recipients"], "stale": delivery.stale(row, utcnow())}
+
+
+@click.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per undelivered message and channel.")
+@click.pass_context
+def outbox(ctx: click.Context, as_json: bool) -> None:
+    """Messages not delivered yet (pending, retrying, dead) and why; `outbox retry` sends dead ones again."""
+    if ctx.invoked_subcommand is None:
+        _list(ctx.obj, as_json)
+
+
+@guarded
+def _list(obj: Context, as_json: bool) -> None:
+    now = utcnow()
+    with Store.open(obj.config.db_path) as store:
+        rows = store.unsent_deliveries()
+        holds = store.channel_holds(now)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(record(row), ensure_ascii=False))
+        return
+    dead = sum(r["status"] == delivery.DEAD for r in rows)
+    click.echo(f"{len(rows)} deliveries not made: {len(rows) - dead} pending or retrying, {dead} dead")
+    for hold in holds:
+        click.echo(f"  channel {hold['channel']} is held until {when(hold['until'])}: {one_line(hold['reason'], 300)}")
+    for row in rows:
+        click.echo("  " + delivery_line(row, now))
+    if dead:
+        click.echo("send dead ones again: news-monitor outbox retry ID  (or --all-dead)")
+
+
+@outbox.command()
+@click.argument("message_id", required=False)
+@click.option("--all-dead", is_flag=True, help="Queue every dead delivery again.")
+@click.pass_obj
+@guarded
+def retry(obj: Context, message_id: str | None, all_dead: bool) -> None:
+    """Queue a message's undelivered deliveries again (due now, the give-up clock restarted)."""
+    if bool(message_id) == all_dead:
+        raise click.UsageError("give a message ID (from `news-monitor outbox`) or --all-dead")
+    with Store.open(obj.config.db_path) as store:
+        count = store.requeue(utcnow(), message_id, dead_only=all_dead)
+    if not count:
+        raise click.ClickException(f"no undelivered message {message_id}" if message_id else "no dead deliveries")
+    click.echo(f"{count} deliver{'y' if count == 1 else 'ies'} queued again; the running service sends "
+               "within seconds (or run `news-monitor run --once`)")

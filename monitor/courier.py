@@ -1,0 +1,157 @@
+"""One delivery round: every due delivery, channel by channel, each channel within its time budget.
+
+Each attempt is recorded (committed) before its send and its outcome right after the server answers,
+so a crash can repeat at most the message whose acceptance was not yet committed (same Message-ID).
+A channel that times out, is unreachable, rate-limited or answering 5xx is sent nothing more this
+round: its other due messages wait as long as the failed one, and a Retry-After holds the channel.
+What a failure means (retry when, or dead) is decided in `delivery`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from monitor import delivery as rules
+from monitor.channels import Sender
+from monitor.config import DeliveryConfig
+from monitor.errors import DeliveryError
+from monitor.models import Delivery
+from monitor.polling import retry_after
+from monitor.store import Store
+
+log = logging.getLogger("monitor.deliver")
+
+
+@dataclass
+class RoundReport:
+    delivered: int = 0
+    errors: list[str] = field(default_factory=list)
+    dead: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Courier:
+    senders: Sequence[Sender]
+    settings: DeliveryConfig
+    clock: Callable[[], datetime]
+
+    def run(self, store: Store) -> RoundReport:
+        report = RoundReport()
+        senders = {s.name: s for s in self.senders}
+        due: dict[str, list[Delivery]] = {}
+        for d in store.pending_deliveries(self.clock(), list(senders)):
+            due.setdefault(d.channel, []).append(d)
+        for name, deliveries in due.items():
+            sender = senders[name]
+            try:
+                self._channel(store, sender, deliveries, report)
+            finally:
+                sender.close()
+        return report
+
+    def _channel(self, store: Store, sender: Sender, deliveries: list[Delivery], report: RoundReport) -> None:
+        deadline = time.monotonic() + self.settings.round_budget
+        give_up = timedelta(seconds=self.settings.give_up_after)
+        for d in deliveries:
+            now = self.clock()
+            if rules.expired(_parse(d.queued), now, give_up):
+                outcome = rules.Outcome(rules.DEAD, d.failure or rules.TEMPORARY, rules.given_up(d.last_error, give_up))
+                store.record_failure(d.message_id, d.channel, status=outcome.status, error=outcome.error,
+                                     failure=outcome.failure, next_attempt=None)
+                self._log(d, outcome, report)
+                continue
+            if time.monotonic() >= deadline:
+                log.warning("%s: the round's %ss budget is spent; %d message(s) wait for the next round",
+                            sender.name, self.settings.round_budget, len(deliveries) - deliveries.index(d))
+                return
+            d = replace(d, ref=d.ref or sender.ref_for(d))
+            store.begin_attempt(d.message_id, d.channel, now, d.ref)
+            try:
+                answers = sender.send(d, deadline)
+            except Exception as exc:  # a channel's bug is this delivery's failure, not the round's
+                if not isinstance(exc, DeliveryError):
+                    log.error("%s: %s: %s", d.channel, type(exc).__name__, exc, exc_info=True)
+                    exc = DeliveryError(f"{type(exc).__name__}: {exc}", channel=d.channel, target=None)
+                outcome = self._fail(store, d, exc, report, give_up)
+                if exc.channel_down:
+                    self._stop_channel(store, d.channel, exc, outcome)
+                    return
+                continue
+            if answers:
+                self._recipients(store, d, answers, report, give_up)
+            else:
+                store.record_sent(d.message_id, d.channel, self.clock())
+                report.delivered += 1
+
+    def _fail(self, store: Store, d: Delivery, exc: DeliveryError, report: RoundReport,
+              give_up: timedelta) -> rules.Outcome:
+        now = self.clock()
+        outcome = rules.after_failure(str(exc), permanent=exc.permanent, previous=d.failure, attempts=d.attempts + 1,
+                                      queued=_parse(d.queued), now=now, give_up_after=give_up,
+                                      retry_after=retry_after(exc.retry_after, now))
+        store.record_failure(d.message_id, d.channel, status=outcome.status, error=outcome.error,
+                             failure=outcome.failure, next_attempt=outcome.next_attempt)
+        self._log(d, outcome, report)
+        return outcome
+
+    def _recipients(self, store: Store, d: Delivery, answers: dict[str, DeliveryError | None],
+                    report: RoundReport, give_up: timedelta) -> None:
+        """An email's answer per recipient: the accepted ones are done, each refused one goes its own way
+        (retried, or dead), and the delivery is what its recipients add up to."""
+        now = self.clock()
+        recipients = dict(d.recipients)
+        for addr, exc in answers.items():
+            if exc is None:
+                recipients[addr] = {"status": rules.SENT, "at": now.isoformat()}
+                continue
+            o = rules.after_failure(exc.message, permanent=exc.permanent,
+                                    previous=recipients.get(addr, {}).get("failure"), attempts=d.attempts + 1,
+                                    queued=_parse(d.queued), now=now, give_up_after=give_up)
+            recipients[addr] = {"status": o.status, "failure": o.failure, "error": o.error,
+                                "next_attempt": o.next_attempt.isoformat() if o.next_attempt else None}
+        if any(exc is None for exc in answers.values()):
+            report.delivered += 1  # the accepted recipients have it
+        status, error = rules.settle(recipients)
+        if status == rules.SENT:
+            store.record_sent(d.message_id, d.channel, now, recipients)
+            return
+        waits = [r["next_attempt"] for r in recipients.values()
+                 if r["status"] == rules.PENDING and r.get("next_attempt")]
+        failure = (rules.PERMANENT if all(r.get("failure") == rules.PERMANENT for r in recipients.values()
+                                          if r["status"] != rules.SENT) else rules.TEMPORARY)
+        outcome = rules.Outcome(status, failure, f"{d.channel}: {error}",
+                                datetime.fromisoformat(min(waits)) if waits else None)
+        store.record_failure(d.message_id, d.channel, status=status, error=outcome.error, failure=failure,
+                             next_attempt=outcome.next_attempt, recipients=recipients)
+        self._log(d, outcome, report)
+
+    def _stop_channel(self, store: Store, channel: str, exc: DeliveryError, outcome: rules.Outcome) -> None:
+        """Nothing more to this channel this round; its other due messages wait as long as this one, and
+        a server's Retry-After holds the channel (messages queued meanwhile included)."""
+        now = self.clock()
+        wait = retry_after(exc.retry_after, now)
+        if wait is not None:
+            store.hold_channel(channel, now + wait, str(exc))
+        if outcome.next_attempt is not None:
+            store.postpone(channel, outcome.next_attempt)
+        log.warning("%s: not tried again this round%s", channel,
+                    f"; the server asked for {int(wait.total_seconds())}s" if wait is not None else "")
+
+    @staticmethod
+    def _log(d: Delivery, outcome: rules.Outcome, report: RoundReport) -> None:
+        report.errors.append(outcome.error)
+        if outcome.status == rules.DEAD:
+            report.dead.append(outcome.error)
+            log.error("%s (message %s to %s is dead; `news-monitor outbox retry %s` sends it again)",
+                      outcome.error, d.message_id, d.channel, d.message_id)
+        else:
+            log.warning("%s (message %s stays queued; next try %s)", outcome.error, d.message_id,
+                        outcome.next_attempt.strftime("%H:%M:%S UTC") if outcome.next_attempt else "now")
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))

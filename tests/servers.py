@@ -1,0 +1,124 @@
+"""Real loopback servers for the delivery tests: an SMTP server (aiosmtpd) that answers each recipient
+as scripted, a TCP server that accepts connections and never says a word, and a webhook script that
+answers each POST with the next scripted status, headers and body."""
+
+from __future__ import annotations
+
+import email
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email import policy
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ScriptedInbox:
+    """An aiosmtpd handler: RCPT answered from `refuse` (address -> reply, e.g. "550 5.1.1 no such
+    user"), every accepted mail kept with its envelope recipients and the moment it was accepted."""
+
+    def __init__(self, refuse: dict[str, str] | None = None, data_delay: float = 0.0):
+        self.refuse = dict(refuse or {})
+        self.data_delay = data_delay
+        self.mails: list[tuple[list[str], email.message.EmailMessage]] = []
+        self.rcpt_asked: list[str] = []
+        self.accepted_at: list[float] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # aiosmtpd hook
+        self.rcpt_asked.append(address)
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd hook
+        if self.data_delay:
+            time.sleep(self.data_delay)  # a slow server: a kill lands mid-send more often
+        self.mails.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content, policy=policy.default)))
+        self.accepted_at.append(time.monotonic())
+        return "250 OK queued"
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        return [mail for rcpts, mail in self.mails if address in rcpts]
+
+
+@contextmanager
+def smtp_server(inbox: ScriptedInbox, port: int | None = None) -> Iterator[int]:
+    controller = Controller(inbox, hostname="127.0.0.1", port=port or free_port())
+    controller.start()
+    try:
+        yield controller.port
+    finally:
+        controller.stop()
+
+
+class HungServer:
+    """Accepts TCP connections and never answers: an SMTP server that hangs after the handshake.
+    `open_connections` counts connections the client has not closed yet."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections.append(conn)
+
+    @property
+    def open_connections(self) -> int:
+        count = 0
+        for conn in self.connections:
+            conn.setblocking(False)
+            try:
+                count += conn.recv(1, socket.MSG_PEEK) != b""  # b"": the client closed it
+            except BlockingIOError:
+                count += 1  # nothing to read and not closed: still open
+            except OSError:
+                pass
+        return count
+
+    def close(self) -> None:
+        self._stop.set()
+        for conn in self.connections:
+            conn.close()
+        self.sock.close()
+
+
+class WebhookScript:
+    """A webhook route answering each POST with the next scripted (status, headers, body); the last
+    answer repeats. Used as a SiteServer route handler."""
+
+    def __init__(self, *answers: tuple[int, dict[str, str], bytes], delay: float = 0.0):
+        self.answers = list(answers)
+        self.delay = delay
+        self.posts: list[bytes] = []
+        self.accepted_at: list[float] = []
+
+    def __call__(self, info) -> tuple[int, dict[str, str], bytes]:
+        if info.method != "POST":
+            return 405, {}, b""
+        if self.delay:
+            time.sleep(self.delay)
+        self.posts.append(info.body)
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if answer[0] < 300:
+            self.accepted_at.append(time.monotonic())
+        return answer

@@ -1,0 +1,325 @@
+"""Delivery failures against real servers on loopback: an SMTP server that refuses one recipient, or
+all; a webhook that answers 404/410, 429 with Retry-After, 503; a server that accepts and never
+answers; a hand-run digest beside the running service. Each was a silent loss, an endless retry or
+a duplicate before (issue 9, items 6-10)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import main
+from tests.conftest import wait_for
+from tests.servers import HungServer, ScriptedInbox, WebhookScript, free_port, smtp_server
+
+SLACK = "/hooks/slack"
+
+
+def invoke(config, *args, env=None):
+    return CliRunner().invoke(main, ["--config", str(config), *args], env=env or {}, catch_exceptions=False)
+
+
+def feeds_of(site):
+    return [{"url": site.url("/feeds/northwire.xml"), "name": "Northwire"},
+            {"url": site.url("/feeds/minsk-monitor.atom"), "name": "Minsk Monitor"}]
+
+
+def email_channel(port, to, **extra):
+    return {"type": "email", "host": "127.0.0.1", "port": port, "tls": "none", "from": "monitor@example.org",
+            "to": to, "timeout": 5, **extra}
+
+
+def db(config) -> sqlite3.Connection:
+    return sqlite3.connect(config.parent / "state" / "monitor.db")
+
+
+def rows(config, channel: str) -> list[dict]:
+    conn = db(config)
+    conn.row_factory = sqlite3.Row
+    return [dict(r) for r in conn.execute(
+        "SELECT d.*, m.kind FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.channel = ? "
+        "ORDER BY m.created, m.id", [channel])]
+
+
+def make_due(config, release_holds: bool = False) -> None:
+    """What the clock would do: every retry time (and, if asked, every Retry-After hold) has come."""
+    conn = db(config)
+    conn.execute("UPDATE deliveries SET next_attempt = '2000-01-01T00:00:00Z' WHERE status = 'pending'")
+    if release_holds:
+        conn.execute("UPDATE channel_holds SET until = '2000-01-01T00:00:00Z'")
+    conn.commit()
+    conn.close()
+
+
+def slack_env(site):
+    return {"MONITOR_SLACK_WEBHOOK_URL": site.url(SLACK)}
+
+
+def outbox_json(config, env=None) -> list[dict]:
+    return [json.loads(line) for line in invoke(config, "outbox", "--json", env=env).output.splitlines()
+            if line.strip()]
+
+
+def file_digest(config) -> dict:
+    (path,) = sorted((config.parent / "state" / "outbox").glob("*-digest-*.json"))
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# -- 6. a recipient refused at RCPT ---------------------------------------------------------------------
+
+def test_a_recipient_refused_at_rcpt_is_a_failed_delivery_for_that_recipient(site, write_config):
+    inbox = ScriptedInbox(refuse={"gone@example.org": "550 5.1.1 <gone@example.org>: no such user"})
+    with smtp_server(inbox) as port:
+        config = write_config(feeds_of(site), channels=[
+            {"type": "file"}, email_channel(port, ["analyst@example.org", "gone@example.org"])])
+        assert invoke(config, "run", "--once").exit_code == 0
+        assert len(inbox.to("analyst@example.org")) == 1 and inbox.to("gone@example.org") == []
+        (row,) = rows(config, "email")
+        assert row["status"] == "pending"  # not "sent": one recipient does not have it
+        recipients = json.loads(row["recipients"])
+        assert recipients["analyst@example.org"]["status"] == "sent"
+        assert recipients["gone@example.org"]["status"] == "pending"
+        assert "gone@example.org: refused: 550" in row["last_error"]
+        status = invoke(config, "status").output
+        assert "gone@example.org: refused: 550" in status and "retrying" in status
+
+        make_due(config)  # the retry goes to the refused recipient only, and a second 550 is final
+        assert invoke(config, "run", "--once").exit_code == 0
+        assert inbox.rcpt_asked.count("analyst@example.org") == 1
+        assert inbox.rcpt_asked.count("gone@example.org") == 2
+        assert len(inbox.to("analyst@example.org")) == 1
+        (row,) = rows(config, "email")
+        assert row["status"] == "dead" and "gone@example.org: refused: 550" in row["reason"]
+        assert "delivered to analyst@example.org" in row["reason"]
+        status = invoke(config, "status").output
+        assert "deliveries dead: 1" in status and "gone@example.org" in status
+
+        # the next digest says so, on the channels that work (the file outbox here)
+        assert invoke(config, "digest").exit_code == 0
+        undelivered = file_digest(config)["health"]["undelivered"]
+        assert [(u["channel"], u["state"], u["kind"]) for u in undelivered] == [("email", "dead", "alert")]
+        assert "gone@example.org: refused: 550" in undelivered[0]["reason"]
+        digest_mail = inbox.to("analyst@example.org")[-1]
+        assert "gone@example.org: refused: 550" in digest_mail.get_body(("plain",)).get_content()
+
+
+# -- 7. permanent failures end, and retries end ----------------------------------------------------------
+
+@pytest.mark.parametrize("status, body", [(404, b"no_service"), (410, b"channel_is_archived")])
+def test_a_webhook_that_refuses_for_good_is_dead_after_one_retry_and_says_its_status(site, write_config,
+                                                                                    status, body):
+    hook = WebhookScript((status, {"Content-Type": "text/plain"}, body))
+    site.route(SLACK, hook)
+    config = write_config(feeds_of(site), channels=[{"type": "file"}, {"type": "slack"}])
+    assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
+    (row,) = rows(config, "slack")
+    assert row["status"] == "pending" and row["failure"] == "permanent"
+    assert row["last_error"] == f"slack: 127.0.0.1: HTTP {status}: {body.decode()}"
+
+    make_due(config)
+    assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
+    make_due(config)
+    assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
+    assert len(hook.posts) == 2  # one retry, then no more
+    (row,) = rows(config, "slack")
+    assert row["status"] == "dead" and f"HTTP {status}: {body.decode()}" in row["reason"]
+    [listed] = outbox_json(config, slack_env(site))
+    assert (listed["channel"], listed["state"], listed["kind"]) == ("slack", "dead", "alert")
+    assert f"HTTP {status}" in invoke(config, "outbox", env=slack_env(site)).output
+    assert "deliveries dead: 1" in invoke(config, "status", env=slack_env(site)).output
+
+    # fixed on Slack's side: `outbox retry` queues it again and the next round delivers it, once
+    hook.answers = [(200, {"Content-Type": "text/plain"}, b"ok")]
+    result = invoke(config, "outbox", "retry", "--all-dead", env=slack_env(site))
+    assert result.exit_code == 0 and "1 delivery queued again" in result.output
+    assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
+    assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
+    assert len(hook.posts) == 3 and rows(config, "slack")[0]["status"] == "sent"
+    assert outbox_json(config, slack_env(site)) == []
+
+
+def test_outbox_retry_by_message_id_and_its_mistakes(site, write_config):
+    hook = WebhookScript((403, {}, b"invalid_token"))
+    site.route(SLACK, hook)
+    config = write_config(feeds_of(site), channels=[{"type": "slack"}])
+    for _ in range(2):
+        assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
+        make_due(config)
+    (row,) = rows(config, "slack")
+    assert row["status"] == "dead"
+    assert invoke(config, "outbox", "retry", env=slack_env(site)).exit_code == 2  # neither ID nor --all-dead
+    assert invoke(config, "outbox", "retry", "nosuchid", env=slack_env(site)).exit_code == 1
+    assert invoke(config, "outbox", "retry", row["message_id"], env=slack_env(site)).exit_code == 0
+    assert rows(config, "slack")[0]["status"] == "pending"
+
+
+def test_retries_end_after_give_up_after(site, write_config):
+    port = free_port()  # nothing listens: a temporary failure, retried with backoff
+    config = write_config(feeds_of(site), channels=[{"type": "file"}, email_channel(port, "a@example.org")],
+                          delivery={"give_up_after": "2h"})
+    assert invoke(config, "run", "--once").exit_code == 0
+    (row,) = rows(config, "email")
+    assert row["status"] == "pending" and row["failure"] == "temporary"
+    # the backoff never schedules a retry past the give-up moment
+    assert row["next_attempt"] <= (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    conn = db(config)  # three hours pass
+    conn.execute("UPDATE deliveries SET queued = ?, next_attempt = '2000-01-01T00:00:00Z'",
+                 [(datetime.now(UTC) - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")])
+    conn.commit()
+    assert invoke(config, "run", "--once").exit_code == 0
+    (row,) = rows(config, "email")
+    assert row["status"] == "dead"
+    assert row["reason"].startswith("gave up: not delivered within 2h; last error: email: 127.0.0.1:")
+
+
+# -- 8. Retry-After, and a channel that is down rests for the round --------------------------------------
+
+@pytest.mark.parametrize("form", ["seconds", "http-date"])
+def test_retry_after_holds_the_channel_and_nothing_more_is_posted_that_round(site, write_config, form):
+    later = datetime.now(UTC) + timedelta(seconds=600)
+    value = "600" if form == "seconds" else format_datetime(later, usegmt=True)
+    hook = WebhookScript((429, {"Retry-After": value, "Content-Type": "text/plain"}, b"rate_limited"))
+    site.route(SLACK, hook)
+    config = write_config(feeds_of(site), channels=[{"type": "file"}, {"type": "slack"}])
+    assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
+    assert len(hook.posts) == 1
+    (row,) = rows(config, "slack")
+    assert row["failure"] == "temporary" and "HTTP 429: rate_limited" in row["last_error"]
+    floor = (datetime.now(UTC) + timedelta(seconds=590)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert row["next_attempt"] >= floor
+    (hold,) = db(config).execute("SELECT until FROM channel_holds WHERE channel = 'slack'").fetchall()
+    assert hold[0] >= floor
+
+    # a new message while the hold lasts is not posted either, even once its own retry time has come
+    assert invoke(config, "digest", env=slack_env(site)).exit_code == 0
+    make_due(config)
+    assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
+    assert len(hook.posts) == 1
+    assert "slack is held until" in invoke(config, "outbox", env=slack_env(site)).output
+
+    # the hold over, two messages are due: the first 429 ends the round for the channel
+    make_due(config, release_holds=True)
+    assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
+    assert len(hook.posts) == 2
+
+
+def test_a_webhook_answering_503_is_tried_once_per_round(site, write_config):
+    hook = WebhookScript((503, {"Content-Type": "text/plain"}, b"upstream down"))
+    site.route(SLACK, hook)
+    config = write_config(feeds_of(site), channels=[{"type": "file"}, {"type": "slack"}])
+    assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
+    assert invoke(config, "digest", env=slack_env(site)).exit_code == 0
+    assert len(hook.posts) == 2  # a new round tries the new message; the alert waits in its backoff
+    make_due(config)
+    assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
+    assert len(hook.posts) == 3  # two due, one tried
+    slack = rows(config, "slack")
+    assert [r["status"] for r in slack] == ["pending", "pending"]
+    assert all(r["next_attempt"] > "2001" for r in slack)  # both wait as long as the one that failed
+
+
+# -- 10. a server that accepts and never answers ---------------------------------------------------------
+
+def test_a_hung_mail_server_is_tried_once_per_round(site, write_config):
+    hung = HungServer()
+    try:
+        config = write_config(feeds_of(site), channels=[{"type": "file"}, email_channel(hung.port, "a@example.org",
+                                                                                        timeout=1)])
+        assert invoke(config, "run", "--once").exit_code == 0
+        assert invoke(config, "digest").exit_code == 0
+        assert len(hung.connections) == 2
+        make_due(config)
+        assert invoke(config, "run", "--once").exit_code == 0
+        assert len(hung.connections) == 3  # two messages due: the first timeout ends the channel's round
+        assert "no answer within 1s" in rows(config, "email")[0]["last_error"]
+        assert [r["status"] for r in rows(config, "file")] == ["sent", "sent"]
+    finally:
+        hung.close()
+
+
+def test_a_round_budget_cuts_a_slow_channel_short(site, write_config):
+    hung = HungServer()  # the per-operation timeout is long; the round's budget is shorter
+    try:
+        config = write_config(feeds_of(site), channels=[{"type": "file"}, email_channel(hung.port, "a@example.org",
+                                                                                        timeout=600)],
+                              delivery={"round_budget": "2s"})
+        assert invoke(config, "run", "--once").exit_code == 0
+        (row,) = rows(config, "email")
+        assert row["status"] == "pending" and "email: 127.0.0.1" in row["last_error"]
+    finally:
+        hung.close()
+
+
+class Service:
+    """`news-monitor run` as a subprocess, its stderr collected line by line."""
+
+    def __init__(self, config, env=None):
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), "run"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def saw(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def test_a_hung_mail_server_does_not_hold_up_polling(site, write_config):
+    hung = HungServer()
+    service = None
+    try:
+        # a mail timeout far longer than the test waits: only a separate delivery thread lets the poll finish
+        config = write_config(feeds_of(site), channels=[{"type": "file"}, email_channel(hung.port, "a@example.org",
+                                                                                        timeout=300)])
+        service = Service(config)
+        assert wait_for(lambda: hung.open_connections >= 1, timeout=60), "".join(service.lines)
+        assert wait_for(lambda: service.saw("cycle: 2 feeds polled"), timeout=60), "".join(service.lines)
+        assert hung.open_connections == 1  # the mail is still hanging while the poll cycle is done
+        assert list((config.parent / "state" / "outbox").glob("*-alert-*.json"))  # other channels got it
+    finally:
+        if service is not None:
+            service.stop()
+        hung.close()
+
+
+# -- 9. a hand-run digest beside the service -------------------------------------------------------------
+
+def test_a_hand_run_digest_beside_the_service_is_refused_and_says_why(site, write_config):
+    hook = WebhookScript((503, {}, b"down"))
+    site.route(SLACK, hook)
+    config = write_config(feeds_of(site), channels=[{"type": "file"}, {"type": "slack"}])
+    service = Service(config, env=slack_env(site))
+    try:
+        assert wait_for(lambda: len(hook.posts) == 1, timeout=60), "".join(service.lines)
+        make_due(config)  # the alert is due again: a second sender would post it
+        result = invoke(config, "digest", env=slack_env(site))
+        assert result.exit_code == 3
+        assert "another news-monitor is running" in result.output and "digest --dry-run" in result.output
+        assert len(hook.posts) == 1
+        assert invoke(config, "digest", "--dry-run", env=slack_env(site)).exit_code == 0  # reading is fine
+    finally:
+        service.stop()
