@@ -71,7 +71,7 @@ def outbox_json(config, env=None) -> list[dict]:
 
 
 def file_digest(config) -> dict:
-    (path,) = sorted((config.parent / "state" / "outbox").glob("*-digest-*.json"))
+    (path,) = (config.parent / "state" / "outbox").glob("*-digest-*.json")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -83,34 +83,41 @@ def test_a_recipient_refused_at_rcpt_is_a_failed_delivery_for_that_recipient(sit
         config = write_config(feeds_of(site), channels=[
             {"type": "file"}, email_channel(port, ["analyst@example.org", "gone@example.org"])])
         assert invoke(config, "run", "--once").exit_code == 0
-        assert len(inbox.to("analyst@example.org")) == 1 and inbox.to("gone@example.org") == []
-        (row,) = rows(config, "email")
-        assert row["status"] == "pending"  # not "sent": one recipient does not have it
-        recipients = json.loads(row["recipients"])
-        assert recipients["analyst@example.org"]["status"] == "sent"
-        assert recipients["gone@example.org"]["status"] == "pending"
-        assert "gone@example.org: refused: 550" in row["last_error"]
+        alerts = rows(config, "email")
+        assert alerts and len(inbox.to("analyst@example.org")) == len(alerts) and inbox.to("gone@example.org") == []
+        for row in alerts:
+            assert row["status"] == "pending"  # not "sent": one recipient does not have it
+            recipients = json.loads(row["recipients"])
+            assert recipients["analyst@example.org"]["status"] == "sent"
+            assert recipients["gone@example.org"]["status"] == "pending"
+            assert "gone@example.org: refused: 550" in row["last_error"]
         status = invoke(config, "status").output
         assert "gone@example.org: refused: 550" in status and "retrying" in status
 
         make_due(config)  # the retry goes to the refused recipient only, and a second 550 is final
         assert invoke(config, "run", "--once").exit_code == 0
-        assert inbox.rcpt_asked.count("analyst@example.org") == 1
-        assert inbox.rcpt_asked.count("gone@example.org") == 2
-        assert len(inbox.to("analyst@example.org")) == 1
-        (row,) = rows(config, "email")
-        assert row["status"] == "dead" and "gone@example.org: refused: 550" in row["reason"]
-        assert "delivered to analyst@example.org" in row["reason"]
+        assert inbox.rcpt_asked.count("analyst@example.org") == len(alerts)
+        assert inbox.rcpt_asked.count("gone@example.org") == 2 * len(alerts)
+        assert len(inbox.to("analyst@example.org")) == len(alerts)
+        for row in rows(config, "email"):
+            assert row["status"] == "dead" and "gone@example.org: refused: 550" in row["reason"]
+            assert "delivered to analyst@example.org" in row["reason"]
         status = invoke(config, "status").output
-        assert "deliveries dead: 1" in status and "gone@example.org" in status
+        assert f"deliveries dead: {len(alerts)}" in status and "gone@example.org" in status
 
         # the next digest says so, on the channels that work (the file outbox here)
         assert invoke(config, "digest").exit_code == 0
         undelivered = file_digest(config)["health"]["undelivered"]
-        assert [(u["channel"], u["state"], u["kind"]) for u in undelivered] == [("email", "dead", "alert")]
-        assert "gone@example.org: refused: 550" in undelivered[0]["reason"]
+        assert [(u["channel"], u["state"], u["kind"]) for u in undelivered] == [("email", "dead", "alert")] * len(
+            alerts)
+        assert all("gone@example.org: refused: 550" in u["reason"] for u in undelivered)
         digest_mail = inbox.to("analyst@example.org")[-1]
         assert "gone@example.org: refused: 550" in digest_mail.get_body(("plain",)).get_content()
+        # reported once: the digest after it does not repeat it (`outbox` still lists it)
+        second = invoke(config, "digest")
+        assert second.exit_code == 0
+        (latest,) = (config.parent / "state" / "outbox").glob(f"*-digest-{second.output.split()[1].rstrip(':')}.json")
+        assert all(u["kind"] != "alert" for u in json.loads(latest.read_text())["health"]["undelivered"])
 
 
 # -- 7. permanent failures end, and retries end ----------------------------------------------------------
@@ -122,29 +129,32 @@ def test_a_webhook_that_refuses_for_good_is_dead_after_one_retry_and_says_its_st
     site.route(SLACK, hook)
     config = write_config(feeds_of(site), channels=[{"type": "file"}, {"type": "slack"}])
     assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
-    (row,) = rows(config, "slack")
-    assert row["status"] == "pending" and row["failure"] == "permanent"
-    assert row["last_error"] == f"slack: 127.0.0.1: HTTP {status}: {body.decode()}"
+    alerts = len(rows(config, "slack"))
+    assert alerts and len(hook.posts) == alerts  # a refusal of one message does not stop the others
+    for row in rows(config, "slack"):
+        assert row["status"] == "pending" and row["failure"] == "permanent"
+        assert row["last_error"] == f"slack: 127.0.0.1: HTTP {status}: {body.decode()}"
 
     make_due(config)
     assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
     make_due(config)
     assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
-    assert len(hook.posts) == 2  # one retry, then no more
-    (row,) = rows(config, "slack")
-    assert row["status"] == "dead" and f"HTTP {status}: {body.decode()}" in row["reason"]
-    [listed] = outbox_json(config, slack_env(site))
-    assert (listed["channel"], listed["state"], listed["kind"]) == ("slack", "dead", "alert")
+    assert len(hook.posts) == 2 * alerts  # one retry each, then no more
+    for row in rows(config, "slack"):
+        assert row["status"] == "dead" and f"HTTP {status}: {body.decode()}" in row["reason"]
+    listed = outbox_json(config, slack_env(site))
+    assert {(x["channel"], x["state"], x["kind"]) for x in listed} == {("slack", "dead", "alert")}
+    assert len(listed) == alerts
     assert f"HTTP {status}" in invoke(config, "outbox", env=slack_env(site)).output
-    assert "deliveries dead: 1" in invoke(config, "status", env=slack_env(site)).output
+    assert f"deliveries dead: {alerts}" in invoke(config, "status", env=slack_env(site)).output
 
-    # fixed on Slack's side: `outbox retry` queues it again and the next round delivers it, once
+    # fixed on Slack's side: `outbox retry` queues them again and the next round delivers each, once
     hook.answers = [(200, {"Content-Type": "text/plain"}, b"ok")]
     result = invoke(config, "outbox", "retry", "--all-dead", env=slack_env(site))
-    assert result.exit_code == 0 and "1 delivery queued again" in result.output
+    assert result.exit_code == 0 and f"{alerts} deliver" in result.output
     assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
     assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
-    assert len(hook.posts) == 3 and rows(config, "slack")[0]["status"] == "sent"
+    assert len(hook.posts) == 3 * alerts and {r["status"] for r in rows(config, "slack")} == {"sent"}
     assert outbox_json(config, slack_env(site)) == []
 
 
@@ -155,12 +165,13 @@ def test_outbox_retry_by_message_id_and_its_mistakes(site, write_config):
     for _ in range(2):
         assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
         make_due(config)
-    (row,) = rows(config, "slack")
+    row = rows(config, "slack")[0]
     assert row["status"] == "dead"
     assert invoke(config, "outbox", "retry", env=slack_env(site)).exit_code == 2  # neither ID nor --all-dead
     assert invoke(config, "outbox", "retry", "nosuchid", env=slack_env(site)).exit_code == 1
     assert invoke(config, "outbox", "retry", row["message_id"], env=slack_env(site)).exit_code == 0
-    assert rows(config, "slack")[0]["status"] == "pending"
+    assert [r["status"] for r in rows(config, "slack") if r["message_id"] == row["message_id"]] == ["pending"]
+    assert all(r["status"] == "dead" for r in rows(config, "slack") if r["message_id"] != row["message_id"])
 
 
 def test_retries_end_after_give_up_after(site, write_config):
@@ -168,7 +179,7 @@ def test_retries_end_after_give_up_after(site, write_config):
     config = write_config(feeds_of(site), channels=[{"type": "file"}, email_channel(port, "a@example.org")],
                           delivery={"give_up_after": "2h"})
     assert invoke(config, "run", "--once").exit_code == 0
-    (row,) = rows(config, "email")
+    row = rows(config, "email")[0]
     assert row["status"] == "pending" and row["failure"] == "temporary"
     # the backoff never schedules a retry past the give-up moment
     assert row["next_attempt"] <= (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -178,9 +189,10 @@ def test_retries_end_after_give_up_after(site, write_config):
                  [(datetime.now(UTC) - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")])
     conn.commit()
     assert invoke(config, "run", "--once").exit_code == 0
-    (row,) = rows(config, "email")
-    assert row["status"] == "dead"
-    assert row["reason"].startswith("gave up: not delivered within 2h; last error: email: 127.0.0.1:")
+    for row in rows(config, "email"):
+        assert row["status"] == "dead"
+        assert row["reason"].startswith("gave up: not delivered within 2h")
+    assert "last error: email: 127.0.0.1:" in rows(config, "email")[0]["reason"]
 
 
 # -- 8. Retry-After, and a channel that is down rests for the round --------------------------------------
@@ -193,8 +205,8 @@ def test_retry_after_holds_the_channel_and_nothing_more_is_posted_that_round(sit
     site.route(SLACK, hook)
     config = write_config(feeds_of(site), channels=[{"type": "file"}, {"type": "slack"}])
     assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
-    assert len(hook.posts) == 1
-    (row,) = rows(config, "slack")
+    assert len(hook.posts) == 1  # the others due this round are not posted
+    row = rows(config, "slack")[0]
     assert row["failure"] == "temporary" and "HTTP 429: rate_limited" in row["last_error"]
     floor = (datetime.now(UTC) + timedelta(seconds=590)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert row["next_attempt"] >= floor
@@ -220,12 +232,12 @@ def test_a_webhook_answering_503_is_tried_once_per_round(site, write_config):
     config = write_config(feeds_of(site), channels=[{"type": "file"}, {"type": "slack"}])
     assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
     assert invoke(config, "digest", env=slack_env(site)).exit_code == 0
-    assert len(hook.posts) == 2  # a new round tries the new message; the alert waits in its backoff
+    assert len(hook.posts) == 2  # a new round tries the new message; the alerts wait in their backoff
     make_due(config)
     assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
-    assert len(hook.posts) == 3  # two due, one tried
+    assert len(hook.posts) == 3  # several due, one tried
     slack = rows(config, "slack")
-    assert [r["status"] for r in slack] == ["pending", "pending"]
+    assert len(slack) >= 2 and {r["status"] for r in slack} == {"pending"}
     assert all(r["next_attempt"] > "2001" for r in slack)  # both wait as long as the one that failed
 
 
@@ -243,7 +255,7 @@ def test_a_hung_mail_server_is_tried_once_per_round(site, write_config):
         assert invoke(config, "run", "--once").exit_code == 0
         assert len(hung.connections) == 3  # two messages due: the first timeout ends the channel's round
         assert "no answer within 1s" in rows(config, "email")[0]["last_error"]
-        assert [r["status"] for r in rows(config, "file")] == ["sent", "sent"]
+        assert {r["status"] for r in rows(config, "file")} == {"sent"}  # the other channels are not held up
     finally:
         hung.close()
 
@@ -255,8 +267,8 @@ def test_a_round_budget_cuts_a_slow_channel_short(site, write_config):
                                                                                         timeout=600)],
                               delivery={"round_budget": "2s"})
         assert invoke(config, "run", "--once").exit_code == 0
-        (row,) = rows(config, "email")
-        assert row["status"] == "pending" and "email: 127.0.0.1" in row["last_error"]
+        row = rows(config, "email")[0]
+        assert row["status"] == "pending" and "the round's time budget ran out" in row["last_error"]
     finally:
         hung.close()
 

@@ -32,6 +32,10 @@ QUIT_TIMEOUT = 5.0  # the goodbye is a courtesy: the messages were accepted alre
 ALONE_BUDGET = 120.0  # a send outside a delivery round (tools, tests) gets the default round budget
 
 
+class BudgetSpent(TimeoutError):
+    """The round's time for this channel ran out before the next message."""
+
+
 def sender_domain(sender: str) -> str:
     """The domain of the From address: Message-IDs and the List-Id live under it."""
     address = parseaddr(sender)[1]
@@ -74,6 +78,7 @@ class EmailSender:
         self.name = channel.name
         self._smtp: smtplib.SMTP | None = None
         self._watchdog: threading.Timer | None = None
+        self._aborted = False  # the watchdog ended the session at the round's deadline
 
     def ref_for(self, delivery: Delivery) -> str:
         return message_id_header(delivery.message_id, sender_domain(self.channel.from_))
@@ -104,7 +109,8 @@ class EmailSender:
             self._drop()
             # smtplib reports a read timeout as "Connection unexpectedly closed: timed out"
             timed_out = isinstance(exc, TimeoutError) or "timed out" in str(exc)
-            reason = f"no answer within {c.timeout:g}s (or the round's budget)" if timed_out else str(exc) or "closed"
+            reason = ("the round's time budget ran out" if self._aborted or isinstance(exc, BudgetSpent)
+                      else f"no answer within {c.timeout:g}s" if timed_out else str(exc) or "closed")
             raise DeliveryError(f"{type(exc).__name__}: {reason}", channel_down=True, **where) from None
         return {addr: DeliveryError(f"refused: {refused[addr][0]} {_text(refused[addr][1])}",
                                     permanent=smtp_permanent(refused[addr][0]), **where) if addr in refused else None
@@ -135,6 +141,7 @@ class EmailSender:
         else:
             smtp = smtplib.SMTP(timeout=timeout)
         self._smtp = smtp
+        self._aborted = False
         self._watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), self._abort)
         self._watchdog.daemon = True
         self._watchdog.start()
@@ -148,11 +155,12 @@ class EmailSender:
     def _wait(self, deadline: float) -> float:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise TimeoutError("the round's time budget for this channel is spent")
+            raise BudgetSpent("the round's time budget for this channel is spent")
         return min(self.channel.timeout, remaining)
 
     def _abort(self) -> None:
         """The round's deadline passed mid-conversation: wake whatever waits on the socket."""
+        self._aborted = True
         smtp = self._smtp
         sock = getattr(smtp, "sock", None)
         if sock is not None:

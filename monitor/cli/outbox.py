@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import click
 
 from monitor import delivery
 from monitor.cli.context import Context, guarded
-from monitor.digest import one_line, when
+from monitor.digest import local_time, one_line
 from monitor.pipeline import utcnow
 from monitor.store import Store
+
+
+def when(stamp: str | None) -> str:
+    return f"{local_time(stamp, ZoneInfo('UTC'))} UTC" if stamp else "?"
 
 
 def delivery_line(row: dict, now: datetime) -> str:
