@@ -142,6 +142,14 @@ def _jsonl_verdicts(book: RuleBook, chosen: list, number: int, line: str, gate: 
     return out | {"results": verdicts(book, chosen, title, item["text"], published, **gate)}
 
 
+def _window(since: str) -> datetime:
+    """The start of the --since window, or a usage error (exit 2)."""
+    try:
+        return utcnow() - timedelta(seconds=parse_duration(since))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+
+
 def _from_bytes(body: bytes, title: str, content_type: str) -> tuple[str, str]:
     """Plain text as it is; an HTML page through the extract stage, as the monitor would see it."""
     looks_html = "html" in content_type or body.lstrip()[:1] == b"<"
@@ -160,10 +168,7 @@ def _from_bytes(body: bytes, title: str, content_type: str) -> tuple[str, str]:
 @guarded
 def rules_backtest(obj: Context, rule_name: str, since: str, as_json: bool) -> None:
     """Run RULE as it is on disk over the stored articles; list what it would add and remove."""
-    try:
-        window = utcnow() - timedelta(seconds=parse_duration(since))
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--since") from None
+    window = _window(since)
     book = load_rulebook(obj.config.rules_dir)
     chosen = _pick(book, rule_name)
     # the keyword automaton of the chosen rules picks which rules to test on each article at all, as in
@@ -234,10 +239,7 @@ class _Progress:
 def rules_near_misses(obj: Context, rule_name: str, since: str, as_json: bool) -> None:
     """List stored articles that RULE (or all) almost caught: all its clauses but one hold (a side of a NEAR,
     an AND operand, a veto), with the clause that failed."""
-    try:
-        window = utcnow() - timedelta(seconds=parse_duration(since))
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--since") from None
+    window = _window(since)
     book = load_rulebook(obj.config.rules_dir)
     chosen = _pick(book, rule_name)
     seen = found = 0

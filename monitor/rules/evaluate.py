@@ -186,29 +186,20 @@ class Program:
                     if test(ctx, fields):
                         part(ctx, fields, evidence, clauses)
             return explain_or
-        if isinstance(node, Sentences):
-            label, child = self.label(node), node.child
-
-            def explain_sentences(ctx: Context, fields: tuple[str, ...], evidence: list[_Place],
-                                  clauses: list[str] | None) -> None:
-                if clauses is not None:
-                    clauses.append(label)
-                explainer = _Explainer(self, ctx)
-                for field in fields:
-                    evidence.extend(explainer._evidence(field, explainer.spans(child, field)))
-            return explain_sentences
-        if isinstance(node, Not | Near | Except):
+        if isinstance(node, Not | Near | Except | Sentences):
             label = self.label(node)
-            near = node if isinstance(node, Near | Except) else None
+            # NEAR and EXCEPT: the evidence is the spans that hold (pairs near each other, matches not vetoed);
+            # SENTENCES: its operand's spans; NOT: none
+            spanned = node.child if isinstance(node, Sentences) else None if isinstance(node, Not) else node
 
             def explain_clause(ctx: Context, fields: tuple[str, ...], evidence: list[_Place],
                                clauses: list[str] | None) -> None:
                 if clauses is not None:
                     clauses.append(label)
-                if near is not None:  # NEAR: the evidence is the pairs that are near each other
+                if spanned is not None:
                     explainer = _Explainer(self, ctx)
                     for field in fields:
-                        evidence.extend(explainer._evidence(field, explainer.spans(near, field)))
+                        evidence.extend(explainer._evidence(field, explainer.spans(spanned, field)))
             return explain_clause
         if isinstance(node, Field):
             inner_walk, name = self._compile_explain(node.child), node.name
