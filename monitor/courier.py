@@ -94,7 +94,8 @@ class Courier:
                                       queued=_parse(d.queued), now=now, give_up_after=give_up,
                                       retry_after=retry_after(exc.retry_after, now))
         store.record_failure(d.message_id, d.channel, status=outcome.status, error=outcome.error,
-                             failure=outcome.failure, next_attempt=outcome.next_attempt)
+                             failure=outcome.failure, next_attempt=outcome.next_attempt,
+                             recipients={**d.recipients, **exc.progress} if exc.progress else None)
         self._log(d, outcome, report)
         return outcome
 

@@ -18,8 +18,15 @@ from email.utils import format_datetime
 import pytest
 from click.testing import CliRunner
 
+from monitor.channels.slack import SlackSender
 from monitor.cli import main
+from monitor.config import DeliveryConfig, FetchConfig, SlackChannel
+from monitor.courier import Courier
+from monitor.digest import build_message
+from monitor.fetch import Fetcher
+from monitor.store import Store
 from tests.conftest import wait_for
+from tests.message_builders import LAYOUT, NOW, day
 from tests.servers import HungServer, ScriptedInbox, WebhookScript, free_port, smtp_server
 
 SLACK = "/hooks/slack"
@@ -335,3 +342,26 @@ def test_a_hand_run_digest_beside_the_service_is_refused_and_says_why(site, writ
         assert invoke(config, "digest", "--dry-run", env=slack_env(site)).exit_code == 0  # reading is fine
     finally:
         service.stop()
+
+
+# -- a long Slack message part-way through --------------------------------------------------------------
+
+def test_a_long_slack_message_cut_off_part_way_sends_only_the_rest_on_retry(site):
+    ok = (200, {"Content-Type": "text/plain"}, b"ok")
+    hook = WebhookScript(ok, (429, {"Retry-After": "0"}, b"rate_limited"), ok)  # Slack allows short bursts only
+    site.route(SLACK, hook)
+    message = build_message("digest", day(500), NOW, layout=LAYOUT)
+    sender = SlackSender(SlackChannel(type="slack", webhook_url=site.url(SLACK)),
+                         Fetcher(FetchConfig(allow_private_networks=True)))
+    with Store.memory() as store:
+        store.save_message(message, [], ["slack"])
+        courier = Courier([sender], DeliveryConfig(), lambda: NOW)
+        first = courier.run(store)
+        assert first.delivered == 0 and len(hook.posts) == 2
+        (row,) = store.unsent_deliveries()
+        assert row["recipients"] == {"slack posts": {"status": "sent", "count": 1}}
+        assert courier.run(store).delivered == 1
+        assert store.unsent_deliveries() == []
+    parts = [json.loads(p)["blocks"][0]["text"]["text"] for p in hook.posts]
+    assert len(parts) > 3 and parts[1] == parts[2]  # the refused post again, and only it
+    assert len(set(parts)) == len(parts) - 1  # every other post once

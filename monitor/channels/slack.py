@@ -16,6 +16,8 @@ from monitor.errors import BlockedAddressError, DeliveryError, FetchError, HTTPS
 from monitor.fetch import Fetcher
 from monitor.models import Delivery
 
+POSTS = "slack posts"  # the progress key: how many posts of a long message Slack has taken
+
 
 class SlackSender:
     def __init__(self, channel: SlackChannel, fetcher: Fetcher):
@@ -29,19 +31,23 @@ class SlackSender:
     def send(self, delivery: Delivery, deadline: float | None = None) -> dict[str, DeliveryError | None]:
         # the webhook URL is a secret: errors name its host and the failure, never its path
         where = {"channel": "slack", "target": urlsplit(self.channel.webhook_url or "").hostname}
-        try:
-            # a long message is several numbered posts, in order; a failure part-way sends them all again
-            for post in slack_posts(delivery.data):
-                self.fetcher.post_json(self.channel.webhook_url or "", json.dumps(post, ensure_ascii=False).encode(),
+        posts = slack_posts(delivery.data)  # a long message is several numbered posts, in order
+        done = int(delivery.recipients.get(POSTS, {}).get("count", 0))  # taken by an earlier try
+        for n in range(done, len(posts)):
+            # a failure part-way keeps the count of posts taken, so the retry sends only the rest
+            progress = {POSTS: {"status": "sent", "count": n}} if n else None
+            try:
+                body = json.dumps(posts[n], ensure_ascii=False).encode()
+                self.fetcher.post_json(self.channel.webhook_url or "", body,
                                        deadline=None if deadline is None else max(0.5, deadline - time.monotonic()))
-        except HTTPStatusError as exc:
-            permanent, down = webhook_failure(exc.status)
-            raise DeliveryError(one_line(exc.message, 200), permanent=permanent, channel_down=down,
-                                retry_after=exc.retry_after, **where) from None
-        except BlockedAddressError as exc:  # the policy refuses the webhook's address: a config problem
-            raise DeliveryError(self._reason(exc), permanent=True, **where) from None
-        except FetchError as exc:  # unreachable or timed out
-            raise DeliveryError(self._reason(exc), channel_down=True, **where) from None
+            except HTTPStatusError as exc:
+                permanent, down = webhook_failure(exc.status)
+                raise DeliveryError(one_line(exc.message, 200), permanent=permanent, channel_down=down,
+                                    retry_after=exc.retry_after, progress=progress, **where) from None
+            except BlockedAddressError as exc:  # the policy refuses the webhook's address: a config problem
+                raise DeliveryError(self._reason(exc), permanent=True, progress=progress, **where) from None
+            except FetchError as exc:  # unreachable or timed out
+                raise DeliveryError(self._reason(exc), channel_down=True, progress=progress, **where) from None
         return {}
 
     def _reason(self, exc: FetchError) -> str:
