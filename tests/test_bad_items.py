@@ -31,8 +31,9 @@ from monitor.pipeline import Pipeline
 from monitor.rules.files import load_rulebook
 from monitor.store import Store
 from monitor.text.scrub import flaws, scrub
-from tests.test_end_to_end import GOOD_FEEDS, cli
+from tests.helpers import cli
 
+GOOD_FEEDS = ["/feeds/northwire.xml", "/feeds/baltic-ledger.rdf", "/feeds/minsk-monitor.atom"]
 FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 OPENERS, CLOSERS = "\u202a\u202b\u202d\u202e\u2066\u2067\u2068", "\u202c\u2069"
 NASTY = ["\ud800", "\udbff", "\udc00", "\ud83d", "\ude00", "\x00", "\x01", "\x08", "\x1b", "\x7f", "\x85", "\x9f",
@@ -345,3 +346,17 @@ def test_an_exception_while_handling_one_feed_is_that_feeds_error(make_server, w
                                                           "the feed: RuntimeError: feed stage bug")]
     result = CliRunner().invoke(main, ["--config", str(config.path), "feeds"])
     assert "failing since" in result.output and "feed stage bug" in result.output
+
+
+def test_feeds_test_names_what_it_repaired_and_a_cut_feed(make_server, write_config):
+    site = make_server(None)
+    site.route("/cut.json", (200, {"Content-Type": "application/feed+json"}, jsonfeed([
+        {"id": "c", "url": site.url("/c.html"), "title": "half an emoji \ud83d"}])))
+    full = rss(site.base, [(f"/r{n}.html", f"title {n}", "summary") for n in range(6)])
+    site.route("/cut.xml", (200, {"Content-Type": "application/rss+xml"}, full[: len(full) * 2 // 3]))
+    config = write_config([])
+    shown = CliRunner().invoke(main, ["--config", str(config), "feeds", "test", site.url("/cut.json")]).output
+    assert "1 items" in shown and "half an emoji \ufffd" in shown
+    assert f"repaired: {site.url('/c.html')}: title: a lone surrogate (replaced or dropped)" in shown
+    shown = CliRunner().invoke(main, ["--config", str(config), "feeds", "test", site.url("/cut.xml")]).output
+    assert "partial: the XML ends early" in shown

@@ -8,7 +8,7 @@ import click
 
 from monitor.cli.context import Context, guarded
 from monitor.errors import MonitorError
-from monitor.feeds import parse_feed
+from monitor.feeds import read_feed
 from monitor.fetch import Fetcher, Request
 from monitor.models import Feed, FeedProblems
 from monitor.pipeline import utcnow
@@ -84,13 +84,18 @@ def feeds_test(obj: Context, url: str, limit: int) -> None:
         sys.exit(1)
     response = outcome.response
     try:
-        items = parse_feed(Feed(url, url, config.interval), response.body, response.headers, url=response.url)
+        parsed = read_feed(Feed(url, url, config.interval), response.body, response.headers, url=response.url)
     except MonitorError as exc:
         click.echo(f"parse failed: {exc}", err=True)
         sys.exit(1)
+    items = parsed.items
     click.echo(f"{url}: HTTP {response.status}, {len(response.body)} bytes in {outcome.seconds:.2f}s, "
                f"{len(items)} items" + (f", moved permanently to {response.permanent_redirect}"
                                         if response.permanent_redirect else ""))
+    if parsed.partial:
+        click.echo(f"partial: {parsed.partial}")
+    for repair in parsed.repairs:
+        click.echo(f"repaired: {repair}")
     for item in items[:limit]:
         when = item.published.strftime("%Y-%m-%d %H:%M") if item.published else "no date"
         click.echo(f"- {when}  {item.title}\n    {item.url or '(no link)'}")
