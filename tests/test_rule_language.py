@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.errors import RuleError
-from monitor.rules.evaluate import evaluate, explain
+from monitor.rules.evaluate import evaluate, explain, failures
 from monitor.rules.matching import in_title_and_text, index_article
 from monitor.rules.query import (
     Alias,
@@ -621,3 +621,20 @@ def test_index_tokens_equal_the_canonical_tokenizer(text):
     index = TextIndex.build({"f": text})
     assert index.tokens("f") == [t for t, _, _ in reference]
     assert [index.span("f", i) for i in range(len(reference))] == [(s, e) for _, s, e in reference]
+
+
+@pytest.mark.parametrize(("query", "text", "expected"), [
+    ("a b c", "a c", ["b: not found"]),
+    ("a b c", "a b c", []),
+    ("a NEAR/2 b", "a x x x b", ["a NEAR/2 b: both there, not within 2 words"]),
+    ("a NEAR/2 b", "x", ["a: not found", "b: not found"]),
+    ("(a b) OR (c d e)", "a c", ["b: not found"]),  # the alternative that came closest
+    ("a NOT b", "a b", ["excluded by NOT b"]),
+    ("a EXCEPT b", "a b.", ["a EXCEPT b: every match vetoed"]),
+    ("SENTENCES/2 a", "a. x.", ["SENTENCES/2 a: in fewer sentences"]),
+    ("title:a b", "b", ["title:a: not found"]),
+    ("(x OR y OR z) w", "w", ["x OR y OR z: none found"]),
+    ("@lukashenko minsk", "minsk", ["@lukashenko: not found"]),
+])
+def test_failures_say_which_clauses_failed(query, text, expected):
+    assert failures(parse(query, ALIASES), index_article("", text)) == expected

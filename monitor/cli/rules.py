@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from monitor.cli.context import EXIT_INVALID, Context, guarded
-from monitor.cli.verdict import near_miss, verdicts
+from monitor.cli.verdict import near_misses, verdicts
 from monitor.config import parse_duration
 from monitor.extract import decode_html, extract_article
 from monitor.fetch import Fetcher, Request
@@ -246,15 +246,12 @@ def rules_near_misses(obj: Context, rule_name: str, since: str, as_json: bool) -
     with Store.open(obj.config.db_path) as store:
         for row in store.articles(window):
             seen += 1
-            for rule in chosen:
-                missing = near_miss(rule, row["title"] or "", row["text"] or "")
-                if missing is None:
-                    continue
+            for name, missing in near_misses(book, chosen, row["title"] or "", row["text"] or "").items():
                 found += 1
                 if as_json:
-                    click.echo(json.dumps({"rule": rule.name, "missing": missing, "url": row["url"],
+                    click.echo(json.dumps({"rule": name, "missing": missing, "url": row["url"],
                                            "title": row["title"], "first_seen": row["first_seen"]},
                                           ensure_ascii=False))
                 else:
-                    click.echo(f"[{rule.name}] {row['title']}\n    {row['url']}\n    missing: {missing}")
+                    click.echo(f"[{name}] {row['title']}\n    {row['url']}\n    missing: {missing}")
     click.echo(f"{seen} articles since {since}: {found} near misses", err=as_json)

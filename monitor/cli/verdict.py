@@ -35,7 +35,7 @@ def verdicts(book: RuleBook, rules: Sequence[Rule], title: str, text: str, publi
     out = []
     for rule in rules:
         if rule.name not in alerts:
-            failed = failures(rule.node, index)
+            failed = failures(rule.node, index, book.ruleset.context(index))
             out.append({"rule": rule.name, "matched": False, "alert": False, "why_alert": "no match",
                         "failed": failed[0] if failed else None, "failed_clauses": failed,
                         "near_miss": len(failed) == 1})
@@ -85,8 +85,17 @@ def _evidence(e, index: TextIndex) -> dict:
             "words": index.text(e.field)[e.start:e.end]}
 
 
-def near_miss(rule: Rule, title: str, text: str) -> str | None:
-    """The one clause `rule` misses on the article, when all its others hold; else None."""
-    failed = failures(rule.node, index_article(title, text))
-    return failed[0] if len(failed) == 1 else None
+def near_misses(book: RuleBook, rules: Sequence[Rule], title: str, text: str) -> dict[str, str]:
+    """For each rule of `rules` (all in `book`) that misses the article by one clause only, that clause."""
+    index = index_article(title, text)
+    ruleset = book.ruleset
+    ctx = ruleset.context(index)
+    matching = set(ruleset.matching(index))
+    out = {}
+    for rule in rules:
+        if rule.name not in matching:
+            failed = failures(rule.node, index, ctx)
+            if len(failed) == 1:
+                out[rule.name] = failed[0]
+    return out
 

@@ -673,49 +673,81 @@ def short(label: str, limit: int = CLAUSE_CHARS) -> str:
     return label if len(label) <= limit else label[:limit - 1].rstrip() + "…"
 
 
-def failures(node: Node, index: TextIndex) -> list[str]:
+def failures(node: Node, index: TextIndex, ctx: Context | None = None) -> list[str]:
     """Why `node` does not match the article: the clauses that failed in the alternative that came closest
     (fewest failed clauses), first failure first; [] when it matches. A clause is an operand of an AND, a
-    missing side of a NEAR, or a NEAR whose sides are both there but too far apart. One failure: a near miss."""
-    program = Program(node)
-    ctx = Context(index)
+    missing side of a NEAR, or a NEAR whose sides are both there but too far apart. One failure: a near miss.
+    `ctx`: the article as a RuleSet holding this tree sees it (faster: word tests are set lookups)."""
+    program = _program(node)
+    ctx = ctx or Context(index)
     return _failures(program, node, ctx, ctx.all_fields)
 
 
+_PROGRAMS: dict[int, tuple[Node, Program]] = {}  # id -> (the tree, kept so the id stays its own; its Program)
+_PROGRAMS_KEPT = 64  # a rules directory's trees, with room for reloads; then the cache starts over
+
+
+def _program(node: Node) -> Program:
+    """The compiled Program of a rule's tree, compiled once (a big rule takes tens of milliseconds)."""
+    kept = _PROGRAMS.get(id(node))
+    if kept is None or kept[0] is not node:
+        if len(_PROGRAMS) >= _PROGRAMS_KEPT:
+            _PROGRAMS.clear()
+        kept = _PROGRAMS[id(node)] = (node, Program(node))
+    return kept[1]
+
+
 def _failures(program: Program, node: Node, ctx: Context, fields: tuple[str, ...]) -> list[str]:
-    if program.tests[id(node)](ctx, fields):
-        return []
-    label = short(program.label(node))
-    if isinstance(node, And):
-        return [_first(program, c, ctx, fields) for c in node.children if not program.tests[id(c)](ctx, fields)]
-    if isinstance(node, Or):
-        if all(isinstance(c, Term | Prefix | Phrase | Alias) for c in node.children):
-            return [f"{label}: none found"]
-        options = [_failures(program, c, ctx, fields) for c in node.children]
-        return min(options, key=len)
-    if isinstance(node, Near):
-        missing = [_first(program, side, ctx, fields) for side in (node.left, node.right)
-                   if not program.tests[id(side)](ctx, fields)]
-        return missing or [f"{label}: both there, not within {node.distance} words"]
-    if isinstance(node, Except):
-        if not program.tests[id(node.left)](ctx, fields):
-            return _failures(program, node.left, ctx, fields)
-        return [f"{label}: every match vetoed"]
-    if isinstance(node, Sentences):
-        if not program.tests[id(node.child)](ctx, fields):
-            return _failures(program, node.child, ctx, fields)
-        return [f"{label}: in fewer sentences"]
-    if isinstance(node, Field):
-        inner = _failures(program, node.child, ctx, (node.name,))
-        return [f"{node.name}:{f}" if not f.startswith(f"{node.name}:") else f for f in inner] or [label]
-    if isinstance(node, Not):
-        return [f"excluded by {label}"]
-    return [f"{label}: not found"]
+    return _Failures(program, ctx).of(node, fields)
 
 
-def _first(program: Program, node: Node, ctx: Context, fields: tuple[str, ...]) -> str:
-    found = _failures(program, node, ctx, fields)
-    return found[0] if found else short(program.label(node))
+class _Failures:
+    """The failure walk of one tree on one article; each node's test is run once per scope."""
+
+    def __init__(self, program: Program, ctx: Context):
+        self.program, self.ctx = program, ctx
+        self.held: dict[tuple[int, tuple[str, ...]], bool] = {}
+
+    def holds(self, node: Node, fields: tuple[str, ...]) -> bool:
+        key = (id(node), fields)
+        held = self.held.get(key)
+        if held is None:
+            held = self.held[key] = self.program.tests[id(node)](self.ctx, fields)
+        return held
+
+    def label(self, node: Node) -> str:
+        return short(self.program.label(node))
+
+    def first(self, node: Node, fields: tuple[str, ...]) -> str:
+        found = self.of(node, fields)
+        return found[0] if found else self.label(node)
+
+    def of(self, node: Node, fields: tuple[str, ...]) -> list[str]:
+        if self.holds(node, fields):
+            return []
+        if isinstance(node, And):
+            return [self.first(c, fields) for c in node.children if not self.holds(c, fields)]
+        if isinstance(node, Or):
+            if all(isinstance(c, Term | Prefix | Phrase | Alias) for c in node.children):
+                return [f"{self.label(node)}: none found"]
+            return min((self.of(c, fields) for c in node.children), key=len)
+        if isinstance(node, Near):
+            missing = [self.first(side, fields) for side in (node.left, node.right) if not self.holds(side, fields)]
+            return missing or [f"{self.label(node)}: both there, not within {node.distance} words"]
+        if isinstance(node, Except):
+            if not self.holds(node.left, fields):
+                return self.of(node.left, fields)
+            return [f"{self.label(node)}: every match vetoed"]
+        if isinstance(node, Sentences):
+            if not self.holds(node.child, fields):
+                return self.of(node.child, fields)
+            return [f"{self.label(node)}: in fewer sentences"]
+        if isinstance(node, Field):
+            inner = self.of(node.child, (node.name,))
+            return [f if f.startswith(f"{node.name}:") else f"{node.name}:{f}" for f in inner] or [self.label(node)]
+        if isinstance(node, Not):
+            return [f"excluded by {self.label(node)}"]
+        return [f"{self.label(node)}: not found"]
 
 
 def evaluate(node: Node, index: TextIndex) -> Match:

@@ -224,12 +224,17 @@ class RuleSet:
         out.sort()
         return out
 
+    def context(self, index: TextIndex) -> Context:
+        """The article as the rules' tests see it: with the markers of every rule word found in it (a tree
+        whose words are not all among this set's rules needs a plain Context instead)."""
+        found, found_in = self._scan(index)
+        return Context(index, found, found_in)
+
     def _passing(self, index: TextIndex) -> tuple[Context, list[int]]:
         """The article as the rules' tests see it, and the indexes of the rules that match it, in order."""
-        found, found_in = self._scan(index)
-        ctx = Context(index, found, found_in)
+        ctx = self.context(index)
         programs, fields = self._programs, ctx.all_fields
-        return ctx, [i for i in self._candidates(index, found, found_in) if programs[i].test(ctx, fields)]
+        return ctx, [i for i in self._candidates(index, ctx.found, ctx.found_in) if programs[i].test(ctx, fields)]
 
     def matching(self, index: TextIndex) -> list[str]:
         """Names of the rules that match the article, in rule order; no evidence is computed."""
