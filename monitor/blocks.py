@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from monitor.links import linkable
 from monitor.render import highlight_spans, one_line, plural
+from monitor.text.scrub import scrub
 
 MAX_BLOCKS = 50  # Slack: blocks per message
 MAX_SECTION = 3000  # Slack: characters of a section's text
@@ -35,7 +36,7 @@ def link(url: str, label: str) -> str:
 
 
 def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return text if len(text) <= limit else scrub(text[: limit - 1] + "…")  # scrub: close cut-off bidi marks
 
 
 def _section(text: str) -> dict:

@@ -11,6 +11,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup, escape
 
 from monitor.links import linkable
+from monitor.text.scrub import scrub
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
@@ -37,7 +38,8 @@ CONTRAST_PAIRS = [
 def one_line(text: str, limit: int = 200) -> str:
     """Collapse control characters (CR/LF included) so feed text cannot forge headers or lines."""
     flat = " ".join(_CONTROL.sub(" ", text or "").split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+    # clipping may cut off the marks that close a bidi isolate or embedding: close them again
+    return flat if len(flat) <= limit else scrub(flat[: limit - 1].rstrip() + "…")
 
 
 def short_url(url: str, limit: int = 70) -> str:

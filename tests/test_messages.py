@@ -274,3 +274,13 @@ def test_follow_ups_are_brief_and_name_the_message_they_follow():
 def test_an_empty_digest_says_so():
     message = build_message("digest", [], NOW + timedelta(days=1), layout=LAYOUT)
     assert message.subject.startswith("No new stories") and "No new matching articles" in message.text
+
+
+def test_clipping_never_leaves_a_bidi_isolate_open():
+    title = "x" * 195 + "\u2067עברית\u2069 and more words after it"  # an RLI ... PDI across the clip point
+    message = build_message("alert", [item(3, "coale", title=title)], NOW, layout=LAYOUT)
+    for text in (message.subject, message.data["preheader"], *message.text.splitlines()):
+        assert text.count("\u2067") == text.count("\u2069"), repr(text[-20:])
+    for post in slack_posts(message.data):
+        header = post["blocks"][0]["text"]["text"]
+        assert header.count("\u2067") == header.count("\u2069")
