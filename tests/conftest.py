@@ -185,12 +185,14 @@ def second_loopback_site() -> Iterator[SiteServer]:
 
 
 class SMTPInbox:
-    """An aiosmtpd handler keeping each mail, parsed."""
+    """An aiosmtpd handler keeping each mail, parsed, and its bytes exactly as they arrived (`raw`)."""
 
     def __init__(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
+        self.raw: list[bytes] = []
 
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        self.raw.append(envelope.content)
         self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
         return "250 OK"
 

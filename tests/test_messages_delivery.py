@@ -6,12 +6,10 @@ channel-test commands."""
 from __future__ import annotations
 
 import json
-import socket
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from monitor.blocks import MAX_BLOCKS, MAX_HEADER, MAX_SECTION
@@ -25,36 +23,13 @@ from monitor.models import Delivery
 from tests.message_builders import LAYOUT, NOW, day, failing_feeds, release
 
 
-class RawInbox:
-    """An SMTP handler that keeps each message's bytes exactly as they arrived."""
-
-    def __init__(self):
-        self.raw: list[bytes] = []
-
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
-        self.raw.append(envelope.content)
-        return "250 OK"
-
-
-@pytest.fixture
-def raw_smtp():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    inbox = RawInbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
-
-
 def delivery(message, channel: str) -> Delivery:
     return Delivery(message_id=message.id, channel=channel, attempts=0, kind=message.kind, subject=message.subject,
                     text=message.text, html=message.html, data=message.data)
 
 
-def test_email_raw_mime_parts_headers_and_threading(raw_smtp):
-    inbox, port = raw_smtp
+def test_email_raw_mime_parts_headers_and_threading(smtp_inbox):
+    inbox, port = smtp_inbox
     channel = EmailChannel(type="email", host="127.0.0.1", port=port, tls="none", to=["desk@ngo.example"],
                            **{"from": "News Monitor <monitor@alerts.ngo.example>"})
     sender = EmailSender(channel)
@@ -206,8 +181,8 @@ def test_stale_news_guard(make_server, write_config, max_age, alerts):
         assert any("alerts.max_age" in s["reason"] for s in digest["suppressed"])
 
 
-def test_channels_test_reports_each_answer(make_server, write_config, raw_smtp):
-    inbox, port = raw_smtp
+def test_channels_test_reports_each_answer(make_server, write_config, smtp_inbox):
+    inbox, port = smtp_inbox
     site = make_server(None)
     site.route("/hook", (200, {"Content-Type": "text/plain"}, b"ok"))
     config = write_config([], channels=[
