@@ -138,8 +138,15 @@ class UpdatesConfig(_Strict):
     _durations = field_validator("within", "every", mode="before")(lambda v: parse_duration(v))
 
 
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
 class DigestConfig(_Strict):
-    at: StrictStr = "08:00"
+    """When digests go out: `at` is one "HH:MM" or a list of them (several a day); `days` limits them to
+    some weekdays (["mon"]: a weekly digest). Times are wall-clock times in `timezone`."""
+
+    at: StrictStr | list[StrictStr] = "08:00"
+    days: list[StrictStr] | None = None  # mon..sun; None: every day
     timezone: StrictStr = "UTC"  # the zone of every time in messages, named once in each
     stories_per_topic: int = Field(default=15, ge=1)  # the rest is counted, with the command that lists them
     sources_per_story: int = Field(default=5, ge=1)
@@ -147,16 +154,31 @@ class DigestConfig(_Strict):
     @field_validator("at", mode="before")
     @classmethod
     def _quoted(cls, v: object) -> object:
-        if isinstance(v, int) and not isinstance(v, bool):
-            raise ValueError('digest.at must be a quoted "HH:MM" string (unquoted, YAML reads 8:00 as a number)')
+        for one in (v if isinstance(v, list) else [v]):
+            if isinstance(one, int) and not isinstance(one, bool):
+                raise ValueError('digest.at must be a quoted "HH:MM" string (unquoted, YAML reads 8:00 as a number)')
         return v
 
     @field_validator("at")
     @classmethod
-    def _hhmm(cls, v: str) -> str:
-        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", v):
-            raise ValueError(f"digest.at must be HH:MM (24h, quoted), got {v!r}")
+    def _hhmm(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, list) and not v:
+            raise ValueError('digest.at: give at least one "HH:MM"')
+        for one in (v if isinstance(v, list) else [v]):
+            if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", one):
+                raise ValueError(f"digest.at must be HH:MM (24h, quoted), got {one!r}")
         return v
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        days = [d.strip().lower()[:3] for d in v]
+        unknown = [d for d, short in zip(v, days, strict=True) if short not in _DAYS]
+        if unknown or not days:
+            raise ValueError(f"digest.days: expected weekdays such as [mon] or [mon, thu], got {v!r}")
+        return days
 
     @field_validator("timezone")
     @classmethod
@@ -168,9 +190,37 @@ class DigestConfig(_Strict):
         return v
 
     @property
+    def times(self) -> list[dtime]:
+        """Every configured time of day, sorted."""
+        return sorted(dtime(int(a[:2]), int(a[3:])) for a in (self.at if isinstance(self.at, list) else [self.at]))
+
+    @property
     def time(self) -> dtime:
-        hour, minute = self.at.split(":")
-        return dtime(int(hour), int(minute))
+        return self.times[0]
+
+    @property
+    def weekdays(self) -> frozenset[int]:
+        """The weekdays (Monday 0) digests go out on."""
+        return frozenset(_DAYS.index(d) for d in self.days) if self.days else frozenset(range(7))
+
+    def describe(self) -> str:
+        days = f" on {', '.join(self.days)}" if self.days else " daily"
+        return f"{', '.join(t.strftime('%H:%M') for t in self.times)}{days} {self.timezone}"
+
+
+class ServiceConfig(_Strict):
+    """The running service: how often it asks the store what is due (feeds, digests), and how old its last
+    cycle may be before `status --check` calls it unhealthy (default: three ticks)."""
+
+    tick: int = 30
+    stale_after: int | None = None
+
+    _durations = field_validator("tick", "stale_after", mode="before")(
+        lambda v: None if v is None else parse_duration(v))
+
+    @property
+    def stale_limit(self) -> int:
+        return self.stale_after or 3 * self.tick
 
 
 class AlertsConfig(_Strict):
@@ -246,6 +296,7 @@ class Config(_Strict):
     digest: DigestConfig = DigestConfig()
     alerts: AlertsConfig = AlertsConfig()
     delivery: DeliveryConfig = DeliveryConfig()
+    service: ServiceConfig = ServiceConfig()
     channels: list[Channel] = Field(default_factory=lambda: [FileChannel(type="file")])
 
     _durations = field_validator("interval", mode="before")(lambda v: parse_duration(v))
@@ -256,7 +307,7 @@ class Config(_Strict):
     def _empty_sections(cls, data: object) -> object:
         """A section whose keys are all commented out (`extract:` alone) means its defaults."""
         if isinstance(data, dict):
-            sections = ("fetch", "extract", "updates", "digest", "alerts", "limits", "delivery")
+            sections = ("fetch", "extract", "updates", "digest", "alerts", "limits", "delivery", "service")
             return {k: ({} if v is None and k in sections else v)
                     for k, v in data.items()}
         return data

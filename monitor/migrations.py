@@ -118,6 +118,15 @@ def _008_backlog(db: Database) -> None:
     db["backlog"].create_index(["feed_url"])
 
 
+def _010_health(db: Database) -> None:
+    """The service's own health: one heartbeat row per job (poll, digest, service start) rewritten by each run
+    — when it began and ended, how long it took, its counts — so `status` can say whether the monitor is
+    alive; and per scheduled job the last slot it ran for, so a restart neither skips nor repeats a digest."""
+    db["heartbeats"].create({"job": str, "started": str, "finished": str, "seconds": float, "counts": str,
+                             "pid": int}, pk="job")
+    db["schedule"].create({"job": str, "slot": str, "ran": str}, pk="job")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_initial", _001_initial),
     ("002_feed_health", _002_feed_health),
@@ -128,4 +137,5 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("007_feed_problems", _007_feed_problems),
     ("008_backlog", _008_backlog),
     ("009_delivery_states", _009_delivery_states),
+    ("010_health", _010_health),
 ]

@@ -77,6 +77,14 @@ class CycleReport:
         found = self.problems.get(feed_url, FeedProblems())
         self.problems[feed_url] = replace(found, **{count: getattr(found, count) + 1, last: error[:500]})
 
+    def counts(self) -> dict[str, int]:
+        """The cycle's numbers, for its heartbeat and `status --json`."""
+        return {"feeds_polled": self.feeds_polled, "feeds_not_modified": self.feeds_not_modified,
+                "feeds_failed": len(self.feed_errors), "items_seen": self.items_seen,
+                "new_articles": self.new_articles, "copies": self.copies, "updated": self.updated,
+                "hits": self.hits, "alerts": self.alerts, "delivered": self.delivered,
+                "delivery_errors": len(self.delivery_errors), "items_failed": len(self.item_errors)}
+
     def summary(self) -> str:
         return (f"{self.feeds_polled} feeds polled ({self.feeds_not_modified} not modified, "
                 f"{len(self.feed_errors)} failed), {self.items_seen} items seen, "

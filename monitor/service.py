@@ -1,6 +1,7 @@
 """Process lifetime of `news-monitor run`: the APScheduler jobs (a poll tick that asks the store what
-is due, the daily digest at local time), the delivery thread (woken when a message is queued, so a
-hung mail server never holds up polling), SIGTERM/SIGINT, and the single-instance lock on state_dir.
+is due; a digest tick that asks `schedule` which digest slot has come and the store whether it was sent),
+heartbeats for `status`, the delivery thread (woken when a message is queued, so a hung mail server never
+holds up polling), SIGTERM/SIGINT, and the single-instance lock on state_dir.
 """
 
 from __future__ import annotations
@@ -12,18 +13,19 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.errors import AlreadyRunning
 from monitor.pipeline import Pipeline
+from monitor.schedule import last_slot, next_slot
 from monitor.store import Store
 
 log = logging.getLogger("monitor.service")
-POLL_TICK_SECONDS = 30  # how often the store is asked which feeds are due
 RULES_WATCH_SECONDS = 2  # how often rules_dir is checked for edits
 DELIVER_TICK_SECONDS = 10  # how often the delivery thread looks for retries that came due
 # how long a stop waits for a send in flight; a message cut off here counts as "sending" and goes out
@@ -52,6 +54,22 @@ def instance_lock(state_dir: Path, why: str = "") -> Iterator[None]:
         yield
 
 
+def lock_holder(state_dir: Path) -> int | None:
+    """The pid of the process holding the state directory's lock (a service, `run --once`, a digest sent
+    by hand), or None when nobody holds it. Takes the lock for an instant when it is free."""
+    path = state_dir / "monitor.lock"
+    if not path.exists():
+        return None
+    with open(path) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            first = handle.read().split()
+            return int(first[0]) if first and first[0].isdigit() else 0
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
 class Service:
     def __init__(self, pipeline: Pipeline, watch_rules: Callable[[], object] | None = None):
         self.pipeline = pipeline
@@ -64,10 +82,14 @@ class Service:
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
 
     def poll(self) -> None:
-        """The tick: run the feeds that are due; nothing here may kill the scheduler."""
+        """The tick: run the feeds that are due; nothing here may kill the scheduler. Its heartbeat is
+        written when it begins and when it ends: a cycle that hangs shows as a stale heartbeat."""
         try:
+            started = self.pipeline.clock()
             with Store.open(self.config.db_path) as store:
+                store.record_heartbeat("poll", started, pid=os.getpid())
                 report = self.pipeline.run_cycle(store, deliver=False)
+                store.record_heartbeat("poll", started, self.pipeline.clock(), report.counts(), pid=os.getpid())
             if report.alerts:
                 self.wake_delivery.set()
             if report.feeds_polled:
@@ -75,10 +97,35 @@ class Service:
         except Exception:  # the service outlives any one bad cycle; the next tick retries
             log.exception("poll cycle failed")
 
+    def digest_if_due(self) -> None:
+        """The digest tick: send the digest once for the latest slot that has come, if no digest was sent
+        for it yet. The slot is claimed in SQLite before the digest is built: a crash between the two loses
+        no hit (they wait for the next digest) and can never send the slot twice."""
+        digest = self.config.digest
+        try:
+            now = self.pipeline.clock()
+            slot = last_slot(now, digest.times, digest.timezone, digest.weekdays)
+            if slot is None:
+                return
+            with Store.open(self.config.db_path) as store:
+                claimed = store.claim_slot("digest", slot, now)
+            if claimed:
+                late = now - slot
+                if late.total_seconds() > 2 * self.config.service.tick:
+                    log.info("digest of %s was missed while the service was down: sending it now (%s late)",
+                             slot.astimezone(ZoneInfo(digest.timezone)).strftime("%Y-%m-%d %H:%M %Z"),
+                             str(late).split(".")[0])
+                self.digest()
+        except Exception:
+            log.exception("digest schedule check failed")
+
     def digest(self) -> None:
         try:
+            started = self.pipeline.clock()
             with Store.open(self.config.db_path) as store:
                 message = self.pipeline.build_digest(store)
+                store.record_heartbeat("digest", started, self.pipeline.clock(),
+                                       {"items": len(message.items)}, pid=os.getpid())
             self.wake_delivery.set()
             log.info("digest %s: %d items queued for delivery", message.id, len(message.items))
         except Exception:
@@ -101,14 +148,27 @@ class Service:
             self.wake_delivery.wait(DELIVER_TICK_SECONDS)
 
     def schedule(self) -> None:
-        """The two jobs: a poll tick from now on, and the digest at the configured local time."""
-        digest = self.config.digest
-        self.scheduler.add_job(self.poll, IntervalTrigger(seconds=POLL_TICK_SECONDS), id="poll",
-                               next_run_time=self.pipeline.clock())
-        self.scheduler.add_job(self.digest, CronTrigger(hour=digest.time.hour, minute=digest.time.minute,
-                                                        timezone=digest.timezone), id="digest")
+        """The jobs: a poll tick and a digest tick, both from now on (a digest missed while the service
+        was down goes out at the first digest tick), and the rules watch."""
+        tick = IntervalTrigger(seconds=self.config.service.tick)
+        now = self.pipeline.clock()
+        self.scheduler.add_job(self.poll, tick, id="poll", next_run_time=now)
+        self.scheduler.add_job(self.digest_if_due, tick, id="digest", next_run_time=now)
         if self.watch_rules is not None:
             self.scheduler.add_job(self._reload_rules, IntervalTrigger(seconds=RULES_WATCH_SECONDS), id="rules")
+
+    def next_runs(self) -> str:
+        """The next poll and digest, in the digest's local time, for the start-up log line."""
+        digest = self.config.digest
+        zone = ZoneInfo(digest.timezone)
+        now = self.pipeline.clock()
+        with Store.open(self.config.db_path) as store:
+            due = store.next_poll()
+        upcoming = next_slot(now, digest.times, digest.timezone, digest.weekdays)
+        poll = ("no feeds" if due is None else "now" if due <= now.strftime("%Y-%m-%dT%H:%M:%SZ")
+                else datetime.fromisoformat(due.replace("Z", "+00:00")).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"))
+        return (f"next poll {poll}; next digest "
+                f"{upcoming.astimezone(zone).strftime('%Y-%m-%d %H:%M %Z') if upcoming else 'none'}")
 
     def _reload_rules(self) -> None:
         try:
@@ -120,11 +180,13 @@ class Service:
         """Block until SIGTERM or SIGINT; then finish the running job and return."""
         digest = self.config.digest
         self.schedule()
+        with Store.open(self.config.db_path) as store:  # since when this process holds the lock, for `status`
+            store.record_heartbeat("service", self.pipeline.clock(), pid=os.getpid())
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         self.scheduler.start()
         self.deliverer.start()
-        log.info("news-monitor running: %d feeds, digest at %s %s; stop with Ctrl-C or SIGTERM",
-                 len(self.config.feeds), digest.at, digest.timezone)
+        log.info("news-monitor running: %d feeds, digest at %s; %s; stop with Ctrl-C or SIGTERM",
+                 len(self.config.feeds), digest.describe(), self.next_runs())
         try:
             while not self.stop_requested.wait(1.0):
                 pass

@@ -5,24 +5,25 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from monitor.service import POLL_TICK_SECONDS
+from monitor.schedule import next_slot
 from monitor.store import Store
 from tests.helpers import make_service
 
 
-def test_digest_fires_at_local_time_and_poll_starts_now(write_config):
-    service, _ = make_service(write_config([], digest={"at": "08:30", "timezone": "Europe/Vilnius"}))
+def test_digest_slots_are_local_time_and_both_ticks_start_now(write_config):
+    service, config = make_service(write_config([], digest={"at": "08:30", "timezone": "Europe/Vilnius"}))
+    digest = config.digest
+    winter = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
+    summer = datetime(2026, 7, 10, 12, 0, tzinfo=UTC)
+    assert next_slot(winter, digest.times, digest.timezone, digest.weekdays) == datetime(2026, 1, 11, 6, 30, tzinfo=UTC)
+    assert next_slot(summer, digest.times, digest.timezone, digest.weekdays) == datetime(2026, 7, 11, 5, 30, tzinfo=UTC)
     service.schedule()
     service.scheduler.start(paused=True)
     try:
-        trigger = service.scheduler.get_job("digest").trigger
-        winter = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
-        summer = datetime(2026, 7, 10, 12, 0, tzinfo=UTC)
-        assert trigger.get_next_fire_time(None, winter).astimezone(UTC) == datetime(2026, 1, 11, 6, 30, tzinfo=UTC)
-        assert trigger.get_next_fire_time(None, summer).astimezone(UTC) == datetime(2026, 7, 11, 5, 30, tzinfo=UTC)
-        poll = service.scheduler.get_job("poll")
-        assert poll.trigger.interval == timedelta(seconds=POLL_TICK_SECONDS)
-        assert poll.next_run_time <= datetime.now(UTC) + timedelta(seconds=1)
+        for job in ("poll", "digest"):
+            tick = service.scheduler.get_job(job)
+            assert tick.trigger.interval == timedelta(seconds=config.service.tick) == timedelta(seconds=30)
+            assert tick.next_run_time <= datetime.now(UTC) + timedelta(seconds=1)
     finally:
         service.scheduler.shutdown(wait=False)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -19,14 +20,12 @@ from monitor import __version__
 from monitor.blocks import slack_posts
 from monitor.cli.channels import channels as channels_group
 from monitor.cli.context import Context, guarded
-from monitor.cli.feeds import feed_health_line
 from monitor.cli.feeds import feeds as feeds_group
-from monitor.cli.outbox import delivery_line
 from monitor.cli.outbox import outbox as outbox_group
 from monitor.cli.rules import rules as rules_group
+from monitor.cli.status import status as status_command
 from monitor.config import parse_duration
 from monitor.decide.releases import merged_facts
-from monitor.errors import RuleError
 from monitor.pipeline import utcnow
 from monitor.rules.files import RuleSource, load_rulebook
 from monitor.service import Service, instance_lock
@@ -65,7 +64,10 @@ def run(obj: Context, once: bool) -> None:
             Service(pipeline, watch_rules=source.current).run()
             return
         with Store.open(config.db_path) as store:
+            started = pipeline.clock()
+            store.record_heartbeat("poll", started, pid=os.getpid())
             report = pipeline.run_cycle(store, force=True)
+            store.record_heartbeat("poll", started, pipeline.clock(), report.counts(), pid=os.getpid())
         click.echo(report.summary())  # per-feed and delivery errors were logged as they happened
 
 
@@ -142,47 +144,6 @@ def write_preview(message, folder: Path) -> list[Path]:
 
 
 @main.command()
-@click.pass_obj
-@guarded
-def status(obj: Context) -> None:
-    """What the monitor holds and what needs attention: counts, feed health, queued deliveries, rules."""
-    config = obj.config
-    with Store.open(config.db_path) as store:
-        store.sync_feeds(config.feed_list())
-        counts = store.counts()
-        feeds_rows = store.feed_health()
-        unsent = store.unsent_deliveries()
-        holds = store.channel_holds(utcnow())
-    pending = [d for d in unsent if d["status"] == "pending"]
-    dead = [d for d in unsent if d["status"] == "dead"]
-    failing = [f for f in feeds_rows if f["errors"] and not f["disabled"]]
-    disabled = [f for f in feeds_rows if f["disabled"]]
-    troubled = [f for f in feeds_rows if f["problems"].any and not f["errors"] and not f["disabled"]]
-    click.echo(f"{counts['articles']} articles, {counts['hits']} hits, {counts['messages']} messages")
-    click.echo(f"feeds: {len(feeds_rows) - len(failing) - len(disabled)} ok or not polled yet, "
-               f"{len(failing)} failing, {len(disabled)} disabled"
-               + (f"; {len(troubled)} with problems in their items" if troubled else ""))
-    now = utcnow()
-    for row in failing + disabled + troubled:
-        click.echo(f"  {row['name']}: {feed_health_line(row, now)}")
-    click.echo(f"deliveries queued for retry: {len(pending)}")
-    for row in pending:
-        click.echo(f"  {delivery_line(row, now)}")
-    for hold in holds:
-        click.echo(f"  channel {hold['channel']} held until {hold['until']} (the server asked us to wait)")
-    click.echo(f"deliveries dead: {len(dead)}" + (" (news-monitor outbox retry ID sends one again)" if dead else ""))
-    for row in dead:
-        click.echo(f"  {delivery_line(row, now)}")
-    try:
-        book = load_rulebook(config.rules_dir)
-        click.echo(f"rules: {len(book.rules)} valid ({', '.join(book.names)})")
-    except RuleError as exc:  # the service keeps the last good version of these rules
-        click.echo(f"rules: edits not applied (the running service keeps the last good version):\n{exc}")
-
-
-
-
-@main.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per release event.")
 @click.pass_obj
 @guarded
@@ -213,3 +174,4 @@ main.add_command(feeds_group, "feeds")
 main.add_command(channels_group, "channels")
 main.add_command(rules_group, "rules")
 main.add_command(outbox_group, "outbox")
+main.add_command(status_command, "status")

@@ -1,0 +1,93 @@
+"""Health: a real `news-monitor run` writes heartbeats; `status --check` is 0 while its tick runs, non-zero
+(one line why) when the tick stops (the process frozen with SIGSTOP) and when it is gone, and 0 again when
+the tick resumes; `status --json`; dead deliveries and every feed failing are unhealthy too."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+from monitor.config import load_config
+from monitor.health import Snapshot, assess
+from tests.conftest import wait_for
+from tests.helpers import cli
+
+
+def start_service(config):
+    return subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), "run"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def check(config) -> subprocess.CompletedProcess:
+    return cli(config, "status", "--check", timeout=60)
+
+
+def test_check_follows_the_tick_of_a_real_service(site, write_config):
+    config = write_config([{"url": site.url("/feeds/northwire.xml")}], service={"tick": "1s", "stale_after": "4s"},
+                          extract={"workers": 0})
+    before = check(config)
+    assert before.returncode == 1 and before.stdout.startswith("unhealthy: the service is not running")
+    service = start_service(config)
+    try:
+        assert wait_for(lambda: check(config).returncode == 0, timeout=60)
+        healthy = check(config)
+        assert healthy.stdout.startswith(f"healthy: pid {service.pid}, last cycle ") and len(
+            healthy.stdout.splitlines()) == 1
+        report = json.loads(cli(config, "status", "--json").stdout)
+        assert report["healthy"] and report["running"]["pid"] == service.pid and report["running"]["since"]
+        assert report["last_cycle"]["finished"] and "feeds_polled" in report["last_cycle"]["counts"]
+        assert report["feeds"]["total"] == 1 and report["feeds"]["ok"] + report["feeds"]["partial"] == 1
+        assert report["next_digest"] and report["database"]["bytes"] > 0
+        text = cli(config, "status").stdout
+        assert f"service: running (pid {service.pid}, since " in text and "next poll: " in text
+        assert "health: ok" in text
+
+        service.send_signal(signal.SIGSTOP)  # the process lives and holds its lock, but its tick stops
+        assert wait_for(lambda: check(config).returncode == 1, timeout=60)
+        stale = check(config)
+        assert stale.stdout.startswith("unhealthy: the last poll cycle ") and "service.stale_after" in stale.stdout
+        service.send_signal(signal.SIGCONT)
+        assert wait_for(lambda: check(config).returncode == 0, timeout=60)
+    finally:
+        service.send_signal(signal.SIGCONT)
+        service.terminate()
+        _, err = service.communicate(timeout=60)
+    assert service.returncode == 0, err
+    assert "next poll now; next digest " in err  # the start-up line names the next runs
+    assert check(config).stdout.startswith("unhealthy: the service is not running")
+
+
+def snapshot(**changes) -> Snapshot:
+    now = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    beat = {"started": "2026-12-05T11:59:50Z", "finished": "2026-12-05T11:59:55Z", "seconds": 5.0, "counts": {},
+            "pid": 7}
+    feed = {"disabled": 0, "errors": 0, "last_ok": "2026-12-05T11:59:55Z", "next_check": "2026-12-05T12:10:00Z",
+            "problems": None}
+    base = {"pid": 7, "heartbeats": {"poll": beat}, "feeds": [feed, feed], "deliveries": {"sent": 3},
+            "next_poll": "2026-12-05T12:10:00Z", "counts": {"articles": 1}, "db_bytes": 4096}
+    return Snapshot(**{**base, **changes}), now, feed
+
+
+def test_dead_deliveries_every_feed_failing_and_a_hung_cycle_are_unhealthy(write_config):
+    config = load_config(write_config([]))
+    snap, now, feed = snapshot()
+    assert assess(snap, config, now)["problems"] == []
+    dead, _, _ = snapshot(deliveries={"sent": 3, "dead": 2})
+    assert assess(dead, config, now)["problems"] == ["2 deliveries are dead (see news-monitor status)"]
+    failing = {**feed, "errors": 3, "next_check": "2026-12-05T13:00:00Z"}
+    all_failing, _, _ = snapshot(feeds=[failing, {**feed, "disabled": 1}])
+    health = assess(all_failing, config, now)
+    assert health["problems"] == ["every feed is failing (1 failing, 1 disabled)"]
+    assert health["feeds"] == {"total": 2, "ok": 0, "partial": 0, "failing": 1, "backing_off": 1, "disabled": 1,
+                               "not_polled": 0}
+    assert assess(snapshot(feeds=[failing, feed])[0], config, now)["problems"] == []  # one of two: a feed problem
+    hung, _, _ = snapshot(heartbeats={"poll": {"started": "2026-12-05T11:58:00Z", "finished": None, "seconds": None,
+                                               "counts": {}, "pid": 7}})
+    assert assess(hung, config, now)["problems"] == [
+        "the last poll cycle began 120s ago (limit 90s: service.stale_after)"]  # default: three 30 s ticks
+    assert assess(hung, config, now + timedelta(seconds=-60))["problems"] == []
