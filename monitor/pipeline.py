@@ -308,6 +308,9 @@ class Pipeline:
                  report: CycleReport) -> None:
         book = self.rules()
         rules = {r.name: r for r in book.rules}
+        # new items are decided oldest first (feeds list newest first): a backlog or a first run then joins
+        # stories in the order the events happened, as a story takes an article only near its own dates
+        fresh = sorted(fresh, key=lambda i: (i.published is None, i.published or datetime.min.replace(tzinfo=UTC)))
         items = [*fresh, *(item for item, _ in changed)]
         if not items:  # nothing new: the copy and story indexes are not even loaded
             return
