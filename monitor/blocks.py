@@ -122,9 +122,10 @@ def slack_posts(data: dict) -> list[dict]:
         return [{"text": escape(data.get("subject", "")), "unfurl_links": False, "unfurl_media": False}]
     units = _units(data)
     posts: list[list[dict]] = [[]]
-    budget = MAX_BLOCKS - 3  # room for the post's header, its intro or closing line
     left = 0  # stories that did not fit in MAX_POSTS posts
     for blocks, stories in units:
+        # room in every post for its header and a closing line; the first also carries the intro line
+        budget = MAX_BLOCKS - (3 if len(posts) == 1 else 2)
         if left or len(posts[-1]) + len(blocks) > budget:
             if left or len(posts) == MAX_POSTS:
                 left += stories
