@@ -318,7 +318,12 @@ class Pipeline:
         outcomes = {o.request.url: o for o in self.fetcher.fetch_many([Request(i.url, "page") for i in with_pages])}
         _count_pages_not_fetched(list(outcomes.values()), report)
         jobs = [_job(item, outcomes.get(item.url or "")) for item in items]
-        articles = self.extractor.run(jobs)
+        try:
+            articles = self.extractor.run(jobs)
+        except MonitorError as exc:  # the pool itself failed (its workers do not start): summaries stand in
+            log.error("%s: the feed summaries stand in for this cycle's pages", exc)
+            articles = [fallback_article(job.item, f"extraction unavailable: {exc.message}", failed=True)
+                        for job in jobs]
         decider = self._decider(store)
         for n, (item, job, article) in enumerate(zip(items, jobs, articles, strict=True)):
             _count_page(report, job, article)

@@ -360,3 +360,28 @@ def test_feeds_test_names_what_it_repaired_and_a_cut_feed(make_server, write_con
     assert f"repaired: {site.url('/c.html')}: title: a lone surrogate (replaced or dropped)" in shown
     shown = CliRunner().invoke(main, ["--config", str(config), "feeds", "test", site.url("/cut.xml")]).output
     assert "partial: the XML ends early" in shown
+
+
+class BrokenPool(ExtractPool):
+    """A pool whose workers never start (a broken install, a full process table)."""
+
+    def run(self, jobs):
+        from monitor.errors import ExtractError
+        raise ExtractError("3 worker processes in a row failed to start; the last one died while starting")
+
+
+def test_an_extraction_pool_that_cannot_start_costs_the_pages_not_the_cycle(make_server, write_config, marker_rules):
+    site = make_server(None)
+    site.route("/one.json", (200, {"Content-Type": "application/feed+json"}, jsonfeed([
+        {"id": "1", "url": site.url("/a.html"), "title": "marker one", "content_text": "marker summary"}])))
+    site.route("/a.html", (200, {"Content-Type": "text/html"}, page("marker one", "marker text")))
+    config = load_config(write_config([{"url": site.url("/one.json"), "name": "one"}], rules_dir=marker_rules))
+    with Store.open(config.db_path) as store:
+        pipeline = Pipeline(config, lambda: load_rulebook(config.rules_dir), Fetcher(config.fetch),
+                            [FileSender("file", config.outbox_dir)], extractor=BrokenPool(workers=0))
+        report = pipeline.run_cycle(store, force=True)
+        row = next(store.db.query("SELECT text_source, text_note FROM articles"))
+    assert report.new_articles == 1 and report.alerts >= 1 and report.delivered == report.alerts
+    assert row == {"text_source": "summary", "text_note": "extraction unavailable: 3 worker processes in a row "
+                                                          "failed to start; the last one died while starting"}
+    assert "1 extraction failed" in CliRunner().invoke(main, ["--config", str(config.path), "feeds"]).output
