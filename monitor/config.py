@@ -298,6 +298,8 @@ class Config(_Strict):
     delivery: DeliveryConfig = DeliveryConfig()
     service: ServiceConfig = ServiceConfig()
     channels: list[Channel] = Field(default_factory=lambda: [FileChannel(type="file")])
+    # filled by load_config: where each top-level key and each channel is in the file, for start-up checks
+    key_lines: dict[str, int] = Field(default_factory=dict, exclude=True)
 
     _durations = field_validator("interval", mode="before")(lambda v: parse_duration(v))
     _age = field_validator("max_age", mode="before")(lambda v: None if v is None else parse_duration(v))
@@ -372,20 +374,66 @@ def load_config(path: Path, env: dict[str, str] | None = None) -> Config:
     except ValidationError as exc:
         raise ConfigError(_describe(path, exc, lines)) from None
     base = path.parent
+    key_lines = {key: yamlfile.line_of(lines, (key,)) or 1 for key in data}
+    key_lines.update({f"channels.{i}": yamlfile.line_of(lines, ("channels", i)) or 1
+                      for i in range(len(config.channels))})
     return config.model_copy(update={
         "state_dir": (base / config.state_dir).resolve(),
         "rules_dir": (base / config.rules_dir).resolve(),
-        "channels": [_with_secrets(path, c, env) for c in config.channels],
+        "channels": [_with_secrets(f"{path}:{key_lines[f'channels.{i}']}", c, env)
+                     for i, c in enumerate(config.channels)],
+        "key_lines": key_lines,
     })
 
 
-def _with_secrets(path: Path, channel: Channel, env: dict[str, str]) -> Channel:
+def startup_problems(config: Config) -> list[str]:
+    """What `run` checks before it starts, beyond the config's own validity: warnings as
+    `monitor.yaml:LINE: ...` lines (errors are raised as ConfigError). The rules directory must be
+    readable and the state directory writable (tried for real: permission bits say little to root)."""
+    where = lambda key: f"{config.path}:{config.key_lines.get(key, 1)}"  # noqa: E731
+    try:
+        os.listdir(config.rules_dir)
+    except OSError as exc:
+        raise ConfigError(f"{where('rules_dir')}: rules_dir: {config.rules_dir} is not a readable directory: "
+                          f"{exc.strerror}") from None
+    try:
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        probe = config.state_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{where('state_dir')}: state_dir: {config.state_dir} is not writable: {exc.strerror} "
+                          "(in the container it must belong to the monitor user, uid 10001)") from None
+    warnings = []
+    for i, channel in enumerate(config.channels):
+        if isinstance(channel, EmailChannel) and channel.tls == "none" and not _loopback(channel.host):
+            warnings.append(f"{where(f'channels.{i}')}: email channel {channel.name!r}: tls: none to {channel.host}: "
+                            "the password and every message cross the network in clear text (use starttls or ssl)")
+    return warnings
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _with_secrets(where: str, channel: Channel, env: dict[str, str]) -> Channel:
+    """Fill a channel's secret from the environment; refuse one that needs a secret and has none."""
     if isinstance(channel, EmailChannel):
-        return channel.model_copy(update={"password": secret(env, channel.password_env)})
+        password = secret(env, channel.password_env)
+        if channel.user and not password:
+            raise ConfigError(f"{where}: email channel {channel.name!r} logs in as {channel.user!r} but has no "
+                              f"password: set ${channel.password_env} (or ${channel.password_env}_FILE), or remove "
+                              "`user` for a server that takes mail without a login")
+        return channel.model_copy(update={"password": password})
     if isinstance(channel, SlackChannel):
         url = secret(env, channel.webhook_url_env)
         if not url:
-            raise ConfigError(f"{path}: slack channel {channel.name!r}: set the webhook URL in "
+            raise ConfigError(f"{where}: slack channel {channel.name!r}: set the webhook URL in "
                               f"${channel.webhook_url_env} (or ${channel.webhook_url_env}_FILE)")
         return channel.model_copy(update={"webhook_url": url})
     return channel

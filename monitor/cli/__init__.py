@@ -24,7 +24,7 @@ from monitor.cli.feeds import feeds as feeds_group
 from monitor.cli.outbox import outbox as outbox_group
 from monitor.cli.rules import rules as rules_group
 from monitor.cli.status import status as status_command
-from monitor.config import parse_duration
+from monitor.config import parse_duration, startup_problems
 from monitor.decide.releases import merged_facts
 from monitor.pipeline import utcnow
 from monitor.rules.files import RuleSource, load_rulebook
@@ -55,6 +55,8 @@ def main(ctx: click.Context, config_path: Path, verbose: bool) -> None:
 def run(obj: Context, once: bool) -> None:
     """Run the monitor: a long-lived service, or one full cycle with --once."""
     config = obj.config
+    for warning in startup_problems(config):  # errors (unreadable rules, unwritable state) raise here
+        log.warning("%s", warning)
     source = RuleSource(config.rules_dir, log)
     source.current()  # invalid rules stop us here, before anything is fetched
     pipeline = obj.pipeline(source.current)
