@@ -68,6 +68,7 @@ def test_the_config_example_in_readme_is_valid(tmp_path):
     example = text.split("## Configuration", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "monitor.yaml"
     path.write_text(example, encoding="utf-8")
-    config = load_config(path, env={"MONITOR_SLACK_WEBHOOK_URL": "https://hooks.example/x"})
+    config = load_config(path, env={"MONITOR_SLACK_WEBHOOK_URL": "https://hooks.example/x",
+                                    "MONITOR_SMTP_PASSWORD": "x"})  # the example's email channel logs in
     assert [c.type for c in config.channels] == ["file", "email", "slack"]
     assert config.digest.timezone == "Europe/Vilnius"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from monitor.config import load_config, startup_problems
-from monitor.errors import ConfigError
 from tests.helpers import cli
 
 EMAIL = {"type": "email", "host": "127.0.0.1", "port": 2525, "tls": "none", "user": "monitor@example.org",
