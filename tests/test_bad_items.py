@@ -105,6 +105,8 @@ def marker_rules(tmp_path: Path) -> Path:
     ("\u202eevil title", "\u202eevil title\u202c", ()),  # an override closed before the line ends
     ("a \u2067b \u202ec\nnext", "a \u2067b \u202ec\u202c\u2069\nnext", ()),
     ("closed \u202bx\u202c fine \u2069", "closed \u202bx\u202c fine \u2069", ()),  # a stray PDI is harmless
+    # a PDI closes the override opened inside its isolate; the PDF is written out (found by hypothesis)
+    ("\u2066\u202e\u2069", "\u2066\u202e\u202c\u2069", ()),
 ])
 def test_scrub_repairs_what_no_stored_text_may_carry(raw, expected, named):
     assert scrub(raw) == expected

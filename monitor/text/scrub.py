@@ -64,7 +64,8 @@ def _joined(text: str) -> str:
 
 def _close_bidi(text: str) -> str:
     """Every embedding, override and isolate closed before the line ends (UAX #9 matching rules: a PDI
-    closes its isolate and whatever was opened inside it; a PDF never crosses an isolate)."""
+    closes its isolate and whatever was opened inside it, which gets its PDFs written out so that a reader counting
+    openers and closers agrees; a PDF never crosses an isolate)."""
     out: list[str] = []
     open_: list[str] = []
     last = 0
@@ -79,8 +80,13 @@ def _close_bidi(text: str) -> str:
             continue
         if char == _PDI:
             if any(c in _ISOLATES for c in open_):
+                inside = 0  # embeddings the PDI closes implicitly: closed explicitly, for simpler readers
                 while open_.pop() not in _ISOLATES:
-                    pass
+                    inside += 1
+                if inside:
+                    out.append(text[last:match.start()])
+                    out.append(_PDF * inside)
+                    last = match.start()
             continue
         if open_:  # a line break: close what this line left open, just before it
             out.append(text[last:match.start()])
