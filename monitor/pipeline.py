@@ -369,8 +369,8 @@ class Pipeline:
         if article_id is None:
             return
         decider.record(article_id, decision.story, decision, now)
-        if decision.hits:
-            log.info("stories: %s: %s", item.url, decision.story_reason)
+        if decision.hits:  # per article: DEBUG (-v); INFO is one line per cycle, alert and delivery
+            log.debug("stories: %s: %s", item.url, decision.story_reason)
         report.new_articles += 1
         report.joined += decision.story is not None
         report.from_summary += article.text_source == "summary"

@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -34,16 +34,31 @@ from monitor.store import Store
 log = logging.getLogger("monitor")
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time (UTC), level, logger, message, and the traceback when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+                 "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(path_type=Path), envvar="MONITOR_CONFIG",
               default="monitor.yaml", show_default=True, help="Config file (env MONITOR_CONFIG).")
-@click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details (per article: story and match reasons).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), envvar="MONITOR_LOG_FORMAT", default="text",
+              show_default=True, help="json: one JSON object per log line, for log shippers (env MONITOR_LOG_FORMAT).")
 @click.version_option(__version__, prog_name="news-monitor")
 @click.pass_context
-def main(ctx: click.Context, config_path: Path, verbose: bool) -> None:
+def main(ctx: click.Context, config_path: Path, verbose: bool, log_format: str) -> None:
     """Scheduled news monitor: feeds -> article text -> rules -> deduplicated hits -> digests and alerts."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)
     ctx.obj = Context(config_path)
 
