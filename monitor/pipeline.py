@@ -7,7 +7,8 @@
 
 and, once a day:  pending hits and suppressions | digest | deliver.
 
-This module only orders the stages (parsing, matching, SQL and sending live in their own modules) and
+This module only orders the stages (parsing, matching, SQL and sending live in their own modules; each
+question of "keep new" and "decide" has one module in monitor/decide/, tabled in its docstring) and
 draws the failure lines: one feed's or one item's exception is its own error, and the cycle goes on.
 """
 
