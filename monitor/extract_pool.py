@@ -249,14 +249,26 @@ def _extract_here(job: ExtractJob) -> Article:
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    """forkserver: workers fork from a clean single-threaded server that has trafilatura imported, so a
+    """forkserver: workers fork from a clean single-threaded server that has trafilatura imported and warmed, so a
     replacement starts in milliseconds and never inherits the scheduler's threads or locks (plain fork
     from a threaded service can deadlock); spawn where forkserver does not exist."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["monitor.extract_pool"])
+    context.set_forkserver_preload(["monitor.extract_warm"])
     return context
+
+
+_warm = False
+
+
+def warm_up() -> None:
+    """Pay extraction's first-use costs (jusText stoplists, regexes: ~0.16 s of CPU) in this process, once.
+    The forkserver does it at its start (monitor.extract_warm), so workers forked from it start warm."""
+    global _warm
+    if not _warm:
+        extract_article(*_WARM_UP)
+        _warm = True
 
 
 def _work(conn: Connection, memory_bytes: int) -> None:
@@ -270,7 +282,7 @@ def _work(conn: Connection, memory_bytes: int) -> None:
     # lxml does not always raise when libxml2's malloc fails: it may hand back a truncated tree or
     # none. So a page that took the address space this close to the cap counts as having hit it.
     near_cap = capped[0] - max(4 << 20, capped[0] // 16)
-    extract_article(*_WARM_UP)  # first-use costs (jusText stoplists, regexes) before any clock runs
+    warm_up()  # first-use costs before any clock runs (nothing left to do when forked from the forkserver)
     conn.send("ready")
     while True:
         try:

@@ -160,3 +160,15 @@ def test_no_worker_process_starts_until_a_page_comes():
         articles = lazy.run([job(PAGES[0])])
         assert len(lazy.pids) == 2 and all(alive(pid) for pid in lazy.pids)
     assert articles == [extract_article(*job(PAGES[0]))]
+
+
+def test_workers_fork_from_a_warmed_up_forkserver():
+    """The forkserver preloads monitor.extract_warm, which pays extraction's first-use costs once there;
+    a worker forked from it finds the pool module already warm and skips its own warm-up."""
+    import multiprocessing.forkserver
+
+    from monitor import extract_pool, extract_warm
+
+    assert extract_warm.warm_up is extract_pool.warm_up and extract_pool._warm
+    extract_pool._context()
+    assert multiprocessing.forkserver._forkserver._preload_modules == ["monitor.extract_warm"]
