@@ -42,6 +42,9 @@ from monitor.rules.matching import match_article
 from monitor.store import Store
 
 log = logging.getLogger("monitor.pipeline")
+# Feeds fetched, parsed and processed together: bounds a cycle's memory (bodies, items, articles) by the batch,
+# not by the number of feeds; 1,000 keeps the fetcher's 20-50 connections busy (one aiohttp session a batch).
+BATCH_FEEDS = 1000
 
 
 def utcnow() -> datetime:
@@ -108,6 +111,7 @@ class Pipeline:
     rule_errors: Callable[[], Sequence[str]] = tuple  # rule edits not applied, for the digest's health
     extractor: ExtractPool = field(default_factory=lambda: ExtractPool(workers=0))  # inline unless given
     decider: Decider | None = None  # built from the store on first use, then kept for the process
+    batch_size: int = BATCH_FEEDS  # due feeds taken through the stages together
     _pruned: datetime = field(default_factory=utcnow, init=False)  # when idle stories last left memory
 
     # -- the poll cycle ---------------------------------------------------------------------------
@@ -120,18 +124,30 @@ class Pipeline:
         store.sync_feeds(list(feeds.values()))
         due = store.due_feeds(self.clock(), urls=feeds, force=force,
                               intervals={url: feed.interval for url, feed in feeds.items()})
-        items, parsed = self._poll(store, due, feeds, report)
         backlog = store.held_items(feeds)  # items earlier cycles held over the limits: after the new ones
-        fresh, changed = self._new_items(store, [*items, *(item for _, item in backlog)], report)
-        report.items_seen = len(items)
         limits = self.config.limits
-        now_share = portion(fresh, changed, limits.items_per_feed, limits.pages_per_feed, self.config.fetch.fetch_pages)
-        self._report_held(now_share.held, [item for _, item in backlog], report)
-        self._process(store, now_share.fresh, now_share.changed, report)
-        # only now are the held items and the feeds' new validators and body hashes kept: a crash before
-        # this point makes the next cycle parse the same bodies again, so no item is lost
-        self._keep_backlog(store, backlog, now_share.held)
-        store.record_validators(parsed, self.clock())
+        due_urls = {state.url for state in due}
+        held: list[FeedItem] = []
+        # the due feeds go through the stages a batch at a time: a cycle holds one batch's bodies and items,
+        # whatever the number of feeds (an item seen again in a later batch is known by then); a feed's
+        # backlog goes with its batch, the backlog of feeds not due this cycle with the first
+        for n, start in enumerate(range(0, max(len(due), 1), self.batch_size)):
+            batch = due[start:start + self.batch_size]
+            urls = {state.url for state in batch}
+            waiting = [entry for entry in backlog
+                       if entry[1].feed_url in urls or (n == 0 and entry[1].feed_url not in due_urls)]
+            items, parsed = self._poll(store, batch, feeds, report)
+            fresh, changed = self._new_items(store, [*items, *(item for _, item in waiting)], report)
+            report.items_seen += len(items)
+            now_share = portion(fresh, changed, limits.items_per_feed, limits.pages_per_feed,
+                                self.config.fetch.fetch_pages)
+            held += now_share.held
+            self._process(store, now_share.fresh, now_share.changed, report)
+            # only now are the held items and the feeds' new validators and body hashes kept: a crash before
+            # this point makes the next cycle parse the same bodies again, so no item is lost
+            self._keep_backlog(store, waiting, now_share.held)
+            store.record_validators(parsed, self.clock())
+        self._report_held(held, [item for _, item in backlog], report)
         store.record_problems(report.problems, self.clock())
         try:
             self.queue_alerts(store, report)

@@ -136,3 +136,35 @@ def test_a_cycle_with_nothing_new_loads_no_copy_or_story_index(site, write_confi
         report = again.run_cycle(db, force=True)
         assert report.new_articles == 0 and report.feeds_polled == 1
         assert again.decider is None
+
+
+def test_a_cycle_in_batches_of_feeds_stores_what_one_batch_stores(site, write_config, tmp_path):
+    """The due feeds go through the stages a batch at a time (memory bounded by the batch): with a batch
+    of one feed the cycle stores the same articles, hits and stories as with every feed at once, and an
+    item met again in a later batch is stored once."""
+    from monitor.channels import build_senders
+    from monitor.config import load_config
+    from monitor.fetch import Fetcher
+    from monitor.pipeline import Pipeline
+    from monitor.rules.files import load_rulebook
+
+    paths = ["/feeds/northwire.xml", "/feeds/baltic-ledger.rdf", "/feeds/minsk-monitor.atom",
+             "/feeds/northwire.xml?again=1", "/feeds/broken.xml"]
+    outcomes = []
+    for batch in (1000, 1):
+        state = tmp_path / f"batch-{batch}"
+        config = load_config(write_config([{"url": site.url(p)} for p in paths], state_dir=str(state)))
+        fetcher = Fetcher(config.fetch)
+        book = load_rulebook(config.rules_dir)
+        pipeline = Pipeline(config, lambda book=book: book, fetcher, build_senders(config, fetcher),
+                            batch_size=batch)
+        with Store.open(config.db_path) as db:
+            report = pipeline.run_cycle(db, force=True)
+            rows = list(db.db.query("SELECT a.url_key, a.title, a.story IS NOT NULL AS storied, "
+                                    "group_concat(h.rule) AS rules FROM articles a LEFT JOIN hits h "
+                                    "ON h.article_id = a.id GROUP BY a.id ORDER BY a.url_key"))
+        outcomes.append((report.feeds_polled, report.items_seen, report.new_articles, len(report.feed_errors),
+                         report.hits, [(r["url_key"].split("/", 3)[-1], r["title"], r["rules"]) for r in rows]))
+    assert outcomes[0] == outcomes[1]
+    polled, seen, new, errors, hits, rows = outcomes[0]
+    assert polled == 5 and errors == 1 and new == len(rows) > 3 and seen > new and hits > 0
