@@ -11,6 +11,7 @@ import pytest
 from monitor.models import Feed
 from monitor.polling import PollDecision
 from monitor.store import Store
+from tests.conftest import ROOT
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -168,3 +169,51 @@ def test_a_cycle_in_batches_of_feeds_stores_what_one_batch_stores(site, write_co
     assert outcomes[0] == outcomes[1]
     polled, seen, new, errors, hits, rows = outcomes[0]
     assert polled == 5 and errors == 1 and new == len(rows) > 3 and seen > new and hits > 0
+
+
+def test_copy_and_story_indexes_loaded_from_the_store_decide_as_the_ones_built_while_storing(tmp_path):
+    """The running process builds its copy and story indexes as it stores articles; a new process loads
+    them from the store (fingerprints through their narrow covering index, stories of the last week). On
+    the labelled story fixture, both give the same decision for every later article: copy of which
+    stored one, which story it joins and why, and its hits."""
+    from monitor.models import Article, FeedItem
+    from monitor.pipeline import CycleReport
+    from monitor.rules.matching import match_article
+    from tests.helpers import load_articles, pipeline_for
+
+    config_path = tmp_path / "monitor.yaml"
+    config_path.write_text(f"state_dir: state\nfeeds: []\nrules_dir: {ROOT / 'rules'}\n", encoding="utf-8")
+    articles = load_articles()
+    first, later = articles[::2], articles[1::2]  # every other one stored; the rest come later
+    now = articles[-1]["published"] + timedelta(hours=1)
+
+    def as_article(entry: dict, n: int) -> Article:
+        item = FeedItem(f"https://{entry['outlet']}.example/feed", entry["outlet"], f"g{n}", entry["url"],
+                        entry["title"], "", entry["published"])
+        return Article(item, entry["title"], entry["text"], "page", language=entry["language"])
+
+    running, config = pipeline_for(config_path, clock=lambda: now)
+    book = running.rules()
+    rules = {r.name: r for r in book.rules}
+    with Store.open(config.db_path) as db:
+        decider = running._decider(db)
+        for n, entry in enumerate(first):  # stored as the pipeline stores a new article
+            article = as_article(entry, n)
+            hits = match_article(book, article.title, article.text)
+            running._store_new(db, decider, article, decider.decide(article, hits, rules, now), now, CycleReport())
+        plan = db.db.execute("EXPLAIN QUERY PLAN SELECT id, fingerprint FROM articles "
+                             "WHERE fingerprint IS NOT NULL").fetchall()
+        assert "COVERING INDEX articles_fingerprints" in str(plan)
+        loaded, _ = pipeline_for(config_path, clock=lambda: now)
+        from_store = loaded._decider(db)
+    assert len(from_store.simhashes) == len(decider.simhashes) > 10
+    joined = copies = 0
+    for n, entry in enumerate(later + first):  # later reports, and the stored ones seen again
+        article = as_article(entry, 1000 + n)
+        hits = match_article(book, article.title, article.text)
+        a, b = decider.decide(article, hits, rules, now), from_store.decide(article, hits, rules, now)
+        assert (a.duplicate_of, a.distance, a.story, a.story_reason, a.hits) == \
+            (b.duplicate_of, b.distance, b.story, b.story_reason, b.hits), entry["id"]
+        joined += a.story is not None
+        copies += a.duplicate_of is not None
+    assert joined > 0 and copies >= len(first)  # both indexes were asked
