@@ -75,30 +75,43 @@ _BE_UK_TENS = {**dict.fromkeys(["дваццаць", "двадцять"], 20), **
 _UNIT_WORDS = {**_EN_UNITS, **_RU_UNITS, **_BE_UK_UNITS}
 _TENS = {**_EN_TENS, **_RU_TENS, **_BE_UK_TENS}
 NUMBER_WORDS = {**_UNIT_WORDS, **_TENS}
-_WORD = re.compile(r"\w+")  # the \b-bounded runs a number word must fill exactly
-_SEPARATORS = frozenset(" -\t\n\r\f\v")
+_WORD = re.compile(r"\w+")
+_UNIT_AFTER = re.compile(r"(?i)[\s\-](" + "|".join(map(re.escape, sorted(_UNIT_WORDS, key=len, reverse=True)))
+                         + r")\b")
+_PATTERNS: dict[frozenset[str], re.Pattern[str]] = {}  # per set of number words present: their pattern
+
+
+def _pattern(words: frozenset[str]) -> re.Pattern[str]:
+    pattern = _PATTERNS.get(words)
+    if pattern is None:
+        if len(_PATTERNS) > 4096:
+            _PATTERNS.clear()
+        pattern = _PATTERNS[words] = re.compile(
+            r"(?i)\b(" + "|".join(map(re.escape, sorted(words, key=len, reverse=True))) + r")\b")
+    return pattern
 
 
 def _word_numbers(text: str) -> list[tuple[int, int, int]]:
-    """Number words as (value, start, end): a word token that is a number word (case-insensitive), joined
-    with the unit word right after one space or hyphen ("fifty-two"). One pass over the word tokens with
-    dict look-ups (a regex alternation of every number word took a third of an article's features)."""
+    """Number words as (value, start, end): a whole word that is a number word (case-insensitive), joined
+    with the unit word right after one space or hyphen ("fifty-two"). The words present are found with one
+    set intersection, then only they are searched for (a regex alternation of every number word took a
+    third of an article's features)."""
+    present = NUMBER_WORDS.keys() & _WORD.findall(text.lower())
+    if not present:
+        return []
     found = []
-    matches = list(_WORD.finditer(text))
-    skip = -1
-    for i, match in enumerate(matches):
-        if i == skip:
-            continue
-        word = match.group().lower()
-        if word not in NUMBER_WORDS:
-            continue
-        end = match.end()
+    resume = 0
+    for match in _pattern(frozenset(present)).finditer(text):
+        if match.start() < resume:
+            continue  # the unit word of the previous match ("two" in "fifty-two")
+        word = match.group(1).lower()
         value = NUMBER_WORDS[fold(word).replace("ё", "е")]
-        if i + 1 < len(matches) and (following := matches[i + 1]).start() == end + 1 \
-                and text[end] in _SEPARATORS and (second := following.group().lower()) in _UNIT_WORDS:
+        end = match.end()
+        unit = _UNIT_AFTER.match(text, end)
+        if unit:
             if word in _TENS and value < 100:
-                value += NUMBER_WORDS[fold(second)]
-            end, skip = following.end(), i + 1  # "one two" is one match, as the pattern read it
+                value += NUMBER_WORDS[fold(unit.group(1))]
+            end = resume = unit.end()  # "one two" is one match, as the pattern read it
         found.append((value, match.start(), end))
     return found
 
