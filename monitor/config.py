@@ -208,6 +208,18 @@ class DigestConfig(_Strict):
         return f"{', '.join(t.strftime('%H:%M') for t in self.times)}{days} {self.timezone}"
 
 
+class RetentionConfig(_Strict):
+    """How long stored things are kept (unset: forever). Articles with hits, their stories, release reports
+    (the ledger) and every hit are always kept; so are messages not yet delivered."""
+
+    article_text: int | None = None  # text and summary of articles without hits: dropped (the row stays for dedup)
+    non_hit_articles: int | None = None  # articles without hits, outside release stories: deleted
+    delivered_messages: int | None = None  # messages every delivery of which was sent: deleted
+
+    _durations = field_validator("article_text", "non_hit_articles", "delivered_messages", mode="before")(
+        lambda v: None if v is None else parse_duration(v))
+
+
 class ServiceConfig(_Strict):
     """The running service: how often it asks the store what is due (feeds, digests), and how old its last
     cycle may be before `status --check` calls it unhealthy (default: three ticks)."""
@@ -297,6 +309,7 @@ class Config(_Strict):
     alerts: AlertsConfig = AlertsConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     service: ServiceConfig = ServiceConfig()
+    retention: RetentionConfig = RetentionConfig()
     channels: list[Channel] = Field(default_factory=lambda: [FileChannel(type="file")])
     # filled by load_config: where each top-level key and each channel is in the file, for start-up checks
     key_lines: dict[str, int] = Field(default_factory=dict, exclude=True)
@@ -309,7 +322,7 @@ class Config(_Strict):
     def _empty_sections(cls, data: object) -> object:
         """A section whose keys are all commented out (`extract:` alone) means its defaults."""
         if isinstance(data, dict):
-            sections = ("fetch", "extract", "updates", "digest", "alerts", "limits", "delivery", "service")
+            sections = ("fetch", "extract", "updates", "digest", "alerts", "limits", "delivery", "service", "retention")
             return {k: ({} if v is None and k in sections else v)
                     for k, v in data.items()}
         return data

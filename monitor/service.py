@@ -13,7 +13,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -131,6 +131,17 @@ class Service:
         except Exception:
             log.exception("digest failed")
 
+    def prune(self) -> None:
+        """The daily retention job (`retention:`); nothing to do when no retention is configured."""
+        try:
+            with Store.open(self.config.db_path) as store:
+                counts = self.pipeline.prune(store)
+            if any(counts.values()):
+                log.info("retention: %d texts dropped, %d articles and %d delivered messages deleted, "
+                         "%d bytes freed", counts["texts"], counts["articles"], counts["messages"], counts["bytes"])
+        except Exception:
+            log.exception("retention failed")
+
     def deliver(self) -> None:
         """One delivery round; its own thread, so polling goes on while a channel is slow or hung."""
         try:
@@ -154,6 +165,9 @@ class Service:
         now = self.pipeline.clock()
         self.scheduler.add_job(self.poll, tick, id="poll", next_run_time=now)
         self.scheduler.add_job(self.digest_if_due, tick, id="digest", next_run_time=now)
+        if any(self.config.retention.model_dump().values()):  # first an hour after start, then daily
+            self.scheduler.add_job(self.prune, IntervalTrigger(hours=24), id="prune",
+                                   next_run_time=now + timedelta(hours=1))
         if self.watch_rules is not None:
             self.scheduler.add_job(self._reload_rules, IntervalTrigger(seconds=RULES_WATCH_SECONDS), id="rules")
 

@@ -113,6 +113,8 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
         db = Database(conn)
+        # a new database frees deleted pages in steps (Store.reclaim); on an existing one this does nothing
+        db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: no corruption on a crash, one fsync per checkpoint
         db.execute("PRAGMA foreign_keys=ON")
@@ -472,6 +474,62 @@ class Store:
 
     def counts(self) -> dict[str, int]:
         return {t: self.db[t].count for t in ("feeds", "articles", "hits", "messages", "deliveries")}
+
+    # -- retention ------------------------------------------------------------------------------
+
+    _PRUNABLE = ("SELECT id FROM articles a WHERE a.first_seen < :cutoff "
+                 "AND NOT EXISTS (SELECT 1 FROM hits h WHERE h.article_id = a.id) AND a.release_facts IS NULL "
+                 "AND (a.story IS NULL OR a.story NOT IN (SELECT story FROM articles WHERE story IS NOT NULL AND "
+                 "(release_facts IS NOT NULL OR id IN (SELECT article_id FROM hits)))) ")
+
+    def prune(self, *, text_before: datetime | None, articles_before: datetime | None,
+              messages_before: datetime | None, dry_run: bool = False) -> dict[str, int]:
+        """Drop what retention allows: the text of articles without hits first seen before `text_before`;
+        articles without hits (outside stories with hits or release reports) before `articles_before`, with
+        their copies; messages created before `messages_before` whose every delivery was sent. Hits, their
+        articles, stories and the release ledger are never touched. Returns how many of each."""
+        out = {"texts": 0, "articles": 0, "messages": 0}
+        with self.transaction():
+            if text_before is not None:
+                where = f"id IN ({self._PRUNABLE}) AND (text IS NOT NULL OR summary IS NOT NULL)"
+                params = {"cutoff": iso(text_before)}
+                out["texts"] = self.db.execute(f"SELECT count(*) FROM articles WHERE {where}", params).fetchone()[0]
+                if not dry_run:
+                    self.db.execute(f"UPDATE articles SET text = NULL, summary = NULL, story_features = NULL "
+                                    f"WHERE {where}", params)
+            if articles_before is not None:
+                params = {"cutoff": iso(articles_before)}
+                out["articles"] = self.db.execute(f"SELECT count(*) FROM ({self._PRUNABLE})", params).fetchone()[0]
+                if not dry_run:
+                    self.db.execute(f"DELETE FROM sources WHERE article_id IN ({self._PRUNABLE})", params)
+                    self.db.execute(f"DELETE FROM articles WHERE id IN ({self._PRUNABLE})", params)
+            if messages_before is not None:
+                done = ("SELECT m.id FROM messages m WHERE m.created < :cutoff AND NOT EXISTS "
+                        "(SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.status != 'sent')")
+                params = {"cutoff": iso(messages_before)}
+                out["messages"] = self.db.execute(f"SELECT count(*) FROM ({done})", params).fetchone()[0]
+                if not dry_run:
+                    self.db.execute(f"DELETE FROM deliveries WHERE message_id IN ({done})", params)
+                    self.db.execute(f"DELETE FROM messages WHERE id IN ({done})", params)
+        return out
+
+    def reclaim(self) -> int:
+        """Give freed pages back to the file system; returns the bytes freed. A database created with
+        auto_vacuum=incremental frees them in steps; an older one (auto_vacuum off: switching it needs a full
+        VACUUM anyway) gets a full VACUUM only when a quarter of it is free pages, so a daily prune that
+        freed little does not rewrite a large file."""
+        page = self.db.execute("PRAGMA page_size").fetchone()[0]
+        free = self.db.execute("PRAGMA freelist_count").fetchone()[0]
+        total = self.db.execute("PRAGMA page_count").fetchone()[0]
+        if not free:
+            return 0
+        if self.db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+            self.db.execute("PRAGMA incremental_vacuum")
+        elif free * 4 >= total:
+            self.db.execute("VACUUM")
+        else:
+            return 0
+        return (free - self.db.execute("PRAGMA freelist_count").fetchone()[0]) * page
 
     # -- the service's health and schedule -----------------------------------------------------
 

@@ -187,6 +187,27 @@ def releases(obj: Context, as_json: bool) -> None:
         click.echo("no releases recorded yet")
 
 
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Say what would be dropped; change nothing.")
+@click.pass_obj
+@guarded
+def prune(obj: Context, dry_run: bool) -> None:
+    """Apply `retention:` now (the service does it daily): old article text, articles without hits and
+    delivered messages; hits, stories and the release ledger are kept."""
+    config = obj.config
+    if not any(config.retention.model_dump().values()):
+        click.echo("no retention configured (retention: article_text, non_hit_articles, delivered_messages): "
+                   "nothing is dropped")
+        return
+    pipeline = obj.pipeline(lambda: load_rulebook(config.rules_dir))
+    with Store.open(config.db_path) as store:
+        counts = pipeline.prune(store, dry_run=dry_run)
+    verb = "would drop" if dry_run else "dropped"
+    click.echo(f"{verb}: text of {counts['texts']} articles without hits, {counts['articles']} articles without "
+               f"hits, {counts['messages']} delivered messages"
+               + ("" if dry_run else f"; {counts['bytes']} bytes freed"))
+
+
 main.add_command(feeds_group, "feeds")
 main.add_command(channels_group, "channels")
 main.add_command(rules_group, "rules")
