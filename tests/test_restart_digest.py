@@ -56,7 +56,8 @@ def test_a_digest_missed_while_down_is_sent_once_at_start(write_config):
     assert datetime.now(UTC) < digest_at, "the first service must stop before its digest time"
     assert outbox(config, "digest") == []
 
-    time.sleep(max(0.0, (digest_at - datetime.now(UTC)).total_seconds()) + 0.5)  # down across the digest time
+    # down across the digest time, and for more than two ticks after it (so it counts as missed, not just due)
+    time.sleep(max(0.0, (digest_at - datetime.now(UTC)).total_seconds()) + 3)
     second = start(config)
     try:
         assert wait_for(lambda: len(outbox(config, "digest")) == 1, timeout=30)
