@@ -116,14 +116,7 @@ def test_a_thousand_formulaic_but_separate_reports_do_not_collapse():
     scored against what makes them distinctive, one story took 94 sentencing reports and another 67
     meetings; the real multi-report stories must still come together."""
     articles = corpus()
-    index = StoryIndex()
-    found: dict[str, int] = {}
-    for number, article in enumerate(articles):
-        feats = features(article["title"], article["text"], article["published"])
-        decision = index.assign(feats, article["rules"], article["published"])
-        story = decision.story_id if decision.story_id is not None else number
-        index.add(story, feats, article["rules"], article["published"])
-        found[article["id"]] = story
+    found, _ = group(articles)
     truth = {a["id"]: a["story"] for a in articles}
     for kind, reports, alone, largest in (("sentence", 1000, 0.93, 12), ("envoy", 500, 0.85, 10)):
         sizes = Counter(found[k] for k in truth if k.startswith(kind + "-"))
