@@ -12,6 +12,7 @@ from monitor.feeds import read_feed
 from monitor.fetch import Fetcher, Request
 from monitor.models import Feed, FeedProblems
 from monitor.pipeline import utcnow
+from monitor.render import plural
 from monitor.store import Store
 
 
@@ -42,7 +43,7 @@ def feed_health_line(row: dict, now) -> str:
     if row.get("disabled"):
         return f"disabled: {row.get('disabled_reason') or 'by the monitor'}{moved}"
     if row.get("errors"):
-        line = f"failing since {row['failing_since']} ({row['errors']} errors in a row): {row['last_error']}"
+        line = f"failing since {row['failing_since']} ({plural(row['errors'], 'error')} in a row): {row['last_error']}"
         if row.get("next_check") and row["next_check"] > now.strftime("%Y-%m-%dT%H:%M:%SZ"):
             line += f"; backing off until {row['next_check']}"
         return line + moved + problems
