@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 from sqlite_utils import Database
 
+from monitor.search import searchable
+
 
 def _001_initial(db: Database) -> None:
     db["feeds"].create({
@@ -134,6 +136,21 @@ def _011_fingerprint_index(db: Database) -> None:
                "WHERE fingerprint IS NOT NULL")
 
 
+def _012_search(db: Database) -> None:
+    """Full-text search of every stored article (`news-monitor search`): an FTS5 table keyed by the
+    article's id holding its title, text (with the feed's summary) and outlet as the rules' folded tokens
+    (monitor.search), filled here for an existing database; the store keeps it in step with each article
+    written, and a trigger drops an article's entry when the article is deleted (retention)."""
+    db.execute("CREATE VIRTUAL TABLE article_search USING fts5(title, body, outlet, tokenize = 'ascii')")
+    db.execute("CREATE TRIGGER article_search_delete AFTER DELETE ON articles BEGIN "
+               "DELETE FROM article_search WHERE rowid = old.id; END")
+    rows = db.execute("SELECT id, title, text, summary, feed_name FROM articles")
+    while batch := rows.fetchmany(1000):
+        db.conn.executemany("INSERT INTO article_search (rowid, title, body, outlet) VALUES (?, ?, ?, ?)",
+                            [(i, searchable(title), searchable(text, summary), searchable(outlet))
+                             for i, title, text, summary, outlet in batch])
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_initial", _001_initial),
     ("002_feed_health", _002_feed_health),
@@ -146,4 +163,5 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("009_delivery_states", _009_delivery_states),
     ("010_health", _010_health),
     ("011_fingerprint_index", _011_fingerprint_index),
+    ("012_search", _012_search),
 ]

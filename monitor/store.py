@@ -34,6 +34,7 @@ from monitor.models import (
     unsigned64,
 )
 from monitor.polling import FeedState, PollDecision
+from monitor.search import searchable
 
 
 def _signed(fp: int | None) -> int | None:
@@ -328,6 +329,7 @@ class Store:
             if row is None:
                 return None
             article_id = row[0]
+            self._index(article_id, article)
             story_id = story if story is not None else article_id
             story = str(story_id)  # the story columns are text
             self.db.execute("UPDATE articles SET story = ? WHERE id = ?", [story, article_id])
@@ -374,10 +376,38 @@ class Store:
                 "updated = ?, page_checked = ?, updates = coalesce(updates, 0) + 1 WHERE id = ?",
                 [article.title, _summary(article), article.text, article.text_source, article.note,
                  _signed(fingerprint), _json(features), _json(facts), item_hash, iso(now), iso(now), article_id])
+            self.db.execute("DELETE FROM article_search WHERE rowid = ?", [article_id])
+            self._index(article_id, article)
             for hit in hits:
                 self._insert_hit(article_id, hit, False, now)
             self._suppress(now, "update", article_id, story, article.item.url,
                            "the publisher changed the article: text replaced, nothing alerted again")
+
+    def _index(self, article_id: int, article: Article) -> None:
+        """The article's search entry, written in the caller's transaction (migration 012_search)."""
+        self.db.execute("INSERT INTO article_search (rowid, title, body, outlet) VALUES (?, ?, ?, ?)",
+                        [article_id, searchable(article.title), searchable(article.text, _summary(article)),
+                         searchable(article.item.outlet)])
+
+    def search(self, match: str, since: datetime | None = None, feed: str | None = None,
+               limit: int = 20) -> list[dict]:
+        """Stored articles matching an FTS5 expression (monitor.search.to_match), newest first seen first;
+        `feed` is a feed's name or URL. Each: id, url, title, text, feed_name, published, first_seen."""
+        where, args = ["article_search MATCH ?"], [match]
+        if since is not None:
+            where.append("a.first_seen >= ?")
+            args.append(iso(since))
+        if feed is not None:
+            where.append("(a.feed_name = ? OR a.feed_url = ?)")
+            args += [feed, feed]
+        try:
+            return list(self.db.query(
+                "SELECT a.id, coalesce(a.canonical_url, a.url) AS url, a.title, coalesce(a.text, a.summary) AS text, "
+                "a.feed_name, a.published, a.first_seen FROM article_search JOIN articles a ON a.id = "
+                f"article_search.rowid WHERE {' AND '.join(where)} ORDER BY a.first_seen DESC, a.id DESC LIMIT ?",
+                [*args, limit]))
+        except sqlite3.OperationalError as exc:  # an expression FTS5 refuses: a bug in to_match, said plainly
+            raise ValueError(f"search expression {match!r} refused by SQLite: {exc}") from None
 
     def mark_checked(self, article_id: int, item_hash: str, now: datetime) -> None:
         """The article was looked at again and its text had not changed."""

@@ -13,7 +13,7 @@ PACKAGE = ROOT / "monitor"
 MODULES = sorted(PACKAGE.rglob("*.py"))
 PURE_PACKAGES = ["decide", "text"]  # every module in them is pure
 PURE = ["models", "errors", "digest", "render", "blocks", "polling", "delivery", "rules.book", "rules.query",
-        "rules.evaluate", "rules.ruleset", "rules.matching", "addresses", "links", "schedule", "health",
+        "rules.evaluate", "rules.ruleset", "rules.matching", "addresses", "links", "schedule", "health", "search",
         *sorted(module_path.relative_to(PACKAGE).with_suffix("").as_posix().replace("/", ".")
                 for package in PURE_PACKAGES for module_path in (PACKAGE / package).glob("*.py"))]
 IO_MODULES = {"monitor.fetch", "monitor.store", "monitor.service", "monitor.cli", "monitor.pipeline",

@@ -28,6 +28,8 @@ from monitor.config import parse_duration, startup_problems
 from monitor.decide.releases import merged_facts
 from monitor.pipeline import utcnow
 from monitor.rules.files import RuleSource, load_rulebook
+from monitor.rules.query import parse
+from monitor.search import snippet, to_match
 from monitor.service import Service, instance_lock
 from monitor.store import Store
 
@@ -206,6 +208,37 @@ def prune(obj: Context, dry_run: bool) -> None:
     click.echo(f"{verb}: text of {counts['texts']} articles without hits, {counts['articles']} articles without "
                f"hits, {counts['messages']} delivered messages"
                + ("" if dry_run else f"; {counts['bytes']} bytes freed"))
+
+
+@main.command()
+@click.argument("query")
+@click.option("--since", help="Only articles first seen within this long, e.g. 30d.")
+@click.option("--feed", help="Only articles from this feed (its name or URL).")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_obj
+@guarded
+def search(obj: Context, query: str, since: str | None, feed: str | None, limit: int, as_json: bool) -> None:
+    """Search every stored article (not only hits), newest first, in the rules' query language:
+    words, "phrases", prefix*, AND/OR/NOT, NEAR/n, title: and text:; case and diacritics folded."""
+    try:
+        window = utcnow() - timedelta(seconds=parse_duration(since)) if since else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    tree = parse(query)
+    with Store.open(obj.config.db_path) as store:
+        rows = store.search(to_match(tree), since=window, feed=feed, limit=limit)
+    for row in rows:
+        record = {"id": row["id"], "url": row["url"], "title": row["title"], "feed": row["feed_name"],
+                  "published": row["published"], "first_seen": row["first_seen"],
+                  "snippet": snippet(row["text"], tree)}
+        if as_json:
+            click.echo(json.dumps(record, ensure_ascii=False))
+        else:
+            click.echo(f"{(record['published'] or record['first_seen'])[:10]}  {record['feed']}  {record['title']}\n"
+                       f"    {record['url']}\n    {record['snippet']}")
+    if not rows and not as_json:
+        click.echo("no stored article matches")
 
 
 main.add_command(feeds_group, "feeds")

@@ -1,0 +1,175 @@
+"""Full-text search (`news-monitor search`): rule queries translated to FTS5, folding of case, diacritics
+and Cyrillic as the rules fold them, the index kept in step by the store and built by a migration for an
+existing database, and the command's output; all on real SQLite files."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+from sqlite_utils import Database
+
+from monitor.cli import main
+from monitor.errors import RuleError
+from monitor.migrations import MIGRATIONS
+from monitor.models import Article, FeedItem
+from monitor.rules.query import parse
+from monitor.search import snippet, to_match
+from monitor.store import Store, iso
+
+NOW = datetime.now(UTC).replace(microsecond=0)  # `search --since` counts back from the real clock
+
+# Our own sentences, in the way outlets write about these topics.
+ARTICLES = [
+    (1, "Wire", "Łukashenka pardons eighteen prisoners",
+     "Minsk said on Tuesday that eighteen political prisoners had been pardoned; the rights group Viasna "
+     "counted eleven of them on its list. Ales Bialiatski was not among them.", 9),
+    (2, "Радыё", "Освобождены ещё 18 политзаключённых",
+     "Александр Лукашенко помиловал восемнадцать политзаключенных, сообщила правозащитная «Вясна». "
+     "Среди освобождённых — журналисты.", 8),
+    (3, "Defence Desk", "Zapad drills open near Barysaŭ",
+     "Russian and Belarusian troops began the Zapad exercise on Friday, with live firing planned for the "
+     "weekend. Observers from NATO states were not invited.", 5),
+    (4, "Wire", "EU widens sanctions on Belarus",
+     "The European Union added potash exporters and two banks to its Belarus sanctions list, citing the "
+     "treatment of political prisoners and the country's role in the war.", 2),
+    (5, "Café Crème", "Réunion à Vilnius",
+     "L'opposition bélarusse s'est réunie à Vilnius pour parler des prisonniers politiques et de l'envoyé "
+     "américain John Coale.", 1),
+]
+
+
+def article(n: int, outlet: str, title: str, text: str) -> Article:
+    item = FeedItem(feed_url=f"https://feeds.example/{n % 3}.xml", feed_name=outlet, guid=f"g-{n}",
+                    url=f"https://news.example/{n}", title=title, summary=f"Summary {n}", published=None)
+    return Article(item=item, title=title, text=text, text_source="page", language="en",
+                   canonical_url=f"https://news.example/{n}")
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store.open(tmp_path / "state" / "monitor.db") as opened:
+        for n, outlet, title, text, days_ago in ARTICLES:
+            opened.add_article(article(n, outlet, title, text), f"g-{n}", f"u-{n}", [], NOW - timedelta(days=days_ago))
+        yield opened
+
+
+def found(store: Store, query: str, **filters) -> list[int]:
+    return [row["id"] for row in store.search(to_match(parse(query)), **filters)]
+
+
+@pytest.mark.parametrize("query, ids", [
+    ("prisoners", [4, 1]),                                  # newest first seen first
+    ("PRISONERS", [4, 1]),                                  # case folded
+    ('"political prisoners"', [4, 1]),
+    ("prison*", [5, 4, 1]),                               # prisonniers too
+    ("lukashenka", [1]),                                    # Ł folds to L, as in the rules
+    ("bialiatski", [1]),
+    ("barysau", [3]),                                       # ŭ folds to u
+    ("reunion", [5]), ("belarusse", [5]),                   # é, é
+    ("политзаключённых", [2]), ("политзаключенных", [2]),   # ё and е are one letter
+    ("ПОЛИТЗАКЛЮЧЕННЫХ", [2]),                              # Cyrillic case
+    ("освобожд*", [2]),                                     # Cyrillic prefix
+    ("вясна", [2]),                                         # a word inside «guillemets»
+    ("sanctions OR zapad", [4, 3]),
+    ("belarus* AND NOT zapad", [5, 4]),
+    ("belarus* NOT sanctions", [5, 3]),
+    ("prisoners NEAR/3 political", [4, 1]),
+    ("pardoned NEAR/1 eighteen", []),                        # 'eighteen political prisoners had been pardoned'
+    ("(zapad OR sanctions) NEAR/2 (exercise OR list)", [4, 3]),
+    ("title:sanctions", [4]), ("title:(prisoners OR drills)", [3, 1]),
+    ("text:pardons", []), ("title:pardons", [1]),
+    ("wire AND eu", [4]),                                   # the outlet is searched too
+    ("coale", [5]),
+])
+def test_queries_in_the_rule_language(store, query, ids):
+    assert found(store, query) == ids
+
+
+def test_filters_by_time_and_feed(store):
+    assert found(store, "prisoners", since=NOW - timedelta(days=3)) == [4]
+    assert found(store, "prisoners OR zapad", feed="Wire") == [4, 1]
+    assert found(store, "prisoners OR zapad", feed="https://feeds.example/0.xml") == [3]
+    assert found(store, "prisoners", limit=1) == [4]
+
+
+@pytest.mark.parametrize("query, message", [
+    ("prisoners EXCEPT/3 pardoned", "EXCEPT"),
+    ("SENTENCES/2 prisoners", "SENTENCES"),
+    ("lead:prisoners", "lead:"),
+    ("NOT prisoners", "only NOT"),  # the rule parser refuses it already
+])
+def test_what_fts_cannot_say_is_a_clear_error(query, message):
+    with pytest.raises(RuleError, match=message):
+        to_match(parse(query))
+
+
+def test_translation_quotes_every_token():
+    assert to_match(parse('"and or" near*')) == '("and or" AND "near" *)'
+    assert to_match(parse("covid-19")) == '"covid 19"'
+
+
+def test_updates_and_deletions_keep_the_index_in_step(store):
+    changed = article(3, "Defence Desk", "Zapad drills end", "The exercise ended early, officials said.")
+    store.update_article(3, changed, [], NOW, fingerprint=None, features=None, facts=None, item_hash="h")
+    assert found(store, "observers") == [] and found(store, "ended") == [3]
+    with store.transaction():
+        store.db.execute("DELETE FROM articles WHERE id = 5")  # as retention would
+    assert found(store, "coale") == []
+    assert store.db.execute("SELECT count(*) FROM article_search").fetchone()[0] == 4
+
+
+def test_a_failed_article_write_leaves_no_index_entry(store):
+    with pytest.raises(RuntimeError), store.transaction():
+        store.add_article(article(9, "Wire", "Envoy John Coale in Minsk", "The envoy met officials."), "g-9", "u-9",
+                          [], NOW)
+        raise RuntimeError("crash after the article was written")
+    assert found(store, "envoy") == []
+
+
+def test_migration_builds_the_index_for_an_existing_database(tmp_path):
+    path = tmp_path / "old.db"
+    db = Database(path)
+    db["_migrations"].create({"name": str, "applied": str}, pk="name")
+    for name, step in MIGRATIONS:
+        if name == "012_search":
+            break
+        step(db)
+        db["_migrations"].insert({"name": name, "applied": iso(NOW)})
+    for n, outlet, title, text, _ in ARTICLES:
+        db["articles"].insert({"guid_key": f"g-{n}", "url_key": f"u-{n}", "url": f"https://news.example/{n}",
+                               "feed_name": outlet, "title": title, "text": text, "first_seen": iso(NOW),
+                               "summary": "Kept in the summary only" if n == 4 else None})
+    db.conn.close()
+    with Store.open(path) as store:
+        assert found(store, "политзаключенных") == [2]
+        assert found(store, "summary NEAR/2 only") == [4]
+        assert store.db.execute("SELECT count(*) FROM article_search").fetchone()[0] == len(ARTICLES)
+
+
+def test_snippet_marks_the_words_in_the_original_text():
+    text = "Start. " + "filler " * 60 + "Ales Bialiatski and Viasna's lawyers spoke. " + "more " * 60
+    out = snippet(text, parse('bialiatski OR "viasna s"'))
+    assert "[Bialiatski]" in out and "[Viasna]'[s]" in out
+    assert out.startswith("…") and out.endswith("…") and len(out) < 200
+    assert snippet("Short text.", parse("absent")) == "Short text."
+
+
+def test_search_command(store, write_config, tmp_path):
+    config = write_config([], state_dir=str(tmp_path / "state"))
+    runner = CliRunner()
+    result = runner.invoke(main, ["--config", str(config), "search", "политзаключённых", "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output)
+    assert record["id"] == 2 and record["feed"] == "Радыё" and record["url"] == "https://news.example/2"
+    assert "[политзаключенных]" in record["snippet"]
+    text = runner.invoke(main, ["--config", str(config), "search", "prisoners", "--since", "30d", "--feed", "Wire"])
+    assert text.exit_code == 0
+    assert text.output.index("EU widens") < text.output.index("Łukashenka pardons")  # newest first
+    assert "[prisoners]" in text.output
+    refused = runner.invoke(main, ["--config", str(config), "search", "a EXCEPT b"])
+    assert refused.exit_code == 2 and "EXCEPT" in refused.output
+    none = runner.invoke(main, ["--config", str(config), "search", "zzzz"])
+    assert none.exit_code == 0 and "no stored article matches" in none.output
