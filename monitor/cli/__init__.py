@@ -21,11 +21,12 @@ from monitor.blocks import slack_posts
 from monitor.cli.channels import channels as channels_group
 from monitor.cli.context import Context, guarded
 from monitor.cli.feeds import feeds as feeds_group
+from monitor.cli.export import export as export_group
 from monitor.cli.outbox import outbox as outbox_group
+from monitor.cli.records import hit_records, release_records
 from monitor.cli.rules import rules as rules_group
 from monitor.cli.status import status as status_command
 from monitor.config import parse_duration, startup_problems
-from monitor.decide.releases import merged_facts
 from monitor.pipeline import utcnow
 from monitor.rules.files import RuleSource, load_rulebook
 from monitor.rules.query import parse
@@ -103,13 +104,8 @@ def hits(obj: Context, as_json: bool, since: str | None, rule: str | None) -> No
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
     with Store.open(obj.config.db_path) as store:
-        rows = store.hits(since=window, rule=rule)
-    for row in rows:
-        record = {"url": row["canonical_url"] or row["url"], "title": row["title"], "feed": row["feed_name"],
-                  "published": row["published"], "rules": row["rules"], "story": row["story"],
-                  "first_seen": row["first_seen"], "id": row["id"], "guid": row["guid"],
-                  "feed_url": row["feed_url"], "text_source": row["text_source"],
-                  "snippet": row["snippet"], "alerted": row["alerted"], "language": row["language"]}
+        records = hit_records(store, since=window, rule=rule)
+    for record in records:
         if as_json:
             click.echo(json.dumps(record, ensure_ascii=False))
         else:
@@ -169,13 +165,8 @@ def write_preview(message, folder: Path) -> list[Path]:
 def releases(obj: Context, as_json: bool) -> None:
     """The release ledger: every reported release of prisoners, once, however many outlets reported it."""
     with Store.open(obj.config.db_path) as store:
-        events = store.release_stories()
-    for event in events:
-        facts = merged_facts(event["facts"]) or {}
-        record = {"story": event["story"], "date": facts.get("date"), "number": facts.get("number"),
-                  "names": facts.get("names", []), "destination": facts.get("destination"),
-                  "broker": facts.get("broker"), "sources": event["sources"], "first_seen": event["first_seen"],
-                  "title": event["title"], "url": event["url"], "alerted": event["alerted"]}
+        events = release_records(store)
+    for record in events:
         if as_json:
             click.echo(json.dumps(record, ensure_ascii=False))
         else:
@@ -245,4 +236,5 @@ main.add_command(feeds_group, "feeds")
 main.add_command(channels_group, "channels")
 main.add_command(rules_group, "rules")
 main.add_command(outbox_group, "outbox")
+main.add_command(export_group, "export")
 main.add_command(status_command, "status")
