@@ -37,6 +37,7 @@ from monitor.feeds import ParsedFeed, read_feed
 from monitor.fetch import Fetcher, Outcome, Request, Response
 from monitor.models import Article, Feed, FeedItem, FeedProblems, Message, StoredArticle
 from monitor.polling import FeedState
+from monitor.publish import write_feeds
 from monitor.rules.book import RuleBook
 from monitor.rules.matching import match_article
 from monitor.store import Store
@@ -153,9 +154,20 @@ class Pipeline:
             self.queue_alerts(store, report)
         except Exception as exc:  # the hits stay unalerted and are tried next cycle; delivery goes on
             log.error("alert: could not build the alert message: %s: %s", type(exc).__name__, exc, exc_info=True)
+        self._publish(store, report)
         if deliver:
             self.deliver(store, report)
         return report
+
+    def _publish(self, store: Store, report: CycleReport) -> None:
+        """The Atom feeds in state/, when this cycle stored hits or copies (or they are missing); a failure
+        is logged and costs only the feeds' freshness, never the cycle."""
+        if not (report.hits or report.copies or report.updated or not (self.config.state_dir / "hits.atom").exists()):
+            return
+        try:
+            write_feeds(store, self.config.state_dir, self.clock())
+        except Exception as exc:
+            log.error("atom: could not write the feeds in %s: %s: %s", self.config.state_dir, type(exc).__name__, exc)
 
     def _keep_backlog(self, store: Store, backlog: Sequence[tuple[str, FeedItem]], held: Sequence[FeedItem]) -> None:
         """Backlog items taken (or no longer new) leave it; newly held ones join it; the others keep their place."""

@@ -13,7 +13,8 @@ PACKAGE = ROOT / "monitor"
 MODULES = sorted(PACKAGE.rglob("*.py"))
 PURE_PACKAGES = ["decide", "text"]  # every module in them is pure
 PURE = ["models", "errors", "digest", "render", "blocks", "polling", "delivery", "rules.book", "rules.query",
-        "rules.evaluate", "rules.ruleset", "rules.matching", "addresses", "links", "schedule", "health", "search",
+        "rules.evaluate", "rules.ruleset", "rules.matching", "addresses", "links", "schedule", "health",
+        "search", "atom",
         *sorted(module_path.relative_to(PACKAGE).with_suffix("").as_posix().replace("/", ".")
                 for package in PURE_PACKAGES for module_path in (PACKAGE / package).glob("*.py"))]
 IO_MODULES = {"monitor.fetch", "monitor.store", "monitor.service", "monitor.cli", "monitor.pipeline",

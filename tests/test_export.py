@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli import main
-from monitor.cli.records import HIT_FIELDS, RELEASE_FIELDS
 from monitor.models import Article, Evidence, FeedItem, Hit
+from monitor.records import HIT_FIELDS, RELEASE_FIELDS
 from monitor.store import Store
 
 NOW = datetime.now(UTC).replace(microsecond=0)

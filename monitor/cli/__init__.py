@@ -20,14 +20,14 @@ from monitor import __version__
 from monitor.blocks import slack_posts
 from monitor.cli.channels import channels as channels_group
 from monitor.cli.context import Context, guarded
-from monitor.cli.feeds import feeds as feeds_group
 from monitor.cli.export import export as export_group
+from monitor.cli.feeds import feeds as feeds_group
 from monitor.cli.outbox import outbox as outbox_group
-from monitor.cli.records import hit_records, release_records
 from monitor.cli.rules import rules as rules_group
 from monitor.cli.status import status as status_command
 from monitor.config import parse_duration, startup_problems
 from monitor.pipeline import utcnow
+from monitor.records import hit_records, release_records
 from monitor.rules.files import RuleSource, load_rulebook
 from monitor.rules.query import parse
 from monitor.search import snippet, to_match

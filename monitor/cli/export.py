@@ -1,5 +1,6 @@
-"""`news-monitor export csv|json hits|releases`: the hits and the release ledger for spreadsheets and
-other tools, as the records of `hits --json` and `releases --json` (one CSV row or one JSON array item each).
+"""`news-monitor export csv|json|atom hits|releases`: the hits and the release ledger for spreadsheets and
+other tools, as the records of `hits --json` and `releases --json` (one CSV row or one JSON array item each),
+or as an Atom feed (monitor.atom).
 
 CSV cells that a spreadsheet would run as a formula (=, +, -, @ first) get a leading apostrophe: titles
 come from feeds, and a feed must not put a formula into an analyst's spreadsheet.
@@ -14,10 +15,11 @@ from datetime import timedelta
 
 import click
 
+from monitor.atom import hits_feed, releases_feed
 from monitor.cli.context import Context, guarded
-from monitor.cli.records import HIT_FIELDS, RELEASE_FIELDS, hit_records, release_records
 from monitor.config import parse_duration
 from monitor.pipeline import utcnow
+from monitor.records import HIT_FIELDS, RELEASE_FIELDS, hit_records, release_records
 from monitor.store import Store
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -34,20 +36,26 @@ def cell(value: object) -> str:
 
 
 @click.command()
-@click.argument("fmt", metavar="csv|json", type=click.Choice(["csv", "json"]))
+@click.argument("fmt", metavar="csv|json|atom", type=click.Choice(["csv", "json", "atom"]))
 @click.argument("what", metavar="hits|releases", type=click.Choice(["hits", "releases"]))
 @click.option("--since", help="hits: only those first seen within this long, e.g. 30d.")
 @click.option("--rule", help="hits: only articles that hit this rule.")
 @click.pass_obj
 @guarded
 def export(obj: Context, fmt: str, what: str, since: str | None, rule: str | None) -> None:
-    """Write hits or the release ledger to standard output as CSV (a header row) or one JSON array."""
+    """Write hits or the release ledger to standard output as CSV (a header row), one JSON array, or an
+    Atom feed (one entry per story; the service keeps state/hits.atom and state/releases.atom up to date)."""
     try:
         window = utcnow() - timedelta(seconds=parse_duration(since)) if since else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
     with Store.open(obj.config.db_path) as store:
         records = hit_records(store, since=window, rule=rule) if what == "hits" else release_records(store)
+    if fmt == "atom":
+        feed = hits_feed(records, title=f"news-monitor hits: {rule}" if rule else "news-monitor hits") \
+            if what == "hits" else releases_feed(records)
+        click.echo(feed)  # bytes: written as they are, UTF-8 as the XML declaration says
+        return
     if fmt == "json":
         click.echo(json.dumps(records, ensure_ascii=False, indent=1))
         return

@@ -1,0 +1,92 @@
+"""Atom feeds of hits and releases: valid by a RELAX NG schema written from RFC 4287 (lxml) and by
+feedparser, one entry per story with its outlets, rules and facts, everything from feeds escaped; written
+into state/ by a real cycle on loopback and printed by `export atom`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import feedparser
+from click.testing import CliRunner
+from lxml import etree
+
+from monitor.atom import hits_feed, releases_feed
+from monitor.cli import main
+from tests.conftest import ROOT
+from tests.helpers import cycle
+
+SCHEMA = etree.RelaxNG(etree.parse(str(ROOT / "tests" / "fixtures" / "atom.rng")))
+HOSTILE = 'Envoy <b>Coale</b> & "friends" ]]> in Minsk\x01\x0b — «Вясна»'
+
+
+def hit(n: int, story: str, feed: str, title: str, rules=("belarus_political_prisoners",), day: int = 1) -> dict:
+    return {"url": f"https://news.example/{n}?a=1&b=<2>", "title": title, "feed": feed, "published": None,
+            "rules": list(rules), "story": story, "first_seen": f"2026-03-0{day}T10:00:00Z", "id": n,
+            "guid": f"g{n}", "feed_url": "https://feeds.example/x.xml", "text_source": "page",
+            "snippet": "Minsk <script>alert(1)</script> freed & pardoned", "alerted": False, "language": "en"}
+
+
+def valid(feed: bytes) -> feedparser.FeedParserDict:
+    document = etree.fromstring(feed)
+    assert SCHEMA.validate(document), SCHEMA.error_log
+    parsed = feedparser.parse(feed)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    assert parsed.version == "atom10"
+    return parsed
+
+
+def test_schema_refuses_what_rfc_4287_refuses():
+    good = hits_feed([hit(1, "s1", "Wire", "A title")])
+    assert SCHEMA.validate(etree.fromstring(good))
+    for broken in (good.replace(b"<id>tag:news-monitor,2026:hits</id>", b""),  # a feed needs its id
+                   good.replace(b"2026-03-01T10:00:00Z", b"2026-03-01 10:00"),  # not RFC 3339
+                   good.replace(b'rel="alternate"', b'rel="alternate" hreflang="not a language"')):
+        assert not SCHEMA.validate(etree.fromstring(broken))
+
+
+def test_one_entry_per_story_with_outlets_and_everything_escaped():
+    records = [hit(1, "s1", "Wire", HOSTILE, day=1), hit(2, "s1", "Радыё & Co", "Освобождены 18", day=3),
+               hit(3, "s2", "Defence Desk", "Zapad drills open", rules=("zapad",), day=2)]
+    parsed = valid(hits_feed(records))
+    assert [e.id for e in parsed.entries] == ["tag:news-monitor,2026:hits/story/s1",
+                                              "tag:news-monitor,2026:hits/story/s2"]
+    first = parsed.entries[0]
+    assert first.title == HOSTILE.replace("\x01", "").replace("\x0b", "")  # text, not markup: shown as written
+    assert first.link == "https://news.example/1?a=1&b=<2>"
+    assert "Outlets: Wire, Радыё & Co" in first.summary and "<script>" in first.summary  # text, escaped in XML
+    assert first.updated == "2026-03-03T10:00:00Z" and first.published == "2026-03-01T10:00:00Z"
+    assert [t.term for t in parsed.entries[1].tags] == ["zapad"]
+
+
+def test_release_entries_carry_the_facts():
+    record = {"story": "7", "date": "2026-03-09", "number": 18, "names": ["Ales Bialiatski", "Мария Колесникова"],
+              "destination": "Lithuania", "broker": "John Coale", "sources": 4, "first_seen": "2026-03-09T12:00:00Z",
+              "title": "Minsk frees 18 <political> prisoners", "url": "https://news.example/r", "alerted": True}
+    parsed = valid(releases_feed([record, {**record, "story": "8", "number": None, "names": [], "date": None,
+                                           "destination": None, "broker": None}]))
+    summary = parsed.entries[0].summary
+    for fact in ("Released: 18", "Date: 2026-03-09", "Names: Ales Bialiatski, Мария Колесникова", "To: Lithuania",
+                 "Brokered by: John Coale", "Reports: 4"):
+        assert fact in summary
+    assert "number not stated" in parsed.entries[1].summary
+    assert valid(releases_feed([])).entries == []
+
+
+def test_a_cycle_writes_both_feeds_and_export_prints_them(site, write_config, tmp_path):
+    feeds = [{"url": site.url(p), "name": p.split("/")[-1].split(".")[0]}
+             for p in ("/feeds/northwire.xml", "/feeds/minsk-monitor.atom")]
+    config = write_config(feeds)
+    report, _ = cycle(config, datetime.now(UTC))
+    assert report.hits
+    state = tmp_path / "state"
+    hits = valid((state / "hits.atom").read_bytes())
+    assert hits.entries and all(e.summary.startswith("Outlets: ") for e in hits.entries)
+    valid((state / "releases.atom").read_bytes())
+    assert not list(state.glob("*.partial"))
+    printed = CliRunner().invoke(main, ["--config", str(config), "export", "atom", "hits"])
+    assert printed.exit_code == 0 and valid(printed.stdout_bytes).entries
+    rule = hits.entries[0].tags[0].term
+    only = valid(CliRunner().invoke(main, ["--config", str(config), "export", "atom", "hits", "--rule", rule])
+                 .stdout_bytes)
+    assert only.feed.title == f"news-monitor hits: {rule}"
+    assert all(rule in [t.term for t in e.tags] for e in only.entries)
