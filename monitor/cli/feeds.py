@@ -1,16 +1,21 @@
-"""`news-monitor feeds`: every feed with its health, and `feeds test URL` to try one feed now."""
+"""`news-monitor feeds`: every feed with its health, `feeds test URL` to try one feed now, and the feed list
+in and out as OPML (`feeds import FILE.opml`, `feeds export`)."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
 from monitor.cli.context import Context, guarded
+from monitor.config import load_config
 from monitor.errors import MonitorError
+from monitor.feedlist import add_feeds
 from monitor.feeds import read_feed
 from monitor.fetch import Fetcher, Request
 from monitor.models import Feed, FeedProblems
+from monitor.opml import read_opml, write_opml
 from monitor.pipeline import utcnow
 from monitor.render import plural
 from monitor.store import Store
@@ -100,3 +105,29 @@ def feeds_test(obj: Context, url: str, limit: int) -> None:
     for item in items[:limit]:
         when = item.published.strftime("%Y-%m-%d %H:%M") if item.published else "no date"
         click.echo(f"- {when}  {item.title}\n    {item.url or '(no link)'}")
+
+
+@feeds.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+@guarded
+def feeds_import(obj: Context, file: Path) -> None:
+    """Add the feeds of an OPML file (from a feed reader) to monitor.yaml, keeping its comments; feeds
+    already configured are skipped. A running service polls the new feeds after it is restarted."""
+    load_config(obj.config_path)  # the config as it is must be valid before it is edited
+    found = read_opml(file.read_bytes(), where=str(file))
+    added, skipped = add_feeds(obj.config_path, found)
+    for feed in added:
+        folder = f"  [{' / '.join(feed.folders)}]" if feed.folders else ""
+        click.echo(f"added    {feed.title or '(no title)'}  {feed.url}{folder}")
+    for feed in skipped:
+        click.echo(f"skipped  {feed.title or '(no title)'}  {feed.url}  (already configured)")
+    click.echo(f"{len(added)} feed{'s' if len(added) != 1 else ''} added to {obj.config_path}, {len(skipped)} skipped")
+
+
+@feeds.command("export")
+@click.pass_obj
+@guarded
+def feeds_export(obj: Context) -> None:
+    """Print the configured feeds as OPML 2.0, for a feed reader."""
+    click.echo(write_opml([(feed.name, feed.url) for feed in obj.config.feed_list()]), nl=False)
