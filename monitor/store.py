@@ -526,7 +526,9 @@ class Store:
                 where = f"id IN ({self._PRUNABLE}) AND (text IS NOT NULL OR summary IS NOT NULL)"
                 params = {"cutoff": iso(text_before)}
                 out["texts"] = self.db.execute(f"SELECT count(*) FROM articles WHERE {where}", params).fetchone()[0]
-                if not dry_run:
+                if not dry_run:  # the search index lets the text go too (its title and outlet stay findable)
+                    self.db.execute(f"UPDATE article_search SET body = '' WHERE rowid IN "
+                                    f"(SELECT id FROM articles WHERE {where})", params)
                     self.db.execute(f"UPDATE articles SET text = NULL, summary = NULL, story_features = NULL "
                                     f"WHERE {where}", params)
             if articles_before is not None:

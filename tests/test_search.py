@@ -121,6 +121,13 @@ def test_updates_and_deletions_keep_the_index_in_step(store):
     assert store.db.execute("SELECT count(*) FROM article_search").fetchone()[0] == 4
 
 
+def test_retention_drops_the_indexed_text_with_the_text(store):
+    counts = store.prune(text_before=NOW - timedelta(days=4), articles_before=None, messages_before=None)
+    assert counts["texts"] == 3  # articles 1, 2 and 3 (none has hits)
+    assert found(store, "observers") == [] and found(store, "zapad") == [3]  # its title is kept
+    assert found(store, "sanctions") == [4]
+
+
 def test_a_failed_article_write_leaves_no_index_entry(store):
     with pytest.raises(RuntimeError), store.transaction():
         store.add_article(article(9, "Wire", "Envoy John Coale in Minsk", "The envoy met officials."), "g-9", "u-9",
