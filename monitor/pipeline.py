@@ -46,6 +46,8 @@ log = logging.getLogger("monitor.pipeline")
 # Feeds fetched, parsed and processed together: bounds a cycle's memory (bodies, items, articles) by the batch,
 # not by the number of feeds; 1,000 keeps the fetcher's 20-50 connections busy (one aiohttp session a batch).
 BATCH_FEEDS = 1000
+# (stage, done, total): how far a cycle is, per stage, for whoever shows it (the CLI draws it on a terminal)
+Progress = Callable[[str, int, int], None]
 
 
 def utcnow() -> datetime:
@@ -113,7 +115,9 @@ class Pipeline:
     extractor: ExtractPool = field(default_factory=lambda: ExtractPool(workers=0))  # inline unless given
     decider: Decider | None = None  # built from the store on first use, then kept for the process
     batch_size: int = BATCH_FEEDS  # due feeds taken through the stages together
+    progress: Progress | None = None  # told the cycle's counts per stage as they grow
     _pruned: datetime = field(default_factory=utcnow, init=False)  # when idle stories last left memory
+    _counts: Counter = field(default_factory=Counter, init=False)  # this cycle's progress: stage -> done, total
 
     # -- the poll cycle ---------------------------------------------------------------------------
 
@@ -128,6 +132,7 @@ class Pipeline:
         backlog = store.held_items(feeds)  # items earlier cycles held over the limits: after the new ones
         limits = self.config.limits
         due_urls = {state.url for state in due}
+        self._counts = Counter({"feeds polled total": len(due)})
         held: list[FeedItem] = []
         # the due feeds go through the stages a batch at a time: a cycle holds one batch's bodies and items,
         # whatever the number of feeds (an item seen again in a later batch is known by then); a feed's
@@ -208,6 +213,7 @@ class Pipeline:
         requests = [Request(s.fetch_url, "feed", *polling.validators(s, now)) for s in due]
         items: list[FeedItem] = []
         parsed: list[tuple[str, polling.PollDecision]] = []
+        self._advance("feeds polled", 0)  # shown while the batch's feeds are fetched
         outcomes = self.fetcher.fetch_many(requests)
         records: list[tuple[str, polling.PollDecision]] = []
         counts: list[tuple[str, int]] = []  # items of each feed parsed whole
@@ -217,6 +223,8 @@ class Pipeline:
             except Exception as exc:  # a bug on this feed's bytes: this feed's error, not the cycle's
                 self._feed_failed(records, feeds[state.url], state, exc, report)
                 continue
+            finally:
+                self._advance("feeds polled")
             items.extend(found)
             if decision is not None:
                 parsed.append((state.url, decision))
@@ -344,15 +352,20 @@ class Pipeline:
         if not items:  # nothing new: the copy and story indexes are not even loaded
             return
         with_pages = [i for i in items if i.url] if self.config.fetch.fetch_pages else []
+        self._expect("pages fetched", len(with_pages))
         outcomes = {o.request.url: o for o in self.fetcher.fetch_many([Request(i.url, "page") for i in with_pages])}
+        self._advance("pages fetched", len(with_pages))
         _count_pages_not_fetched(list(outcomes.values()), report)
         jobs = [_job(item, outcomes.get(item.url or "")) for item in items]
+        self._expect("articles extracted", len(jobs))
         try:
             articles = self.extractor.run(jobs)
         except MonitorError as exc:  # the pool itself failed (its workers do not start): summaries stand in
             log.error("%s: the feed summaries stand in for this cycle's pages", exc)
             articles = [fallback_article(job.item, f"extraction unavailable: {exc.message}", failed=True)
                         for job in jobs]
+        self._advance("articles extracted", len(jobs))
+        self._expect("articles checked", len(items))
         decider = self._decider(store)
         for n, (item, job, article) in enumerate(zip(items, jobs, articles, strict=True)):
             _count_page(report, job, article)
@@ -368,6 +381,17 @@ class Pipeline:
                     self._store_new(store, decider, article, decision, now, report)
 
             self._guarded(report, item, "storing" if n < len(fresh) else "updating", handle)
+            self._advance("articles checked")
+
+    def _expect(self, stage: str, more: int) -> None:
+        """A batch brings `more` to do at `stage`: the total grows (batches come one after another)."""
+        self._counts[f"{stage} total"] += more
+        self._advance(stage, 0)
+
+    def _advance(self, stage: str, done: int = 1) -> None:
+        if self.progress is not None:
+            self._counts[stage] += done
+            self.progress(stage, self._counts[stage], self._counts[f"{stage} total"])
 
     def _alert_age(self) -> timedelta | None:
         age = self.config.alerts.max_age

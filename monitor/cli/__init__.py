@@ -23,6 +23,7 @@ from monitor.cli.context import Context, guarded
 from monitor.cli.export import export as export_group
 from monitor.cli.feeds import feeds as feeds_group
 from monitor.cli.outbox import outbox as outbox_group
+from monitor.cli.progress import StageProgress
 from monitor.cli.rules import rules as rules_group
 from monitor.cli.status import status as status_command
 from monitor.config import parse_duration, startup_problems
@@ -86,7 +87,9 @@ def run(obj: Context, once: bool) -> None:
         with Store.open(config.db_path) as store:
             started = pipeline.clock()
             store.record_heartbeat("poll", started, pid=os.getpid())
-            report = pipeline.run_cycle(store, force=True)
+            with StageProgress() as progress:  # draws only when stderr is a terminal
+                pipeline.progress = progress
+                report = pipeline.run_cycle(store, force=True)
             store.record_heartbeat("poll", started, pipeline.clock(), report.counts(), pid=os.getpid())
         click.echo(report.summary())  # per-feed and delivery errors were logged as they happened
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from monitor.cli.context import EXIT_INVALID, Context, guarded
+from monitor.cli.progress import StageProgress
 from monitor.cli.verdict import near_misses, verdicts
 from monitor.config import parse_duration
 from monitor.extract import decode_html, extract_article
@@ -174,10 +175,10 @@ def rules_backtest(obj: Context, rule_name: str, since: str, as_json: bool) -> N
     # the keyword automaton of the chosen rules picks which rules to test on each article at all, as in
     # the pipeline; only the yes/no is needed, so no evidence is computed
     ruleset = book.ruleset if len(chosen) == len(book.rules) else RuleSet({r.name: r.node for r in chosen})
-    with Store.open(obj.config.db_path) as store:
+    with Store.open(obj.config.db_path) as store, StageProgress() as terminal:  # draws only on a terminal
         stored = {rule.name: store.article_ids_with(rule.name, window) for rule in chosen}
         total = store.count_articles(window)
-        progress = _Progress(total, quiet=total < _PROGRESS_FROM)
+        progress = _Progress(total, terminal, quiet=total < _PROGRESS_FROM)
         seen = 0
         changes = []
         for row in store.articles(window):
@@ -205,25 +206,20 @@ _PROGRESS_FROM = 5_000  # smaller backtests finish before a progress line would 
 
 
 class _Progress:
-    """A line on stderr every few seconds: articles done of the total, rate, time left."""
+    """On a terminal, a redrawn "articles checked: N of TOTAL" line; at the end (from _PROGRESS_FROM
+    articles, terminal or not) one line with the count, time and rate."""
 
-    EVERY = 2.0
-
-    def __init__(self, total: int, quiet: bool = False):
-        self.total, self.quiet = total, quiet
-        self.started = self.last = time.monotonic()
+    def __init__(self, total: int, terminal: StageProgress, quiet: bool = False):
+        self.total, self.terminal, self.quiet = total, terminal, quiet
+        self.started = time.monotonic()
 
     def tick(self, done: int) -> None:
-        if self.quiet or done % 256:
-            return
-        now = time.monotonic()
-        if now - self.last >= self.EVERY:
-            self.last = now
-            rate = done / (now - self.started)
-            click.echo(f"backtest: {done:,} of {self.total:,} articles ({rate:,.0f}/s, "
-                       f"{max(0, self.total - done) / rate:.0f} s left)", err=True)
+        if self.terminal.enabled and not done % 64:
+            self.terminal("articles checked", done, self.total)
 
     def done(self, done: int) -> None:
+        self.terminal("articles checked", done, self.total)
+        self.terminal.finish()
         if not self.quiet:
             elapsed = time.monotonic() - self.started
             click.echo(f"backtest: {done:,} articles in {elapsed:.1f} s ({done / max(elapsed, 1e-9):,.0f}/s)",

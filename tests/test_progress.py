@@ -1,0 +1,71 @@
+"""Progress on a terminal: `run --once` under a pseudo-terminal draws one line per stage with counts on
+stderr; with stderr a plain pipe, not one progress line appears (the logs are what they were)."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+
+from tests.helpers import cli
+
+STAGES = ("feeds polled", "pages fetched", "articles extracted", "articles checked")
+
+
+def _run_on_terminal(config, *args: str) -> tuple[int, str, str]:
+    """Run the CLI with stderr on a pseudo-terminal (stdout a pipe); returns (exit code, stdout, terminal)."""
+    master, slave = pty.openpty()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), *args],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    seen = bytearray()
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed its end of the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    out = proc.stdout.read().decode()
+    proc.stdout.close()
+    return proc.wait(timeout=120), out, seen.decode(errors="replace")
+
+
+def test_run_once_shows_progress_per_stage_on_a_terminal(site, write_config):
+    config = write_config([{"url": site.url("/feeds/northwire.xml")}], extract={"workers": 0})
+    code, out, terminal = _run_on_terminal(config, "run", "--once")
+    assert code == 0, terminal
+    assert "new articles" in out
+    # every stage's last drawing stays on screen with its final counts ("articles checked: 5 of 5")
+    finals = {}
+    for line in terminal.replace("\r\n", "\n").split("\n"):
+        last = line.rsplit("\r", 1)[-1].replace("\x1b[K", "")
+        for stage in STAGES:
+            if last.startswith(f"{stage}: "):
+                finals[stage] = last[len(stage) + 2:]
+    assert set(finals) == set(STAGES), terminal
+    assert finals["feeds polled"] == "1 of 1"
+    done, _, total = finals["articles checked"].partition(" of ")
+    assert done == total and int(total) > 0
+    assert finals["articles extracted"] == finals["articles checked"]
+
+    code, out, terminal = _run_on_terminal(config, "rules", "backtest", "all")
+    assert code == 0, terminal
+    assert f"articles checked: {total} of {total}" in terminal.replace("\x1b[K", "")
+
+
+def test_no_progress_without_a_terminal(site, write_config):
+    config = write_config([{"url": site.url("/feeds/northwire.xml")}], extract={"workers": 0})
+    result = cli(config, "run", "--once")
+    assert result.returncode == 0, result.stderr
+    assert "new articles" in result.stdout
+    assert "\r" not in result.stderr and "\x1b[" not in result.stderr
+    assert not [line for line in result.stderr.splitlines() if line.startswith(STAGES)]
+    plain = subprocess.run([sys.executable, "-m", "monitor", "--config", str(config), "rules", "backtest", "all"],
+                           capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 0, plain.stderr
+    assert "articles checked" not in plain.stderr and "\r" not in plain.stderr
