@@ -17,6 +17,7 @@ from monitor.decide.releases import merged_facts
 from monitor.links import linkable
 from monitor.models import Message, MessageItem
 from monitor.render import one_line, plural, render_html, render_text
+from monitor.text.scrub import close_bidi
 
 __all__ = ["Layout", "build_data", "build_message", "facts_line", "fact_subject", "folded_line", "ledger_line",
            "local_time", "one_line"]
@@ -192,7 +193,7 @@ def build_data(kind: str, items: Sequence[MessageItem], now: datetime, health: S
     replies_to = list(dict.fromkeys(v["announced"] for v in followups if v.get("announced")))
     shown = {s for sec in sections for s in sec["stories"]}
     listed = _listed_items(items, shown, layout.sources_per_story)
-    return {
+    return _bidi_closed({
         "kind": kind, "id": message_id, "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"), "subject": subject,
         # bounded by the caps: the stories the message shows and their first reports; `counts` says how many
         # there were in all, and `more_command` lists every one of them
@@ -212,7 +213,19 @@ def build_data(kind: str, items: Sequence[MessageItem], now: datetime, health: S
         "sections": sections, "shown": [v["story"] for v in views if v["story"] in shown],
         "folded": folded_line(suppressed), "replies_to": replies_to,
         "preheader": _preheader(sections, by_id, header),
-    }
+    })
+
+
+def _bidi_closed(value):
+    """Every string of the model with its bidi marks closed: a sentence, snippet or clip cut out of a stored text
+    can leave an override opened in one piece and closed in the next (stored text itself is scrubbed)."""
+    if isinstance(value, str):
+        return close_bidi(value)
+    if isinstance(value, dict):
+        return {k: _bidi_closed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_bidi_closed(v) for v in value]
+    return value
 
 
 def _section(kind: str, rule: str | None, title: str, stories: list[dict], cap: int, message_kind: str,

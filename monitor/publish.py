@@ -17,6 +17,7 @@ HITS_WINDOW = timedelta(days=30)  # the hits feed shows the stories of the last 
 
 def _replace(path: Path, data: bytes) -> None:
     partial = path.with_name(path.name + ".partial")
+    path.parent.mkdir(parents=True, exist_ok=True)  # a store kept elsewhere (or in memory) leaves it unmade
     partial.write_bytes(data)
     os.replace(partial, path)
 

@@ -27,7 +27,11 @@ def scrub(text: str) -> str:
     """`text` fit to store, match and show: drop_controls, then bidi embeddings closed per line."""
     if not _SUSPECT.search(text):
         return text
-    text = drop_controls(text)
+    return close_bidi(drop_controls(text))
+
+
+def close_bidi(text: str) -> str:
+    """`text` with every bidi embedding, override and isolate closed before its line ends; nothing else changed."""
     return _close_bidi(text) if any(c in text for c in _EMBEDDINGS + _ISOLATES) else text
 
 
