@@ -4,27 +4,20 @@ rename), so a reader never sees half a feed."""
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from monitor.atom import hits_feed, releases_feed
+from monitor.atomic import write_atomic
 from monitor.records import hit_records, release_records
 from monitor.store import Store
 
 HITS_WINDOW = timedelta(days=30)  # the hits feed shows the stories of the last 30 days (at most atom.MAX_ENTRIES)
 
 
-def _replace(path: Path, data: bytes) -> None:
-    partial = path.with_name(path.name + ".partial")
-    path.parent.mkdir(parents=True, exist_ok=True)  # a store kept elsewhere (or in memory) leaves it unmade
-    partial.write_bytes(data)
-    os.replace(partial, path)
-
-
 def write_feeds(store: Store, state_dir: Path, now: datetime) -> list[Path]:
     """Write both feeds; returns their paths."""
     hits, releases = state_dir / "hits.atom", state_dir / "releases.atom"
-    _replace(hits, hits_feed(hit_records(store, since=now - HITS_WINDOW)))
-    _replace(releases, releases_feed(release_records(store)))
+    write_atomic(hits, hits_feed(hit_records(store, since=now - HITS_WINDOW)))
+    write_atomic(releases, releases_feed(release_records(store)))
     return [hits, releases]

@@ -8,9 +8,9 @@ repeated after a crash leaves one copy.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from monitor.atomic import write_atomic
 from monitor.errors import DeliveryError
 from monitor.models import Delivery
 
@@ -32,9 +32,9 @@ class FileSender:
         stem = outbox_stem(delivery)
         try:
             self.outbox.mkdir(parents=True, exist_ok=True)
-            _atomic_write(self.outbox / f"{stem}.txt", delivery.text)
-            _atomic_write(self.outbox / f"{stem}.html", delivery.html)
-            _atomic_write(self.outbox / f"{stem}.json",
+            write_atomic(self.outbox / f"{stem}.txt", delivery.text)
+            write_atomic(self.outbox / f"{stem}.html", delivery.html)
+            write_atomic(self.outbox / f"{stem}.json",
                           json.dumps(delivery.data, ensure_ascii=False, indent=2) + "\n")
         except OSError as exc:  # a full or read-only disk: nothing else will be written this round either
             raise DeliveryError(str(exc.strerror or exc), channel="file", target=str(self.outbox),
@@ -43,9 +43,3 @@ class FileSender:
 
     def close(self) -> None:
         """Nothing stays open between messages."""
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
