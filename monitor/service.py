@@ -197,10 +197,11 @@ class Service:
         with Store.open(self.config.db_path) as store:  # since when this process holds the lock, for `status`
             store.record_heartbeat("service", self.pipeline.clock(), pid=os.getpid())
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        upcoming = self.next_runs()  # before the first poll runs and moves the feeds' next poll on
         self.scheduler.start()
         self.deliverer.start()
         log.info("news-monitor running: %d feeds, digest at %s; %s; stop with Ctrl-C or SIGTERM",
-                 len(self.config.feeds), digest.describe(), self.next_runs())
+                 len(self.config.feeds), digest.describe(), upcoming)
         try:
             while not self.stop_requested.wait(1.0):
                 pass
