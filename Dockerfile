@@ -2,7 +2,10 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY monitor ./monitor
-RUN pip install --no-cache-dir .
+# the Apprise extra: chat channels (Telegram, Discord, Teams, Matrix, ntfy, ...) work in the container.
+# DL3013 (pin versions) reads '.[apprise]' as a package from PyPI; it is this project, pinned by pyproject.toml
+# hadolint ignore=DL3013
+RUN pip install --no-cache-dir '.[apprise]'
 COPY monitor.yaml ./monitor.yaml
 # The service runs as a system user with a fixed uid that owns state/ (the database and outbox); the code,
 # config and rules stay read-only to it. A host directory mounted on /app/state must be writable by uid

@@ -5,12 +5,15 @@ The Config object is passed to whoever needs it; nothing imports it as a global.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 import re
 from datetime import time as dtime
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -25,7 +28,8 @@ from pydantic import (
 )
 
 from monitor import yamlfile
-from monitor.errors import ConfigError
+from monitor.addresses import check_url
+from monitor.errors import BlockedAddressError, ConfigError
 from monitor.models import Feed
 
 DEFAULT_INTERVAL = 15 * 60
@@ -291,7 +295,45 @@ class SlackChannel(_Strict):
     webhook_url: StrictStr | None = Field(default=None, exclude=True)  # filled from the environment
 
 
-Channel = Annotated[FileChannel | EmailChannel | SlackChannel, Field(discriminator="type")]
+class WebhookChannel(_Strict):
+    """POSTs each message's outbox JSON to `url`, signed (Standard Webhooks: webhook-id, webhook-timestamp,
+    webhook-signature) with the secret in $secret_env or $secret_env_FILE."""
+
+    type: Literal["webhook"]
+    name: StrictStr = "webhook"
+    url: StrictStr
+    secret_env: StrictStr = "MONITOR_WEBHOOK_SECRET"
+    secret: bytes | None = Field(default=None, exclude=True, repr=False)  # the HMAC key, filled from the environment
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not re.match(r"(?i)^https?://[^/\s]+", v):
+            raise ValueError(f"webhook url must be http(s)://..., got {v!r}")
+        return v
+
+
+class AppriseChannel(_Strict):
+    """Chat and push services through Apprise URLs (tgram://, discord://, workflows://, matrixs://, ntfys://,
+    ...): from `urls` and from $urls_env (whitespace- or comma-separated; URLs with tokens belong there).
+    `format`: markdown (escaped CommonMark, for chat apps) or text (plain, for ntfy, Gotify, JSON receivers)."""
+
+    type: Literal["apprise"]
+    name: StrictStr = "apprise"
+    urls: list[StrictStr] = Field(default_factory=list)
+    urls_env: StrictStr = "MONITOR_APPRISE_URLS"
+    format: Literal["markdown", "text"] = "markdown"
+    timeout: float = Field(default=30.0, gt=0)  # seconds one service may take to answer one message
+    resolved: list[StrictStr] = Field(default_factory=list, exclude=True, repr=False)  # urls + the environment's
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _list(cls, v: object) -> object:
+        return [v] if isinstance(v, str) else v
+
+
+Channel = Annotated[FileChannel | EmailChannel | SlackChannel | WebhookChannel | AppriseChannel,
+                    Field(discriminator="type")]
 
 
 class Config(_Strict):
@@ -419,9 +461,27 @@ def startup_problems(config: Config) -> list[str]:
                           "(in the container it must belong to the monitor user, uid 10001)") from None
     warnings = []
     for i, channel in enumerate(config.channels):
+        at = where(f"channels.{i}")
         if isinstance(channel, EmailChannel) and channel.tls == "none" and not _loopback(channel.host):
-            warnings.append(f"{where(f'channels.{i}')}: email channel {channel.name!r}: tls: none to {channel.host}: "
+            warnings.append(f"{at}: email channel {channel.name!r}: tls: none to {channel.host}: "
                             "the password and every message cross the network in clear text (use starttls or ssl)")
+        if isinstance(channel, WebhookChannel):
+            try:
+                check_url(channel.url, config.fetch.allow_private_networks,
+                          tuple(ipaddress.ip_network(n) for n in config.fetch.allow_networks))
+            except BlockedAddressError as exc:
+                raise ConfigError(f"{at}: webhook channel {channel.name!r}: url: {exc.message}") from None
+            host = urlsplit(channel.url).hostname or ""
+            if channel.url.lower().startswith("http://") and not _loopback(host):
+                warnings.append(f"{at}: webhook channel {channel.name!r}: http:// to {host}: every message crosses "
+                                "the network in clear text (signed, but readable; use https)")
+        if isinstance(channel, AppriseChannel) and channel.format == "text":
+            from monitor.channels.apprise import reads_markdown
+
+            for label in reads_markdown(channel.resolved):
+                warnings.append(f"{at}: apprise channel {channel.name!r}: format: text to {label}: that service "
+                                "reads markdown in any message, so feed text could make links there; use "
+                                "format: markdown (everything from feeds is escaped)")
     return warnings
 
 
@@ -449,7 +509,46 @@ def _with_secrets(where: str, channel: Channel, env: dict[str, str]) -> Channel:
             raise ConfigError(f"{where}: slack channel {channel.name!r}: set the webhook URL in "
                               f"${channel.webhook_url_env} (or ${channel.webhook_url_env}_FILE)")
         return channel.model_copy(update={"webhook_url": url})
+    if isinstance(channel, WebhookChannel):
+        return channel.model_copy(update={"secret": _hmac_key(where, channel, secret(env, channel.secret_env))})
+    if isinstance(channel, AppriseChannel):
+        try:
+            from monitor.channels.apprise import check_urls  # imports Apprise: only for configs that use it
+        except ImportError as exc:
+            raise ConfigError(f"{where}: apprise channel {channel.name!r} needs Apprise, which is not installed "
+                              f"({exc}): pip install 'news-monitor[apprise]'") from None
+        urls = [*channel.urls, *(u for u in re.split(r"[\s,]+", secret(env, channel.urls_env) or "") if u)]
+        if not urls:
+            raise ConfigError(f"{where}: apprise channel {channel.name!r} has no URL: list them under `urls`, or "
+                              f"set ${channel.urls_env} (or ${channel.urls_env}_FILE) for URLs that carry tokens")
+        problem = check_urls(urls)
+        if problem:
+            raise ConfigError(f"{where}: apprise channel {channel.name!r}: {problem}")
+        return channel.model_copy(update={"resolved": urls})
     return channel
+
+
+MIN_KEY_BYTES = 16  # an HMAC key shorter than this can be guessed; Standard Webhooks' own secrets are 24-64 bytes
+
+
+def _hmac_key(where: str, channel: WebhookChannel, value: str | None) -> bytes:
+    """The signing key: a Standard Webhooks secret (`whsec_` + base64) decoded as that spec says, any other
+    string taken as its UTF-8 bytes."""
+    hint = (f"set ${channel.secret_env} (or ${channel.secret_env}_FILE), e.g. to the output of `python3 -c "
+            "'import base64, secrets; print(\"whsec_\" + base64.b64encode(secrets.token_bytes(32)).decode())'`")
+    if not value:
+        raise ConfigError(f"{where}: webhook channel {channel.name!r} signs every message and has no secret: {hint}")
+    key = value.encode()
+    if value.startswith("whsec_"):
+        try:
+            key = base64.b64decode(value.removeprefix("whsec_"), validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError(f"{where}: webhook channel {channel.name!r}: ${channel.secret_env} starts with whsec_ "
+                              "but the rest is not base64") from None
+    if len(key) < MIN_KEY_BYTES:
+        raise ConfigError(f"{where}: webhook channel {channel.name!r}: the secret is {len(key)} bytes; use at least "
+                          f"{MIN_KEY_BYTES} random bytes: {hint}")
+    return key
 
 
 def _describe(path: Path, exc: ValidationError, lines: yamlfile.Lines) -> str:
@@ -465,4 +564,4 @@ def _describe(path: Path, exc: ValidationError, lines: yamlfile.Lines) -> str:
     return "\n".join(problems)
 
 
-_CHANNEL_TAGS = {"file", "email", "slack"}
+_CHANNEL_TAGS = {"file", "email", "slack", "webhook", "apprise"}

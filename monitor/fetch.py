@@ -2,16 +2,22 @@
 decoded-size caps, conditional GET, manual redirects and the address policy (monitor.addresses),
 checked on each URL, on each resolved address and on the address of every socket before it connects.
 
-Nothing else in news-monitor opens a socket to the web; callers get bytes and headers back.
+Nothing else in news-monitor opens a socket to the web; callers get bytes and headers back. The one
+library that makes its own connections (Apprise, for chat channels) runs inside `guarded_connections`,
+where every socket the process connects in that context is judged by the same policy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import ipaddress
 import socket
+import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
@@ -202,10 +208,13 @@ class Fetcher:
     def fetch(self, request: Request) -> Outcome:
         return self.fetch_many([request])[0]
 
-    def post_json(self, url: str, body: bytes, deadline: float | None = None) -> Response:
-        """POST a JSON body (webhooks) within `deadline` seconds (default: the fetch deadline). Raises
-        FetchError on failure, HTTPStatusError (status, Retry-After) on a non-2xx answer."""
-        return asyncio.run(self._post(url, body, min(deadline or self.config.deadline, self.config.deadline)))
+    def post_json(self, url: str, body: bytes, deadline: float | None = None,
+                  headers: dict[str, str] | None = None) -> Response:
+        """POST a JSON body (webhooks) within `deadline` seconds (default: the fetch deadline), with extra
+        `headers` (a signature). Raises FetchError on failure, HTTPStatusError (status, Retry-After) on a
+        non-2xx answer; redirects are not followed (a 3xx is an HTTPStatusError)."""
+        return asyncio.run(self._post(url, body, min(deadline or self.config.deadline, self.config.deadline),
+                                      headers or {}))
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -289,13 +298,13 @@ class Fetcher:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _post(self, url: str, body: bytes, deadline: float) -> Response:
+    async def _post(self, url: str, body: bytes, deadline: float, headers: dict[str, str]) -> Response:
         async with self._session() as session:
             try:
                 async with asyncio.timeout(deadline):
                     target = check_url(url, self.config.allow_private_networks, self._networks)
                     async with session.post(target, data=body, allow_redirects=False,
-                                            headers={"Content-Type": "application/json"}) as resp:
+                                            headers={**headers, "Content-Type": "application/json"}) as resp:
                         text = await self._read_capped(resp, 64 * 1024, url)
                         headers = {k.lower(): v for k, v in resp.headers.items()}
                         if resp.status >= 300:
@@ -310,6 +319,68 @@ class Fetcher:
                 raise _connect_error(exc, url) from None
             except aiohttp.ClientError as exc:
                 raise FetchError(f"{type(exc).__name__}: {exc}", url=url) from None
+
+
+# -- connections a library makes (Apprise) ------------------------------------------------------------------
+
+# The policy in force for the code running in this context: set by `guarded_connections`, read by the audit
+# hook. A context variable, not a global: Apprise runs its sends in worker threads with a copy of the caller's
+# context, so they carry it, while the service's other threads (the fetch stage, SMTP) are not touched.
+_GUARD: contextvars.ContextVar[_ConnectionGuard | None] = contextvars.ContextVar("connection_guard", default=None)
+_GUARD_EVENTS = frozenset({"socket.connect", "socket.sendto", "socket.sendmsg"})  # each: (socket, address)
+_hook_lock = threading.Lock()
+_hook_installed = False
+
+
+@dataclass
+class _ConnectionGuard:
+    allow_private: bool
+    networks: Networks
+    refused: list[str] = field(default_factory=list)  # what was refused, for the error the caller raises
+
+
+def _audit(event: str, args: tuple) -> None:
+    """Python's audit hook (sys.addaudithook): called with the socket and the address it is about to
+    connect or send to — after name resolution, so `localhost`, `2130706433` or a name whose DNS points
+    at 127.0.0.1 all arrive here as the address itself."""
+    if event not in _GUARD_EVENTS:
+        return
+    guard = _GUARD.get()
+    if guard is None or len(args) < 2:
+        return
+    sock, address = args[0], args[1]
+    family = getattr(sock, "family", None)
+    if family == socket.AF_UNIX and not guard.allow_private:
+        reason = f"{address!r} is a local socket"
+    elif family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple):
+        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
+        why = blocked_reason(ip, guard.allow_private, guard.networks)
+        reason = f"{ip} {why}" if why else None
+    else:
+        reason = None
+    if reason:
+        reason += " (set fetch.allow_private_networks to allow it)"
+        guard.refused.append(reason)
+        raise _RefusedConnection(reason)  # an OSError: the library tries the next address, then fails
+
+
+@contextlib.contextmanager
+def guarded_connections(config: FetchConfig) -> Iterator[list[str]]:
+    """Run a library's network calls under the fetch address policy: every socket connected (or datagram
+    sent) in this context, its worker threads' copies included, is refused when the policy refuses the
+    address it goes to. Yields the list of refusals, so the caller can say why a send failed."""
+    global _hook_installed
+    with _hook_lock:
+        if not _hook_installed:  # an audit hook cannot be removed: it is installed once and idles outside
+            sys.addaudithook(_audit)
+            _hook_installed = True
+    guard = _ConnectionGuard(config.allow_private_networks,
+                             tuple(ipaddress.ip_network(n) for n in config.allow_networks))
+    token = _GUARD.set(guard)
+    try:
+        yield guard.refused
+    finally:
+        _GUARD.reset(token)
 
 
 _ACCEPT = {

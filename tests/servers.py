@@ -122,3 +122,49 @@ class WebhookScript:
         if answer[0] < 300:
             self.accepted_at.append(time.monotonic())
         return answer
+
+
+class Receiver:
+    """An HTTP receiver on loopback (webhooks, Apprise's json://, ntfy://, Discord-style fluxer://) that keeps
+    every request (path, lower-cased headers, body) and answers each with `answer(path, headers, body)` —
+    default 200 `{}`. Started on a given port, it can play a receiver that was down and comes up."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, answer=None):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        self.answer = answer or (lambda path, headers, body: (200, b"{}"))
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.requests.append((self.path, headers, body))
+                status, payload = receiver.answer(self.path, headers, body)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.base = f"{host}:{self.port}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> Receiver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

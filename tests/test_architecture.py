@@ -14,12 +14,12 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 PURE_PACKAGES = ["decide", "text"]  # every module in them is pure
 PURE = ["models", "errors", "digest", "render", "blocks", "polling", "delivery", "rules.book", "rules.query",
         "rules.evaluate", "rules.ruleset", "rules.matching", "addresses", "links", "schedule", "health",
-        "search", "atom",
+        "search", "atom", "commonmark",
         *sorted(module_path.relative_to(PACKAGE).with_suffix("").as_posix().replace("/", ".")
                 for package in PURE_PACKAGES for module_path in (PACKAGE / package).glob("*.py"))]
 IO_MODULES = {"monitor.fetch", "monitor.store", "monitor.service", "monitor.cli", "monitor.pipeline",
               "monitor.channels", "aiohttp", "sqlite3", "sqlite_utils", "smtplib", "socket", "requests",
-              "urllib.request", "httpx", "apscheduler", "subprocess"}
+              "urllib.request", "httpx", "apscheduler", "subprocess", "apprise"}
 
 
 def module_name(path) -> str:
@@ -94,3 +94,19 @@ def test_every_web_connection_goes_through_the_address_policy():
         ("monitor.fetch", "socket.socket")}, found
     connector = next(keywords for _, call, keywords in found if call == "aiohttp.TCPConnector")
     assert {"resolver", "socket_factory"} <= connector
+
+
+def test_apprise_sends_only_under_the_address_policy():
+    """Apprise makes its own connections: every notify() call in monitor/ sits inside a `with` of
+    fetch.guarded_connections, so the address policy judges each socket it connects."""
+    calls, guarded = [], []
+    for path in MODULES:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and ast.unparse(node.func).endswith(".notify"):
+                calls.append((module_name(path), node.lineno))
+            if isinstance(node, ast.With) and any("guarded_connections" in ast.unparse(i.context_expr)
+                                                  for i in node.items):
+                guarded += [(module_name(path), n.lineno) for stmt in node.body for n in ast.walk(stmt)
+                            if isinstance(n, ast.Call) and ast.unparse(n.func).endswith(".notify")]
+    assert calls and sorted(calls) == sorted(guarded), (calls, guarded)

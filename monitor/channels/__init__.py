@@ -1,4 +1,5 @@
-"""Delivery channels behind one Protocol: file (the default outbox), email (SMTP) and Slack webhooks.
+"""Delivery channels behind one Protocol: file (the default outbox), email (SMTP), Slack webhooks, signed JSON
+webhooks and Apprise (chat and push services; imported only when configured: an optional extra).
 
 A channel sends what it is given, within the deadline it is given, and says how the server answered;
 what to send, when, and what a failure means for the delivery is decided elsewhere.
@@ -11,7 +12,8 @@ from typing import Protocol
 from monitor.channels.email import EmailSender
 from monitor.channels.file import FileSender
 from monitor.channels.slack import SlackSender
-from monitor.config import Config, EmailChannel, FileChannel
+from monitor.channels.webhook import WebhookSender
+from monitor.config import AppriseChannel, Config, EmailChannel, FileChannel, SlackChannel, WebhookChannel
 from monitor.errors import DeliveryError
 from monitor.fetch import Fetcher
 from monitor.models import Delivery
@@ -26,8 +28,8 @@ class Sender(Protocol):
 
     def send(self, delivery: Delivery, deadline: float | None = None) -> dict[str, DeliveryError | None]:
         """Deliver one message before `deadline` (time.monotonic(); None: the channel's own limits).
-        Email returns the server's answer per recipient it sent to (None: accepted; else why refused);
-        other channels return {}.
+        Email and Apprise return the answer per recipient (address, or service URL) they sent to (None:
+        accepted; else why refused); other channels return {}.
         Raises DeliveryError when the message was not taken at all."""
 
     def close(self) -> None:
@@ -42,6 +44,12 @@ def build_senders(config: Config, fetcher: Fetcher) -> list[Sender]:
             senders.append(FileSender(channel.name, config.outbox_dir))
         elif isinstance(channel, EmailChannel):
             senders.append(EmailSender(channel))
-        else:
+        elif isinstance(channel, SlackChannel):
             senders.append(SlackSender(channel, fetcher))
+        elif isinstance(channel, WebhookChannel):
+            senders.append(WebhookSender(channel, fetcher))
+        elif isinstance(channel, AppriseChannel):
+            from monitor.channels.apprise import AppriseSender  # Apprise is an optional extra
+
+            senders.append(AppriseSender(channel, config.fetch))
     return senders

@@ -15,6 +15,11 @@ from monitor.errors import DeliveryError
 from monitor.models import Delivery
 
 
+def outbox_json(data: dict) -> str:
+    """A message as the outbox writes it: the public contract that the webhook channel POSTs as well."""
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
 def outbox_stem(delivery: Delivery) -> str:
     stamp = delivery.data.get("created", "").replace("-", "").replace(":", "")
     return f"{stamp}-{delivery.kind}-{delivery.message_id}"
@@ -34,8 +39,7 @@ class FileSender:
             self.outbox.mkdir(parents=True, exist_ok=True)
             write_atomic(self.outbox / f"{stem}.txt", delivery.text)
             write_atomic(self.outbox / f"{stem}.html", delivery.html)
-            write_atomic(self.outbox / f"{stem}.json",
-                          json.dumps(delivery.data, ensure_ascii=False, indent=2) + "\n")
+            write_atomic(self.outbox / f"{stem}.json", outbox_json(delivery.data))
         except OSError as exc:  # a full or read-only disk: nothing else will be written this round either
             raise DeliveryError(str(exc.strerror or exc), channel="file", target=str(self.outbox),
                                 channel_down=True) from None

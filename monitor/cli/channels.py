@@ -45,10 +45,18 @@ def test_channels(obj: Context, name: str | None) -> None:
                             subject=data["subject"], text=f"{data['header']}.\n\n{message.text}",
                             html=message.html.replace(message.data["header"], data["header"], 1), data=data)
         try:
-            sender.send(delivery)
+            answers = sender.send(delivery)
         except MonitorError as exc:
             failed += 1
             click.echo(f"{sender.name}: FAILED — {exc}")
             continue
-        click.echo(f"{sender.name}: ok — accepted the test message")
+        refused = {who: error for who, error in answers.items() if error is not None}
+        if refused:  # an email recipient or an Apprise service said no while the others took it
+            failed += 1
+            reasons = "; ".join(f"{who}: {error.message}" for who, error in refused.items())
+            took = [who for who in answers if who not in refused]
+            click.echo(f"{sender.name}: FAILED — {reasons}" + (f" (accepted by {', '.join(took)})" if took else ""))
+            continue
+        click.echo(f"{sender.name}: ok — accepted the test message"
+                   + (f" ({', '.join(answers)})" if len(answers) > 1 else ""))
     sys.exit(1 if failed else 0)
