@@ -69,6 +69,7 @@ def test_the_config_example_in_readme_is_valid(tmp_path):
     path = tmp_path / "monitor.yaml"
     path.write_text(example, encoding="utf-8")
     config = load_config(path, env={"MONITOR_SLACK_WEBHOOK_URL": "https://hooks.example/x",
-                                    "MONITOR_SMTP_PASSWORD": "x"})  # the example's email channel logs in
-    assert [c.type for c in config.channels] == ["file", "email", "slack"]
+                                    "MONITOR_SMTP_PASSWORD": "x",  # the example's email channel logs in
+                                    "MONITOR_WEBHOOK_SECRET": "a webhook signing secret"})
+    assert [c.type for c in config.channels] == ["file", "email", "slack", "webhook", "apprise"]
     assert config.digest.timezone == "Europe/Vilnius"
