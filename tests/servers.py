@@ -126,8 +126,9 @@ class WebhookScript:
 
 class Receiver:
     """An HTTP receiver on loopback (webhooks, Apprise's json://, ntfy://, Discord-style fluxer://) that keeps
-    every request (path, lower-cased headers, body) and answers each with `answer(path, headers, body)` —
-    default 200 `{}`. Started on a given port, it can play a receiver that was down and comes up."""
+    every request (path, lower-cased headers, body) and answers each with `answer(path, headers, body)`:
+    (status, body) or (status, body, headers) — default 200 `{}`. Started on a given port, it can play a
+    receiver that was down and comes up."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, answer=None):
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -143,8 +144,10 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 receiver.requests.append((self.path, headers, body))
-                status, payload = receiver.answer(self.path, headers, body)
+                status, payload, *extra = receiver.answer(self.path, headers, body)
                 self.send_response(status)
+                for name, value in (extra[0] if extra else {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

@@ -185,15 +185,30 @@ def test_a_receiver_down_then_up_gets_each_message_once(site, write_config):
     assert invoke(config, "run", "--once").exit_code == 0
     down = rows(config)
     assert down and all(r["status"] == "pending" for r in down)
-    assert any("Connection error" in (r["last_error"] or "") for r in down), down
+    assert any(f"apprise: json://127.0.0.1:{port}/in: A Connection error" in (r["last_error"] or "")
+               for r in down), down
     make_due(config)
     with Receiver(port=port) as receiver:
         assert invoke(config, "run", "--once").exit_code == 0
         make_due(config)
         assert invoke(config, "run", "--once").exit_code == 0
         assert len(receiver.requests) == len(down)
-        assert {p["title"] for p in received(receiver)} == {"news-monitor alert"}
+        assert {p["title"] for p in received(receiver)} == {"news-monitor alert"}  # release alerts
+        assert invoke(config, "digest").exit_code == 0  # and the digest
+        assert [p["title"] for p in received(receiver)].count("news-monitor digest") == 1
     assert all(r["status"] == "sent" for r in rows(config))
+
+
+def test_a_redirect_is_not_followed_to_an_address_the_policy_refuses(second_loopback_site):
+    """127.0.0.1 allowed, 127.0.0.2 not: the receiver on 127.0.0.1 redirects to 127.0.0.2, which sees nothing."""
+    refused = second_loopback_site
+    refused.route("/in", (200, {}, b"{}"))
+    moved = lambda path, headers, body: (307, b"", {"Location": refused.url("/in")})  # noqa: E731
+    with Receiver(answer=moved) as receiver:
+        channel = sender([f"json://{receiver.base}/in"], allow_private=False, allow_networks=["127.0.0.1/32"])
+        (answer,) = channel.send(hostile_delivery()).values()
+        assert len(receiver.requests) == 1 and refused.requests == []
+        assert answer is not None and answer.permanent and "error=307" in answer.message
 
 
 def test_a_4xx_is_dead_with_the_reason_and_the_service_that_took_it_is_not_sent_it_again(site, write_config):

@@ -95,8 +95,8 @@ class AppriseSender:
         failed = [a for a in answers.values() if a is not None]
         if failed and len(failed) == len(answers) and not any(a.permanent for a in failed):
             # none took it and none refused it: the services are down or slow; nothing more this round
-            raise DeliveryError("; ".join(a.message for a in failed), channel="apprise", target=None,
-                                channel_down=True)
+            raise DeliveryError("; ".join(f"{a.target}: {a.message}" for a in failed), channel="apprise",
+                                target=None, channel_down=True)
         return answers
 
     def _send_one(self, label: str, plugin: object | None, delivery: Delivery, deadline: float) -> DeliveryError | None:
