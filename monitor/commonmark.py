@@ -38,6 +38,11 @@ def _literal(text: str) -> str:
     return _PUNCTUATION.sub(r"\\\g<0>", unping(text))
 
 
+def code(text: str) -> str:
+    """Our own commands as a code span, where backslash escapes do not work: no backtick may end it early."""
+    return "`" + one_line(text or "", 300).replace("`", "'") + "`"
+
+
 def link(url: str, label: str, limit: int = 250) -> str:
     """A link to a web URL; anything else is its escaped label, and the URL as escaped text."""
     if not linkable(url):
@@ -113,8 +118,8 @@ def _units(data: dict) -> list[tuple[str, int]]:
             for n, view in enumerate(views):
                 units.append(((heading + "\n" if n == 0 else "") + _story(view), 1))
         if sec.get("more"):
-            units.append((f"+{sec['more']} more" + (f" — `{escape(sec['more_command'], 200)}`"
-                                                     if sec.get("more_command") else ""), 0))
+            units.append((f"+{sec['more']} more" + (f" — {code(sec['more_command'])}" if sec.get("more_command")
+                                                     else ""), 0))
     if data.get("folded"):
         units.append((f"_Folded: {escape(data['folded'], 600)}\\._", 0))
     return units
