@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from monitor import delivery as rules
 from monitor.channels import Sender
@@ -71,7 +72,8 @@ class Courier:
             d = replace(d, ref=d.ref or sender.ref_for(d))
             store.begin_attempt(d.message_id, d.channel, now, d.ref)
             try:
-                answers = sender.send(d, deadline)
+                answers = sender.send(replace(d, progress=partial(store.record_progress, d.message_id, d.channel)),
+                                      deadline)
             except Exception as exc:  # a channel's bug is this delivery's failure, not the round's
                 if not isinstance(exc, DeliveryError):
                     log.error("%s: %s: %s", d.channel, type(exc).__name__, exc, exc_info=True)
@@ -94,8 +96,7 @@ class Courier:
                                       queued=_parse(d.queued), now=now, give_up_after=give_up,
                                       retry_after=retry_after(exc.retry_after, now))
         store.record_failure(d.message_id, d.channel, status=outcome.status, error=outcome.error,
-                             failure=outcome.failure, next_attempt=outcome.next_attempt,
-                             recipients={**d.recipients, **exc.progress} if exc.progress else None)
+                             failure=outcome.failure, next_attempt=outcome.next_attempt)
         self._log(d, outcome, report)
         return outcome
 

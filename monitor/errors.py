@@ -123,18 +123,17 @@ class DeliveryError(MonitorError):
     `target` where it sent (a directory, host:port, a webhook's host). `permanent`: the server refused it
     for good (SMTP 5xx, webhook 400/403/404/410, a refused login); `channel_down`: the channel itself
     failed (unreachable, timed out, rate-limited, 5xx), so nothing more is sent to it this round;
-    `retry_after`: the server's Retry-After header, as sent; `progress`: what of the message did arrive
-    before the failure (Slack: the posts of a long message already taken), kept so a retry sends the rest."""
+    `retry_after`: the server's Retry-After header, as sent. (What of a message did arrive before a failure
+    is committed as it arrives, through the delivery's `progress`.)"""
 
     stage = "channel"
 
     def __init__(self, message: str, *, channel: str, target: str | None, permanent: bool = False,
-                 channel_down: bool = False, retry_after: str | None = None, progress: dict | None = None):
+                 channel_down: bool = False, retry_after: str | None = None):
         self.target = target
         self.permanent = permanent
         self.channel_down = channel_down
         self.retry_after = retry_after
-        self.progress = progress
         super().__init__(message, channel=channel)
 
     def describe(self) -> str:

@@ -5,6 +5,7 @@ Frozen dataclasses only; this module imports no other monitor module and does no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -181,6 +182,9 @@ class Delivery:
     recipients: dict = field(default_factory=dict)  # email: address -> {status, error, failure}
     ref: str | None = None  # what receivers fold copies by (the email Message-ID), fixed at the first try
     last_error: str | None = None
+    # given by the courier: a channel that sends a message in parts (Slack posts) reports each part taken to
+    # it, which commits it at once, so a retry after any interruption resumes at the first part not taken
+    progress: Callable[[dict], None] | None = field(default=None, compare=False, repr=False)
 
 
 def signed64(value: int) -> int:

@@ -736,6 +736,13 @@ class Store:
                             "recipients = coalesce(?, recipients) WHERE message_id = ? AND channel = ?",
                             [iso(now), _json(recipients), message_id, channel])
 
+    def record_progress(self, message_id: str, channel: str, progress: dict) -> None:
+        """Part of a message was taken (Slack: posts of a long one): merged into its recipients record and
+        committed at once, so a retry after any interruption resumes at the first part not taken."""
+        with self.transaction():
+            self.db.execute("UPDATE deliveries SET recipients = json_patch(coalesce(recipients, '{}'), ?) "
+                            "WHERE message_id = ? AND channel = ?", [_json(progress), message_id, channel])
+
     def record_failure(self, message_id: str, channel: str, *, status: str, error: str, failure: str | None,
                        next_attempt: datetime | None, recipients: dict | None = None) -> None:
         """A failed try: pending with its next attempt, or dead with the reason."""
@@ -772,7 +779,9 @@ class Store:
 
     def requeue(self, now: datetime, message_id: str | None = None, *, dead_only: bool = False) -> int:
         """`outbox retry`: dead (and, for one message, retrying) deliveries become due now, their
-        refused recipients with them; the give-up clock starts again. Returns how many."""
+        refused recipients with them; the give-up clock starts again. A Retry-After hold on their channels
+        is lifted: the user asked for this send now (a server still busy answers 429 and holds the
+        channel again). Returns how many."""
         where = ["status != 'sent'"]
         params: list = []
         if dead_only:
@@ -790,6 +799,8 @@ class Store:
                     "UPDATE deliveries SET status = 'pending', next_attempt = NULL, failure = NULL, reason = NULL, "
                     "reported = NULL, queued = ?, recipients = ? WHERE message_id = ? AND channel = ?",
                     [iso(now), _json(recipients) if recipients else None, row["message_id"], row["channel"]])
+            for channel in {row["channel"] for row in rows}:
+                self.db.execute("DELETE FROM channel_holds WHERE channel = ?", [channel])
         return len(rows)
 
     def delivery_problems(self, now: datetime, stale_before: datetime) -> list[dict]:

@@ -34,8 +34,6 @@ class SlackSender:
         posts = slack_posts(delivery.data)  # a long message is several numbered posts, in order
         done = int(delivery.recipients.get(POSTS, {}).get("count", 0))  # taken by an earlier try
         for n in range(done, len(posts)):
-            # a failure part-way keeps the count of posts taken, so the retry sends only the rest
-            progress = {POSTS: {"status": "sent", "count": n}} if n else None
             try:
                 body = json.dumps(posts[n], ensure_ascii=False).encode()
                 self.fetcher.post_json(self.channel.webhook_url or "", body,
@@ -43,11 +41,15 @@ class SlackSender:
             except HTTPStatusError as exc:
                 permanent, down = webhook_failure(exc.status)
                 raise DeliveryError(one_line(exc.message, 200), permanent=permanent, channel_down=down,
-                                    retry_after=exc.retry_after, progress=progress, **where) from None
+                                    retry_after=exc.retry_after, **where) from None
             except BlockedAddressError as exc:  # the policy refuses the webhook's address: a config problem
-                raise DeliveryError(self._reason(exc), permanent=True, progress=progress, **where) from None
+                raise DeliveryError(self._reason(exc), permanent=True, **where) from None
             except FetchError as exc:  # unreachable or timed out
-                raise DeliveryError(self._reason(exc), channel_down=True, progress=progress, **where) from None
+                raise DeliveryError(self._reason(exc), channel_down=True, **where) from None
+            if delivery.progress is not None and n + 1 < len(posts):
+                # committed before the next post: whatever stops us (a refusal, a crash, a stop), the
+                # retry starts at the first post Slack has not taken (the last post's record is the send's)
+                delivery.progress({POSTS: {"status": "sent", "count": n + 1}})
         return {}
 
     def _reason(self, exc: FetchError) -> str:

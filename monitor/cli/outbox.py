@@ -1,5 +1,6 @@
 """`news-monitor outbox`: the messages not delivered yet — pending, retrying, in doubt after a crash
-mid-send, dead — with why; `outbox retry ID | --all-dead` queues dead ones again.
+mid-send, dead — with why; `outbox retry ID | --all-dead` queues dead ones again and lifts a Retry-After
+hold on their channels (the user asked to send now).
 
 Retry only re-queues (one SQLite transaction) and sends nothing itself, so it works beside a running
 service: the service's delivery thread (or the next `run --once`) sends what it re-queued.
@@ -80,12 +81,19 @@ def _list(obj: Context, as_json: bool) -> None:
 @click.pass_obj
 @guarded
 def retry(obj: Context, message_id: str | None, all_dead: bool) -> None:
-    """Queue a message's undelivered deliveries again (due now, the give-up clock restarted)."""
+    """Queue a message's undelivered deliveries again (due now, the give-up clock restarted, a server's
+    Retry-After hold on their channels lifted)."""
     if bool(message_id) == all_dead:
         raise click.UsageError("give a message ID (from `news-monitor outbox`) or --all-dead")
+    now = utcnow()
     with Store.open(obj.config.db_path) as store:
-        count = store.requeue(utcnow(), message_id, dead_only=all_dead)
+        held = store.channel_holds(now)
+        count = store.requeue(now, message_id, dead_only=all_dead)
+        still = {hold["channel"] for hold in store.channel_holds(now)}
     if not count:
         raise click.ClickException(f"no undelivered message {message_id}" if message_id else "no dead deliveries")
     click.echo(f"{count} deliver{'y' if count == 1 else 'ies'} queued again; the running service sends "
                "within seconds (or run `news-monitor run --once`)")
+    for hold in (h for h in held if h["channel"] not in still):
+        click.echo(f"channel {hold['channel']}: lifted the hold its server asked for until {when(hold['until'])} "
+                   f"({one_line(hold['reason'], 200)}); if it is still busy, its next answer holds it again")
