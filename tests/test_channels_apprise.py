@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 
 import pytest
 from apprise.conversion import markdown_to_html
@@ -273,3 +274,20 @@ def test_plain_text_to_a_service_that_reads_markdown_is_warned_about(write_confi
     assert FLUXER_TOKEN not in warnings[0]  # the label masks the token
     config = write_config([], channels=[chat(discord_like)])
     assert startup_problems(load_config(config, env={})) == []
+
+
+def test_each_service_that_took_the_message_is_committed_before_the_next_is_tried():
+    committed: list[dict] = []
+    seen_at_second: list[list[dict]] = []
+
+    def answer(path, headers, body):
+        if path == "/second":
+            seen_at_second.append(list(committed))
+        return 200, b"{}"
+
+    with Receiver(answer=answer) as receiver:
+        first, second = f"json://{receiver.base}/first", f"json://{receiver.base}/second"
+        delivery = replace(hostile_delivery(), progress=committed.append)
+        assert sender([first, second]).send(delivery) == {first: None, second: None}
+    assert [list(c) for c in seen_at_second[0]] == [[first]]  # a crash now would not send `first` it again
+    assert seen_at_second[0][0][first]["status"] == "sent" and len(committed) == 1  # the last is the send's own

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import apprise
@@ -88,10 +89,13 @@ class AppriseSender:
     def send(self, delivery: Delivery, deadline: float | None = None) -> dict[str, DeliveryError | None]:
         deadline = deadline if deadline is not None else time.monotonic() + 2 * self.channel.timeout
         answers: dict[str, DeliveryError | None] = {}
-        for label, plugin in self.services:
-            if delivery.recipients.get(label, {}).get("status") in ("sent", "dead"):
-                continue  # took it on an earlier try, or refused it for good
+        todo = [(label, plugin) for label, plugin in self.services
+                if delivery.recipients.get(label, {}).get("status") not in ("sent", "dead")]  # not taken before
+        for n, (label, plugin) in enumerate(todo, 1):
             answers[label] = self._send_one(label, plugin, delivery, deadline)
+            if answers[label] is None and delivery.progress is not None and n < len(todo):
+                # committed before the next service is tried: a crash there does not send this one it again
+                delivery.progress({label: {"status": "sent", "at": datetime.now(UTC).isoformat()}})
         failed = [a for a in answers.values() if a is not None]
         if failed and len(failed) == len(answers) and not any(a.permanent for a in failed):
             # none took it and none refused it: the services are down or slow; nothing more this round
