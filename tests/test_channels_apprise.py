@@ -291,3 +291,19 @@ def test_each_service_that_took_the_message_is_committed_before_the_next_is_trie
         assert sender([first, second]).send(delivery) == {first: None, second: None}
     assert [list(c) for c in seen_at_second[0]] == [[first]]  # a crash now would not send `first` it again
     assert seen_at_second[0][0][first]["status"] == "sent" and len(committed) == 1  # the last is the send's own
+
+
+@pytest.mark.parametrize("host", ["2130706433", "localhost", "①②⑦.0.0.1", "127.1"])
+def test_channels_test_to_a_disguised_loopback_url_reaches_nothing(write_config, host):
+    """As a user meets it: `channels test` with private networks refused. Forms Apprise reads are refused
+    on the connected address (FAILED, with why); forms it cannot read stop at the config (exit 2)."""
+    with Receiver() as receiver:
+        config = write_config([], channels=[chat(f"json://{host}:{receiver.port}/in")],
+                              fetch={"allow_private_networks": False})
+        result = invoke(config, "channels", "test")
+        assert receiver.requests == []
+        if host in ("①②⑦.0.0.1", "127.1"):
+            assert result.exit_code == 2 and "is not a URL Apprise can read" in result.output
+        else:
+            assert result.exit_code == 1
+            assert "FAILED" in result.output and "refused by the address policy: 127.0.0.1 is loopback" in result.output
