@@ -104,15 +104,16 @@ class FetchConfig(_Strict):
     _sizes = field_validator("max_feed_bytes", "max_page_bytes", mode="before")(
         lambda v: parse_size(v))
 
-    @field_validator("allow_networks")
-    @classmethod
-    def _networks(cls, v: list[str]) -> list[str]:
-        for net in v:
-            try:
-                ipaddress.ip_network(net, strict=False)
-            except ValueError:
-                raise ValueError(f"not a network: {net!r} (use CIDR, e.g. 10.20.0.0/16)") from None
-        return [str(ipaddress.ip_network(n, strict=False)) for n in v]
+    _networks = field_validator("allow_networks")(lambda v: _cidrs(v))
+
+
+def _cidrs(v: list[str]) -> list[str]:
+    for net in v:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ValueError(f"not a network: {net!r} (use CIDR, e.g. 10.20.0.0/16)") from None
+    return [str(ipaddress.ip_network(n, strict=False)) for n in v]
 
 
 class ExtractConfig(_Strict):
@@ -280,7 +281,11 @@ class EmailChannel(_Strict):
     from_: StrictStr = Field(alias="from")
     to: list[StrictStr]
     timeout: float = 30.0
+    # private ranges the SMTP host may be at (a relay on loopback or the LAN), for this channel only
+    allow_networks: list[StrictStr] = Field(default_factory=list)
     password: StrictStr | None = Field(default=None, exclude=True)  # filled from the environment
+
+    _networks = field_validator("allow_networks")(lambda v: _cidrs(v))
 
     @field_validator("to", mode="before")
     @classmethod
@@ -462,6 +467,11 @@ def startup_problems(config: Config) -> list[str]:
     warnings = []
     for i, channel in enumerate(config.channels):
         at = where(f"channels.{i}")
+        if isinstance(channel, EmailChannel):
+            from monitor.channels.email import smtp_host_problem  # the channel judges its host; it imports config
+
+            if problem := smtp_host_problem(channel, config.fetch):
+                raise ConfigError(f"{at}: email channel {channel.name!r}: {problem}")
         if isinstance(channel, EmailChannel) and channel.tls == "none" and not _loopback(channel.host):
             warnings.append(f"{at}: email channel {channel.name!r}: tls: none to {channel.host}: "
                             "the password and every message cross the network in clear text (use starttls or ssl)")

@@ -32,7 +32,7 @@ def test_email_raw_mime_parts_headers_and_threading(smtp_inbox):
     inbox, port = smtp_inbox
     channel = EmailChannel(type="email", host="127.0.0.1", port=port, tls="none", to=["desk@ngo.example"],
                            **{"from": "News Monitor <monitor@alerts.ngo.example>"})
-    sender = EmailSender(channel)
+    sender = EmailSender(channel, FetchConfig(allow_private_networks=True))  # the relay is on loopback
     alert = build_message("alert", [release(1, 52)], NOW, layout=LAYOUT)
     sender.send(delivery(alert, "email"))
     # the next digest carries a follow-up of that story: it answers the alert

@@ -43,7 +43,7 @@ def build_senders(config: Config, fetcher: Fetcher) -> list[Sender]:
         if isinstance(channel, FileChannel):
             senders.append(FileSender(channel.name, config.outbox_dir))
         elif isinstance(channel, EmailChannel):
-            senders.append(EmailSender(channel))
+            senders.append(EmailSender(channel, config.fetch))
         elif isinstance(channel, SlackChannel):
             senders.append(SlackSender(channel, fetcher))
         elif isinstance(channel, WebhookChannel):

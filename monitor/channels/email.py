@@ -1,18 +1,19 @@
 """The email channel: one multipart (text + HTML) message over SMTP, with STARTTLS, SSL or plain.
 
-One SMTP session per delivery round carries that round's messages; each call returns as soon as the
-server accepted the DATA, so the acceptance is recorded before QUIT. Every socket wait is capped by
-the channel's timeout and the round's deadline, and a watchdog closes the socket at the deadline,
-so a server that accepts and never answers holds nothing longer than that. The server's answer is
-kept per recipient: a 550 for one address is that recipient's failure, not the message's.
-The Message-ID derives from our message id under the sender's domain and is kept with the delivery, so
-a retry is the same mail; machine-mail headers keep auto-responders quiet, and follow-up digests thread
-under their alerts.
+One SMTP session per round carries its messages; each send returns once the server accepted the DATA,
+so acceptance is recorded before QUIT. Every socket wait is capped by the channel's timeout and the
+round's deadline (a watchdog closes the socket then). Answers are kept per recipient: a 550 for one
+address is that recipient's failure. The SMTP host is under the address policy: the session connects
+inside the fetch stage's connection guard, which judges each address actually connected (after DNS),
+while TLS verifies the configured name; `smtp_host_problem` is the same judgement for start-up.
+The Message-ID derives from our message id and is kept with the delivery, so a retry is the same mail;
+machine-mail headers keep auto-responders quiet; follow-up digests thread under their alerts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import re
 import smtplib
 import socket
@@ -22,10 +23,12 @@ import time
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
-from monitor.config import EmailChannel
+from monitor.addresses import IP, blocked_reason, host_address
+from monitor.config import EmailChannel, FetchConfig
 from monitor.delivery import smtp_permanent
 from monitor.digest import one_line
-from monitor.errors import DeliveryError
+from monitor.errors import BlockedAddressError, DeliveryError
+from monitor.fetch import guarded_connections
 from monitor.models import Delivery
 
 QUIT_TIMEOUT = 5.0  # the goodbye is a courtesy: the messages were accepted already
@@ -72,9 +75,40 @@ def compose(channel: EmailChannel, delivery: Delivery) -> EmailMessage:
     return mail
 
 
+def smtp_policy(channel: EmailChannel, fetch: FetchConfig) -> FetchConfig:
+    """The address policy for this channel's SMTP host: fetch's, plus the private ranges the channel itself
+    admits (`allow_networks`: a relay on loopback or the LAN, without opening feeds to it)."""
+    return fetch.model_copy(update={"allow_networks": [*fetch.allow_networks, *channel.allow_networks]})
+
+
+def _refusal(host: str, ip: IP, reason: str) -> str:
+    shown = host if host == str(ip) else f"{host} means {ip}, which"
+    return (f"SMTP host {shown} {reason} (allow this relay alone with the channel's allow_networks: "
+            f"[{ipaddress.ip_network(ip)}], or set fetch.allow_private_networks)")
+
+
+def smtp_host_problem(channel: EmailChannel, fetch: FetchConfig) -> str | None:
+    """Why the policy refuses every address of the SMTP host, or None (also when the name does not resolve
+    now: the send says so then). An IP literal or a `localhost` name is judged without DNS."""
+    policy = smtp_policy(channel, fetch)
+    host = channel.host.strip().strip("[]")
+    ip = host_address(host.lower())
+    try:
+        found = [ip] if ip is not None else list(dict.fromkeys(
+            ipaddress.ip_address(info[4][0].split("%")[0])
+            for info in socket.getaddrinfo(host, channel.port, type=socket.SOCK_STREAM)))
+    except (OSError, UnicodeError):
+        return None
+    networks = tuple(ipaddress.ip_network(n) for n in policy.allow_networks)
+    reasons = [blocked_reason(a, policy.allow_private_networks, networks) for a in found]
+    return _refusal(host.rstrip("."), found[0], reasons[0]) if found and all(reasons) else None
+
+
 class EmailSender:
-    def __init__(self, channel: EmailChannel):
+    def __init__(self, channel: EmailChannel, fetch: FetchConfig):
         self.channel = channel
+        self.fetch = fetch
+        self.policy = smtp_policy(channel, fetch)
         self.name = channel.name
         self._smtp: smtplib.SMTP | None = None
         self._watchdog: threading.Timer | None = None
@@ -97,6 +131,9 @@ class EmailSender:
             refused = smtp.send_message(compose(c, delivery), to_addrs=to)
         except smtplib.SMTPRecipientsRefused as exc:  # every recipient refused; the session is still fine
             refused = exc.recipients
+        except BlockedAddressError as exc:  # the config's to fix: nothing reaches this host until then
+            self._drop()
+            raise DeliveryError(exc.message, permanent=True, channel_down=True, **where) from None
         except smtplib.SMTPDataError as exc:  # this message refused (too large, content): the next may pass
             self._reset()
             raise DeliveryError(f"message refused: {exc.smtp_code} {_text(exc.smtp_error)}",
@@ -145,7 +182,18 @@ class EmailSender:
         self._watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), self._abort)
         self._watchdog.daemon = True
         self._watchdog.start()
-        smtp.connect(c.host, c.port)
+        # smtplib checks the certificate against `_host`, which only its constructor sets (and that would
+        # connect at once, before the watchdog runs): without it STARTTLS and SSL had no name to verify
+        smtp._host = c.host
+        with guarded_connections(self.policy) as refused:  # every address smtplib tries is judged
+            try:
+                smtp.connect(c.host, c.port)
+            except OSError:
+                # refused by the policy, unless an address it allowed failed for its own reason
+                problem = smtp_host_problem(c, self.fetch) if refused else None
+                if problem:
+                    raise BlockedAddressError(problem) from None
+                raise
         if c.tls == "starttls":
             smtp.starttls(context=ssl.create_default_context())
         if c.user:
