@@ -104,9 +104,10 @@ def fact_subject(facts: dict | None, title: str) -> str:
     return one_line(f"{head}: {title}", SUBJECT_CHARS)
 
 
-def ledger_line(release_stories: Iterable[dict]) -> str:
-    """The running count of releases: '4 releases reported since Jun 2025, 205 people'."""
-    count, people, first = 0, 0, None
+def ledger_line(release_stories: Iterable[dict], counted: tuple[int, int, str | None] = (0, 0, None)) -> str:
+    """The running count of releases: '4 releases reported since Jun 2025, 205 people'. `counted`: stories,
+    people and earliest date already summed elsewhere (the store sums the plain ones in SQL), added to these."""
+    count, people, first = counted
     for story in release_stories:
         facts = merged_facts(story.get("facts") or ()) or {}
         count += 1

@@ -15,7 +15,7 @@ import resource
 import signal
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import NamedTuple
@@ -83,6 +83,7 @@ class ExtractPool:
             self.memory_mb = min(memory_mb, memory_total_mb // self.workers)
         self.max_jobs_per_worker = max_jobs_per_worker
         self._pool: list[_Worker] = []
+        self._done: Callable[[], None] | None = None  # the current run's progress callback
         self._start_failures = 0  # workers in a row that died or hung before they were ready
         self._context = _context()
 
@@ -123,13 +124,16 @@ class ExtractPool:
             self._stop(worker)
         self._pool = []
 
-    def run(self, jobs: Sequence[ExtractJob]) -> list[Article]:
-        """One Article per job, in job order; pages that time out or hit the cap fall back to the summary."""
+    def run(self, jobs: Sequence[ExtractJob], done: Callable[[], None] | None = None) -> list[Article]:
+        """One Article per job, in job order; pages that time out or hit the cap fall back to the summary.
+        `done` is called as each job's article is ready (progress on a terminal)."""
         results: list[Article | None] = [None] * len(jobs)
+        self._done = done
         queue: deque[int] = deque()
         for index, job in enumerate(jobs):
             if self.workers == 0 or job.body is None:  # nothing to parse: no need for a worker
                 results[index] = _extract_here(job)
+                self._settled()
             else:
                 queue.append(index)
         if queue:
@@ -139,6 +143,10 @@ class ExtractPool:
                     self._replace(worker)
             self._dispatch(jobs, queue, results)
         return results  # type: ignore[return-value]  # every slot is filled by now
+
+    def _settled(self) -> None:
+        if self._done is not None:
+            self._done()
 
     # -- the scheduling loop --------------------------------------------------------------------------
 
@@ -192,6 +200,7 @@ class ExtractPool:
             log.warning("extract: %s: extraction failed: %s", jobs[index].item.url, reply)
             reply = fallback_article(jobs[index].item, f"extraction failed: {reply}", failed=True)
         results[index] = reply
+        self._settled()
         if worker.jobs_done >= self.max_jobs_per_worker:
             self._replace(worker)
 
@@ -205,6 +214,7 @@ class ExtractPool:
         """The summary stands in for the worker's page; the worker is killed and replaced."""
         log.warning("extract: %s: %s", job.item.url, note)
         results[worker.job] = fallback_article(job.item, note, failed=True)
+        self._settled()
         self._replace(worker)
 
     def _start_failed(self, worker: _Worker, why: str) -> None:

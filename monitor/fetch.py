@@ -199,11 +199,12 @@ class Fetcher:
         self._caps = {"feed": self.config.max_feed_bytes, "page": self.config.max_page_bytes}
         self._networks: Networks = tuple(ipaddress.ip_network(n) for n in self.config.allow_networks)
 
-    def fetch_many(self, requests: Sequence[Request]) -> list[Outcome]:
-        """Fetch every request (global and per-host limits apply); one Outcome per request, in order."""
+    def fetch_many(self, requests: Sequence[Request], done: Callable[[], None] | None = None) -> list[Outcome]:
+        """Fetch every request (global and per-host limits apply); one Outcome per request, in order. `done`
+        is called as each request ends, fetched or failed (progress on a terminal)."""
         if not requests:
             return []
-        return asyncio.run(self._fetch_all(requests))
+        return asyncio.run(self._fetch_all(requests, done))
 
     def fetch(self, request: Request) -> Outcome:
         return self.fetch_many([request])[0]
@@ -232,9 +233,15 @@ class Fetcher:
             connector=connector, timeout=timeout, auto_decompress=True, trust_env=False, trace_configs=[tracing],
             headers={"User-Agent": self.config.user_agent, "Accept-Encoding": "gzip, deflate"})
 
-    async def _fetch_all(self, requests: Sequence[Request]) -> list[Outcome]:
+    async def _fetch_all(self, requests: Sequence[Request], done: Callable[[], None] | None = None) -> list[Outcome]:
+        async def one(session: aiohttp.ClientSession, request: Request) -> Outcome:
+            outcome = await self._fetch_one(session, request)
+            if done is not None:
+                done()
+            return outcome
+
         async with self._session() as session:
-            return list(await asyncio.gather(*(self._fetch_one(session, r) for r in requests)))
+            return list(await asyncio.gather(*(one(session, r) for r in requests)))
 
     async def _fetch_one(self, session: aiohttp.ClientSession, request: Request) -> Outcome:
         started = time.monotonic()

@@ -132,7 +132,7 @@ class Pipeline:
         backlog = store.held_items(feeds)  # items earlier cycles held over the limits: after the new ones
         limits = self.config.limits
         due_urls = {state.url for state in due}
-        self._counts = Counter({"feeds polled total": len(due)})
+        self._counts = Counter({"feeds fetched total": len(due), "feeds polled total": len(due)})
         held: list[FeedItem] = []
         # the due feeds go through the stages a batch at a time: a cycle holds one batch's bodies and items,
         # whatever the number of feeds (an item seen again in a later batch is known by then); a feed's
@@ -213,8 +213,8 @@ class Pipeline:
         requests = [Request(s.fetch_url, "feed", *polling.validators(s, now)) for s in due]
         items: list[FeedItem] = []
         parsed: list[tuple[str, polling.PollDecision]] = []
-        self._advance("feeds polled", 0)  # shown while the batch's feeds are fetched
-        outcomes = self.fetcher.fetch_many(requests)
+        self._advance("feeds fetched", 0)  # each feed counts as its answer (or failure) comes
+        outcomes = self.fetcher.fetch_many(requests, done=self._ticker("feeds fetched"))
         records: list[tuple[str, polling.PollDecision]] = []
         counts: list[tuple[str, int]] = []  # items of each feed parsed whole
         for state, outcome in zip(due, outcomes, strict=True):
@@ -353,18 +353,19 @@ class Pipeline:
             return
         with_pages = [i for i in items if i.url] if self.config.fetch.fetch_pages else []
         self._expect("pages fetched", len(with_pages))
-        outcomes = {o.request.url: o for o in self.fetcher.fetch_many([Request(i.url, "page") for i in with_pages])}
-        self._advance("pages fetched", len(with_pages))
+        outcomes = {o.request.url: o for o in self.fetcher.fetch_many([Request(i.url, "page") for i in with_pages],
+                                                                       done=self._ticker("pages fetched"))}
         _count_pages_not_fetched(list(outcomes.values()), report)
         jobs = [_job(item, outcomes.get(item.url or "")) for item in items]
         self._expect("articles extracted", len(jobs))
         try:
-            articles = self.extractor.run(jobs)
+            articles = self.extractor.run(jobs, done=self._ticker("articles extracted"))
         except MonitorError as exc:  # the pool itself failed (its workers do not start): summaries stand in
             log.error("%s: the feed summaries stand in for this cycle's pages", exc)
             articles = [fallback_article(job.item, f"extraction unavailable: {exc.message}", failed=True)
                         for job in jobs]
-        self._advance("articles extracted", len(jobs))
+            self._counts["articles extracted"] = self._counts["articles extracted total"] - len(jobs)
+            self._advance("articles extracted", len(jobs))
         self._expect("articles checked", len(items))
         decider = self._decider(store)
         for n, (item, job, article) in enumerate(zip(items, jobs, articles, strict=True)):
@@ -387,6 +388,10 @@ class Pipeline:
         """A batch brings `more` to do at `stage`: the total grows (batches come one after another)."""
         self._counts[f"{stage} total"] += more
         self._advance(stage, 0)
+
+    def _ticker(self, stage: str) -> Callable[[], None] | None:
+        """A callback that counts one more done at `stage` (None without progress: nothing to call)."""
+        return (lambda: self._advance(stage)) if self.progress is not None else None
 
     def _advance(self, stage: str, done: int = 1) -> None:
         if self.progress is not None:
@@ -491,9 +496,10 @@ class Pipeline:
             suppressed = store.suppressions(pending_digest=True)
             # dead deliveries (once) and late ones: the channels that work carry the news of those that don't
             undelivered = store.delivery_problems(self.clock(), self.clock() - STALE_AFTER)
+            counted, to_merge = store.release_ledger()
             message = build_message("digest", items, self.clock(), health=health, rule_errors=self.rule_errors(),
                                     suppressed=suppressed, layout=self.layout(),
-                                    ledger=ledger_line(store.release_stories()), undelivered=undelivered)
+                                    ledger=ledger_line(to_merge, counted), undelivered=undelivered)
             if save:
                 store.save_message(message, hit_ids, [s.name for s in self.senders],
                                    suppression_ids=[s["id"] for s in suppressed])

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from monitor.atom import hits_feed, releases_feed
+from monitor.atom import MAX_ENTRIES, hits_feed, releases_feed
 from monitor.atomic import write_atomic
 from monitor.records import hit_records, release_records
 from monitor.store import Store
@@ -19,5 +19,5 @@ def write_feeds(store: Store, state_dir: Path, now: datetime) -> list[Path]:
     """Write both feeds; returns their paths."""
     hits, releases = state_dir / "hits.atom", state_dir / "releases.atom"
     write_atomic(hits, hits_feed(hit_records(store, since=now - HITS_WINDOW)))
-    write_atomic(releases, releases_feed(release_records(store)))
+    write_atomic(releases, releases_feed(release_records(store, limit=MAX_ENTRIES)))
     return [hits, releases]

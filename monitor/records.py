@@ -34,5 +34,6 @@ def hit_records(store: Store, since: datetime | None = None, rule: str | None = 
     return [hit_record(row) for row in store.hits(since=since, rule=rule)]
 
 
-def release_records(store: Store) -> list[dict]:
-    return [release_record(event) for event in store.release_stories()]
+def release_records(store: Store, limit: int | None = None, since: datetime | None = None) -> list[dict]:
+    """Every release story oldest first; `limit`: only the newest that many; `since`: first seen since then."""
+    return [release_record(event) for event in store.release_stories(limit=limit, since=since)]

@@ -65,6 +65,12 @@ def _item_from_json(text: str) -> FeedItem:
     return FeedItem(**data, published=datetime.fromisoformat(published) if published else None)
 
 
+def _chunks(values: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+    """`values` in lists of at most `size`, for `IN (?, ...)` under SQLite's limit on bound parameters."""
+    for start in range(0, len(values), size):
+        yield list(values[start:start + size])
+
+
 def iso(moment: datetime) -> str:
     """Timestamps are stored as UTC ISO 8601 strings, which sort as text."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -446,23 +452,79 @@ class Store:
             yield StoryMember(int(row["story"]), json.loads(row["story_features"]), tuple(row["rules"].split("\x1f")),
                               _moment(row["first_seen"]))
 
-    def release_stories(self) -> list[dict]:
-        """Stories with at least one article reporting a release: their first headline and URL, when
-        first seen, how many reports (copies included), and every release fact their articles gave."""
-        out = []
-        for row in self.db.query(
-                "SELECT s.id AS story, s.first_seen, s.alerted_rules, "
-                "(SELECT count(*) FROM articles WHERE story = s.id) + (SELECT count(*) FROM sources src "
-                " JOIN articles a ON a.id = src.article_id WHERE a.story = s.id) AS sources "
-                "FROM stories s WHERE EXISTS (SELECT 1 FROM articles WHERE story = s.id AND release_facts "
-                "IS NOT NULL) ORDER BY s.first_seen, s.id"):
-            articles = list(self.db.query(
-                "SELECT title, coalesce(canonical_url, url) AS url, feed_name, release_facts FROM articles "
-                "WHERE story = ? ORDER BY first_seen, id", [row["story"]]))
-            out.append({**row, "title": articles[0]["title"], "url": articles[0]["url"],
-                        "alerted": bool(json.loads(row["alerted_rules"] or "[]")),
-                        "facts": [json.loads(a["release_facts"]) for a in articles if a["release_facts"]]})
-        return out
+    # release facts are read from the partial index articles_release_facts (migration 013): the column sits
+    # after the article's text in each row, so reading it from the table walks the text's overflow pages
+    _RELEASE_STORY_IDS = "SELECT story FROM articles WHERE release_facts IS NOT NULL"
+
+    def release_stories(self, limit: int | None = None, since: datetime | None = None) -> list[dict]:
+        """Stories with at least one article reporting a release, oldest first: their first headline and URL,
+        when first seen, how many reports (copies included), and every release fact their articles gave.
+        `limit`: only the newest that many (by first seen); `since`: only stories first seen since then."""
+        where, params = [f"s.id IN ({self._RELEASE_STORY_IDS})"], []
+        if since is not None:
+            where.append("s.first_seen >= ?")
+            params.append(iso(since))
+        order = "ORDER BY s.first_seen, s.id"
+        if limit is not None:
+            order = "ORDER BY s.first_seen DESC, s.id DESC LIMIT ?"
+            params.append(limit)
+        rows = list(self.db.query(
+            "SELECT s.id AS story, s.first_seen, s.alerted_rules, "
+            "(SELECT count(*) FROM articles WHERE story = s.id) + (SELECT count(*) FROM sources src "
+            " JOIN articles a ON a.id = src.article_id WHERE a.story = s.id) AS sources "
+            f"FROM stories s WHERE {' AND '.join(where)} {order}", params))
+        if limit is not None:
+            rows.reverse()
+        ids = [row["story"] for row in rows]
+        firsts, facts = self._first_reports(ids), self._release_facts(ids)
+        return [{**row, "title": firsts[row["story"]]["title"], "url": firsts[row["story"]]["url"],
+                 "alerted": bool(json.loads(row["alerted_rules"] or "[]")), "facts": facts[row["story"]]}
+                for row in rows]
+
+    def count_release_stories(self, since: datetime | None = None) -> int:
+        """How many stories have an article reporting a release (first seen since `since`)."""
+        return self.db.execute(f"SELECT count(*) FROM stories WHERE id IN ({self._RELEASE_STORY_IDS}) "
+                               "AND first_seen >= ?", [iso(since) if since else ""]).fetchone()[0]
+
+    def release_ledger(self) -> tuple[tuple[int, int, str | None], list[dict]]:
+        """The release ledger's running totals in one pass over the release index: (stories, people, earliest
+        date) summed in SQL for every story reported by one article whose count is plain (a number, or at most
+        one name); the other stories, whose facts must be merged (monitor.decide.releases.merged_facts: the
+        most reported number, names spelled several ways counted once), as release_stories gives them."""
+        simple = ("r.n = 1 AND (coalesce(json_extract(r.f, '$.number'), 0) != 0 "
+                  "OR coalesce(json_array_length(r.f, '$.names'), 0) <= 1)")
+        merged = ("SELECT r.story, r.n, r.f, s.first_seen FROM (SELECT story, count(*) AS n, release_facts AS f "
+                  "FROM articles WHERE release_facts IS NOT NULL GROUP BY story) r JOIN stories s ON s.id = r.story")
+        count, people, first = self.db.execute(
+            f"SELECT count(*), coalesce(sum(CASE WHEN coalesce(json_extract(r.f, '$.number'), 0) != 0 "
+            "THEN json_extract(r.f, '$.number') ELSE coalesce(json_array_length(r.f, '$.names'), 0) END), 0), "
+            "min(coalesce(nullif(json_extract(r.f, '$.date'), ''), nullif(substr(r.first_seen, 1, 10), ''))) "
+            f"FROM ({merged}) r WHERE {simple}").fetchone()
+        others = [{"story": row[0], "first_seen": row[1]} for row in self.db.execute(
+            f"SELECT r.story, r.first_seen FROM ({merged}) r WHERE NOT ({simple}) ORDER BY r.first_seen, r.story")]
+        facts = self._release_facts([o["story"] for o in others])
+        return (count, people, first), [{**o, "facts": facts[o["story"]]} for o in others]
+
+    def _first_reports(self, stories: Sequence[str]) -> dict[str, dict]:
+        """Per story, the title and URL of its first article."""
+        first: dict[str, dict] = {}
+        for chunk in _chunks(stories):
+            for row in self.db.query(
+                    "SELECT story, title, coalesce(canonical_url, url) AS url FROM articles "
+                    f"WHERE story IN ({', '.join('?' * len(chunk))}) ORDER BY story, first_seen, id", chunk):
+                first.setdefault(row["story"], row)
+        return first
+
+    def _release_facts(self, stories: Sequence[str]) -> dict[str, list[dict]]:
+        """Per story, the release facts its articles gave, oldest article first."""
+        facts: dict[str, list[dict]] = {story: [] for story in stories}
+        for chunk in _chunks(stories):
+            for story, stored in self.db.execute(
+                    "SELECT story, release_facts FROM articles INDEXED BY articles_release_facts "
+                    f"WHERE release_facts IS NOT NULL AND story IN ({', '.join('?' * len(chunk))}) "
+                    "ORDER BY story, first_seen, id", chunk):
+                facts[story].append(json.loads(stored))
+        return facts
 
     def suppressions(self, pending_digest: bool = False) -> list[dict]:
         where = "WHERE digest_message IS NULL" if pending_digest else ""

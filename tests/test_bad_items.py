@@ -367,7 +367,7 @@ def test_feeds_test_names_what_it_repaired_and_a_cut_feed(make_server, write_con
 class BrokenPool(ExtractPool):
     """A pool whose workers never start (a broken install, a full process table)."""
 
-    def run(self, jobs):
+    def run(self, jobs, done=None):
         from monitor.errors import ExtractError
         raise ExtractError("3 worker processes in a row failed to start; the last one died while starting")
 

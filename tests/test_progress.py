@@ -7,10 +7,11 @@ import os
 import pty
 import subprocess
 import sys
+import time
 
-from tests.helpers import cli
+from tests.helpers import cli, rss
 
-STAGES = ("feeds polled", "pages fetched", "articles extracted", "articles checked")
+STAGES = ("feeds fetched", "feeds polled", "pages fetched", "articles extracted", "articles checked")
 
 
 def _run_on_terminal(config, *args: str) -> tuple[int, str, str]:
@@ -48,7 +49,7 @@ def test_run_once_shows_progress_per_stage_on_a_terminal(site, write_config):
             if last.startswith(f"{stage}: "):
                 finals[stage] = last[len(stage) + 2:]
     assert set(finals) == set(STAGES), terminal
-    assert finals["feeds polled"] == "1 of 1"
+    assert finals["feeds fetched"] == finals["feeds polled"] == "1 of 1"
     done, _, total = finals["articles checked"].partition(" of ")
     assert done == total and int(total) > 0
     assert finals["articles extracted"] == finals["articles checked"]
@@ -69,3 +70,31 @@ def test_no_progress_without_a_terminal(site, write_config):
                            capture_output=True, text=True, timeout=120)
     assert plain.returncode == 0, plain.stderr
     assert "articles checked" not in plain.stderr and "\r" not in plain.stderr
+
+
+def _slow(seconds: float, answer: tuple[int, dict[str, str], bytes]):
+    def handler(_request):
+        time.sleep(seconds)
+        return answer
+    return handler
+
+
+def test_fetch_progress_moves_per_feed_and_per_page_as_they_complete(make_server, write_config):
+    """Three feeds and three pages answering 0.3 s, 0.9 s and 1.5 s after asked: the counts step 1, 2, 3 while
+    the fetches are under way (more than the 0.1 s between redraws apart), not all at once when they end."""
+    site = make_server(None)
+    delays = (0.3, 0.9, 1.5)
+    items = [(f"g{i}", f"/page{i}.html", f"Report {i}", "Mon, 02 Mar 2026 09:00:00 GMT") for i in range(3)]
+    for i, delay in enumerate(delays):
+        site.route(f"/feed{i}.xml", _slow(delay, (200, {"Content-Type": "application/rss+xml"},
+                                                 rss(site.base, items if i == 0 else []))))
+        site.route(f"/page{i}.html", _slow(delay, (200, {"Content-Type": "text/html; charset=utf-8"},
+                                                   f"<html><body><article><h1>Report {i}</h1><p>{'Words. ' * 80}"
+                                                   "</p></article></body></html>".encode())))
+    config = write_config([{"url": site.url(f"/feed{i}.xml")} for i in range(3)], extract={"workers": 0})
+    code, _, terminal = _run_on_terminal(config, "run", "--once")
+    assert code == 0, terminal
+    drawn = terminal.replace("\x1b[K", "").replace("\r\n", "\r").split("\r")
+    for stage in ("feeds fetched", "pages fetched"):
+        steps = [line for line in drawn if line.startswith(f"{stage}: ")]
+        assert {f"{stage}: {n} of 3" for n in (1, 2, 3)} <= set(steps), terminal

@@ -161,14 +161,29 @@ def write_preview(message, folder: Path) -> list[Path]:
     return [folder / name for name in files]
 
 
+RELEASES_SHOWN = 50  # `releases` on a screen: the newest 50 unless --limit or --all says otherwise
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per release event.")
+@click.option("--since", help="Only releases first seen within this long, e.g. 30d.")
+@click.option("--limit", type=click.IntRange(min=1),
+              help=f"Only the newest N (default: {RELEASES_SHOWN} on screen, every one with --json).")
+@click.option("--all", "show_all", is_flag=True, help="Every release, however many.")
 @click.pass_obj
 @guarded
-def releases(obj: Context, as_json: bool) -> None:
-    """The release ledger: every reported release of prisoners, once, however many outlets reported it."""
+def releases(obj: Context, as_json: bool, since: str | None, limit: int | None, show_all: bool) -> None:
+    """The release ledger: every reported release of prisoners, once, however many outlets reported it;
+    oldest first."""
+    try:
+        window = utcnow() - timedelta(seconds=parse_duration(since)) if since else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    if limit is None and not (as_json or show_all):
+        limit = RELEASES_SHOWN
     with Store.open(obj.config.db_path) as store:
-        events = release_records(store)
+        events = release_records(store, limit=limit, since=window)
+        total = store.count_release_stories(since=window) if limit is not None and len(events) == limit else None
     for record in events:
         if as_json:
             click.echo(json.dumps(record, ensure_ascii=False))
@@ -179,6 +194,8 @@ def releases(obj: Context, as_json: bool) -> None:
                        + (f"\n    names: {', '.join(record['names'])}" if record["names"] else "")
                        + (f"\n    to {record['destination']}" if record["destination"] else "")
                        + (f"; brokered by {record['broker']}" if record["broker"] else ""))
+    if not as_json and total is not None and total > len(events):
+        click.echo(f"(the newest {len(events):,} of {total:,} releases; --all or --limit N for more)")
     if not events and not as_json:
         click.echo("no releases recorded yet")
 

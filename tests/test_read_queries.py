@@ -1,0 +1,131 @@
+"""The read commands' queries stay index-bound as the store grows (issue 14): the release ledger summed in SQL
+gives the line the per-story merge gives; `releases` pages (newest N on screen, every one with --json); the
+queries behind `hits --since`, the ledger and `releases --limit` walk an index, never a whole table.
+Figures at 1,000,000 articles: bench/bench_queries.py."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+from monitor.digest import ledger_line
+from monitor.models import Article, FeedItem, Hit
+from monitor.records import RELEASE_FIELDS
+from monitor.store import Store
+from tests.helpers import cli
+
+START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+# (story, release facts or None), one article each, in the order stored (a day apart)
+REPORTS = [
+    (1, {"number": 12, "names": ["Ihar Lapatsin", "Volha Ramanchuk"], "date": "2026-02-27", "language": "en"}),
+    (2, {"number": None, "names": ["Ihar Lapatsin", "Ihar Lapacin"], "date": None, "language": "en"}),  # one person
+    (3, {"number": 14, "names": [], "date": "2026-03-02", "language": "en"}),
+    (3, {"number": 15, "names": [], "date": "2026-03-01", "language": "en"}),
+    (3, {"number": 14, "names": ["Maria Sidorova"], "date": None, "language": "en"}),  # 14, reported most
+    (4, {"number": 0, "names": ["Anna Kowalska"], "date": "", "language": "en"}),
+    (5, {"number": None, "names": [], "date": None, "language": "ru"}),
+    (6, None),  # a story with no release report
+    (6, {"number": 3, "names": [], "date": "2026-03-05", "language": "en"}),  # its release comes later
+    (7, {"number": None, "names": ["Piotr Nowak", "Jan Kowal", "Olena Shevchenko"], "date": None, "language": "en"}),
+]
+
+
+def fill(store: Store, reports=REPORTS) -> None:
+    for i, (story, facts) in enumerate(reports):
+        seen = START + timedelta(days=i)
+        item = FeedItem("https://wire.example/feed", "Wire", f"g{i}", f"https://wire.example/a/{i}",
+                        f"Report {i} of story {story}", "", seen)
+        article = Article(item=item, title=item.title, text="Belarus freed political prisoners.",
+                          text_source="page", language="en")
+        hits = [Hit("belarus-political-prisoners", (), False, snippet="Belarus freed political prisoners.")]
+        facts = facts and {"destination": None, "broker": None, **facts}
+        store.add_article(article, f"g{i}", f"u{i}", hits, seen, story=story, facts=facts)
+
+
+def test_the_ledger_summed_in_sql_is_the_line_the_merge_gives(tmp_path):
+    with Store.open(tmp_path / "monitor.db") as store:
+        fill(store)
+        stories = store.release_stories()
+        counted, to_merge = store.release_ledger()
+        # the plain single reports are summed in SQL; several reports, or several names without a number, merged
+        assert counted[0] == 4 and {s["story"] for s in to_merge} == {"2", "3", "7"}
+        assert ledger_line(to_merge, counted) == ledger_line(stories)
+        assert ledger_line(stories) == "7 releases reported since Feb 2026, 34 people"
+    with Store.open(tmp_path / "empty.db") as store:
+        assert store.release_ledger() == ((0, 0, None), []) and ledger_line([], (0, 0, None)) == ""
+
+
+def test_releases_newest_first_pages_and_windows(tmp_path):
+    with Store.open(tmp_path / "monitor.db") as store:
+        fill(store)
+        every = store.release_stories()
+        assert [s["story"] for s in every] == ["1", "2", "3", "4", "5", "6", "7"]
+        assert store.release_stories(limit=3) == every[-3:]  # the newest three, still oldest first
+        assert store.release_stories(limit=100) == every
+        assert [s["story"] for s in store.release_stories(since=START + timedelta(days=7))] == ["6", "7"]
+        assert store.count_release_stories() == 7 and store.count_release_stories(START + timedelta(days=7)) == 2
+        story3 = every[2]
+        assert story3["title"] == "Report 2 of story 3" and story3["sources"] == 3
+        assert [f["number"] for f in story3["facts"]] == [14, 15, 14]
+        story6 = every[5]  # its first article (no release) gives the headline; its release report the facts
+        assert story6["title"] == "Report 7 of story 6" and [f["number"] for f in story6["facts"]] == [3]
+
+
+def test_releases_command_pages_on_screen_and_keeps_the_json_contract(write_config):
+    config = write_config([])
+    with Store.open(config.parent / "state" / "monitor.db") as store:
+        fill(store)
+    shown = cli(config, "releases", "--limit", "2")
+    assert shown.returncode == 0, shown.stderr
+    assert re.findall(r"^\S+ +\S+ released", shown.stdout, re.M) and shown.stdout.count(" released ") == 2
+    assert "the newest 2 of 7 releases; --all or --limit N for more" in shown.stdout
+    everything = cli(config, "releases")  # 7 < the 50 shown by default: no footer
+    assert everything.stdout.count(" released ") == 7 and "newest" not in everything.stdout
+    records = [json.loads(line) for line in cli(config, "releases", "--json").stdout.splitlines()]
+    assert len(records) == 7 and all(tuple(r) == RELEASE_FIELDS for r in records)  # same fields, every story
+    assert [r["number"] for r in records] == [12, None, 14, 0, None, 3, None]
+    newest = [json.loads(line) for line in cli(config, "releases", "--json", "--limit", "2").stdout.splitlines()]
+    assert newest == records[-2:]
+    assert "no releases" in cli(config, "releases", "--since", "1d").stdout  # the fixtures are older
+    bad = cli(config, "releases", "--since", "soon")
+    assert bad.returncode != 0 and "--since" in bad.stderr
+
+
+def plans(store: Store, read) -> list[str]:
+    """The query plan of every statement `read` runs, one line per step."""
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+    try:
+        read()
+    finally:
+        store.db.conn.set_trace_callback(None)
+    steps = []
+    for sql in statements:
+        if sql.lstrip().upper().startswith("SELECT"):
+            steps += [f"{row[3]}  <- {sql[:80]}" for row in store.db.conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+    assert steps, "no statement traced"
+    return steps
+
+
+def test_read_queries_walk_indexes_not_whole_tables(tmp_path):
+    with Store.open(tmp_path / "monitor.db") as store:
+        fill(store)
+        full_scan = re.compile(r"^SCAN (?!r  )\w+  <-")  # a table read whole (r: a materialized subquery's rows)
+        for read in (lambda: store.hits(since=START + timedelta(days=5)), store.release_ledger,
+                     lambda: store.release_stories(limit=2), lambda: store.count_release_stories()):
+            scans = [step for step in plans(store, read) if full_scan.match(step)]
+            assert not scans, scans
+        ledger = plans(store, store.release_ledger)
+        assert any("articles_release_facts" in step for step in ledger)
+        assert any("hits_first_seen" in step for step in plans(store, lambda: store.hits(since=START)))
+
+
+def test_the_indexes_come_by_migration(tmp_path):
+    with Store.open(tmp_path / "monitor.db"):
+        pass
+    names = {r[0] for r in sqlite3.connect(tmp_path / "monitor.db").execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"hits_first_seen", "articles_release_facts"} <= names
