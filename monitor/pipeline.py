@@ -477,16 +477,20 @@ class Pipeline:
         return Layout(zone=digest.timezone, stories_per_topic=digest.stories_per_topic,
                       sources_per_story=digest.sources_per_story, descriptions=descriptions)
 
-    def prune(self, store: Store, dry_run: bool = False) -> dict[str, int]:
+    def prune(self, store: Store, dry_run: bool = False, step: Callable[[str], None] | None = None) -> dict[str, int]:
         """Apply `retention:`: what it allows is dropped (nothing with a hit, no story or release report),
-        then freed space is given back. Returns the counts, and `bytes` freed."""
+        then freed space is given back. Returns the counts, and `bytes` freed. `step`: told each part."""
         keep = self.config.retention
         now = self.clock()
         before = {name: now - timedelta(seconds=seconds) if seconds else None
                   for name, seconds in (("text_before", keep.article_text), ("articles_before", keep.non_hit_articles),
                                         ("messages_before", keep.delivered_messages))}
-        counts = store.prune(**before, dry_run=dry_run)
-        return {**counts, "bytes": 0 if dry_run else store.reclaim()}
+        counts = store.prune(**before, dry_run=dry_run, step=step)
+        if dry_run:
+            return {**counts, "bytes": 0}
+        if step is not None:
+            step("giving the freed space back to the file system")
+        return {**counts, "bytes": store.reclaim()}
 
     def build_digest(self, store: Store, save: bool = True) -> Message:
         """The digest of every hit not yet in one; saved and queued unless `save` is false."""

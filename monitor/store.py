@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -577,14 +577,19 @@ class Store:
                  "(release_facts IS NOT NULL OR id IN (SELECT article_id FROM hits)))) ")
 
     def prune(self, *, text_before: datetime | None, articles_before: datetime | None,
-              messages_before: datetime | None, dry_run: bool = False) -> dict[str, int]:
+              messages_before: datetime | None, dry_run: bool = False,
+              step: Callable[[str], None] | None = None) -> dict[str, int]:
         """Drop what retention allows: the text of articles without hits first seen before `text_before`;
         articles without hits (outside stories with hits or release reports) before `articles_before`, with
         their copies; messages created before `messages_before` whose every delivery was sent. Hits, their
-        articles, stories and the release ledger are never touched. Returns how many of each."""
+        articles, stories and the release ledger are never touched. Returns how many of each. `step` is told
+        each part as it begins (progress on a terminal)."""
         out = {"texts": 0, "articles": 0, "messages": 0}
+        step = step or (lambda _name: None)
+        verb = "counting" if dry_run else "dropping"
         with self.transaction():
             if text_before is not None:
+                step(f"{verb} the text of old articles without hits")
                 where = f"id IN ({self._PRUNABLE}) AND (text IS NOT NULL OR summary IS NOT NULL)"
                 params = {"cutoff": iso(text_before)}
                 out["texts"] = self.db.execute(f"SELECT count(*) FROM articles WHERE {where}", params).fetchone()[0]
@@ -594,12 +599,14 @@ class Store:
                     self.db.execute(f"UPDATE articles SET text = NULL, summary = NULL, story_features = NULL "
                                     f"WHERE {where}", params)
             if articles_before is not None:
+                step(f"{verb} old articles without hits")
                 params = {"cutoff": iso(articles_before)}
                 out["articles"] = self.db.execute(f"SELECT count(*) FROM ({self._PRUNABLE})", params).fetchone()[0]
                 if not dry_run:
                     self.db.execute(f"DELETE FROM sources WHERE article_id IN ({self._PRUNABLE})", params)
                     self.db.execute(f"DELETE FROM articles WHERE id IN ({self._PRUNABLE})", params)
             if messages_before is not None:
+                step(f"{verb} delivered messages")
                 done = ("SELECT m.id FROM messages m WHERE m.created < :cutoff AND NOT EXISTS "
                         "(SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.status != 'sent')")
                 params = {"cutoff": iso(messages_before)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import subprocess
 import sys
 import time
@@ -98,3 +99,30 @@ def test_fetch_progress_moves_per_feed_and_per_page_as_they_complete(make_server
     for stage in ("feeds fetched", "pages fetched"):
         steps = [line for line in drawn if line.startswith(f"{stage}: ")]
         assert {f"{stage}: {n} of 3" for n in (1, 2, 3)} <= set(steps), terminal
+
+
+STEPS = {  # command -> the steps it draws on a terminal, each left on screen with its time ("… 0.3 s")
+    ("digest", "--dry-run"): ["building the digest"],
+    ("prune", "--dry-run"): ["counting the text of old articles without hits", "counting old articles without hits",
+                             "counting delivered messages"],
+    ("prune",): ["dropping the text of old articles without hits", "dropping old articles without hits",
+                 "dropping delivered messages", "giving the freed space back to the file system"],
+    ("digest",): ["building the digest", "delivering"],
+}
+
+
+def test_digest_prune_and_feeds_test_draw_their_steps_on_a_terminal_only(site, write_config):
+    config = write_config([{"url": site.url("/feeds/northwire.xml")}], extract={"workers": 0},
+                          retention={"article_text": "30d", "non_hit_articles": "180d", "delivered_messages": "90d"})
+    assert cli(config, "run", "--once").returncode == 0  # a store to digest and prune
+    feed = site.url("/feeds/northwire.xml")
+    commands = [*STEPS.items(), (("feeds", "test", feed), ["fetching the feed", "parsing it"])]
+    for command, steps in commands:
+        code, out, terminal = _run_on_terminal(config, *command)
+        assert code == 0, terminal
+        lines = [line.rsplit("\r", 1)[-1].replace("\x1b[K", "") for line in terminal.replace("\r\n", "\n").split("\n")]
+        drawn = [line for line in lines if re.fullmatch(r".+ … \d+\.\d s", line)]
+        assert [line.split(" … ")[0] for line in drawn] == steps, terminal
+        plain = cli(config, *command)  # stderr a pipe: not one progress line
+        assert plain.returncode == 0, plain.stderr
+        assert "\r" not in plain.stderr and " … " not in plain.stderr and plain.stdout.strip()

@@ -115,6 +115,8 @@ def test_read_queries_walk_indexes_not_whole_tables(tmp_path):
         fill(store)
         full_scan = re.compile(r"^SCAN (?!r  )\w+  <-")  # a table read whole (r: a materialized subquery's rows)
         for read in (lambda: store.hits(since=START + timedelta(days=5)), store.release_ledger,
+                     lambda: store.hits(rule="belarus-political-prisoners"),
+                     lambda: store.article_ids_with("belarus-political-prisoners", since=START),
                      lambda: store.release_stories(limit=2), lambda: store.count_release_stories()):
             scans = [step for step in plans(store, read) if full_scan.match(step)]
             assert not scans, scans
@@ -128,4 +130,4 @@ def test_the_indexes_come_by_migration(tmp_path):
         pass
     names = {r[0] for r in sqlite3.connect(tmp_path / "monitor.db").execute(
         "SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"hits_first_seen", "articles_release_facts"} <= names
+    assert {"hits_first_seen", "hits_rule", "articles_release_facts"} <= names

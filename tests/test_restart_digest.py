@@ -81,3 +81,36 @@ def _ticks_since(db, pid: int, seen: dict = {}) -> int:  # noqa: B006 - counts d
     if beat and beat["pid"] == pid and beat["finished"]:
         seen.setdefault(pid, set()).add(beat["started"])
     return len(seen.get(pid, ()))
+
+
+def test_a_digest_sent_by_hand_counts_as_that_slots_digest(write_config, tmp_path):
+    """The service sent yesterday's digest and is down at today's digest time; the analyst sends it by hand
+    (`news-monitor digest`). The service started again does not send it a second time; without the hand-run,
+    the same service sends it at start (the control)."""
+    today = (datetime.now(UTC) - timedelta(minutes=2)).replace(second=0, microsecond=0)  # a slot just passed
+    sent = {}
+    for case in ("by hand", "control"):
+        folder = tmp_path / case.replace(" ", "-")
+        folder.mkdir()
+        config = write_config([], digest={"at": today.strftime("%H:%M"), "timezone": "UTC"}, service={"tick": "1s"})
+        config = config.rename(folder / "monitor.yaml")
+        db = folder / "state" / "monitor.db"
+        db.parent.mkdir()
+        with Store.open(db) as store:  # the service ran yesterday and sent yesterday's digest
+            store.claim_slot("digest", today - timedelta(days=1), today - timedelta(days=1))
+        if case == "by hand":
+            hand = subprocess.run([sys.executable, "-m", "monitor", "--config", str(config), "digest"],
+                                  capture_output=True, text=True, timeout=120)
+            assert hand.returncode == 0 and hand.stdout.startswith("digest "), hand.stderr
+            assert len(outbox(config, "digest")) == 1 and slot(db) == today.strftime("%Y-%m-%dT%H:%M:%SZ")
+        service = start(config)
+        try:  # several poll ticks (the digest tick starts with them): time enough to send a missed digest
+            assert wait_for(lambda db=db, pid=service.pid: _ticks_since(db, pid) >= 3, timeout=30)
+            if case == "control":
+                assert wait_for(lambda config=config: len(outbox(config, "digest")) == 1, timeout=30)
+        finally:
+            sent[case] = (kill(service), len(outbox(config, "digest")))
+    err, digests = sent["by hand"]
+    assert digests == 1 and "was missed" not in err, err
+    err, digests = sent["control"]
+    assert digests == 1 and "was missed while the service was down: sending it now" in err

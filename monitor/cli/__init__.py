@@ -31,6 +31,7 @@ from monitor.pipeline import utcnow
 from monitor.records import hit_records, release_records
 from monitor.rules.files import RuleSource, load_rulebook
 from monitor.rules.query import parse
+from monitor.schedule import last_slot
 from monitor.search import snippet, to_match
 from monitor.service import Service, instance_lock
 from monitor.store import Store
@@ -124,11 +125,13 @@ def hits(obj: Context, as_json: bool, since: str | None, rule: str | None) -> No
 @click.pass_obj
 @guarded
 def digest(obj: Context, dry_run: bool, preview: Path | None) -> None:
-    """Build and send the digest now (every hit not yet in a digest)."""
+    """Build and send the digest now (every hit not yet in a digest). It counts as the digest of the latest
+    scheduled time that has come: a service started afterwards does not send that one again."""
     config = obj.config
     pipeline = obj.pipeline(lambda: load_rulebook(config.rules_dir))
     if dry_run or preview:  # reads only: safe beside a running service
-        with Store.open(config.db_path) as store:
+        with StageProgress() as progress, Store.open(config.db_path) as store:  # draws only on a terminal
+            progress.step("building the digest")
             message = pipeline.build_digest(store, save=False)
         if preview:
             written = write_preview(message, preview)
@@ -142,8 +145,17 @@ def digest(obj: Context, dry_run: bool, preview: Path | None) -> None:
     with instance_lock(config.state_dir, why=f"it sends the digest itself at {config.digest.at} "
                        f"{config.digest.timezone}; a hand-run digest beside it could send queued messages twice. "
                        "Stop the service to send one by hand, or see it with `news-monitor digest --dry-run`"), \
-            Store.open(config.db_path) as store:
+            Store.open(config.db_path) as store, StageProgress() as progress:
+        progress.step("building the digest")
+        started = pipeline.clock()
+        # it is the digest of the latest slot that has come (say 08:00, missed while the service was down):
+        # claimed as the service claims it, so the service started again does not send that slot a second time
+        slot = last_slot(started, config.digest.times, config.digest.timezone, config.digest.weekdays)
+        if slot is not None:
+            store.claim_slot("digest", slot, started)
         message = pipeline.build_digest(store)
+        store.record_heartbeat("digest", started, pipeline.clock(), {"items": len(message.items)}, pid=os.getpid())
+        progress.step("delivering")
         report = pipeline.deliver(store)
     click.echo(f"digest {message.id}: {len(message.items)} items, {report.delivered} deliveries")
     for error in report.delivery_errors:
@@ -213,8 +225,8 @@ def prune(obj: Context, dry_run: bool) -> None:
                    "nothing is dropped")
         return
     pipeline = obj.pipeline(lambda: load_rulebook(config.rules_dir))
-    with Store.open(config.db_path) as store:
-        counts = pipeline.prune(store, dry_run=dry_run)
+    with StageProgress() as progress, Store.open(config.db_path) as store:  # draws only on a terminal
+        counts = pipeline.prune(store, dry_run=dry_run, step=progress.step)
     verb = "would drop" if dry_run else "dropped"
     click.echo(f"{verb}: text of {counts['texts']} articles without hits, {counts['articles']} articles without "
                f"hits, {counts['messages']} delivered messages"

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from monitor.cli.context import Context, guarded
+from monitor.cli.progress import StageProgress
 from monitor.config import load_config
 from monitor.errors import MonitorError
 from monitor.feedlist import add_feeds
@@ -84,16 +85,24 @@ def feeds_test(obj: Context, url: str, limit: int) -> None:
     """Fetch and parse one feed now (nothing is stored) and show its items."""
 
     config = obj.config
-    outcome = Fetcher(config.fetch).fetch(Request(url, "feed"))
+    parsed, failure = None, None
+    with StageProgress() as progress:  # draws only on a terminal: a slow feed can take the whole fetch deadline
+        progress.step("fetching the feed")
+        outcome = Fetcher(config.fetch).fetch(Request(url, "feed"))
+        if outcome.error is None:
+            progress.step("parsing it")
+            try:
+                parsed = read_feed(Feed(url, url, config.interval), outcome.response.body, outcome.response.headers,
+                                   url=outcome.response.url)
+            except MonitorError as exc:
+                failure = exc
     if outcome.error is not None:
         click.echo(f"fetch failed: {outcome.error}", err=True)
         sys.exit(1)
-    response = outcome.response
-    try:
-        parsed = read_feed(Feed(url, url, config.interval), response.body, response.headers, url=response.url)
-    except MonitorError as exc:
-        click.echo(f"parse failed: {exc}", err=True)
+    if parsed is None:
+        click.echo(f"parse failed: {failure}", err=True)
         sys.exit(1)
+    response = outcome.response
     items = parsed.items
     click.echo(f"{url}: HTTP {response.status}, {len(response.body)} bytes in {outcome.seconds:.2f}s, "
                f"{len(items)} items" + (f", moved permanently to {response.permanent_redirect}"

@@ -1,4 +1,5 @@
-"""Progress on a terminal: one `\\r`-redrawn line per stage ("feeds polled: 120 of 300") on stderr.
+"""Progress on a terminal: one `\\r`-redrawn line per stage ("feeds polled: 120 of 300") on stderr, or for a
+step without counts, its name while it runs and how long it took when it ends ("dropping old articles … 4.2 s").
 
 The pipeline calls a plain `(stage, done, total)` callback and knows nothing of terminals; this module
 draws it, and draws nothing at all when stderr is not a terminal (a pipe, a log file, a container), so
@@ -26,19 +27,28 @@ class StageProgress:
         self.stage: str | None = None
         self.line = ""
         self.drawn_at = 0.0
+        self.step_started: float | None = None  # the open line is a step (no counts) begun then
         self._filter = _ClearLine(self)
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if not self.enabled:
             return
         now = time.monotonic()
-        if stage != self.stage:  # the previous stage's line stays on screen with its last counts
+        if stage != self.stage or self.step_started is not None:  # the previous line stays with its last counts
             self.finish()
             self.stage = stage
         elif done < total and now - self.drawn_at < REDRAW_EVERY:
             return
         self.drawn_at = now
         self.line = f"{stage}: {done:,} of {total:,}"
+        click.echo(f"\r\x1b[K{self.line}", file=self.stream, nl=False)
+
+    def step(self, name: str) -> None:
+        """A step whose size is not known: "name …" while it runs, "name … 4.2 s" once the next begins."""
+        if not self.enabled:
+            return
+        self.finish()
+        self.stage, self.line, self.step_started = name, f"{name} …", time.monotonic()
         click.echo(f"\r\x1b[K{self.line}", file=self.stream, nl=False)
 
     def clear(self) -> None:
@@ -49,8 +59,10 @@ class StageProgress:
 
     def finish(self) -> None:
         if self.line:
+            if self.step_started is not None:
+                self.line += f" {time.monotonic() - self.step_started:.1f} s"
             click.echo(f"\r\x1b[K{self.line}", file=self.stream)
-        self.line, self.stage = "", None
+        self.line, self.stage, self.step_started = "", None, None
 
     def __enter__(self) -> StageProgress:
         if self.enabled:
