@@ -153,12 +153,10 @@ def _012_search(db: Database) -> None:
 
 def _013_read_indexes(db: Database) -> None:
     """Indexes for the read commands at a million articles: the hits of a window (`hits --since`, the Atom
-    feed) found by when they were first seen, and those of one rule (`hits --rule`, `rules backtest`) by rule;
-    and the release facts with their stories, in story order, in a
+    feed) found by when they were first seen; and the release facts with their stories, in story order, in a
     partial index holding only the articles that report a release (a few in a thousand), so the release ledger
     and `releases` read them without touching the articles' rows (where the facts sit after the text)."""
     db.execute("CREATE INDEX IF NOT EXISTS hits_first_seen ON hits (first_seen)")
-    db.execute("CREATE INDEX IF NOT EXISTS hits_rule ON hits (rule, article_id)")
     db.execute("CREATE INDEX IF NOT EXISTS articles_release_facts ON articles (story, first_seen, release_facts) "
                "WHERE release_facts IS NOT NULL")
 

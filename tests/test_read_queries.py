@@ -130,4 +130,4 @@ def test_the_indexes_come_by_migration(tmp_path):
         pass
     names = {r[0] for r in sqlite3.connect(tmp_path / "monitor.db").execute(
         "SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"hits_first_seen", "hits_rule", "articles_release_facts"} <= names
+    assert {"hits_first_seen", "articles_release_facts"} <= names
