@@ -3,6 +3,7 @@ stderr; with stderr a plain pipe, not one progress line appears (the logs are wh
 
 from __future__ import annotations
 
+import io
 import os
 import pty
 import re
@@ -10,6 +11,8 @@ import subprocess
 import sys
 import time
 
+from monitor.cli.progress import StageProgress
+from tests.conftest import wait_for
 from tests.helpers import cli, rss
 
 STAGES = ("feeds fetched", "feeds polled", "pages fetched", "articles extracted", "articles checked")
@@ -126,3 +129,24 @@ def test_digest_prune_and_feeds_test_draw_their_steps_on_a_terminal_only(site, w
         plain = cli(config, *command)  # stderr a pipe: not one progress line
         assert plain.returncode == 0, plain.stderr
         assert "\r" not in plain.stderr and " … " not in plain.stderr and plain.stdout.strip()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_count_that_comes_too_soon_is_drawn_late_and_a_stage_ends_with_its_last_count():
+    screen = _Terminal()
+    with StageProgress(screen) as progress:
+        progress("feeds fetched", 1, 10)
+        progress("feeds fetched", 7, 10)  # within the redraw interval: not drawn now ...
+        assert "7 of 10" not in screen.getvalue()
+        assert wait_for(lambda: "feeds fetched: 7 of 10" in screen.getvalue(), timeout=5)  # ... but soon after
+        progress("pages fetched", 1, 4)
+        progress("pages fetched", 2, 4)
+        progress("feeds polled", 0, 10)  # the next stage: the last one stays on screen with its latest count
+        assert "\r\x1b[Kpages fetched: 2 of 4\n" in screen.getvalue()
+    lines = screen.getvalue().replace("\x1b[K", "").split("\n")
+    assert [line.rsplit("\r", 1)[-1] for line in lines] == ["feeds fetched: 7 of 10", "pages fetched: 2 of 4",
+                                                            "feeds polled: 0 of 10", ""]
