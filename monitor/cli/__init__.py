@@ -209,7 +209,7 @@ def releases(obj: Context, as_json: bool, since: str | None, limit: int | None, 
     if not as_json and total is not None and total > len(events):
         click.echo(f"(the newest {len(events):,} of {total:,} releases; --all or --limit N for more)")
     if not events and not as_json:
-        click.echo("no releases recorded yet")
+        click.echo("no releases recorded yet" if window is None else f"no releases first seen in the last {since}")
 
 
 @main.command()
