@@ -103,7 +103,8 @@ def group(articles: list[dict], index: StoryIndex | None = None) -> tuple[dict[s
     assigned: dict[str, int] = {}
     for number, article in enumerate(articles):
         feats = features(article["title"], article["text"], article["published"])
-        decision = index.assign(feats, article["rules"], article["published"])
+        decision = index.assign(feats, article["rules"], article["published"],
+                                report=(article["title"], article["text"]))
         story = decision.story_id if decision.story_id is not None else number
         index.add(story, feats, article["rules"], article["published"])
         assigned[article["id"]] = story

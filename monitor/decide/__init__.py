@@ -69,7 +69,7 @@ class Decider:
             return Decision(feats)
         decision = _settle(feats, article, hits, rules)
         choice = self.stories.assign(decision.features, [h.rule for h in hits], now,
-                                     release=decision.facts is not None)
+                                     release=decision.facts is not None, report=(article.title, article.text))
         hits_now, stale = stale_gate(decision.hits, article.item.published, now, max_age)
         return replace(decision, hits=hits_now, dropped=decision.dropped + stale, story=choice.story_id,
                        story_reason=choice.reason)
