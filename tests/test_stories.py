@@ -190,7 +190,8 @@ def _drills() -> list[tuple[str, str, str, datetime]]:
     for a in yaml.safe_load((rounds / "expected.yaml").read_text(encoding="utf-8"))["articles"]:
         if a["story"] == "drills-december":
             page = next(p for n in (4, 3, 2, 1) if (p := rounds / f"round{n}" / a["urls"][0].lstrip("/")).exists())
-            item = FeedItem("feed", a["site"], None, "https://example.org" + a["urls"][0], a["title"], "", a["published"])
+            url = "https://example.org" + a["urls"][0]
+            item = FeedItem("feed", a["site"], None, url, a["title"], "", a["published"])
             article = extract_article(item, page.read_bytes(), "text/html")
             out.append((a["key"], article.title, article.text, a["published"]))
     return sorted(out, key=lambda x: x[3])
@@ -201,7 +202,8 @@ def test_ongoing_cue_in_title_or_lead_in_four_languages():
     for text in ("Belarusian units move to Barysau range as post-Zapad drills enter third day",
                  "On the second day of the trial, the defendant refused to answer.", "Day 3 of the hearings",
                  "Protests go on for a fourth straight day", "На третий день учений в Беларусь прибыли наблюдатели",
-                 "Трэці дзень суда над журналістам", "Третій день навчань «Захід»", "Суд на 3-й день заслушал свидетелей"):
+                 "Трэці дзень суда над журналістам", "Третій день навчань «Захід»",
+                 "Суд на 3-й день заслушал свидетелей"):
         assert ongoing_cue(text, "") or ongoing_cue("", text), text
     for text in ("Lukashenko met Coale in Minsk on Thursday", "The trial lasted one day.",
                  "На другой день после визита Коула", "A day 2 years ago", "Zapad-2025 drills begin"):

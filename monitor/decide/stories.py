@@ -6,11 +6,10 @@ body numbers, stemmed terms) -> (story, minute, articles carrying it). Score = I
 article's evidence the story holds as its own (a key counts fully once half the story's articles carry it;
 shared wording counts only up to the shared names, numbers and places), x0.4 when headline numbers differ,
 x0.5 on weak evidence, x0.5 when the headlines name different people; join at >= 0.28, within 96 h of the
-story's latest article and 10 days of its first; at >= 0.6 x 0.28 for a later report of an ongoing event (its
-title or lead says "third day", «третий день»...) whose headline names the story's subject, in its topic.
-Release stories take follow-ups naming their freed people for 60 days. Rounds fixture: pairwise precision
-1.000 recall 1.000; 1,000 formulaic sentencing reports -> 957 stories (largest 11; was 94), 950 when every
-one claims a later trial day; bench/bench_stories.py for the cost per article and memory.
+story's latest article and 10 days of its first (0.6 x 0.28 for a report that says it comes later in an ongoing
+event, "third day", and names the story's subject). Release stories take follow-ups naming their freed people
+for 60 days. Rounds fixture: pairwise P/R 1.000/1.000; 1,000 formulaic sentencing reports -> 957 stories
+(largest 11; was 94); bench/bench_stories.py for the cost per article and memory.
 """
 
 from __future__ import annotations
