@@ -467,6 +467,15 @@ class Pipeline:
                     report.alerts += 1
         return message
 
+    def preview_alert(self, store: Store, story: str) -> tuple[Message | None, bool]:
+        """The alert of `story` built as it would be sent now, and whether the story raised one (if not: built
+        from all its hits, to be seen anyway). Nothing is saved or queued."""
+        items = store.story_items(story)
+        raised = bool(items)
+        if not raised:
+            items = store.story_items(story, alerting=False)
+        return (build_message("alert", items, self.clock(), layout=self.layout()) if items else None), raised
+
     def layout(self) -> Layout:
         """The reader's zone, the caps and the rules' descriptions (topic headings), in rule order."""
         digest = self.config.digest

@@ -690,11 +690,19 @@ class Store:
         """Items not yet sent as `kind`: alert-flagged hits for "alert", every hit for "digest"."""
         column = "alert_message" if kind == "alert" else "digest_message"
         extra = "AND h.alert = 1" if kind == "alert" else ""
+        return self._message_items(f"h.{column} IS NULL {extra}", [])
+
+    def story_items(self, story: str, alerting: bool = True) -> list[MessageItem]:
+        """The items of one story as its alert carries them, sent or not: its alert-flagged hits (`alerting`),
+        or every hit of it."""
+        return self._message_items("a.story = ?" + (" AND h.alert = 1" if alerting else ""), [story])[0]
+
+    def _message_items(self, where: str, params: list) -> tuple[list[MessageItem], list[int]]:
         rows = list(self.db.query(
             f"SELECT h.id AS hit_id, h.rule, h.snippet AS hit_snippet, h.alert_message, h.words, h.why, a.* "
             f"FROM hits h "
-            f"JOIN articles a ON a.id = h.article_id WHERE h.{column} IS NULL {extra} "
-            "ORDER BY a.first_seen, a.id, h.rule"))
+            f"JOIN articles a ON a.id = h.article_id WHERE {where} "
+            "ORDER BY a.first_seen, a.id, h.rule", params))
         by_article: dict[int, list[dict]] = {}
         for row in rows:
             by_article.setdefault(row["id"], []).append(row)

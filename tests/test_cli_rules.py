@@ -174,3 +174,30 @@ def test_near_misses_lists_what_a_rule_almost_caught(site, write_config):
     rows = [json.loads(line) for line in invoke(config, "rules", "near-misses", "all", "--json").stdout.splitlines()]
     assert rows and all({"rule", "missing", "url", "title"} <= r.keys() for r in rows)
     assert invoke(config, "rules", "near-misses", "zapad", "--since", "soon").exit_code == 2
+
+
+def test_near_miss_walk_stopping_early_says_the_same():
+    """near-misses walks failures with limit=1 (past two failing clauses, labels only; an OR stops at an
+    alternative missing one clause): on every coverage text and shipped rule it finds the same near misses,
+    with the same clause, as the full walk `rules test` prints."""
+    import yaml
+
+    from monitor.rules.evaluate import failures
+    from monitor.rules.files import load_rulebook
+    from monitor.rules.matching import index_article
+    from tests.conftest import FIXTURES, ROOT
+
+    book = load_rulebook(ROOT / "rules")
+    near = 0
+    for t in yaml.safe_load((FIXTURES / "coverage.yaml").read_text(encoding="utf-8"))["texts"]:
+        index = index_article(t["title"] or "", t["text"])
+        ctx = book.ruleset.context(index)
+        for rule in book.rules:
+            full, quick = failures(rule.node, index, ctx), failures(rule.node, index, ctx, limit=1)
+            assert (len(full) == 1) == (len(quick) == 1), (t["id"], rule.name, full, quick)
+            if len(full) == 1:
+                near += 1
+                assert quick == full
+            if len(full) <= 1:
+                assert quick == full
+    assert near > 50

@@ -150,3 +150,15 @@ def test_a_count_that_comes_too_soon_is_drawn_late_and_a_stage_ends_with_its_las
     lines = screen.getvalue().replace("\x1b[K", "").split("\n")
     assert [line.rsplit("\r", 1)[-1] for line in lines] == ["feeds fetched: 7 of 10", "pages fetched: 2 of 4",
                                                             "feeds polled: 0 of 10", ""]
+
+
+def test_near_misses_shows_progress_on_a_terminal(site, write_config):
+    """`rules near-misses` walks every stored article (a few ms each): on a terminal it counts them as it goes."""
+    config = write_config([{"url": site.url("/feeds/northwire.xml")}], extract={"workers": 0})
+    assert cli(config, "run", "--once").returncode == 0
+    code, out, terminal = _run_on_terminal(config, "rules", "near-misses", "all")
+    assert code == 0, terminal
+    seen = int(re.search(r"(\d+) articles since", out).group(1))
+    assert seen > 0 and f"articles checked: {seen} of {seen}" in terminal.replace("\x1b[K", "")
+    plain = cli(config, "rules", "near-misses", "all")
+    assert plain.returncode == 0 and "articles checked" not in plain.stderr and "\r" not in plain.stderr

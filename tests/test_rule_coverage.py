@@ -95,3 +95,21 @@ def test_shipped_rules_on_the_coverage_set():
     assert not low, f"F1 under {F1_TARGET}: {low}\n" + "\n".join(wrong)
     weak = {k: f"{r}/{n}" for k, (r, n) in kinds.items() if r / n < KIND_TARGET}
     assert not weak, f"kinds under {KIND_TARGET}: {weak}\n" + "\n".join(wrong)
+
+
+# Judged wrong by the rules as issue 12 left them (rules test --jsonl on these ids says why): the Ukrainian
+# exercise word with the two armies before «Захід», the Belarusian "на час «Захаду»" with the exercise word only
+# in the text, a German pardoned in Belarus but freed "in the multinational exchange", a licence that "could be
+# revoked if ... arrests" (a condition, not an event), and "..., envoy says" read as the envoy to Belarus.
+ONCE_WRONG = ("z-uk-02", "z-be-04", "ts-en-02", "mx-en-08", "s-en-09")
+
+
+def test_the_texts_once_judged_wrong_are_right_and_the_whole_set_is():
+    book = load_rulebook(ROOT / "rules")
+    wrong = []
+    for t in TEXTS:
+        got = {hit.rule for hit in match_article(book, t["title"] or "", t["text"])}
+        if got != set(t["rules"]):
+            wrong.append(f"{t['id']}: matched {sorted(got)}, labelled {sorted(t['rules'])}")
+    assert {t["id"] for t in TEXTS} >= set(ONCE_WRONG)
+    assert not wrong, "\n".join(wrong)

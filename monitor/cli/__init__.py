@@ -26,6 +26,7 @@ from monitor.cli.outbox import outbox as outbox_group
 from monitor.cli.progress import StageProgress
 from monitor.cli.rules import rules as rules_group
 from monitor.cli.status import status as status_command
+from monitor.commonmark import render as commonmark
 from monitor.config import parse_duration, startup_problems
 from monitor.pipeline import utcnow
 from monitor.records import hit_records, release_records
@@ -120,8 +121,8 @@ def hits(obj: Context, as_json: bool, since: str | None, rule: str | None) -> No
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Print the digest instead of sending it; nothing is marked sent.")
 @click.option("--preview", "preview", type=click.Path(file_okay=False, path_type=Path),
-              help="Write the digest as HTML, text, Slack JSON and outbox JSON into this folder; nothing is "
-                   "sent or marked.")
+              help="Write the digest as HTML, text, Slack JSON, chat markdown and outbox JSON into this folder; "
+                   "nothing is sent or marked.")
 @click.pass_obj
 @guarded
 def digest(obj: Context, dry_run: bool, preview: Path | None) -> None:
@@ -163,30 +164,66 @@ def digest(obj: Context, dry_run: bool, preview: Path | None) -> None:
 
 
 def write_preview(message, folder: Path) -> list[Path]:
-    """The message as each channel would get it: digest.html, digest.txt, digest.slack.json, digest.json."""
+    """The message as each channel would get it, named by its kind (digest or alert): .html (email), .txt (the
+    email's text part and Apprise text), .slack.json (the Slack posts), .md (Apprise markdown), .json (outbox)."""
     folder.mkdir(parents=True, exist_ok=True)
-    files = {"digest.html": message.html, "digest.txt": message.text,
-             "digest.slack.json": json.dumps(slack_posts(message.data), ensure_ascii=False, indent=2) + "\n",
-             "digest.json": json.dumps(message.data, ensure_ascii=False, indent=2) + "\n"}
+    kind = message.kind
+    files = {f"{kind}.html": message.html, f"{kind}.txt": message.text,
+             f"{kind}.slack.json": json.dumps(slack_posts(message.data), ensure_ascii=False, indent=2) + "\n",
+             f"{kind}.md": commonmark(message.data) + "\n",
+             f"{kind}.json": json.dumps(message.data, ensure_ascii=False, indent=2) + "\n"}
     for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8")
     return [folder / name for name in files]
+
+
+def preview_release_alert(obj: Context, folder: Path, story: str | None) -> None:
+    """Write the alert of release `story` (default: the newest release) as it would be sent now; reads only."""
+    pipeline = obj.pipeline(lambda: load_rulebook(obj.config.rules_dir))
+    with Store.open(obj.config.db_path) as store:
+        if story is None:
+            newest = store.release_stories(limit=1)
+            if not newest:
+                raise click.ClickException("no releases recorded yet: there is no release alert to preview")
+            story = str(newest[0]["story"])
+        message, raised = pipeline.preview_alert(store, story)
+    if message is None:
+        raise click.ClickException(f"no story {story} with hits (see `news-monitor releases --json` for the "
+                                   "release stories)")
+    written = write_preview(message, folder)
+    click.echo(f"alert preview of story {story}: {message.subject}")
+    if not raised:
+        click.echo("  (this story raised no alert - its reports did not pass alert_when, the release gate or "
+                   "alerts.max_age - so this is its hits as an alert would show them)")
+    for path in written:
+        click.echo(f"  {path}")
 
 
 RELEASES_SHOWN = 50  # `releases` on a screen: the newest 50 unless --limit or --all says otherwise
 
 
 @main.command()
+@click.argument("story", required=False)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per release event.")
 @click.option("--since", help="Only releases first seen within this long, e.g. 30d.")
 @click.option("--limit", type=click.IntRange(min=1),
               help=f"Only the newest N (default: {RELEASES_SHOWN} on screen, every one with --json).")
 @click.option("--all", "show_all", is_flag=True, help="Every release, however many.")
+@click.option("--preview", "preview", type=click.Path(file_okay=False, path_type=Path),
+              help="Write the alert of release STORY (default: the newest) as HTML, text, Slack JSON, chat "
+                   "markdown and outbox JSON into this folder; nothing is sent or marked.")
 @click.pass_obj
 @guarded
-def releases(obj: Context, as_json: bool, since: str | None, limit: int | None, show_all: bool) -> None:
+def releases(obj: Context, story: str | None, as_json: bool, since: str | None, limit: int | None,
+             show_all: bool, preview: Path | None) -> None:
     """The release ledger: every reported release of prisoners, once, however many outlets reported it;
-    oldest first."""
+    oldest first. With --preview DIR [STORY]: the alert of one release (its `story` in `releases --json`),
+    as each channel would get it."""
+    if preview is not None:
+        preview_release_alert(obj, preview, story)
+        return
+    if story is not None:
+        raise click.UsageError("STORY goes with --preview DIR (the alert of that release)")
     try:
         window = utcnow() - timedelta(seconds=parse_duration(since)) if since else None
     except ValueError as exc:

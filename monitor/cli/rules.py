@@ -207,10 +207,10 @@ _PROGRESS_FROM = 5_000  # smaller backtests finish before a progress line would 
 
 class _Progress:
     """On a terminal, a redrawn "articles checked: N of TOTAL" line; at the end (from _PROGRESS_FROM
-    articles, terminal or not) one line with the count, time and rate."""
+    articles, terminal or not) one line with the count, time and rate, named by the command."""
 
-    def __init__(self, total: int, terminal: StageProgress, quiet: bool = False):
-        self.total, self.terminal, self.quiet = total, terminal, quiet
+    def __init__(self, total: int, terminal: StageProgress, quiet: bool = False, command: str = "backtest"):
+        self.total, self.terminal, self.quiet, self.command = total, terminal, quiet, command
         self.started = time.monotonic()
 
     def tick(self, done: int) -> None:
@@ -222,7 +222,7 @@ class _Progress:
         self.terminal.finish()
         if not self.quiet:
             elapsed = time.monotonic() - self.started
-            click.echo(f"backtest: {done:,} articles in {elapsed:.1f} s ({done / max(elapsed, 1e-9):,.0f}/s)",
+            click.echo(f"{self.command}: {done:,} articles in {elapsed:.1f} s ({done / max(elapsed, 1e-9):,.0f}/s)",
                        err=True)
 
 
@@ -239,15 +239,21 @@ def rules_near_misses(obj: Context, rule_name: str, since: str, as_json: bool) -
     book = load_rulebook(obj.config.rules_dir)
     chosen = _pick(book, rule_name)
     seen = found = 0
-    with Store.open(obj.config.db_path) as store:
+    with Store.open(obj.config.db_path) as store, StageProgress() as terminal:  # draws only on a terminal
+        total = store.count_articles(window)
+        # each article's failure walk costs a few milliseconds: a month of articles takes a while
+        progress = _Progress(total, terminal, quiet=total < _PROGRESS_FROM, command="near-misses")
         for row in store.articles(window):
             seen += 1
+            progress.tick(seen)
             for name, missing in near_misses(book, chosen, row["title"] or "", row["text"] or "").items():
                 found += 1
+                terminal.clear()  # the progress line comes back below the listing
                 if as_json:
                     click.echo(json.dumps({"rule": name, "missing": missing, "url": row["url"],
                                            "title": row["title"], "first_seen": row["first_seen"]},
                                           ensure_ascii=False))
                 else:
                     click.echo(f"[{name}] {row['title']}\n    {row['url']}\n    missing: {missing}")
+        progress.done(seen)
     click.echo(f"{seen} articles since {since}: {found} near misses", err=as_json)

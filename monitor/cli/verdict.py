@@ -94,7 +94,7 @@ def near_misses(book: RuleBook, rules: Sequence[Rule], title: str, text: str) ->
     out = {}
     for rule in rules:
         if rule.name not in matching:
-            failed = failures(rule.node, index, ctx)
+            failed = failures(rule.node, index, ctx, limit=1)
             if len(failed) == 1:
                 out[rule.name] = failed[0]
     return out

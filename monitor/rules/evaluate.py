@@ -673,14 +673,16 @@ def short(label: str, limit: int = CLAUSE_CHARS) -> str:
     return label if len(label) <= limit else label[:limit - 1].rstrip() + "…"
 
 
-def failures(node: Node, index: TextIndex, ctx: Context | None = None) -> list[str]:
+def failures(node: Node, index: TextIndex, ctx: Context | None = None, limit: int | None = None) -> list[str]:
     """Why `node` does not match the article: the clauses that failed in the alternative that came closest
     (fewest failed clauses), first failure first; [] when it matches. A clause is an operand of an AND, a
     missing side of a NEAR, or a NEAR whose sides are both there but too far apart. One failure: a near miss.
-    `ctx`: the article as a RuleSet holding this tree sees it (faster: word tests are set lookups)."""
+    `ctx`: the article as a RuleSet holding this tree sees it (faster: word tests are set lookups). `limit`:
+    where more than that many clauses fail, their labels are enough (near misses ask for 1: how each of two
+    failing clauses failed is not needed to know the article is no near miss)."""
     program = _program(node)
     ctx = ctx or Context(index)
-    return _failures(program, node, ctx, ctx.all_fields)
+    return _Failures(program, ctx).of(node, ctx.all_fields, limit)
 
 
 _PROGRAMS: dict[int, tuple[Node, Program]] = {}  # id -> (the tree, kept so the id stays its own; its Program)
@@ -695,10 +697,6 @@ def _program(node: Node) -> Program:
             _PROGRAMS.clear()
         kept = _PROGRAMS[id(node)] = (node, Program(node))
     return kept[1]
-
-
-def _failures(program: Program, node: Node, ctx: Context, fields: tuple[str, ...]) -> list[str]:
-    return _Failures(program, ctx).of(node, fields)
 
 
 class _Failures:
@@ -722,28 +720,44 @@ class _Failures:
         found = self.of(node, fields)
         return found[0] if found else self.label(node)
 
-    def of(self, node: Node, fields: tuple[str, ...]) -> list[str]:
+    def _each(self, failing: list[Node], fields: tuple[str, ...], limit: int | None) -> list[str]:
+        """The first failure of each failing operand; past `limit` of them, their labels (as many)."""
+        if limit is not None and len(failing) > limit:
+            return [self.label(c) for c in failing]
+        return [self.first(c, fields) for c in failing]
+
+    def of(self, node: Node, fields: tuple[str, ...], limit: int | None = None) -> list[str]:
+        """The failures of `node`; with `limit`, a list longer than that may hold labels instead (its length is
+        exact: the walk skips only how each of too many failing clauses failed)."""
         if self.holds(node, fields):
             return []
         if isinstance(node, And):
-            return [self.first(c, fields) for c in node.children if not self.holds(c, fields)]
+            return self._each([c for c in node.children if not self.holds(c, fields)], fields, limit)
         if isinstance(node, Or):
             if all(isinstance(c, Term | Prefix | Phrase | Alias) for c in node.children):
                 return [f"{self.label(node)}: none found"]
-            return min((self.of(c, fields) for c in node.children), key=len)
+            closest: list[str] | None = None
+            for child in node.children:  # the first alternative with the fewest failures, as min() would pick
+                found = self.of(child, fields, limit)
+                if closest is None or len(found) < len(closest):
+                    closest = found
+                    if len(found) == 1:  # a failing alternative fails at least once: none can come closer
+                        break
+            return closest or []
         if isinstance(node, Near):
-            missing = [self.first(side, fields) for side in (node.left, node.right) if not self.holds(side, fields)]
+            missing = self._each([side for side in (node.left, node.right) if not self.holds(side, fields)],
+                                 fields, limit)
             return missing or [f"{self.label(node)}: both there, not within {node.distance} words"]
         if isinstance(node, Except):
             if not self.holds(node.left, fields):
-                return self.of(node.left, fields)
+                return self.of(node.left, fields, limit)
             return [f"{self.label(node)}: every match vetoed"]
         if isinstance(node, Sentences):
             if not self.holds(node.child, fields):
-                return self.of(node.child, fields)
+                return self.of(node.child, fields, limit)
             return [f"{self.label(node)}: in fewer sentences"]
         if isinstance(node, Field):
-            inner = self.of(node.child, (node.name,))
+            inner = self.of(node.child, (node.name,), limit)
             return [f if f.startswith(f"{node.name}:") else f"{node.name}:{f}" for f in inner] or [self.label(node)]
         if isinstance(node, Not):
             return [f"excluded by {self.label(node)}"]
