@@ -10,6 +10,8 @@ The last table is the shipped rules (rules/*.yaml) on the 181 real news articles
 each article (`match_article`: the index with its lead, every shipped rule, evidence, why-lines and snippets),
 against building the bare TextIndex of the same article.
 
+The shipped rules' `rules near-misses` (the failure walk of every rule) is timed on the same articles.
+
 Run: python bench/bench_rules.py        (about a minute); --shipped-only for the last table alone. Rates are
 articles per CPU second of this one process (per core), best of 3 slices, so other processes on the machine
 disturb them little.
@@ -28,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from monitor.cli.verdict import near_misses  # noqa: E402
 from monitor.rules.files import load_rulebook  # noqa: E402
 from monitor.rules.matching import match_article  # noqa: E402
 from monitor.rules.query import parse, terms  # noqa: E402
@@ -205,6 +208,9 @@ def bench_shipped(corpus: Path) -> None:
           f"average ({hits} hits in {len(many)} matches)")
     print(f"{'match_article ms/art':>22} {'bare index ms/art':>18} {'ratio':>7}")
     print(f"{1000 / rate:>22.3f} {1000 / bare:>18.3f} {bare / rate:>6.1f}x")
+    # `rules near-misses` on the same articles: per article, every shipped rule's failure walk (one pass)
+    near_rate, near = best_rate(lambda a: len(near_misses(book, book.rules, a["title"], a["text"])), articles)
+    print(f"rules near-misses: {1000 / near_rate:.3f} ms/art ({near} near misses in {len(articles)} articles)")
 
 
 def main(argv: list[str] | None = None) -> int:
