@@ -5,9 +5,11 @@ articles, and query time at 100,000 and 1,000,000 articles against the bare FTS5
 
 Articles are real pages of ../shared/corpora/scrapinghub-aeb extracted by the project, written through
 Store.add_article by bench/e2e.py's store generator (fill_store), so each insert is the pipeline's: article,
-story, hits and the search entry in one transaction. "Without" is the same run with the search entry skipped.
+story, hits and the search entry in one transaction. "Without" is the same run with the index's triggers
+dropped right after the store is opened.
 The 100,000 store is e2e's cached template when present (the migration back-fills its index: timed); the
-1,000,000 store repeats its articles and index entries ten times in SQL (same vocabulary, 10x the postings).
+1,000,000 store repeats its articles ten times in SQL and indexes each copy with its original's folded text,
+folded once (same vocabulary, 10x the postings).
 "Ours" is `news-monitor search`'s work (store.search: MATCH, join, newest first, 20 rows, plus snippets);
 "bare" is `SELECT rowid ... MATCH ? LIMIT 20` on the same index. One run gives the ratios; run it twice.
 """
@@ -29,10 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from e2e import fill_store, load_pages, stored_template, topic_lead  # noqa: E402
 
+from monitor.migrations import SEARCH_FOLD  # noqa: E402
 from monitor.rules.query import parse  # noqa: E402
-from monitor.search import snippet, to_match  # noqa: E402
+from monitor.search import searchable, snippet, to_match  # noqa: E402
 from monitor.store import Store  # noqa: E402
 
+TRIGGERS = ("article_search_insert", "article_search_update", "article_search_delete")
 QUERIES = ["belarus", "prisoners", '"political prisoners"', "sanction*", "zapad NEAR/5 exercise",
            "title:report AND belarus", "belarus AND NOT sanctions", "лукашенко", "company OR market"]
 
@@ -54,15 +58,22 @@ def texts_of(count: int) -> list[str]:
 
 def insert_rate(tmp: Path, n: int, texts: list[str], indexed: bool) -> float:
     path = tmp / f"inserts-{indexed}.db"
-    original = Store._index
+    original = Store.migrate
+
+    def unindexed(self: Store) -> list[str]:  # the same writes, without the search entry
+        applied = original(self)
+        for trigger in TRIGGERS:
+            self.db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+        return applied
+
     if not indexed:
-        Store._index = lambda self, article_id, article: None  # the same writes, without the search entry
+        Store.migrate = unindexed
     try:
         started = time.perf_counter()
         fill_store(path, n, texts)
         return n / (time.perf_counter() - started)
     finally:
-        Store._index = original
+        Store.migrate = original
         for leftover in tmp.glob(f"inserts-{indexed}.db*"):
             leftover.unlink()
 
@@ -103,20 +114,28 @@ def print_queries(label: str, rows: list[tuple[str, float, float, int]]) -> None
 
 
 def ten_times(source: Path, target: Path, copies: int) -> None:
-    """`copies` times the articles and search entries of `source`, with new ids, keys and first-seen order."""
+    """`copies` times the articles and search entries of `source`, with new ids, keys and first-seen order.
+    The index is contentless: each copy's entry is its original's folded text, folded once into a temp table
+    (the insert trigger, which would fold every copy again, is set aside while copying)."""
     shutil.copyfile(source, target)
     conn = sqlite3.connect(target, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
+    conn.create_function(SEARCH_FOLD, -1, searchable, deterministic=True)
     top = conn.execute("SELECT max(id) FROM articles").fetchone()[0]
     columns = [r[1] for r in conn.execute("PRAGMA table_info(articles)") if r[1] not in ("id", "guid_key", "url_key")]
     names = ", ".join(columns)
+    conn.execute(f"CREATE TEMP TABLE folded AS SELECT id, {SEARCH_FOLD}(title) AS title, "
+                 f"{SEARCH_FOLD}(text, summary) AS body, {SEARCH_FOLD}(feed_name) AS outlet FROM articles")
+    trigger = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'article_search_insert'").fetchone()[0]
+    conn.execute("DROP TRIGGER article_search_insert")
     for k in range(1, copies):
         conn.execute("BEGIN")
         conn.execute(f"INSERT INTO articles (id, guid_key, url_key, {names}) SELECT id + {k * top}, "
                      f"guid_key || '-{k}', url_key || '-{k}', {names} FROM articles WHERE id <= {top}")
-        conn.execute(f"INSERT INTO article_search (rowid, title, body, outlet) SELECT rowid + {k * top}, title, body, "
-                     f"outlet FROM article_search WHERE rowid <= {top}")
+        conn.execute(f"INSERT INTO article_search (rowid, title, body, outlet) SELECT id + {k * top}, title, body, "
+                     "outlet FROM temp.folded")
         conn.execute("COMMIT")
+    conn.execute(trigger)
     conn.execute("INSERT INTO article_search (article_search) VALUES ('optimize')")
     conn.close()
 

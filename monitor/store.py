@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from monitor.decide.alerts import claim
-from monitor.migrations import MIGRATIONS
+from monitor.migrations import MIGRATIONS, SEARCH_FOLD
 from monitor.models import (
     Article,
     Delivery,
@@ -89,6 +89,8 @@ class Store:
     def __init__(self, db: Database):
         self.db = db
         db.conn.isolation_level = None  # we open transactions ourselves, with BEGIN IMMEDIATE
+        # the search index's triggers fold an article's text with the rules' folding (migrations._search_index)
+        db.conn.create_function(SEARCH_FOLD, -1, searchable, deterministic=True)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -334,8 +336,7 @@ class Store:
                  item.source_url]).fetchone()
             if row is None:
                 return None
-            article_id = row[0]
-            self._index(article_id, article)
+            article_id = row[0]  # its search entry was written by the insert's trigger (migrations._search_index)
             story_id = story if story is not None else article_id
             story = str(story_id)  # the story columns are text
             self.db.execute("UPDATE articles SET story = ? WHERE id = ?", [story, article_id])
@@ -382,18 +383,10 @@ class Store:
                 "updated = ?, page_checked = ?, updates = coalesce(updates, 0) + 1 WHERE id = ?",
                 [article.title, _summary(article), article.text, article.text_source, article.note,
                  _signed(fingerprint), _json(features), _json(facts), item_hash, iso(now), iso(now), article_id])
-            self.db.execute("DELETE FROM article_search WHERE rowid = ?", [article_id])
-            self._index(article_id, article)
             for hit in hits:
                 self._insert_hit(article_id, hit, False, now)
             self._suppress(now, "update", article_id, story, article.item.url,
                            "the publisher changed the article: text replaced, nothing alerted again")
-
-    def _index(self, article_id: int, article: Article) -> None:
-        """The article's search entry, written in the caller's transaction (migration 012_search)."""
-        self.db.execute("INSERT INTO article_search (rowid, title, body, outlet) VALUES (?, ?, ?, ?)",
-                        [article_id, searchable(article.title), searchable(article.text, _summary(article)),
-                         searchable(article.item.outlet)])
 
     def search(self, match: str, since: datetime | None = None, feed: str | None = None,
                limit: int = 20) -> list[dict]:
@@ -593,9 +586,7 @@ class Store:
                 where = f"id IN ({self._PRUNABLE}) AND (text IS NOT NULL OR summary IS NOT NULL)"
                 params = {"cutoff": iso(text_before)}
                 out["texts"] = self.db.execute(f"SELECT count(*) FROM articles WHERE {where}", params).fetchone()[0]
-                if not dry_run:  # the search index lets the text go too (its title and outlet stay findable)
-                    self.db.execute(f"UPDATE article_search SET body = '' WHERE rowid IN "
-                                    f"(SELECT id FROM articles WHERE {where})", params)
+                if not dry_run:  # the search index's trigger lets the text go too (title and outlet stay findable)
                     self.db.execute(f"UPDATE articles SET text = NULL, summary = NULL, story_features = NULL "
                                     f"WHERE {where}", params)
             if articles_before is not None:

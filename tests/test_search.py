@@ -5,6 +5,7 @@ existing database, and the command's output; all on real SQLite files."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,7 +17,7 @@ from monitor.errors import RuleError
 from monitor.migrations import MIGRATIONS
 from monitor.models import Article, FeedItem
 from monitor.rules.query import parse
-from monitor.search import snippet, to_match
+from monitor.search import searchable, snippet, to_match
 from monitor.store import Store, iso
 
 NOW = datetime.now(UTC).replace(microsecond=0)  # `search --since` counts back from the real clock
@@ -119,6 +120,78 @@ def test_updates_and_deletions_keep_the_index_in_step(store):
         store.db.execute("DELETE FROM articles WHERE id = 5")  # as retention would
     assert found(store, "coale") == []
     assert store.db.execute("SELECT count(*) FROM article_search").fetchone()[0] == 4
+
+
+def indexed_terms(store: Store) -> dict[str, int]:
+    """term -> how many articles the index says hold it (fts5vocab reads the index itself)."""
+    store.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_terms USING fts5vocab(main, article_search, row)")
+    return dict(store.db.execute("SELECT term, doc FROM temp.search_terms").fetchall())
+
+
+def terms_of_rows(store: Store) -> dict[str, int]:
+    """The same, computed from the articles as stored now."""
+    out: dict[str, int] = {}
+    for title, text, summary, outlet in store.db.execute("SELECT title, text, summary, feed_name FROM articles"):
+        for term in set(" ".join((searchable(title), searchable(text, summary), searchable(outlet))).split()):
+            out[term] = out.get(term, 0) + 1
+    return out
+
+
+def test_the_index_holds_exactly_the_stored_rows_after_updates_prunes_and_deletes(store):
+    """Contentless FTS5 leaves an entry only by the 'delete' command with the values indexed: a wrong value
+    would leave stale postings behind. The index's own vocabulary is compared with the articles' at each step."""
+    assert indexed_terms(store) == terms_of_rows(store)
+    changed = article(4, "Wire", "ЕС расширил санкции", "Новый текст после правки редакции.")
+    store.update_article(4, changed, [], NOW, fingerprint=None, features=None, facts=None, item_hash="h")
+    store.prune(text_before=NOW - timedelta(days=4), articles_before=None, messages_before=None)
+    with store.transaction():
+        store.db.execute("DELETE FROM articles WHERE id = 5")
+    terms = indexed_terms(store)
+    assert "potash" not in terms and "правки" in terms  # the update
+    assert "помиловал" not in terms and "политзаключенных" in terms  # its text pruned, its title kept
+    assert "coale" not in terms  # deleted
+    assert indexed_terms(store) == terms_of_rows(store)
+    store.db.execute("INSERT INTO article_search (article_search) VALUES ('integrity-check')")
+
+
+def test_the_text_is_not_stored_twice_and_nothing_writes_an_article_past_the_index(store, tmp_path):
+    tables = store.db.table_names()
+    assert "article_search_data" in tables and "article_search_content" not in tables  # contentless
+    other = sqlite3.connect(tmp_path / "state" / "monitor.db")  # a tool that does not know the index's fold
+    with pytest.raises(sqlite3.OperationalError, match="news_monitor_searchable"):
+        other.execute("UPDATE articles SET text = 'edited by hand' WHERE id = 1")
+    other.close()
+    assert found(store, "pardoned") == [1]
+
+
+def test_migration_turns_the_first_index_form_into_the_contentless_one(tmp_path):
+    """A database whose 012 built the first form (an FTS5 table with its own copy of the folded text)."""
+    path = tmp_path / "first.db"
+    db = Database(path)
+    db["_migrations"].create({"name": str, "applied": str}, pk="name")
+    for name, step in MIGRATIONS:
+        if name == "012_search":
+            break
+        step(db)
+        db["_migrations"].insert({"name": name, "applied": iso(NOW)})
+    db.execute("CREATE VIRTUAL TABLE article_search USING fts5(title, body, outlet, tokenize = 'ascii')")
+    db.execute("CREATE TRIGGER article_search_delete AFTER DELETE ON articles BEGIN "
+               "DELETE FROM article_search WHERE rowid = old.id; END")
+    db["_migrations"].insert({"name": "012_search", "applied": iso(NOW)})
+    for n, outlet, title, text, _ in ARTICLES:
+        db["articles"].insert({"id": n, "guid_key": f"g-{n}", "url_key": f"u-{n}", "feed_name": outlet,
+                               "title": title, "text": text, "first_seen": iso(NOW)})
+        db.execute("INSERT INTO article_search (rowid, title, body, outlet) VALUES (?, ?, ?, ?)",
+                   [n, searchable(title), searchable(text), searchable(outlet)])
+    db.conn.commit()
+    db.conn.close()
+    with Store.open(path) as store:
+        assert "article_search_content" not in store.db.table_names()
+        assert found(store, "политзаключенных") == [2] and found(store, "title:drills") == [3]
+        assert indexed_terms(store) == terms_of_rows(store)
+        with store.transaction():
+            store.db.execute("DELETE FROM articles WHERE id = 2")
+        assert found(store, "политзаключенных") == []
 
 
 def test_retention_drops_the_indexed_text_with_the_text(store):
