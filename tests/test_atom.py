@@ -4,7 +4,7 @@ into state/ by a real cycle on loopback and printed by `export atom`."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import feedparser
 from click.testing import CliRunner
@@ -12,6 +12,9 @@ from lxml import etree
 
 from monitor.atom import hits_feed, releases_feed
 from monitor.cli import main
+from monitor.models import Article, FeedItem, Hit
+from monitor.records import hit_records
+from monitor.store import Store
 from tests.conftest import ROOT
 from tests.helpers import cycle
 
@@ -90,3 +93,34 @@ def test_a_cycle_writes_both_feeds_and_export_prints_them(site, write_config, tm
                  .stdout_bytes)
     assert only.feed.title == f"news-monitor hits: {rule}"
     assert all(rule in [t.term for t in e.tags] for e in only.entries)
+
+
+def test_an_entry_lists_the_outlets_of_the_articles_that_hit_only(tmp_path):
+    """A story of four reports: two articles that hit (different rules), one that did not, and a syndicated
+    copy. The entry names the outlets of the hitting articles; with --rule, of those that hit that rule."""
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    def report(n: int, outlet: str, title: str) -> Article:
+        item = FeedItem(feed_url="https://news.example/feed", feed_name="Aggregator", guid=f"g{n}",
+                        url=f"https://news.example/{n}", title=title, summary="", published=None, source_name=outlet)
+        return Article(item=item, title=title, text=title, text_source="page")
+
+    def hits(rule: str) -> list[Hit]:
+        return [Hit(rule=rule, evidence=(), alert=False, snippet=rule)]
+
+    with Store.open(tmp_path / "monitor.db") as store:
+        first = store.add_article(report(1, "Nasha Niva", "Minsk frees 14 prisoners"), "g1", "u1",
+                                  hits("belarus_political_prisoners"), now)
+        store.add_article(report(2, "Sidebar Daily", "Markets close higher"), "g2", "u2", [],
+                          now + timedelta(minutes=1), story=first)
+        store.add_article(report(3, "Defence Desk", "Freed prisoners cross into Lithuania near Zapad drills"), "g3",
+                          "u3", hits("zapad_exercise"), now + timedelta(minutes=2), story=first)
+        store.add_source(first, report(4, "Copy Desk", "Minsk frees 14 prisoners"), "g4", "u4",
+                         now + timedelta(minutes=3), "the same text")
+        every = valid(hits_feed(hit_records(store))).entries
+        only = valid(hits_feed(hit_records(store, rule="belarus_political_prisoners"))).entries
+    assert len(every) == 1 and len(only) == 1
+    assert every[0].summary.splitlines()[0] == "Outlets: Nasha Niva, Defence Desk"
+    assert "Sidebar Daily" not in every[0].summary and "Copy Desk" not in every[0].summary
+    assert only[0].summary.splitlines()[0] == "Outlets: Nasha Niva"
+    assert "Defence Desk" not in only[0].summary

@@ -18,6 +18,7 @@ import click
 
 from monitor import __version__
 from monitor.blocks import slack_posts
+from monitor.cli.browse import browse as browse_command
 from monitor.cli.channels import channels as channels_group
 from monitor.cli.context import Context, guarded
 from monitor.cli.export import export as export_group
@@ -307,3 +308,4 @@ main.add_command(rules_group, "rules")
 main.add_command(outbox_group, "outbox")
 main.add_command(export_group, "export")
 main.add_command(status_command, "status")
+main.add_command(browse_command, "browse")
