@@ -912,8 +912,9 @@ def browse_queries(utc_offset_minutes: int = 0) -> dict[str, dict[str, str]]:
                "1, src.id FROM sources src JOIN articles a ON a.id = src.article_id WHERE a.story = s.id) "
                "WHERE feed_name IS NOT NULL ORDER BY copy, id))")
     lead = "(SELECT {column} FROM articles WHERE story = s.id ORDER BY id LIMIT 1)"
+    # release facts are read on the partial index articles_release_facts (migration 013), never from the rows
     facts = ("SELECT json_extract(release_facts, '{pick}') AS fact FROM articles WHERE story = s.id "
-             "AND fact IS NOT NULL")
+             "AND release_facts IS NOT NULL AND fact IS NOT NULL")
     return {
         "todays_hits": {
             "title": "Today's hits by topic",
@@ -947,7 +948,8 @@ def browse_queries(utc_offset_minutes: int = 0) -> dict[str, dict[str, str]]:
                    f"{lead.format(column='coalesce(canonical_url, url)')} AS url, "
                    f"({facts.format(pick='$.number')} GROUP BY fact ORDER BY count(*) DESC, min(first_seen) "
                    "LIMIT 1) AS number, "
-                   "(SELECT min(json_extract(release_facts, '$.date')) FROM articles WHERE story = s.id) AS date, "
+                   "(SELECT min(json_extract(release_facts, '$.date')) FROM articles WHERE story = s.id "
+                   "AND release_facts IS NOT NULL) AS date, "
                    "(SELECT group_concat(DISTINCT n.value) FROM articles, json_each(articles.release_facts, "
                    "'$.names') n WHERE articles.story = s.id AND release_facts IS NOT NULL) AS names, "
                    f"({facts.format(pick='$.destination')} GROUP BY fact ORDER BY count(*) DESC, min(first_seen) "
