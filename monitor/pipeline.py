@@ -19,11 +19,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from monitor import polling
-from monitor.channels import Sender, build_senders
+from monitor.clock import utcnow
 from monitor.config import Config
-from monitor.courier import Courier
 from monitor.decide import STORY_MEMORY, Decider, Decision
 from monitor.decide.limits import portion
 from monitor.decide.new import item_hash, item_keys, sort_items, text_unchanged
@@ -31,10 +31,6 @@ from monitor.decide.stories import FOLLOW_UP
 from monitor.delivery import STALE_AFTER
 from monitor.digest import Layout, build_message, ledger_line
 from monitor.errors import FeedError, MonitorError
-from monitor.extract import fallback_article
-from monitor.extract_pool import ExtractJob, ExtractPool
-from monitor.feeds import ParsedFeed, read_feed
-from monitor.fetch import Fetcher, Outcome, Request, Response
 from monitor.models import Article, Feed, FeedItem, FeedProblems, Message, StoredArticle
 from monitor.polling import FeedState
 from monitor.publish import write_feeds
@@ -42,16 +38,21 @@ from monitor.rules.book import RuleBook
 from monitor.rules.matching import match_article
 from monitor.store import Store
 
+if TYPE_CHECKING:
+    from monitor.channels import Sender
+    from monitor.extract_pool import ExtractJob, ExtractPool
+    from monitor.feeds import ParsedFeed
+    from monitor.fetch import Fetcher, Outcome, Response
+
+# The edges (aiohttp, feedparser, trafilatura, the channels' libraries: ~0.6 s of CPU to import) are imported
+# where a cycle or a delivery first uses them: building or previewing a digest and the read commands never do.
+
 log = logging.getLogger("monitor.pipeline")
 # Feeds fetched, parsed and processed together: bounds a cycle's memory (bodies, items, articles) by the batch,
 # not by the number of feeds; 1,000 keeps the fetcher's 20-50 connections busy (one aiohttp session a batch).
 BATCH_FEEDS = 1000
 # (stage, done, total): how far a cycle is, per stage, for whoever shows it (the CLI draws it on a terminal)
 Progress = Callable[[str, int, int], None]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 _PROBLEM_FIELDS = {"repair": ("repaired", "repair"), "item": ("items_failed", "item_error"),
@@ -108,11 +109,11 @@ class CycleReport:
 class Pipeline:
     config: Config
     rules: Callable[[], RuleBook]  # the current rules (the service reloads them when files change)
-    fetcher: Fetcher
+    fetcher: Fetcher | None  # None (and no senders): a pipeline that only reads and renders (digest --dry-run)
     senders: Sequence[Sender]
     clock: Callable[[], datetime] = utcnow
     rule_errors: Callable[[], Sequence[str]] = tuple  # rule edits not applied, for the digest's health
-    extractor: ExtractPool = field(default_factory=lambda: ExtractPool(workers=0))  # inline unless given
+    extractor: ExtractPool | None = None  # None: extracted in this process (a pool of no workers, made when needed)
     decider: Decider | None = None  # built from the store on first use, then kept for the process
     batch_size: int = BATCH_FEEDS  # due feeds taken through the stages together
     progress: Progress | None = None  # told the cycle's counts per stage as they grow
@@ -209,6 +210,8 @@ class Pipeline:
               report: CycleReport) -> tuple[list[FeedItem], list[tuple[str, polling.PollDecision]]]:
         """Fetch and parse the due feeds; return their items and the parsed feeds' decisions, whose
         validators are recorded once the items are stored."""
+        from monitor.fetch import Request
+
         now = self.clock()
         requests = [Request(s.fetch_url, "feed", *polling.validators(s, now)) for s in due]
         items: list[FeedItem] = []
@@ -236,6 +239,8 @@ class Pipeline:
                   feed: Feed, state: FeedState, outcome: Outcome,
                   report: CycleReport) -> tuple[list[FeedItem], polling.PollDecision | None]:
         """Decide what one fetch means, parse a new body, add the outcome to `records` (validators held back)."""
+        from monitor.feeds import ParsedFeed
+
         now = self.clock()
         report.feeds_polled += 1
         decision = polling.decide(state, feed.interval, _seen(outcome), now)
@@ -304,6 +309,8 @@ class Pipeline:
 
     @staticmethod
     def _parse(feed: Feed, response: Response) -> ParsedFeed:
+        from monitor.feeds import read_feed
+
         try:
             return read_feed(feed, response.body, response.headers, url=response.url)
         except FeedError:
@@ -343,6 +350,10 @@ class Pipeline:
 
     def _process(self, store: Store, fresh: Sequence[FeedItem], changed: Sequence[tuple[FeedItem, StoredArticle]],
                  report: CycleReport) -> None:
+        from monitor.extract import fallback_article
+        from monitor.extract_pool import ExtractPool
+        from monitor.fetch import Request
+
         book = self.rules()
         rules = {r.name: r for r in book.rules}
         # new items are decided oldest first (feeds list newest first): a backlog or a first run then joins
@@ -358,6 +369,8 @@ class Pipeline:
         _count_pages_not_fetched(list(outcomes.values()), report)
         jobs = [_job(item, outcomes.get(item.url or "")) for item in items]
         self._expect("articles extracted", len(jobs))
+        if self.extractor is None:
+            self.extractor = ExtractPool(workers=0)
         try:
             articles = self.extractor.run(jobs, done=self._ticker("articles extracted"))
         except MonitorError as exc:  # the pool itself failed (its workers do not start): summaries stand in
@@ -404,6 +417,8 @@ class Pipeline:
 
     @staticmethod
     def _match(book: RuleBook, item: FeedItem, article):
+        from monitor.extract import fallback_article
+
         try:
             return article, match_article(book, article.title, article.text)
         except Exception as exc:  # a hostile text must not stop the cycle: keep the item, say why
@@ -521,6 +536,8 @@ class Pipeline:
 
     def deliver(self, store: Store, report: CycleReport | None = None) -> CycleReport:
         """One delivery round (monitor/courier.py): every due delivery, each channel within its budget."""
+        from monitor.courier import Courier
+
         report = report or CycleReport()
         done = Courier(self.senders, self.config.delivery, self.clock).run(store)
         report.delivered += done.delivered
@@ -543,6 +560,10 @@ def build_pipeline(config: Config, rules: Callable[[], RuleBook], *, clock: Call
     """The pipeline as the CLI and the service run it: one fetcher for feeds, pages and webhooks, a sender per
     configured channel, and the extraction pool of `extract` (started lazily, closed by the caller with
     `with pipeline.extractor:`); `inline_extraction` extracts in this process instead (tests)."""
+    from monitor.channels import build_senders
+    from monitor.extract_pool import ExtractPool
+    from monitor.fetch import Fetcher
+
     fetcher = Fetcher(config.fetch)
     extractor = ExtractPool(workers=0) if inline_extraction else ExtractPool(
         workers=config.extract.workers, timeout=config.extract.timeout, memory_mb=config.extract.memory_mb,
@@ -569,6 +590,8 @@ def _count_page(report: CycleReport, job: ExtractJob, article: Article) -> None:
 
 def _job(item: FeedItem, outcome: Outcome | None) -> ExtractJob:
     """What the extract stage gets for an item: its page bytes, or why there are none."""
+    from monitor.extract_pool import ExtractJob
+
     if outcome is None:
         return ExtractJob(item, None)
     if outcome.error is not None:

@@ -1,26 +1,22 @@
 """Process lifetime of `news-monitor run`: the APScheduler jobs (a poll tick that asks the store what
 is due; a digest tick that asks `schedule` which digest slot has come and the store whether it was sent),
 heartbeats for `status`, the delivery thread (woken when a message is queued, so a hung mail server never
-holds up polling), SIGTERM/SIGINT, and the single-instance lock on state_dir.
+holds up polling), and SIGTERM/SIGINT. The single-instance lock on state_dir is monitor/lock.py's.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.errors import AlreadyRunning
 from monitor.pipeline import Pipeline
 from monitor.schedule import last_slot, next_slot
 from monitor.store import Store
@@ -31,43 +27,6 @@ DELIVER_TICK_SECONDS = 10  # how often the delivery thread looks for retries tha
 # how long a stop waits for a send in flight; a message cut off here counts as "sending" and goes out
 # again at the next start (same Message-ID): a hung server must not hold up a stop for the round's budget
 STOP_GRACE_SECONDS = 10
-
-
-@contextmanager
-def instance_lock(state_dir: Path, why: str = "") -> Iterator[None]:
-    """One process per state directory: two would race to send the same messages. `why` tells the
-    user of a refused command what to do instead."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / "monitor.lock"
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            pid = handle.read().strip()
-            raise AlreadyRunning(f"another news-monitor is running on {state_dir} (lock {path}"
-                                 + (f", pid {pid}" if pid else "") + ")" + (f"; {why}" if why else "")) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        yield
-
-
-def lock_holder(state_dir: Path) -> int | None:
-    """The pid of the process holding the state directory's lock (a service, `run --once`, a digest sent
-    by hand), or None when nobody holds it. Takes the lock for an instant when it is free."""
-    path = state_dir / "monitor.lock"
-    if not path.exists():
-        return None
-    with open(path) as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            first = handle.read().split()
-            return int(first[0]) if first and first[0].isdigit() else 0
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return None
 
 
 class Service:

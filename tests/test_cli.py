@@ -109,7 +109,7 @@ def test_shipped_config_is_valid_and_safe():
 
 
 def test_busy_state_dir_is_refused(write_config):
-    from monitor.service import instance_lock
+    from monitor.lock import instance_lock
     config = write_config([])
     with instance_lock(Path(config.parent / "state")):
         result = CliRunner().invoke(main, ["--config", str(config), "run", "--once"])

@@ -17,8 +17,8 @@ from monitor.errors import (
     RuleError,
     RuleSyntaxError,
 )
+from monitor.lock import instance_lock
 from monitor.rules.query import parse
-from monitor.service import instance_lock
 
 
 @pytest.mark.parametrize("cls", [ConfigError, RuleError, RuleSyntaxError, AlreadyRunning, FetchError, FeedError,

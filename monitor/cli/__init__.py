@@ -2,7 +2,9 @@
 rules groups live beside it.
 
 Each command loads the config, builds the pipeline and calls it; no logic lives here that the
-service also needs.
+service also needs. Each imports what it needs inside its function: the read commands (hits, status, releases,
+digest --dry-run) never load aiohttp, feedparser, trafilatura or APScheduler, whose import alone took longer
+than their queries at 1,000,000 articles (tests/test_cli_imports.py).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from pathlib import Path
 import click
 
 from monitor import __version__
-from monitor.blocks import slack_posts
 from monitor.cli.browse import browse as browse_command
 from monitor.cli.channels import channels as channels_group
 from monitor.cli.context import Context, guarded
@@ -27,16 +28,7 @@ from monitor.cli.outbox import outbox as outbox_group
 from monitor.cli.progress import StageProgress
 from monitor.cli.rules import rules as rules_group
 from monitor.cli.status import status as status_command
-from monitor.commonmark import render as commonmark
-from monitor.config import parse_duration, startup_problems
-from monitor.pipeline import utcnow
-from monitor.records import hit_records, release_records
-from monitor.rules.files import RuleSource, load_rulebook
-from monitor.rules.query import parse
-from monitor.schedule import last_slot
-from monitor.search import snippet, to_match
-from monitor.service import Service, instance_lock
-from monitor.store import Store
+from monitor.clock import utcnow
 
 log = logging.getLogger("monitor")
 
@@ -76,6 +68,12 @@ def main(ctx: click.Context, config_path: Path, verbose: bool, log_format: str) 
 @guarded
 def run(obj: Context, once: bool) -> None:
     """Run the monitor: a long-lived service, or one full cycle with --once."""
+    from monitor.config import startup_problems
+    from monitor.lock import instance_lock
+    from monitor.rules.files import RuleSource
+    from monitor.service import Service
+    from monitor.store import Store
+
     config = obj.config
     for warning in startup_problems(config):  # errors (unreadable rules, unwritable state) raise here
         log.warning("%s", warning)
@@ -105,6 +103,10 @@ def run(obj: Context, once: bool) -> None:
 @guarded
 def hits(obj: Context, as_json: bool, since: str | None, rule: str | None) -> None:
     """List stored hits, oldest first."""
+    from monitor.config import parse_duration
+    from monitor.records import hit_records
+    from monitor.store import Store
+
     try:
         window = utcnow() - timedelta(seconds=parse_duration(since)) if since else None
     except ValueError as exc:
@@ -129,9 +131,12 @@ def hits(obj: Context, as_json: bool, since: str | None, rule: str | None) -> No
 def digest(obj: Context, dry_run: bool, preview: Path | None) -> None:
     """Build and send the digest now (every hit not yet in a digest). It counts as the digest of the latest
     scheduled time that has come: a service started afterwards does not send that one again."""
+    from monitor.rules.files import load_rulebook
+    from monitor.store import Store
+
     config = obj.config
-    pipeline = obj.pipeline(lambda: load_rulebook(config.rules_dir))
     if dry_run or preview:  # reads only: safe beside a running service
+        pipeline = obj.reader(lambda: load_rulebook(config.rules_dir))
         with StageProgress() as progress, Store.open(config.db_path) as store:  # draws only on a terminal
             progress.step("building the digest")
             message = pipeline.build_digest(store, save=False)
@@ -143,6 +148,10 @@ def digest(obj: Context, dry_run: bool, preview: Path | None) -> None:
         else:
             click.echo(message.text)
         return
+    from monitor.lock import instance_lock
+    from monitor.schedule import last_slot
+
+    pipeline = obj.pipeline(lambda: load_rulebook(config.rules_dir))
     # sending takes the instance lock: a running service would send the same queued messages
     with instance_lock(config.state_dir, why=f"it sends the digest itself at {config.digest.at} "
                        f"{config.digest.timezone}; a hand-run digest beside it could send queued messages twice. "
@@ -167,6 +176,9 @@ def digest(obj: Context, dry_run: bool, preview: Path | None) -> None:
 def write_preview(message, folder: Path) -> list[Path]:
     """The message as each channel would get it, named by its kind (digest or alert): .html (email), .txt (the
     email's text part and Apprise text), .slack.json (the Slack posts), .md (Apprise markdown), .json (outbox)."""
+    from monitor.blocks import slack_posts
+    from monitor.commonmark import render as commonmark
+
     folder.mkdir(parents=True, exist_ok=True)
     kind = message.kind
     files = {f"{kind}.html": message.html, f"{kind}.txt": message.text,
@@ -180,6 +192,9 @@ def write_preview(message, folder: Path) -> list[Path]:
 
 def preview_release_alert(obj: Context, folder: Path, story: str | None) -> None:
     """Write the alert of release `story` (default: the newest release) as it would be sent now; reads only."""
+    from monitor.rules.files import load_rulebook
+    from monitor.store import Store
+
     pipeline = obj.pipeline(lambda: load_rulebook(obj.config.rules_dir))
     with Store.open(obj.config.db_path) as store:
         if story is None:
@@ -225,6 +240,10 @@ def releases(obj: Context, story: str | None, as_json: bool, since: str | None, 
         return
     if story is not None:
         raise click.UsageError("STORY goes with --preview DIR (the alert of that release)")
+    from monitor.config import parse_duration
+    from monitor.records import release_records
+    from monitor.store import Store
+
     try:
         window = utcnow() - timedelta(seconds=parse_duration(since)) if since else None
     except ValueError as exc:
@@ -262,7 +281,10 @@ def prune(obj: Context, dry_run: bool) -> None:
         click.echo("no retention configured (retention: article_text, non_hit_articles, delivered_messages): "
                    "nothing is dropped")
         return
-    pipeline = obj.pipeline(lambda: load_rulebook(config.rules_dir))
+    from monitor.rules.files import load_rulebook
+    from monitor.store import Store
+
+    pipeline = obj.reader(lambda: load_rulebook(config.rules_dir))
     with StageProgress() as progress, Store.open(config.db_path) as store:  # draws only on a terminal
         counts = pipeline.prune(store, dry_run=dry_run, step=progress.step)
     verb = "would drop" if dry_run else "dropped"
@@ -282,6 +304,11 @@ def prune(obj: Context, dry_run: bool) -> None:
 def search(obj: Context, query: str, since: str | None, feed: str | None, limit: int, as_json: bool) -> None:
     """Search every stored article (not only hits), newest first, in the rules' query language:
     words, "phrases", prefix*, AND/OR/NOT, NEAR/n, title: and text:; case and diacritics folded."""
+    from monitor.config import parse_duration
+    from monitor.rules.query import parse
+    from monitor.search import snippet, to_match
+    from monitor.store import Store
+
     try:
         window = utcnow() - timedelta(seconds=parse_duration(since)) if since else None
     except ValueError as exc:

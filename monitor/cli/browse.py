@@ -24,7 +24,6 @@ from zoneinfo import ZoneInfo
 import click
 
 from monitor.cli.context import Context, guarded
-from monitor.store import browse_queries
 
 INSTALL = "pip install 'news-monitor[browse]'"
 TIME_LIMIT_MS = 10_000  # Datasette's default is 1 s; the release ledger reads every article's facts
@@ -42,6 +41,8 @@ def is_loopback(host: str) -> bool:
 def metadata(database: str, timezone: str, now: datetime) -> dict:
     """Datasette metadata: the title and the canned queries of `database`; "today" is the day in `timezone`
     (its UTC offset as of `now`)."""
+    from monitor.store import browse_queries  # the store is loaded by the command that uses it, not by --help
+
     offset = now.astimezone(ZoneInfo(timezone)).utcoffset()
     minutes = int(offset.total_seconds() // 60) if offset else 0
     queries = browse_queries(minutes)

@@ -8,11 +8,9 @@ import sys
 import click
 
 from monitor.cli.context import Context, guarded
-from monitor.digest import build_message
+from monitor.clock import utcnow
 from monitor.errors import MonitorError
 from monitor.models import Delivery
-from monitor.pipeline import utcnow
-from monitor.rules.files import load_rulebook
 
 
 @click.group(invoke_without_command=True)
@@ -30,6 +28,9 @@ def channels(ctx: click.Context) -> None:
 @guarded
 def test_channels(obj: Context, name: str | None) -> None:
     """Send a short test message to channel NAME (every channel when omitted) and report each answer."""
+    from monitor.digest import build_message
+    from monitor.rules.files import load_rulebook
+
     pipeline = obj.pipeline(lambda: load_rulebook(obj.config.rules_dir))  # descriptions for headings
     senders = [s for s in pipeline.senders if name is None or s.name == name]
     if not senders:

@@ -17,10 +17,7 @@ import click
 
 from monitor.atom import hits_feed, releases_feed
 from monitor.cli.context import Context, guarded
-from monitor.config import parse_duration
-from monitor.pipeline import utcnow
-from monitor.records import HIT_FIELDS, RELEASE_FIELDS, hit_records, release_records
-from monitor.store import Store
+from monitor.clock import utcnow
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -45,6 +42,10 @@ def cell(value: object) -> str:
 def export(obj: Context, fmt: str, what: str, since: str | None, rule: str | None) -> None:
     """Write hits or the release ledger to standard output as CSV (a header row), one JSON array, or an
     Atom feed (one entry per story; the service keeps state/hits.atom and state/releases.atom up to date)."""
+    from monitor.config import parse_duration
+    from monitor.records import HIT_FIELDS, RELEASE_FIELDS, hit_records, release_records
+    from monitor.store import Store
+
     try:
         window = utcnow() - timedelta(seconds=parse_duration(since)) if since else None
     except ValueError as exc:

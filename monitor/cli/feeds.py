@@ -10,16 +10,9 @@ import click
 
 from monitor.cli.context import Context, guarded
 from monitor.cli.progress import StageProgress
-from monitor.config import load_config
+from monitor.clock import utcnow
 from monitor.errors import MonitorError
-from monitor.feedlist import add_feeds
-from monitor.feeds import read_feed
-from monitor.fetch import Fetcher, Request
 from monitor.models import Feed, FeedProblems
-from monitor.opml import read_opml, write_opml
-from monitor.pipeline import utcnow
-from monitor.render import plural
-from monitor.store import Store
 
 
 @click.group(invoke_without_command=True)
@@ -32,6 +25,8 @@ def feeds(ctx: click.Context) -> None:
 
 @guarded
 def _feeds_list(obj: Context) -> None:
+    from monitor.store import Store
+
     config = obj.config
     with Store.open(config.db_path) as store:
         store.sync_feeds(config.feed_list())
@@ -44,6 +39,8 @@ def _feeds_list(obj: Context) -> None:
 def feed_health_line(row: dict, now) -> str:
     """One line of health: ok or partial, failing since ..., backing off until ..., disabled, or moved; then
     what went wrong with its items in its last cycle with items (pages, extraction, items, repairs, held)."""
+    from monitor.render import plural
+
     moved = f"; moved to {row['fetch_url']} (update monitor.yaml)" if row.get("fetch_url") else ""
     problems = problems_line(row.get("problems") or FeedProblems(), row.get("problems_at"))
     if row.get("disabled"):
@@ -83,6 +80,8 @@ def problems_line(found: FeedProblems, when: str | None) -> str:
 @guarded
 def feeds_test(obj: Context, url: str, limit: int) -> None:
     """Fetch and parse one feed now (nothing is stored) and show its items."""
+    from monitor.feeds import read_feed
+    from monitor.fetch import Fetcher, Request
 
     config = obj.config
     parsed, failure = None, None
@@ -123,6 +122,10 @@ def feeds_test(obj: Context, url: str, limit: int) -> None:
 def feeds_import(obj: Context, file: Path) -> None:
     """Add the feeds of an OPML file (from a feed reader) to monitor.yaml, keeping its comments; feeds
     already configured are skipped. A running service polls the new feeds after it is restarted."""
+    from monitor.config import load_config
+    from monitor.feedlist import add_feeds
+    from monitor.opml import read_opml
+
     load_config(obj.config_path)  # the config as it is must be valid before it is edited
     found = read_opml(file.read_bytes(), where=str(file))
     added, skipped = add_feeds(obj.config_path, found)
@@ -139,4 +142,6 @@ def feeds_import(obj: Context, file: Path) -> None:
 @guarded
 def feeds_export(obj: Context) -> None:
     """Print the configured feeds as OPML 2.0, for a feed reader."""
+    from monitor.opml import write_opml
+
     click.echo(write_opml([(feed.name, feed.url) for feed in obj.config.feed_list()]), nl=False)

@@ -16,17 +16,19 @@ import click
 
 from monitor import delivery
 from monitor.cli.context import Context, guarded
-from monitor.digest import local_time, one_line
-from monitor.pipeline import utcnow
-from monitor.store import Store
+from monitor.clock import utcnow
 
 
 def when(stamp: str | None) -> str:
+    from monitor.digest import local_time
+
     return f"{local_time(stamp, ZoneInfo('UTC'))} UTC" if stamp else "?"
 
 
 def delivery_line(row: dict, now: datetime) -> str:
     """One undelivered message to one channel, and why, for `outbox` and `status`."""
+    from monitor.render import one_line
+
     state = delivery.state(row)
     late = " (late)" if delivery.stale(row, now) and state != delivery.DEAD else ""
     head = (f"{row['message_id']}  {row['kind']:<6} -> {row['channel']}: {state}{late}, {row['attempts']} attempt"
@@ -57,6 +59,9 @@ def outbox(ctx: click.Context, as_json: bool) -> None:
 
 @guarded
 def _list(obj: Context, as_json: bool) -> None:
+    from monitor.render import one_line
+    from monitor.store import Store
+
     now = utcnow()
     with Store.open(obj.config.db_path) as store:
         rows = store.unsent_deliveries()
@@ -85,6 +90,9 @@ def retry(obj: Context, message_id: str | None, all_dead: bool) -> None:
     Retry-After hold on their channels lifted)."""
     if bool(message_id) == all_dead:
         raise click.UsageError("give a message ID (from `news-monitor outbox`) or --all-dead")
+    from monitor.render import one_line
+    from monitor.store import Store
+
     now = utcnow()
     with Store.open(obj.config.db_path) as store:
         held = store.channel_holds(now)

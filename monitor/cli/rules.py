@@ -8,23 +8,17 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from monitor.cli.context import EXIT_INVALID, Context, guarded
 from monitor.cli.progress import StageProgress
-from monitor.cli.verdict import near_misses, verdicts
-from monitor.config import parse_duration
-from monitor.extract import decode_html, extract_article
-from monitor.fetch import Fetcher, Request
+from monitor.clock import utcnow
 from monitor.models import FeedItem
-from monitor.pipeline import utcnow
-from monitor.rules.book import RuleBook
-from monitor.rules.evaluate import evaluate, explain
-from monitor.rules.files import load_rulebook
-from monitor.rules.matching import index_article, match_article
-from monitor.rules.ruleset import RuleSet
-from monitor.store import Store
+
+if TYPE_CHECKING:
+    from monitor.rules.book import RuleBook
 
 
 @click.group()
@@ -37,6 +31,8 @@ def rules() -> None:
 @guarded
 def rules_check(obj: Context) -> None:
     """Validate every rule file and run every rule's examples."""
+    from monitor.rules.files import load_rulebook
+
     book = load_rulebook(obj.config.rules_dir)
     failures = _example_failures(book)
     for failure in failures:
@@ -48,6 +44,8 @@ def rules_check(obj: Context) -> None:
 
 
 def _example_failures(book: RuleBook) -> list[str]:
+    from monitor.rules.matching import match_article
+
     failures = []
     for rule in book.rules:
         for text, expected in [(t, True) for t in rule.must_match] + [(t, False) for t in rule.must_not_match]:
@@ -88,6 +86,11 @@ def rules_test(obj: Context, rule_name: str, text: str | None, title: str, file_
     clause that failed. Exit 0 either way."""
     if sum(x is not None for x in (text, file_path, url, jsonl)) != 1:
         raise click.UsageError("give exactly one of --text, --file, --url or --jsonl")
+    from monitor.cli.verdict import verdicts
+    from monitor.rules.evaluate import evaluate, explain
+    from monitor.rules.files import load_rulebook
+    from monitor.rules.matching import index_article
+
     book = load_rulebook(obj.config.rules_dir)
     chosen = _pick(book, rule_name)
     age = obj.config.alerts.max_age
@@ -101,6 +104,8 @@ def rules_test(obj: Context, rule_name: str, text: str | None, title: str, file_
         title, text = _from_bytes(file_path.read_bytes(), title, "text/html" if file_path.suffix in (".html", ".htm")
                                   else "")
     elif url is not None:
+        from monitor.fetch import Fetcher, Request
+
         outcome = Fetcher(obj.config.fetch).fetch(Request(url, "page"))
         if outcome.error is not None:
             raise click.BadParameter(str(outcome.error), param_hint="--url")
@@ -129,6 +134,8 @@ def _utc(when: datetime | None) -> datetime | None:
 
 def _jsonl_verdicts(book: RuleBook, chosen: list, number: int, line: str, gate: dict) -> dict:
     """The verdicts for one --jsonl line, or its error: a bad line is reported and the next one read."""
+    from monitor.cli.verdict import verdicts
+
     try:
         item = json.loads(line)
         if not isinstance(item, dict) or not isinstance(item.get("text"), str):
@@ -145,6 +152,8 @@ def _jsonl_verdicts(book: RuleBook, chosen: list, number: int, line: str, gate: 
 
 def _window(since: str) -> datetime:
     """The start of the --since window, or a usage error (exit 2)."""
+    from monitor.config import parse_duration
+
     try:
         return utcnow() - timedelta(seconds=parse_duration(since))
     except ValueError as exc:
@@ -153,6 +162,8 @@ def _window(since: str) -> datetime:
 
 def _from_bytes(body: bytes, title: str, content_type: str) -> tuple[str, str]:
     """Plain text as it is; an HTML page through the extract stage, as the monitor would see it."""
+    from monitor.extract import decode_html, extract_article
+
     looks_html = "html" in content_type or body.lstrip()[:1] == b"<"
     if not looks_html:
         return title, decode_html(body, content_type)
@@ -169,6 +180,11 @@ def _from_bytes(body: bytes, title: str, content_type: str) -> tuple[str, str]:
 @guarded
 def rules_backtest(obj: Context, rule_name: str, since: str, as_json: bool) -> None:
     """Run RULE as it is on disk over the stored articles; list what it would add and remove."""
+    from monitor.rules.files import load_rulebook
+    from monitor.rules.matching import index_article
+    from monitor.rules.ruleset import RuleSet
+    from monitor.store import Store
+
     window = _window(since)
     book = load_rulebook(obj.config.rules_dir)
     chosen = _pick(book, rule_name)
@@ -235,6 +251,10 @@ class _Progress:
 def rules_near_misses(obj: Context, rule_name: str, since: str, as_json: bool) -> None:
     """List stored articles that RULE (or all) almost caught: all its clauses but one hold (a side of a NEAR,
     an AND operand, a veto), with the clause that failed."""
+    from monitor.cli.verdict import near_misses
+    from monitor.rules.files import load_rulebook
+    from monitor.store import Store
+
     window = _window(since)
     book = load_rulebook(obj.config.rules_dir)
     chosen = _pick(book, rule_name)

@@ -13,12 +13,8 @@ import click
 from monitor.cli.context import Context, guarded
 from monitor.cli.feeds import feed_health_line
 from monitor.cli.outbox import delivery_line
+from monitor.clock import utcnow
 from monitor.errors import RuleError
-from monitor.health import Snapshot, assess
-from monitor.pipeline import utcnow
-from monitor.rules.files import load_rulebook
-from monitor.service import lock_holder
-from monitor.store import Store
 
 EXIT_UNHEALTHY = 1
 
@@ -31,6 +27,11 @@ EXIT_UNHEALTHY = 1
 @guarded
 def status(obj: Context, check: bool, as_json: bool) -> None:
     """Whether the service runs, its last cycle and next runs, feed health, queued deliveries, rules, size."""
+    from monitor.health import Snapshot, assess
+    from monitor.lock import lock_holder
+    from monitor.rules.files import load_rulebook
+    from monitor.store import Store
+
     config = obj.config
     try:
         book = load_rulebook(config.rules_dir)

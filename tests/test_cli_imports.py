@@ -1,0 +1,86 @@
+"""The read commands load only what they read with (issue 14): `hits`, `status`, `releases` and `digest
+--dry-run` do their work without importing aiohttp, feedparser, trafilatura, APScheduler or Apprise, whose
+import alone cost more CPU than their queries at 1,000,000 articles; `--help` loads neither the config
+(pydantic) nor the store. Each command runs for real in a subprocess, which reports its modules at the end.
+Figures: bench/bench_queries.py."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitor.models import Article, FeedItem, Hit
+from monitor.store import Store
+
+# what only polling, extraction, sending or the service need
+EDGES = ("aiohttp", "feedparser", "trafilatura", "lxml", "apscheduler", "apprise", "ruamel")
+# the command line runs as the console script does, then prints the top-level modules it loaded
+HARNESS = """
+import json, sys
+from monitor.cli import main
+try:
+    main(sys.argv[1:], prog_name="news-monitor")
+    code = 0
+except SystemExit as exc:
+    code = exc.code or 0
+print("MODULES " + json.dumps(sorted({name.split(".")[0] for name in sys.modules})), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def run(config, *args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
+    result = subprocess.run([sys.executable, "-c", HARNESS, "--config", str(config), *args],
+                            capture_output=True, text=True, timeout=120)
+    line = next(line for line in result.stderr.splitlines() if line.startswith("MODULES "))
+    return result, set(json.loads(line.removeprefix("MODULES ")))
+
+
+@pytest.fixture
+def config(write_config):
+    """A store with an hour-old release report that hit a rule: something for every read command to show."""
+    path = write_config([])
+    seen = datetime.now(UTC) - timedelta(hours=1)
+    item = FeedItem("https://wire.example/feed", "Wire", "g1", "https://wire.example/a/1",
+                    "Minsk frees 14 political prisoners", "", seen)
+    text = "Authorities in Minsk freed 14 political prisoners on Tuesday, the Viasna rights group said."
+    with Store.open(path.parent / "state" / "monitor.db") as store:
+        store.add_article(Article(item=item, title=item.title, text=text, text_source="page", language="en"),
+                          "g1", "u1", [Hit("belarus-political-prisoners", (), False, snippet=text)], seen, story=1,
+                          facts={"number": 14, "names": [], "date": None, "language": "en", "destination": None,
+                                 "broker": None})
+    return path
+
+
+@pytest.mark.parametrize("args, shows", [
+    (["hits", "--since", "1d"], "Minsk frees 14 political prisoners"),
+    (["hits", "--json"], '"rules": ["belarus-political-prisoners"]'),
+    (["status"], "service: not running"),
+    (["releases"], "14 released"),
+    (["releases", "--json"], '"number": 14'),
+    (["digest", "--dry-run"], "Minsk frees 14 political prisoners"),
+], ids=" ".join)
+def test_read_commands_import_no_edge_library(config, args, shows):
+    result, modules = run(config, *args)
+    assert result.returncode == 0, result.stderr
+    assert shows in result.stdout  # the command did its work, not only its start
+    assert not modules & set(EDGES), f"{' '.join(args)} imported {sorted(modules & set(EDGES))}"
+
+
+def test_help_loads_neither_the_config_nor_the_store(config):
+    result, modules = run(config, "--help")
+    assert result.returncode == 0
+    for command in ("run", "hits", "digest", "releases", "status", "prune", "search", "feeds", "channels",
+                    "rules", "outbox", "export"):
+        assert f"\n  {command} " in result.stdout
+    assert not modules & {"pydantic", "sqlite_utils", "jinja2", *EDGES}, sorted(modules)
+
+
+def test_the_harness_sees_an_edge_library_a_command_does_load(config):
+    """The control: sending the digest builds the whole pipeline (fetcher and channels), so aiohttp is there."""
+    result, modules = run(config, "digest")
+    assert result.returncode == 0, result.stderr
+    assert "1 items" in result.stdout and "aiohttp" in modules
