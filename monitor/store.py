@@ -483,18 +483,22 @@ class Store:
         """The release ledger's running totals in one pass over the release index: (stories, people, earliest
         date) summed in SQL for every story reported by one article whose count is plain (a number, or at most
         one name); the other stories, whose facts must be merged (monitor.decide.releases.merged_facts: the
-        most reported number, names spelled several ways counted once), as release_stories gives them."""
-        simple = ("r.n = 1 AND (coalesce(json_extract(r.f, '$.number'), 0) != 0 "
-                  "OR coalesce(json_array_length(r.f, '$.names'), 0) <= 1)")
-        merged = ("SELECT r.story, r.n, r.f, s.first_seen FROM (SELECT story, count(*) AS n, release_facts AS f "
-                  "FROM articles WHERE release_facts IS NOT NULL GROUP BY story) r JOIN stories s ON s.id = r.story")
-        count, people, first = self.db.execute(
-            f"SELECT count(*), coalesce(sum(CASE WHEN coalesce(json_extract(r.f, '$.number'), 0) != 0 "
-            "THEN json_extract(r.f, '$.number') ELSE coalesce(json_array_length(r.f, '$.names'), 0) END), 0), "
-            "min(coalesce(nullif(json_extract(r.f, '$.date'), ''), nullif(substr(r.first_seen, 1, 10), ''))) "
-            f"FROM ({merged}) r WHERE {simple}").fetchone()
-        others = [{"story": row[0], "first_seen": row[1]} for row in self.db.execute(
-            f"SELECT r.story, r.first_seen FROM ({merged}) r WHERE NOT ({simple}) ORDER BY r.first_seen, r.story")]
+        most reported number, names spelled several ways counted once), as release_stories gives them.
+        One statement: the stories are grouped and each one's facts read once, for both parts."""
+        simple = "r.n = 1 AND (coalesce(r.num, 0) != 0 OR coalesce(r.names, 0) <= 1)"
+        rows = self.db.execute(
+            "WITH r AS (SELECT story, count(*) AS n, json_extract(release_facts, '$.number') AS num, "
+            "json_array_length(release_facts, '$.names') AS names, json_extract(release_facts, '$.date') AS date "
+            "FROM articles WHERE release_facts IS NOT NULL GROUP BY story) "
+            "SELECT 'totals', count(*), coalesce(sum(CASE WHEN coalesce(r.num, 0) != 0 THEN r.num "
+            "ELSE coalesce(r.names, 0) END), 0), "
+            "min(coalesce(nullif(r.date, ''), nullif(substr(s.first_seen, 1, 10), ''))) "
+            f"FROM r JOIN stories s ON s.id = r.story WHERE {simple} "
+            f"UNION ALL SELECT 'merge', r.story, s.first_seen, NULL FROM r JOIN stories s ON s.id = r.story "
+            f"WHERE NOT ({simple})").fetchall()
+        count, people, first = next(row[1:] for row in rows if row[0] == "totals")
+        others = sorted(({"story": story, "first_seen": seen} for part, story, seen, _ in rows if part == "merge"),
+                        key=lambda o: (o["first_seen"] is not None, o["first_seen"] or "", o["story"]))  # SQL's order
         facts = self._release_facts([o["story"] for o in others])
         return (count, people, first), [{**o, "facts": facts[o["story"]]} for o in others]
 
@@ -723,26 +727,31 @@ class Store:
 
     def _story_context(self, stories: set[str]) -> tuple[dict, dict, dict, dict]:
         """Per story: its first reports (feed, url, outlet url) incl. copies, up to SOURCES_LISTED, and how many
-        there are; its articles' release facts; whether an earlier message already announced it."""
+        there are; its articles' release facts; whether an earlier message already announced it. Read a few
+        hundred stories per query (a digest has ~1,500 stories: four queries each cost more than its queries)."""
+        reports: dict[str, list] = {story: [] for story in stories}
+        copies: dict[str, list] = {story: [] for story in stories}
+        announced: dict[str, str | None] = dict.fromkeys(stories)
+        for chunk in _chunks(sorted(stories)):
+            marks = ", ".join("?" * len(chunk))
+            for row in self.db.execute(
+                    "SELECT story, feed_name, coalesce(canonical_url, url), release_facts, outlet_url FROM articles "
+                    f"WHERE story IN ({marks}) ORDER BY story, first_seen, id", chunk):
+                reports[row[0]].append(row[1:])
+            for row in self.db.execute(
+                    "SELECT a.story, s.feed_name, s.url, s.outlet_url FROM sources s JOIN articles a ON a.id = "
+                    f"s.article_id WHERE a.story IN ({marks}) ORDER BY a.story, s.first_seen, s.id", chunk):
+                copies[row[0]].append(row[1:])
+            announced.update(self.db.execute(f"SELECT id, announced FROM stories WHERE id IN ({marks})", chunk))
         sources: dict[str, tuple] = {}
         facts: dict[str, tuple] = {}
-        announced: dict[str, str | None] = {}
         counts: dict[str, int] = {}
-        for story in stories:
-            rows = list(self.db.query(
-                "SELECT feed_name, coalesce(canonical_url, url) AS url, release_facts, outlet_url FROM articles "
-                "WHERE story = ? ORDER BY first_seen, id", [story]))
-            copies = list(self.db.query(
-                "SELECT s.feed_name, s.url, s.outlet_url FROM sources s JOIN articles a ON a.id = s.article_id "
-                "WHERE a.story = ? ORDER BY s.first_seen, s.id LIMIT ?", [story, SOURCES_LISTED]))
-            copy_count = self.db.execute("SELECT count(*) FROM sources s JOIN articles a ON a.id = s.article_id "
-                                         "WHERE a.story = ?", [story]).fetchone()[0]
-            counts[story] = len(rows) + copy_count
-            sources[story] = tuple((r["feed_name"] or "", r["url"] or "", r["outlet_url"])
-                                   for r in (rows + copies)[:SOURCES_LISTED])
-            facts[story] = tuple(json.loads(r["release_facts"]) for r in rows if r["release_facts"])
-            found = self.db.execute("SELECT announced FROM stories WHERE id = ?", [story]).fetchone()
-            announced[story] = found[0] if found else None
+        for story, rows in reports.items():
+            counts[story] = len(rows) + len(copies[story])
+            listed = [(feed or "", url or "", outlet) for feed, url, _, outlet in rows]
+            listed += [(feed or "", url or "", outlet) for feed, url, outlet in copies[story]]
+            sources[story] = tuple(listed[:SOURCES_LISTED])
+            facts[story] = tuple(json.loads(stored) for _, _, stored, _ in rows if stored)
         return sources, facts, announced, counts
 
     def save_message(self, message: Message, hit_ids: Sequence[int], channels: Sequence[str],
