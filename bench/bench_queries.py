@@ -5,7 +5,7 @@ Times `digest --dry-run`, `hits --since 1d`, `status`, `releases` and `rules bac
 every descendant), against a store of 100,000 and 1,000,000 articles. The startup of the same interpreter and
 CLI (`--help`, no database work) is measured in the same run as the baseline each row is compared with.
 
-    python bench/bench_queries.py [--sizes 100000,1000000] [--runs 2] [--cache /tmp]
+    python bench/bench_queries.py [--sizes 100000,1000000] [--runs 2] [--cache /tmp] [--commands digest,hits]
 
 The stores: 100,000 articles are written through the project's own code by bench/e2e.py's --stored generator
 (Store.add_article with the features, fingerprint and hits the pipeline computes; 30 days, hits older than a
@@ -126,8 +126,12 @@ def main() -> None:
     parser.add_argument("--sizes", default=f"{BASE},{10 * BASE}", help="stored articles, comma-separated")
     parser.add_argument("--runs", type=int, default=2, help="measured runs of each command")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()), help="where the stores are kept")
+    parser.add_argument("--commands", default="", help="only the commands whose label contains one of these "
+                        "comma-separated words (e.g. digest,hits); the startup baseline always runs")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    wanted = [w for w in args.commands.split(",") if w]
+    commands = [(label, command) for label, command in COMMANDS if not wanted or any(w in label for w in wanted)]
 
     texts = corpus_texts()
     rows = []
@@ -142,7 +146,7 @@ def main() -> None:
             base = [meter.run([sys.executable, "-m", "monitor", "--config", str(config), "--help"])
                     for _ in range(args.runs)]
             rows.append((size, "startup (--help, baseline)", base))
-            for label, command in COMMANDS:
+            for label, command in commands:
                 runs = [meter.monitor(config, *command) for _ in range(args.runs)]
                 rows.append((size, label, runs))
                 print(f"  {size:,} {label}: " + "; ".join(f"{r['wall']:.2f} s wall, {r['cpu']:.2f} s CPU"
