@@ -81,6 +81,8 @@ def _moment(stored: str) -> datetime:
 
 
 SOURCES_LISTED = 50  # reports of a story loaded for a message; messages show a few and count the rest
+_ITEM_COLUMNS = ", ".join(f"a.{c}" for c in ("id", "title", "canonical_url", "url", "feed_name", "published",
+                                             "first_seen", "story", "text_source", "outlet_url"))
 
 
 class Store:
@@ -693,9 +695,10 @@ class Store:
         return self._message_items("a.story = ?" + (" AND h.alert = 1" if alerting else ""), [story])[0]
 
     def _message_items(self, where: str, params: list) -> tuple[list[MessageItem], list[int]]:
+        # the article columns an item carries, not a.*: the texts (~5 KB each) would be read for nothing
         rows = list(self.db.query(
-            f"SELECT h.id AS hit_id, h.rule, h.snippet AS hit_snippet, h.alert_message, h.words, h.why, a.* "
-            f"FROM hits h "
+            f"SELECT h.id AS hit_id, h.rule, h.snippet AS hit_snippet, h.alert_message, h.words, h.why, "
+            f"{_ITEM_COLUMNS} FROM hits h "
             f"JOIN articles a ON a.id = h.article_id WHERE {where} "
             "ORDER BY a.first_seen, a.id, h.rule", params))
         by_article: dict[int, list[dict]] = {}
