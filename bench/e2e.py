@@ -355,11 +355,12 @@ def fill_store(path: Path, n: int, texts: list[str], days: int = 30) -> None:
                                     f".example/a/{j}", title=f"{title} ({j})", summary=body[:300], published=seen)
                     article = Article(item=item, title=item.title, text=body, text_source="page", language="en")
                     fp = rng.getrandbits(64)
-                    feats = replace(decision.features, fingerprint=fp, published=seen)
+                    feats = decision.features and replace(decision.features, fingerprint=fp, published=seen)
                     guid_key, url_key = item_keys(item)
+                    facts = asdict(decision.facts) if decision.facts else None
                     store.add_article(article, guid_key, url_key, decision.hits, seen, fingerprint=fp,
-                                      features=feats.to_dict(), facts=asdict(decision.facts) if decision.facts
-                                      else None, item_hash=item_hash(item))
+                                      features=feats.to_dict() if feats else None, facts=facts,
+                                      item_hash=item_hash(item))
             if start and start % 100_000 == 0:
                 print(f"    stored {start:,} ({time.perf_counter() - started:.0f} s)", flush=True)
         store.db.execute("UPDATE hits SET digest_message = 'seeded' WHERE first_seen < ?",

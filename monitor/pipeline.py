@@ -436,7 +436,7 @@ class Pipeline:
             return
         article_id = store.add_article(
             article, guid_key, url_key, decision.hits, now, story=decision.story,
-            fingerprint=decision.features.fingerprint, features=decision.features.to_dict(),
+            fingerprint=decision.fingerprint, features=_features(decision),
             facts=asdict(decision.facts) if decision.facts else None, item_hash=item_hash(item),
             notes=decision.dropped)
         if article_id is None:
@@ -453,11 +453,11 @@ class Pipeline:
     def _update(store: Store, row: StoredArticle, article, decision: Decision, now: datetime,
                 report: CycleReport) -> None:
         """A stored article whose feed entry changed: replace its text if it did change; never re-alert."""
-        if text_unchanged(row, decision.features.fingerprint, article.text_source):
+        if text_unchanged(row, decision.fingerprint, article.text_source):
             store.mark_checked(row.id, item_hash(article.item), now)  # the text did not change (or no page now)
             return
-        store.update_article(row.id, article, decision.hits, now, fingerprint=decision.features.fingerprint,
-                             features=decision.features.to_dict(),
+        store.update_article(row.id, article, decision.hits, now, fingerprint=decision.fingerprint,
+                             features=_features(decision),
                              facts=asdict(decision.facts) if decision.facts else None,
                              item_hash=item_hash(article.item))
         report.updated += 1
@@ -543,6 +543,11 @@ class Pipeline:
         report.delivered += done.delivered
         report.delivery_errors.extend(done.errors)
         return report
+
+
+def _features(decision: Decision) -> dict | None:
+    """The story features to store: an article's with hits (story_rows reads them back); None for the others."""
+    return decision.features.to_dict() if decision.features is not None else None
 
 
 def _count_pages_not_fetched(outcomes: Sequence[Outcome], report: CycleReport) -> None:

@@ -17,12 +17,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from monitor.decide.alerts import release_gate, stale_gate, wants_release_facts
-from monitor.decide.copies import SimHashIndex, copy_reason
+from monitor.decide.copies import SimHashIndex, body_tokens, copy_reason, simhash
 from monitor.decide.releases import ReleaseFacts, release_facts
-from monitor.decide.stories import FOLLOW_UP, StoryFeatures, StoryIndex, features
+from monitor.decide.stories import FOLLOW_UP, StoryFeatures, StoryIndex, features, story_text
 from monitor.models import Article, Hit, StoryId, StoryMember
 from monitor.rules.book import Rule
 from monitor.text.lexicon import name_key
+from monitor.text.tokens import TextIndex
 
 STORY_MEMORY = timedelta(days=7)  # stories idle longer than this leave the resident index (release stories:
 #                                   FOLLOW_UP after their first report, for follow-ups that name their freed)
@@ -30,7 +31,10 @@ STORY_MEMORY = timedelta(days=7)  # stories idle longer than this leave the resi
 
 @dataclass(frozen=True)
 class Decision:
-    features: StoryFeatures
+    fingerprint: int  # the near-duplicate fingerprint of its text (decide/copies.py)
+    # the story evidence, read only for an article with hits: no other joins or starts a story (and copies
+    # fold into their original), so the rest are spared features() and store no features
+    features: StoryFeatures | None = None
     duplicate_of: int | None = None  # a stored article this one copies (syndication)
     distance: int | None = None  # SimHash bits between them
     copy_reason: str = ""  # why it was folded into `duplicate_of`
@@ -59,15 +63,15 @@ class Decider:
                max_age: timedelta | None = None) -> Decision:
         """A new article: a copy of a stored one, or an article of an existing or a new story. An article
         published longer than `max_age` before `now` alerts nobody (the digest has it)."""
-        feats = features(article.title, article.text, article.item.published)
-        copies = self.simhashes.query(feats.fingerprint) if feats.fingerprint else []
+        index = story_text(article.title, article.text)  # tokenised once for the fingerprint and the features
+        fp = simhash(body_tokens(index))
+        copies = self.simhashes.query(fp) if fp else []
         if copies:
             original, distance = copies[0]
-            return Decision(feats, duplicate_of=original, distance=distance,
-                            copy_reason=copy_reason(original, distance))
+            return Decision(fp, duplicate_of=original, distance=distance, copy_reason=copy_reason(original, distance))
         if not hits:  # off-topic articles are stored for dedup but form no stories
-            return Decision(feats)
-        decision = _settle(feats, article, hits, rules)
+            return Decision(fp)
+        decision = _settle(fp, index, article, hits, rules)
         choice = self.stories.assign(decision.features, [h.rule for h in hits], now,
                                      release=decision.facts is not None, report=(article.title, article.text))
         hits_now, stale = stale_gate(decision.hits, article.item.published, now, max_age)
@@ -76,13 +80,15 @@ class Decider:
 
     @staticmethod
     def describe(article: Article, hits: Sequence[Hit], rules: Mapping[str, Rule]) -> Decision:
-        """A stored article's new text: its features, release facts and hits; no copy or story lookup."""
-        return _settle(features(article.title, article.text, article.item.published), article, hits, rules)
+        """A stored article's new text: its fingerprint, features, release facts and hits; no copy or story lookup."""
+        index = story_text(article.title, article.text)
+        fp = simhash(body_tokens(index))
+        return _settle(fp, index, article, hits, rules) if hits else Decision(fp)
 
     def record(self, article_id: int, story: StoryId | None, decision: Decision, now: datetime) -> None:
         """Index a stored article; its story is `story`, or its own id when it started one."""
-        self.simhashes.add(article_id, decision.features.fingerprint)
-        if decision.hits:
+        self.simhashes.add(article_id, decision.fingerprint)
+        if decision.hits and decision.features is not None:
             self.stories.add(story if story is not None else article_id, decision.features,
                              [h.rule for h in decision.hits], now)
 
@@ -90,9 +96,10 @@ class Decider:
         return self.stories.prune(now - STORY_MEMORY, now - FOLLOW_UP)
 
 
-def _settle(feats: StoryFeatures, article: Article, hits: Sequence[Hit], rules: Mapping[str, Rule]) -> Decision:
-    """The release the article reports (read only when a hit's rule alerts on releases), and which hits
-    keep their alert."""
+def _settle(fp: int, index: TextIndex, article: Article, hits: Sequence[Hit], rules: Mapping[str, Rule]) -> Decision:
+    """An article with hits: its story features (from `index`, story_text), the release it reports (read only
+    when a hit's rule alerts on releases), and which hits keep their alert."""
+    feats = features(article.title, article.text, article.item.published, index=index, fingerprint=fp)
     facts = None
     if wants_release_facts(hits, rules):
         facts = release_facts(article.title, article.text, article.language, article.item.published)
@@ -100,4 +107,4 @@ def _settle(feats: StoryFeatures, article: Article, hits: Sequence[Hit], rules: 
     if facts is not None and facts.names:  # who was freed: what a follow-up weeks later will name
         feats = replace(feats, freed=tuple(dict.fromkeys(
             key for name in facts.names if len((key := name_key(name)).split()) >= 2)))
-    return Decision(feats, facts=facts, hits=settled, dropped=dropped)
+    return Decision(fp, feats, facts=facts, hits=settled, dropped=dropped)

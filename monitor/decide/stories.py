@@ -28,7 +28,7 @@ from monitor.models import StoryId
 from monitor.text.lexicon import STOP_WORDS, WORD, cyrillic_count, name_key, place
 from monitor.text.numbers import NUMBER_WORDS, numbers
 from monitor.text.sentences import article_index, clean_text, split_lead
-from monitor.text.tokens import fold
+from monitor.text.tokens import TextIndex, fold
 
 # -- article features ----------------------------------------------------------------------------------
 
@@ -145,29 +145,41 @@ def _subjects(text: str, known: Counter[str]) -> list[str]:
     return out
 
 
-def features(title: str, text: str, published: datetime | None) -> StoryFeatures:
-    """Extract the evidence of one article (tokenise once; about 1 ms for 5 KB)."""
-    index = article_index(title, clean_text(text))
+def story_text(title: str, text: str) -> TextIndex:
+    """The article as its fingerprint and story features read it: the title, and the lead and body of its text
+    without template lines (tokenised once, for both)."""
+    return article_index(title, clean_text(text))
+
+
+def features(title: str, text: str, published: datetime | None, *, index: TextIndex | None = None,
+             fingerprint: int | None = None) -> StoryFeatures:
+    """Extract the evidence of one article (tokenise once; about 1 ms for 5 KB). `index` (story_text of the
+    same title and text) and `fingerprint` are what the caller has computed already."""
+    if index is None:
+        index = story_text(title, text)
     lead_text, body_text = index.text("lead"), index.text("body")
-    fp = simhash(body_tokens(index))
+    fp = simhash(body_tokens(index)) if fingerprint is None else fingerprint
 
     vocabulary = index.vocabulary()
-    place_of = {w: p for w in vocabulary if (p := place(w))}
+    place_of = {w: p for w in vocabulary if (p := _place(w))}
     places = set(place_of.values())
 
     entity_counts: Counter[str] = Counter()
     unsure: Counter[str] = Counter()
     name_words: set[str] = set()
     title_case = _is_title_case(title)
+    # what a capitalised word is, by the word: (its name key, folded) or None; articles repeat their names
+    known: dict[str, tuple[str, str] | None] = {}
     for source, weight in ((title, 3), (lead_text, 2), (body_text, 1)):
+        headline = source is title and title_case  # (a lead that is the title's very string counts as it)
         for word, sure in _names(source):
-            folded = fold(word)
-            if folded in STOP_WORDS or folded in NUMBER_WORDS or folded in place_of or place(folded):
+            name = known.get(word, _NOT_SEEN)
+            if name is _NOT_SEEN:
+                name = known[word] = _name(word, place_of)
+            if name is None:
                 continue
-            key = name_key(word)
-            if len(key) < 2:
-                continue
-            if sure and not (source is title and title_case):
+            key, folded = name
+            if sure and not headline:
                 entity_counts[key] += weight
                 name_words.add(folded)
             else:
@@ -178,27 +190,53 @@ def features(title: str, text: str, published: datetime | None) -> StoryFeatures
     entities = frozenset(k for k, _ in entity_counts.most_common(_MAX_ENTITIES))
     lead_entities = frozenset(_subjects(title, entity_counts) + _subjects(lead_text, entity_counts))
 
-    lead_numbers = {v for v, _, _ in numbers(title, _MIN_NUMBER)} | {v for v, _, _ in numbers(lead_text, _MIN_NUMBER)}
-    body_words = not NUMBER_WORDS.keys().isdisjoint(index.vocabulary("body"))
-    all_numbers = lead_numbers | {v for v, _, _ in numbers(body_text, _MIN_NUMBER, body_words)}
+    lead_numbers = {v for v, _, _ in numbers(title, _MIN_NUMBER, vocabulary=index.vocabulary("title"))} | {
+        v for v, _, _ in numbers(lead_text, _MIN_NUMBER, vocabulary=index.vocabulary("lead"))}
+    all_numbers = lead_numbers | {v for v, _, _ in numbers(body_text, _MIN_NUMBER, vocabulary=index.vocabulary("body"))}
 
-    weighted: Counter[str] = Counter()
-    for field, weight in (("title", 3), ("lead", 2), ("body", 1)):
-        counts = Counter(index.tokens(field))
-        for token, count in counts.items():
-            weighted[token] += weight * count
+    # title words weigh 3, lead words 2, body words 1: one count over the fields repeated so (the order in
+    # which words first appear, which settles ties among the most common, is the same)
+    title_tokens, lead_tokens = index.tokens("title"), index.tokens("lead")
+    weighted = Counter(title_tokens * 3 + lead_tokens * 2 + index.tokens("body"))
     term_counts: Counter[str] = Counter()
     for token, count in weighted.items():
-        if (len(token) >= 4 and not token.isdigit() and token not in STOP_WORDS and token not in name_words
-                and token not in NUMBER_WORDS and token not in place_of):
+        if (len(token) >= 4 and token not in STOP_WORDS and token not in name_words and token not in NUMBER_WORDS
+                and token not in place_of and not token.isdigit()):
             term_counts[token[:6]] += count
     terms = frozenset(k for k, _ in term_counts.most_common(_MAX_TERMS))
 
-    letters = "".join(index.tokens("title")[:20] + index.tokens("lead")[:40])
+    letters = "".join(title_tokens[:20] + lead_tokens[:40])
     cyrillic = cyrillic_count(letters)
     script = "cyrl" if cyrillic * 2 > len(letters) else "latn"
     return StoryFeatures(entities, frozenset(places), frozenset(all_numbers), frozenset(lead_numbers), terms,
                          published, fp, script, lead_entities)
+
+
+_NOT_SEEN = object()
+
+
+def _name(word: str, place_of: dict[str, str]) -> tuple[str, str] | None:
+    """(name key, folded word) of a capitalised word that may be a name; None for stop words, number words,
+    places, and keys too short to tell anyone apart."""
+    folded = fold(word)
+    if folded in STOP_WORDS or folded in NUMBER_WORDS or folded in place_of or _place(folded):
+        return None
+    key = name_key(word)
+    return None if len(key) < 2 else (key, folded)
+
+
+_PLACES: dict[str, str | None] = {}
+
+
+def _place(word: str) -> str | None:
+    """place(word), remembered: every article asks it of its whole vocabulary."""
+    try:
+        return _PLACES[word]
+    except KeyError:
+        if len(_PLACES) > 200_000:
+            _PLACES.clear()
+        found = _PLACES[word] = place(word)
+        return found
 
 
 # -- story assignment ----------------------------------------------------------------------------------

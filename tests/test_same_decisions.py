@@ -1,0 +1,214 @@
+"""The per-article paths made faster (issue 13) give exactly what they gave before: the code they replaced is
+kept here as the specification and run beside them on our fixture texts, the real articles of
+../shared/corpora/scrapinghub-aeb (their ground-truth bodies) and generated texts."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.decide import Decider
+from monitor.decide.copies import body_tokens, fingerprint, simhash
+from monitor.decide.stories import (
+    _MAX_ENTITIES,
+    _MAX_TERMS,
+    _MIN_NUMBER,
+    StoryFeatures,
+    _is_title_case,
+    _names,
+    _subjects,
+    features,
+    story_text,
+)
+from monitor.models import Article, FeedItem, Hit
+from monitor.text import numbers as numbers_module
+from monitor.text.lexicon import STOP_WORDS, cyrillic_count, name_key, place
+from monitor.text.numbers import NUMBER_WORDS, numbers
+from monitor.text.sentences import article_index, clean_text
+from monitor.text.tokens import TextIndex, fold
+from tests.conftest import FIXTURES
+
+NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+
+
+# -- the code replaced, as it was --------------------------------------------------------------------
+
+def _reference_numbers(text: str, minimum: int = 1, words: bool = True) -> list[tuple[int, int, int]]:
+    """numbers() before the digit lookahead, the vocabulary's word scan and the cheap test first."""
+    m = numbers_module
+    found = []
+    for match in re.finditer(r"(\d{1,3}(?:,\d{3})+|\d+)(?![.,:]?\d)", text):
+        if match.start() and (text[match.start() - 1] in ".,:" or text[match.start() - 1].isalnum()
+                              or text[match.start() - 1] == "_"):
+            continue
+        digits = match.group(1)
+        value = int(digits.replace(",", ""))
+        if "," not in digits and len(digits) == 4 and 1900 <= value <= 2100:
+            continue
+        found.append((value, match.start(), match.end()))
+    if words:
+        found += m._word_numbers(text)  # without a vocabulary: the whole-text word scan it had
+    out = []
+    for value, start, end in sorted(found, key=lambda f: f[1]):
+        after = m._AFTER_NUMBER.match(text, end)
+        unit = fold(after.group(1)) if after else ""
+        if value < minimum or (unit and unit.startswith(m._UNIT_PREFIXES)) or m._MONTH_AFTER.match(text, end):
+            continue
+        before = text[max(0, start - 30):start]
+        if m._AGE.search(before) and text.startswith(",", end):
+            continue
+        if (m._OTHERS_BEFORE.search(before) and m._OTHERS_AFTER.match(text, end)) or m._MORE_BEFORE.search(before):
+            value += 1
+        out.append((value, start, end))
+    return out
+
+
+def _reference_features(title: str, text: str, published: datetime | None) -> StoryFeatures:
+    """features() before it took a shared index, remembered its names and places and counted terms at once."""
+    index = article_index(title, clean_text(text))
+    lead_text, body_text = index.text("lead"), index.text("body")
+    fp = simhash(body_tokens(index))
+    vocabulary = index.vocabulary()
+    place_of = {w: p for w in vocabulary if (p := place(w))}
+    places = set(place_of.values())
+    entity_counts: Counter[str] = Counter()
+    unsure: Counter[str] = Counter()
+    name_words: set[str] = set()
+    title_case = _is_title_case(title)
+    for source, weight in ((title, 3), (lead_text, 2), (body_text, 1)):
+        for word, sure in _names(source):
+            folded = fold(word)
+            if folded in STOP_WORDS or folded in NUMBER_WORDS or folded in place_of or place(folded):
+                continue
+            key = name_key(word)
+            if len(key) < 2:
+                continue
+            if sure and not (source is title and title_case):
+                entity_counts[key] += weight
+                name_words.add(folded)
+            else:
+                unsure[key] += weight
+    for key, count in unsure.items():
+        if key in entity_counts:
+            entity_counts[key] += count
+    entities = frozenset(k for k, _ in entity_counts.most_common(_MAX_ENTITIES))
+    lead_entities = frozenset(_subjects(title, entity_counts) + _subjects(lead_text, entity_counts))
+    lead_numbers = ({v for v, _, _ in _reference_numbers(title, _MIN_NUMBER)}
+                    | {v for v, _, _ in _reference_numbers(lead_text, _MIN_NUMBER)})
+    body_words = not NUMBER_WORDS.keys().isdisjoint(index.vocabulary("body"))
+    all_numbers = lead_numbers | {v for v, _, _ in _reference_numbers(body_text, _MIN_NUMBER, body_words)}
+    weighted: Counter[str] = Counter()
+    for field, weight in (("title", 3), ("lead", 2), ("body", 1)):
+        for token, count in Counter(index.tokens(field)).items():
+            weighted[token] += weight * count
+    term_counts: Counter[str] = Counter()
+    for token, count in weighted.items():
+        if (len(token) >= 4 and not token.isdigit() and token not in STOP_WORDS and token not in name_words
+                and token not in NUMBER_WORDS and token not in place_of):
+            term_counts[token[:6]] += count
+    terms = frozenset(k for k, _ in term_counts.most_common(_MAX_TERMS))
+    letters = "".join(index.tokens("title")[:20] + index.tokens("lead")[:40])
+    script = "cyrl" if cyrillic_count(letters) * 2 > len(letters) else "latn"
+    return StoryFeatures(entities, frozenset(places), frozenset(all_numbers), frozenset(lead_numbers), terms,
+                         published, fp, script, lead_entities)
+
+
+# -- texts ---------------------------------------------------------------------------------------------
+
+def _strings(data: object):
+    if isinstance(data, dict):
+        for value in data.values():
+            yield from _strings(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from _strings(value)
+    elif isinstance(data, str) and len(data) > 40:
+        yield data
+
+
+def _fixture_texts() -> list[tuple[str, str]]:
+    """(title, text) of every longer string of our YAML fixtures (stories, labelled rounds): its first line
+    stands for a title."""
+    texts = []
+    for path in sorted(FIXTURES.rglob("*.yaml")):
+        for text in _strings(yaml.safe_load(path.read_text(encoding="utf-8"))):
+            texts.append((text.split("\n")[0][:120], text))
+    return texts
+
+
+def _corpus_texts(shared) -> list[tuple[str, str]]:
+    truth = json.loads((shared / "corpora" / "scrapinghub-aeb" / "ground-truth.json").read_text(encoding="utf-8"))
+    return [(entry.get("articleBody", "").split("\n")[0][:120], entry.get("articleBody") or "")
+            for _, entry in sorted(truth.items())]
+
+
+def _same(title: str, text: str) -> None:
+    expected = _reference_features(title, text, NOW)
+    assert features(title, text, NOW) == expected
+    index = story_text(title, text)
+    assert features(title, text, NOW, index=index, fingerprint=simhash(body_tokens(index))) == expected
+    assert expected.fingerprint == fingerprint(title, text)
+    for field_text in (title, text, index.text("lead"), index.text("body")):
+        vocabulary = TextIndex.build({"t": field_text}).vocabulary("t")
+        for minimum, words in ((1, True), (_MIN_NUMBER, True), (_MIN_NUMBER, False)):
+            assert numbers(field_text, minimum, words, vocabulary=vocabulary) == numbers(field_text, minimum, words) \
+                == _reference_numbers(field_text, minimum, words)
+
+
+def test_features_and_numbers_as_before_on_the_fixture_texts():
+    texts = _fixture_texts()
+    assert len(texts) > 300
+    for title, text in texts:
+        _same(title, text)
+
+
+def test_features_and_numbers_as_before_on_real_articles(shared):
+    texts = _corpus_texts(shared)
+    assert len(texts) == 181
+    for title, text in texts:
+        _same(title, text)
+
+
+_PIECES = ["one", "Two", "twenty", "fifty-two", "сорок", "Двадцать", "пять", "трёх", "пʼять", "сто", "Minsk",
+           "Мінск", "Ales Bialiatski", "Алесь Беляцкі", "Viasna", "Lukashenka", "12", "1,100", "2025", "A320",
+           "31.2", "20:00", "years", "prisoners", "політвʼязнів", "and 39 other", "ещё 15", "Raman Moevich, 63,",
+           "the", "U.S.", "Mr.", "Café", "Łukasz", "naïve", "e\u0301", "O'Brien", "ſix", "_", "x"]
+_GLUE = [" ", "-", "\n", ", ", ". ", "! ", "", "\n\n", " — ", "«", "»"]
+
+
+@given(st.lists(st.tuples(st.sampled_from(_PIECES), st.sampled_from(_GLUE)), max_size=40),
+       st.lists(st.sampled_from(_PIECES), max_size=6))
+@settings(max_examples=300, deadline=None)
+def test_features_and_numbers_as_before_on_generated_texts(parts, title_words):
+    _same(" ".join(title_words), "".join(piece + glue for piece, glue in parts))
+
+
+# -- the decider: features only where a story may need them ---------------------------------------------
+
+def _article(title: str, text: str) -> Article:
+    item = FeedItem("https://feed.example/", "Feed", None, "https://feed.example/1", title, text, NOW)
+    return Article(item=item, title=title, text=text, text_source="summary")
+
+
+def test_an_article_without_hits_gets_its_fingerprint_and_no_story_features():
+    title, text = _fixture_texts()[0]
+    decision = Decider().decide(_article(title, text), [], {}, NOW)
+    assert decision.features is None and decision.story is None
+    assert decision.fingerprint == fingerprint(title, text)
+    assert Decider.describe(_article(title, text), [], {}).features is None
+
+
+@pytest.mark.parametrize("n", range(0, 40, 7))
+def test_an_article_with_hits_gets_the_features_it_had(n):
+    title, text = _fixture_texts()[n]
+    hit = Hit(rule="any", evidence=(), alert=False, snippet="", why="", words=())
+    decision = Decider().decide(_article(title, text), [hit], {}, NOW)
+    assert decision.features == _reference_features(title, text, NOW)
+    assert decision.fingerprint == decision.features.fingerprint
