@@ -9,6 +9,7 @@ Pure: stdlib, monitor.errors, monitor.rules.query and monitor.text only; the SQL
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from monitor.errors import RuleError
@@ -27,7 +28,7 @@ class SearchError(RuleError):
 def searchable(*texts: str | None) -> str:
     """The folded tokens of `texts`, joined by single spaces: what the index stores for one column.
     TextIndex's C-level passes give the canonical tokens (monitor.text.tokens.tokenize) ~15x faster."""
-    return " ".join(token for text in texts if text for token in TextIndex.build({"t": text}).tokens("t"))
+    return " ".join(itertools.chain.from_iterable(TextIndex.build({"t": text}).tokens("t") for text in texts if text))
 
 
 def to_match(node: Node) -> str:

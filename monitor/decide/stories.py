@@ -190,9 +190,12 @@ def features(title: str, text: str, published: datetime | None, *, index: TextIn
     entities = frozenset(k for k, _ in entity_counts.most_common(_MAX_ENTITIES))
     lead_entities = frozenset(_subjects(title, entity_counts) + _subjects(lead_text, entity_counts))
 
-    lead_numbers = {v for v, _, _ in numbers(title, _MIN_NUMBER, vocabulary=index.vocabulary("title"))} | {
-        v for v, _, _ in numbers(lead_text, _MIN_NUMBER, vocabulary=index.vocabulary("lead"))}
-    all_numbers = lead_numbers | {v for v, _, _ in numbers(body_text, _MIN_NUMBER, vocabulary=index.vocabulary("body"))}
+    lead_numbers = {v for v, _, _ in numbers(title, _MIN_NUMBER, vocabulary=_words(index, "title"))} | {
+        v for v, _, _ in numbers(lead_text, _MIN_NUMBER, vocabulary=_words(index, "lead"))}
+    # (the body's number words are looked for only when its tokens hold one, as they always were)
+    body_words = not NUMBER_WORDS.keys().isdisjoint(index.vocabulary("body"))
+    all_numbers = lead_numbers | {v for v, _, _ in numbers(body_text, _MIN_NUMBER, body_words,
+                                                            vocabulary=_words(index, "body"))}
 
     # title words weigh 3, lead words 2, body words 1: one count over the fields repeated so (the order in
     # which words first appear, which settles ties among the most common, is the same)
@@ -213,6 +216,11 @@ def features(title: str, text: str, published: datetime | None, *, index: TextIn
 
 
 _NOT_SEEN = object()
+
+
+def _words(index: TextIndex, field: str) -> frozenset[str] | None:
+    """The field's vocabulary where it holds every word of its text (numbers() then scans only for those)."""
+    return index.vocabulary(field) if index.plain(field) else None
 
 
 def _name(word: str, place_of: dict[str, str]) -> tuple[str, str] | None:

@@ -98,8 +98,9 @@ _PRESENT: dict[frozenset[str], re.Pattern[str]] = {}  # per set of candidate wor
 
 def _present(text: str, vocabulary: AbstractSet[str] | None) -> set[str]:
     """The number words that are whole words of `text` lower-cased. With the text's folded tokens
-    (`vocabulary`, monitor.text.tokens) only the number words among them are looked for: every number word
-    is its own folded token, so a number word of the text is one of its tokens (tests/test_text.py)."""
+    (`vocabulary`, of a text whose tokens are its plain words: TextIndex.plain) only the number words among
+    them are looked for: each number word is its own folded token, so a number word of such a text is one of
+    its tokens (tests/test_same_decisions.py; a combining mark would glue "é" and "one" into one token)."""
     if vocabulary is None:
         return NUMBER_WORDS.keys() & _WORD.findall(text.lower())
     candidates = NUMBER_WORDS.keys() & vocabulary
@@ -143,7 +144,8 @@ def numbers(text: str, minimum: int = 1, words: bool = True,
             vocabulary: AbstractSet[str] | None = None) -> list[tuple[int, int, int]]:
     """Counts written in `text` as (value, start, end): digits ("1,100") and, with `words`, number words
     ("fifty-two", "шестнадцать"). Years, ordinals and quantities with units ("six years", "12 million")
-    are left out. `vocabulary`: the folded tokens of `text` when the caller has them (a faster word scan)."""
+    are left out. `vocabulary`: the folded tokens of `text` when the caller has them and they are its plain
+    words (TextIndex.plain): a faster word scan."""
     found = []
     for match in _NUMBER.finditer(text):
         if match.start() and (text[match.start() - 1] in ".,:" or text[match.start() - 1].isalnum()

@@ -14,6 +14,7 @@ rule language (monitor.rules.query) and the lexicon (monitor.text) rely on `fold
 from __future__ import annotations
 
 import codecs
+import contextlib
 import functools
 import itertools
 import re
@@ -246,6 +247,12 @@ class _FieldIndex:
         self._found: dict[str, list[int]] = {}
 
     @property
+    def plain(self) -> bool:
+        """Whether every token is a whole word of the clean text: the text is ASCII and Cyrillic (cp1251)
+        only, so its tokens are exactly its runs of letters and digits (no combining marks, no other scripts)."""
+        return not self._careful and self._starts is None
+
+    @property
     def vocabulary(self) -> frozenset[str]:
         if self._vocabulary is None:
             self._vocabulary = frozenset(self.tokens)
@@ -358,6 +365,23 @@ class _FieldIndex:
         return found[n]
 
 
+_RECENT: dict[str, _FieldIndex] = {}  # the last few texts indexed -> their field index
+_RECENT_KEPT = 16  # an article's title and text, with room for the lead and body of two articles
+
+
+def _recent_field(text: str) -> _FieldIndex:
+    """The field index of `text`, shared with the last index built for an equal text: a field index is a pure
+    function of its text (what it computes lazily, it computes the same each time), so sharing changes no
+    answer. Looking up a text is one hash (kept by the string) and, for the same string, one identity test."""
+    entry = _RECENT.get(text)
+    if entry is None:
+        if len(_RECENT) >= _RECENT_KEPT:
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):  # (another thread evicted first)
+                del _RECENT[next(iter(_RECENT))]  # the oldest
+        entry = _RECENT[text] = _FieldIndex(text)
+    return entry
+
+
 class TextIndex:
     """Built ONCE per article; every rule is evaluated against it.
 
@@ -366,18 +390,23 @@ class TextIndex:
     search text) are computed on demand and kept.
     """
 
-    __slots__ = ("_fields", "_vocabulary")
+    __slots__ = ("_fields", "_texts", "_vocabulary")
 
-    def __init__(self, fields: dict[str, _FieldIndex]):
+    def __init__(self, fields: dict[str, _FieldIndex], texts: dict[str, str] | None = None):
         self._fields = fields
+        # the very strings given (a shared field index holds an equal one): callers may compare them by identity
+        self._texts = texts if texts is not None else {name: entry.text for name, entry in fields.items()}
         self._vocabulary: frozenset[str] | None = None
 
     @classmethod
     def build(cls, fields: Mapping[str, str]) -> TextIndex:
-        """Index each named field's text, e.g. {"title": "...", "text": "..."}."""
+        """Index each named field's text, e.g. {"title": "...", "text": "..."}. A text indexed moments ago
+        (the same article's title and text, indexed by the matcher, then for story features and search) is
+        not tokenised again: its field index is shared (see _recent_field)."""
         if len(_FOLDED) > _FOLD_CACHE_LIMIT:
             _FOLDED.clear()
-        return cls({name: _FieldIndex(text or "") for name, text in fields.items()})
+        texts = {name: text or "" for name, text in fields.items()}
+        return cls({name: _recent_field(text) for name, text in texts.items()}, texts)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -385,8 +414,7 @@ class TextIndex:
 
     def text(self, field: str) -> str:
         """The original text of `field` ("" for a field the article does not have)."""
-        entry = self._fields.get(field)
-        return entry.text if entry else ""
+        return self._texts.get(field, "")
 
     def tokens(self, field: str) -> list[str]:
         """Folded tokens of `field`, in order; a token's list index is its position."""
@@ -413,6 +441,12 @@ class TextIndex:
         """Sorted positions of the folded `token` in `field` (with `prefix`, of the tokens starting with it)."""
         entry = self._fields.get(field)
         return entry.positions(token, prefix) if entry else []
+
+    def plain(self, field: str) -> bool:
+        """Whether the tokens of `field` are exactly the runs of letters and digits of its text (see
+        _FieldIndex.plain): then a word of the text is one of its tokens, folded."""
+        entry = self._fields.get(field)
+        return entry is None or entry.plain
 
     def has(self, field: str, token: str) -> bool:
         entry = self._fields.get(field)
