@@ -101,9 +101,9 @@ def test_story_modules_are_pure(module):
     tree = ast.parse((Path(__file__).resolve().parents[1] / "monitor" / f"{module}.py").read_text(encoding="utf-8"))
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-    allowed = {"__future__", "bisect", "functools", "hashlib", "math", "re", "array", "collections", "collections.abc",
-               "dataclasses", "datetime", "monitor.text.tokens", "monitor.models", "monitor.decide.copies",
-               "monitor.text.lexicon", "monitor.text.numbers", "monitor.text.sentences",
+    allowed = {"__future__", "bisect", "functools", "hashlib", "math", "re", "array", "struct", "collections",
+               "collections.abc", "dataclasses", "datetime", "monitor.text.tokens", "monitor.models",
+               "monitor.decide.copies", "monitor.text.lexicon", "monitor.text.numbers", "monitor.text.sentences",
                "monitor.text.latin"}
     assert imported <= allowed, imported - allowed
 

@@ -11,6 +11,7 @@ texts, distinct reports >= 19. SimHashIndex: 5 blocks of 13/12 bits probed withi
 from __future__ import annotations
 
 import hashlib
+import struct
 from array import array
 from collections.abc import Iterable, Sequence
 
@@ -22,7 +23,6 @@ NEAR_DUPLICATE_BITS = 9  # calibrated: see the module docstring and tests/test_s
 _SHINGLE = 3
 _MIN_BODY_TOKENS = 20  # shorter bodies (summaries) are fingerprinted together with the title
 _MASK64 = (1 << 64) - 1
-_BIT_TABLES = tuple(bytes((v >> b) & 1 for v in range(256)) for b in range(8))
 
 
 class _TokenHashes(dict):
@@ -51,16 +51,32 @@ def simhash(tokens: Sequence[str]) -> int:
     if len(hashes) < _SHINGLE:
         hashes += [0] * (_SHINGLE - len(hashes))
     shingles = set(map(hash, zip(hashes, hashes[1:], hashes[2:], strict=False)))
-    raw = array("q", shingles).tobytes()  # little-endian words on every platform CPython runs news on
     half = len(shingles)
+    raw = struct.pack(f"<{half}q", *shingles)  # each shingle hash as 8 little-endian bytes
+    masks = _bit_masks(half)
     fp = 0
     bit = 0
-    for column in (raw[p::8] for p in range(8)):  # byte p of every shingle hash
-        for table in _BIT_TABLES:
-            if column.translate(table).count(1) * 2 > half:
+    for p in range(8):  # byte p of every shingle hash, as one integer; its bit b of each byte, counted at once
+        column = int.from_bytes(raw[p::8], "little")
+        for mask in masks:
+            if (column & mask).bit_count() * 2 > half:
                 fp |= 1 << bit
             bit += 1
     return fp & _MASK64
+
+
+_MASKS: tuple[int, ...] = ()  # per bit b: an integer with bit b of each of its _MASK_BYTES bytes set
+_MASK_BYTES = 0
+
+
+def _bit_masks(n: int) -> tuple[int, ...]:
+    """Masks for n bytes read as one little-endian integer (longer ones serve: AND stops at the shorter)."""
+    global _MASKS, _MASK_BYTES
+    if n > _MASK_BYTES:
+        size = max(1024, 1 << (n - 1).bit_length())
+        _MASKS = tuple(int.from_bytes(bytes([1 << b]) * size, "little") for b in range(8))
+        _MASK_BYTES = size
+    return _MASKS
 
 
 def body_tokens(index: TextIndex) -> list[str]:
