@@ -326,11 +326,12 @@ def _work(conn: Connection, memory_bytes: int) -> None:
 def _vm_peak() -> int:
     """Peak address-space size of this process in bytes (Linux), 0 where /proc does not say."""
     try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmPeak:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
+        with open("/proc/self/status", "rb") as status:  # one read and a find: this runs after every page
+            data = status.read()
+        at = data.find(b"\nVmPeak:")
+        if at >= 0:
+            return int(data[at + 8:data.index(b"kB", at)]) * 1024
+    except (OSError, ValueError):
         pass
     return 0
 

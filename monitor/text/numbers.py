@@ -93,33 +93,23 @@ def _pattern(words: frozenset[str]) -> re.Pattern[str]:
     return pattern
 
 
-_PRESENT: dict[frozenset[str], re.Pattern[str]] = {}  # per set of candidate words: the whole-word finder
-
-
-def _present(text: str, vocabulary: AbstractSet[str] | None) -> set[str]:
-    """The number words that are whole words of `text` lower-cased. With the text's folded tokens
-    (`vocabulary`, of a text whose tokens are its plain words: TextIndex.plain) only the number words among
-    them are looked for: each number word is its own folded token, so a number word of such a text is one of
-    its tokens (tests/test_same_decisions.py; a combining mark would glue "é" and "one" into one token)."""
+def _present(text: str, vocabulary: AbstractSet[str] | None) -> AbstractSet[str]:
+    """The number words to look for in `text`: those that are whole words of it lower-cased. With the folded
+    tokens of a text whose tokens are its plain words (`vocabulary`; TextIndex.plain: ASCII and Cyrillic
+    only), the number words among them: each number word is its own folded token, so a number word of such
+    a text is one of its tokens, and the case-blind search for one that is a token but no whole word finds
+    nothing there (tests/test_same_decisions.py; in other text a combining mark glues "é" and "one" into
+    one token, and "ſix" matches "six" case-blind, hence the whole-text scan)."""
     if vocabulary is None:
         return NUMBER_WORDS.keys() & _WORD.findall(text.lower())
-    candidates = NUMBER_WORDS.keys() & vocabulary
-    if not candidates:
-        return set()
-    key = frozenset(candidates)
-    pattern = _PRESENT.get(key)
-    if pattern is None:
-        if len(_PRESENT) > 4096:
-            _PRESENT.clear()
-        pattern = _PRESENT[key] = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, key)) + r")(?!\w)")
-    return set(pattern.findall(text.lower()))
+    return NUMBER_WORDS.keys() & vocabulary
 
 
 def _word_numbers(text: str, vocabulary: AbstractSet[str] | None = None) -> list[tuple[int, int, int]]:
     """Number words as (value, start, end): a whole word that is a number word (case-insensitive), joined
-    with the unit word right after one space or hyphen ("fifty-two"). The words present are found first
-    (see _present), then only they are searched for (a regex alternation of every number word took a
-    third of an article's features)."""
+    with the unit word right after one space or hyphen ("fifty-two"). The words that may be present are
+    found first (see _present), then only they are searched for (a regex alternation of every number word
+    took a third of an article's features)."""
     present = _present(text, vocabulary)
     if not present:
         return []
