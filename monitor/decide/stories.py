@@ -300,6 +300,9 @@ class StoryDecision:
     reason: str
 
 
+_NO_LEADS: frozenset[str] = frozenset()  # one shared empty set: each frozenset() is a new 216-byte object
+
+
 class _Story:
     """One story's summary: all the state a story keeps besides its posting entries (persistable as is)."""
 
@@ -313,7 +316,7 @@ class _Story:
         self.heads: tuple[int, ...] = ()  # headline numbers seen in its articles
         self.size = 0  # articles
         self.freed: tuple[str, ...] = ()  # name keys of the people its release reports name as freed
-        self.leads: frozenset[str] = frozenset()  # name keys of its articles' titles and leads (at most 24)
+        self.leads: frozenset[str] = _NO_LEADS  # name keys of its articles' titles and leads (at most 24)
 
 
 class StoryIndex:
