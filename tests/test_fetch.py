@@ -215,41 +215,47 @@ def test_gzip_bomb_is_capped_on_decoded_size(site):
 # -- deadline -----------------------------------------------------------------------------------
 
 
-def _trickle(conn: socket.socket) -> None:
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n")
-    for _ in range(40):  # one byte every 0.1 s: each read is quick, the whole body takes 4 s
-        conn.sendall(b"x")
-        time.sleep(0.1)
-
-
 def test_trickling_body_is_cut_off_at_the_total_deadline(raw_server):
-    port = raw_server(_trickle)
-    started = time.monotonic()
+    sent: list[int] = []  # bytes of body the server got out before the client hung up
+    done = threading.Event()
 
+    def trickle(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 600\r\n\r\n")
+        try:
+            for _ in range(600):  # one byte every 0.1 s: each read is quick, the whole body takes 60 s
+                conn.sendall(b"x")
+                sent.append(1)
+                time.sleep(0.1)
+        finally:
+            done.set()
+
+    port = raw_server(trickle)
     outcome = fetcher(deadline=1.0, read_timeout=5.0).fetch(Request(f"http://127.0.0.1:{port}/slow"))
 
-    elapsed = time.monotonic() - started
     assert isinstance(outcome.error, FetchError)
     assert "deadline" in str(outcome.error)
     assert outcome.response is None
-    assert 0.9 <= elapsed < 2.0
-    assert 0.9 <= outcome.seconds < 2.0
-
-
-def _headers_then_silence(conn: socket.socket) -> None:
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n")
-    time.sleep(2.5)
+    assert outcome.seconds >= 0.9  # not before the deadline
+    # ...and at it: the client closed the connection, so the server's next writes failed long before the
+    # 60 s body was out (each read was quick, so only the total deadline can have ended it)
+    assert done.wait(30) and len(sent) < 600
 
 
 def test_read_timeout_is_not_reported_as_the_deadline(raw_server):
-    port = raw_server(_headers_then_silence)
-    started = time.monotonic()
+    hung_up = threading.Event()  # the client closed the connection while the server stayed silent
 
+    def headers_then_silence(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n")
+        conn.settimeout(120)  # silent far longer than the 5 s deadline: only the client can end this
+        if conn.recv(1) == b"":
+            hung_up.set()
+
+    port = raw_server(headers_then_silence)
     outcome = fetcher(deadline=5.0, read_timeout=0.3).fetch(Request(f"http://127.0.0.1:{port}/"))
 
     assert isinstance(outcome.error, FetchError)
-    assert time.monotonic() - started < 2.0  # the read timeout, not the deadline, ended it
-    assert "deadline" not in str(outcome.error)  # so the message must not blame the 5 s deadline
+    assert hung_up.wait(30)  # the client gave up on the silent server, and...
+    assert "deadline" not in str(outcome.error)  # ...the read timeout, not the 5 s deadline, ended it
     assert "timeout" in str(outcome.error).lower() or "timed out" in str(outcome.error).lower()
 
 
@@ -550,15 +556,20 @@ def test_fetch_many_keeps_order_and_isolates_failures(site):
 
 
 def test_fetch_many_runs_concurrently(site):
+    # Each answer waits until all four requests are in the server at once: fetched one after another, the
+    # first would wait in vain and fail; so four "ok"s prove the four were open together.
+    together = threading.Barrier(4)
+
     def slow(_info):
-        time.sleep(0.4)
+        try:
+            together.wait(timeout=20)
+        except threading.BrokenBarrierError:
+            return 503, {}, b"not all four requests arrived together"
         return 200, {}, b"ok"
 
     site.route("/slow", slow)
-    started = time.monotonic()
-    outcomes = fetcher(per_host=4).fetch_many([Request(site.url(f"/slow?n={i}")) for i in range(4)])
-    assert [o.response.body for o in outcomes] == [b"ok"] * 4
-    assert time.monotonic() - started < 1.3  # four 0.4 s answers in parallel, not 1.6 s in a row
+    outcomes = fetcher(per_host=4, deadline=60).fetch_many([Request(site.url(f"/slow?n={i}")) for i in range(4)])
+    assert [o.response.body if o.response else o.error for o in outcomes] == [b"ok"] * 4
 
 
 def test_fetch_many_of_nothing():

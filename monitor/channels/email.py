@@ -146,7 +146,9 @@ class EmailSender:
             self._drop()
             # smtplib reports a read timeout as "Connection unexpectedly closed: timed out"
             timed_out = isinstance(exc, TimeoutError) or "timed out" in str(exc)
-            reason = ("the round's time budget ran out" if self._aborted or isinstance(exc, BudgetSpent)
+            # the socket's timeout is the budget's rest when that is shorter: it may fire before the watchdog
+            spent = self._aborted or isinstance(exc, BudgetSpent) or (timed_out and time.monotonic() >= deadline)
+            reason = ("the round's time budget ran out" if spent
                       else f"no answer within {c.timeout:g}s" if timed_out else str(exc) or "closed")
             raise DeliveryError(f"{type(exc).__name__}: {reason}", channel_down=True, **where) from None
         return {addr: DeliveryError(f"refused: {refused[addr][0]} {_text(refused[addr][1])}",
