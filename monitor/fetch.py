@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
 import aiohttp
+import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from monitor.addresses import Networks, blocked_reason, check_url
+from monitor.addresses import Networks, address_verdict, blocked_reason, check_url
 from monitor.config import FetchConfig
 from monitor.errors import BlockedAddressError, FetchError, HTTPStatusError, TooLargeError
 
@@ -108,7 +109,7 @@ class _PolicyResolver(AbstractResolver):
             return results
         allowed, refused = [], []
         for res in results:
-            reason = blocked_reason(ipaddress.ip_address(res["host"]), False, self._allow_networks)
+            reason = address_verdict(res["host"], False, self._allow_networks)
             (refused if reason else allowed).append(f"{res['host']} {reason}")
             if not reason:
                 allowed[-1] = res
@@ -137,10 +138,10 @@ def _socket_gate(allow_private: bool, allow_networks: Networks) -> Callable[[Add
 
     def open_socket(addr_info: AddrInfo) -> socket.socket:
         family, type_, proto, _, sockaddr = addr_info
-        ip = ipaddress.ip_address(sockaddr[0])
-        reason = blocked_reason(ip, allow_private, allow_networks)
+        reason = address_verdict(sockaddr[0], allow_private, allow_networks)
         if reason:
-            raise _RefusedConnection(f"{ip} {reason} (set fetch.allow_private_networks to allow it)")
+            raise _RefusedConnection(f"{ipaddress.ip_address(sockaddr[0])} {reason} "
+                                     "(set fetch.allow_private_networks to allow it)")
         return socket.socket(family, type_, proto)
 
     return open_socket
@@ -167,16 +168,44 @@ class _Deadline:
         self._left = None
 
 
-async def _queued(_session: object, ctx: object, _params: object) -> None:
-    clock = getattr(ctx, "trace_request_ctx", None)
-    if isinstance(clock, _Deadline):
-        clock.pause()
+class _Slots:
+    """The connection limits (fetch.concurrency, fetch.per_host), taken by the fetcher itself around each
+    hop, so the wait for a slot happens where the deadline can be paused. aiohttp's connector keeps the same
+    limits but never has a request to queue; its trace hooks, which cost more per request than the rest of
+    the fetcher's own work, are not needed to see the queue."""
 
+    def __init__(self, total: int, per_host: int):
+        self._total = asyncio.Semaphore(total)
+        self._per_host = per_host
+        self._hosts: dict[tuple, asyncio.Semaphore] = {}
 
-async def _dequeued(_session: object, ctx: object, _params: object) -> None:
-    clock = getattr(ctx, "trace_request_ctx", None)
-    if isinstance(clock, _Deadline):
-        clock.resume()
+    async def take(self, url: yarl.URL, clock: _Deadline) -> tuple[asyncio.Semaphore, asyncio.Semaphore]:
+        """Wait for a slot of the URL's host (scheme, host, port: aiohttp's pool key) and a global one,
+        the deadline paused meanwhile; returns both, for `give`."""
+        key = (url.scheme, url.raw_host, url.port)
+        host = self._hosts.get(key)
+        if host is None:
+            host = self._hosts[key] = asyncio.Semaphore(self._per_host)
+        if host.locked() or self._total.locked():
+            clock.pause()
+            try:
+                await host.acquire()
+                try:
+                    await self._total.acquire()
+                except BaseException:
+                    host.release()
+                    raise
+            finally:
+                clock.resume()
+        else:
+            await host.acquire()
+            await self._total.acquire()
+        return host, self._total
+
+    @staticmethod
+    def give(taken: tuple[asyncio.Semaphore, asyncio.Semaphore]) -> None:
+        for slot in taken:
+            slot.release()
 
 
 def _connect_error(exc: aiohttp.ClientConnectorError, url: str) -> FetchError:
@@ -226,16 +255,15 @@ class Fetcher:
             socket_factory=_socket_gate(self.config.allow_private_networks, self._networks))
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout,
                                         sock_read=self.config.read_timeout)
-        tracing = aiohttp.TraceConfig()
-        tracing.on_connection_queued_start.append(_queued)
-        tracing.on_connection_queued_end.append(_dequeued)
         return aiohttp.ClientSession(
-            connector=connector, timeout=timeout, auto_decompress=True, trust_env=False, trace_configs=[tracing],
+            connector=connector, timeout=timeout, auto_decompress=True, trust_env=False,
             headers={"User-Agent": self.config.user_agent, "Accept-Encoding": "gzip, deflate"})
 
     async def _fetch_all(self, requests: Sequence[Request], done: Callable[[], None] | None = None) -> list[Outcome]:
+        slots = _Slots(self.config.concurrency, self.config.per_host)
+
         async def one(session: aiohttp.ClientSession, request: Request) -> Outcome:
-            outcome = await self._fetch_one(session, request)
+            outcome = await self._fetch_one(session, slots, request)
             if done is not None:
                 done()
             return outcome
@@ -243,11 +271,11 @@ class Fetcher:
         async with self._session() as session:
             return list(await asyncio.gather(*(one(session, r) for r in requests)))
 
-    async def _fetch_one(self, session: aiohttp.ClientSession, request: Request) -> Outcome:
+    async def _fetch_one(self, session: aiohttp.ClientSession, slots: _Slots, request: Request) -> Outcome:
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.config.deadline) as timeout:
-                response = await self._get(session, request, _Deadline(timeout))
+                response = await self._get(session, slots, request, _Deadline(timeout))
             return Outcome(request, response=response, seconds=time.monotonic() - started)
         except FetchError as exc:
             error = exc.at(request.url)
@@ -266,7 +294,8 @@ class Fetcher:
             error = FetchError(f"{type(exc).__name__}: {exc}", url=request.url)
         return Outcome(request, error=error, seconds=time.monotonic() - started, failure=_failure(error))
 
-    async def _get(self, session: aiohttp.ClientSession, request: Request, clock: _Deadline) -> Response:
+    async def _get(self, session: aiohttp.ClientSession, slots: _Slots, request: Request,
+                   clock: _Deadline) -> Response:
         headers = {"Accept": _ACCEPT[request.kind]}
         if request.etag:
             headers["If-None-Match"] = request.etag
@@ -276,20 +305,24 @@ class Fetcher:
         all_permanent = True
         for _hop in range(MAX_REDIRECTS + 1):
             target = check_url(url, self.config.allow_private_networks, self._networks)
-            async with session.get(target, headers=headers, allow_redirects=False, trace_request_ctx=clock) as resp:
-                if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
-                    all_permanent = all_permanent and resp.status in (301, 308)
-                    url = urljoin(url, resp.headers["Location"])
-                    permanent = url if all_permanent else None
-                    continue
-                resp_headers = {k.lower(): v for k, v in resp.headers.items()}
-                if resp.status == 304:
-                    return Response(url, 304, resp_headers, b"", permanent)
-                if resp.status >= 400:
-                    raise HTTPStatusError(f"HTTP {resp.status} {resp.reason or ''}".strip(), url=url,
-                                          status=resp.status, retry_after=resp_headers.get("retry-after"))
-                body = await self._read_capped(resp, self._caps[request.kind], url)
-                return Response(url, resp.status, resp_headers, body, permanent)
+            taken = await slots.take(target, clock)
+            try:
+                async with session.get(target, headers=headers, allow_redirects=False) as resp:
+                    if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
+                        all_permanent = all_permanent and resp.status in (301, 308)
+                        url = urljoin(url, resp.headers["Location"])
+                        permanent = url if all_permanent else None
+                        continue
+                    resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+                    if resp.status == 304:
+                        return Response(url, 304, resp_headers, b"", permanent)
+                    if resp.status >= 400:
+                        raise HTTPStatusError(f"HTTP {resp.status} {resp.reason or ''}".strip(), url=url,
+                                              status=resp.status, retry_after=resp_headers.get("retry-after"))
+                    body = await self._read_capped(resp, self._caps[request.kind], url)
+                    return Response(url, resp.status, resp_headers, body, permanent)
+            finally:
+                slots.give(taken)
         raise FetchError(f"more than {MAX_REDIRECTS} redirects", url=request.url)
 
     @staticmethod

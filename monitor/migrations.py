@@ -211,6 +211,25 @@ def _search_index(db: Database) -> None:
         log.info("search index: %s articles indexed in %.0f s", f"{done:,}", time.monotonic() - started)
 
 
+def _015_copy_index(db: Database) -> None:
+    """The copy index kept as a snapshot (its arrays as blobs, monitor.decide.copies), so a process loads it
+    without scanning every article's fingerprint and sorting them; and the articles whose fingerprint
+    changed, that were deleted or whose id was reused since it was taken, noted by triggers: whatever writes
+    the articles table (an update, retention), the snapshot plus what came after it is what a rebuild gives."""
+    db.execute("CREATE TABLE IF NOT EXISTS copy_index (part TEXT PRIMARY KEY, data BLOB NOT NULL)")
+    db.execute("CREATE TABLE IF NOT EXISTS copy_index_changes (article_id INTEGER PRIMARY KEY)")
+    db.execute("CREATE TRIGGER IF NOT EXISTS copy_index_deleted AFTER DELETE ON articles "
+               "WHEN old.fingerprint IS NOT NULL "
+               "BEGIN INSERT OR IGNORE INTO copy_index_changes (article_id) VALUES (old.id); END")
+    db.execute("CREATE TRIGGER IF NOT EXISTS copy_index_refingerprinted AFTER UPDATE OF fingerprint ON articles "
+               "WHEN old.fingerprint IS NOT new.fingerprint "
+               "BEGIN INSERT OR IGNORE INTO copy_index_changes (article_id) VALUES (new.id); END")
+    # SQLite may give a new article the id of a deleted one at or below the snapshot's last id: noted too
+    db.execute("CREATE TRIGGER IF NOT EXISTS copy_index_reused AFTER INSERT ON articles "
+               "WHEN new.id <= (SELECT CAST(data AS INTEGER) FROM copy_index WHERE part = 'upto') "
+               "BEGIN INSERT OR IGNORE INTO copy_index_changes (article_id) VALUES (new.id); END")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_initial", _001_initial),
     ("002_feed_health", _002_feed_health),
@@ -226,4 +245,5 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("012_search", _012_search),
     ("013_read_indexes", _013_read_indexes),
     ("014_search_contentless", _014_search_contentless),
+    ("015_copy_index", _015_copy_index),
 ]

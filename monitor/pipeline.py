@@ -201,7 +201,7 @@ class Pipeline:
         stories idle for STORY_MEMORY (release stories: FOLLOW_UP) are dropped from memory once a day."""
         now = self.clock()
         if self.decider is None:
-            self.decider = Decider.rebuild(store.fingerprints(),
+            self.decider = Decider.rebuild(store.copy_index(),
                                            store.story_rows(now - STORY_MEMORY, now - FOLLOW_UP))
             self._pruned = now
         elif now - self._pruned >= timedelta(days=1):

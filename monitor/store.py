@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from monitor.decide.alerts import claim
+from monitor.decide.copies import SimHashIndex
 from monitor.migrations import MIGRATIONS, SEARCH_FOLD
 from monitor.models import (
     Article,
@@ -188,8 +189,11 @@ class Store:
         after the check planned under the old one."""
         cutoff = iso(now)
         since = {seconds: iso(now - timedelta(seconds=seconds)) for seconds in set((intervals or {}).values())}
-        rows = self.db.execute("SELECT url, name, fetch_url, etag, last_modified, body_hash, last_full_fetch, errors, "
-                               "next_check, last_checked, full_items FROM feeds WHERE disabled = 0 ORDER BY url")
+        # in table order (the order feeds were added): a batch of due feeds then updates neighbouring rows, so
+        # each batch's commit writes a slice of the table's pages, not (by URL order) nearly all of them
+        rows = self.db.conn.execute(
+            "SELECT url, name, fetch_url, etag, last_modified, body_hash, last_full_fetch, errors, next_check, "
+            "last_checked, full_items FROM feeds WHERE disabled = 0 ORDER BY rowid")
         wanted = set(urls) if urls is not None else None
         since_of = {url: since[seconds] for url, seconds in (intervals or {}).items()}  # checked before: due
         out = []
@@ -210,27 +214,46 @@ class Store:
         self.record_polls([(url, decision)], now)
 
     def record_polls(self, polls: Sequence[tuple[str, PollDecision]], now: datetime) -> None:
-        """record_poll for a batch of feeds, in one transaction: one prepared statement per kind of
-        outcome, executed for every feed of that kind."""
+        """record_poll for a batch of feeds, in one transaction. Successful polls that leave the same marks
+        (every 304 of a cycle with one interval: the same next check, no new validators) are one group, written
+        by one statement over a JSON list of their URLs: an unchanged cycle costs a statement per batch,
+        not one per feed."""
         at = iso(now)
-        ok = [{"now": at, "next": iso(d.next_check), "etag": d.etag, "lm": d.last_modified, "hash": d.body_hash,
-               "full": int(d.full_fetch), "url": url} for url, d in polls if d.ok]
-        failed = [{"now": at, "next": iso(d.next_check), "error": (d.error or "")[:2000], "disable": d.disable,
-                   "url": url} for url, d in polls if not d.ok]
-        moved = [(d.moved_to, url) for url, d in polls if d.moved_to]
+        stamps: dict[datetime, str] = {}  # the cycle's feeds share a few next-check moments: format each once
+
+        def stamp(moment: datetime) -> str:
+            found = stamps.get(moment)
+            if found is None:
+                found = stamps[moment] = iso(moment)
+            return found
+
+        groups: dict[tuple, list[str]] = {}
+        failed, moved = [], []
+        for url, d in polls:
+            if d.ok:
+                groups.setdefault((stamp(d.next_check), d.etag, d.last_modified, d.body_hash, int(d.full_fetch)),
+                                  []).append(url)
+            else:
+                failed.append((at, stamp(d.next_check), (d.error or "")[:2000], d.disable, url))
+            if d.moved_to:
+                moved.append((d.moved_to, url))
         with self.transaction():
-            if ok:
+            if groups:
                 self.db.conn.executemany(
                     "UPDATE feeds SET last_checked = :now, last_ok = :now, next_check = :next, errors = 0, "
                     "last_error = NULL, failing_since = NULL, etag = coalesce(:etag, etag), "
                     "last_modified = coalesce(:lm, last_modified), body_hash = coalesce(:hash, body_hash), "
-                    "last_full_fetch = CASE WHEN :full THEN :now ELSE last_full_fetch END WHERE url = :url", ok)
+                    "last_full_fetch = CASE WHEN :full THEN :now ELSE last_full_fetch END "
+                    "WHERE url IN (SELECT value FROM json_each(:urls))",
+                    [{"now": at, "next": next_check, "etag": etag, "lm": lm, "hash": digest, "full": full,
+                      "urls": json.dumps(urls, ensure_ascii=False)}
+                     for (next_check, etag, lm, digest, full), urls in groups.items()])
             if failed:
                 self.db.conn.executemany(
-                    "UPDATE feeds SET last_checked = :now, next_check = :next, errors = errors + 1, "
-                    "last_error = :error, failing_since = coalesce(failing_since, :now), "
-                    "disabled = CASE WHEN :disable IS NULL THEN disabled ELSE 1 END, "
-                    "disabled_reason = coalesce(:disable, disabled_reason) WHERE url = :url", failed)
+                    "UPDATE feeds SET last_checked = ?1, next_check = ?2, errors = errors + 1, "
+                    "last_error = ?3, failing_since = coalesce(failing_since, ?1), "
+                    "disabled = CASE WHEN ?4 IS NULL THEN disabled ELSE 1 END, "
+                    "disabled_reason = coalesce(?4, disabled_reason) WHERE url = ?5", failed)
             if moved:
                 self.db.conn.executemany("UPDATE feeds SET fetch_url = ? WHERE url = ?", moved)
 
@@ -434,6 +457,52 @@ class Store:
         for row in self.db.execute("SELECT id, fingerprint FROM articles WHERE fingerprint IS NOT NULL"):
             yield row[0], unsigned64(row[1])
 
+    # the kept snapshot is taken again once what came after it is this share of it (or COPY_TAIL_MIN rows)
+    COPY_TAIL_SHARE, COPY_TAIL_MIN = 8, 4096
+
+    def copy_index(self) -> SimHashIndex:
+        """The copy index over every stored fingerprint, as a rebuild from the articles would give it: the
+        kept snapshot (migration 015) with the changes its triggers noted and the articles stored after it
+        applied. With no snapshot, or once what came after it reaches an eighth of it, the index is taken
+        again and kept: loading costs a few blob reads and a short tail, not a scan and a sort of every
+        article. Read and re-taken in one transaction, so no write slips between."""
+        conn = self.db.conn
+        with self.transaction():
+            parts = dict(conn.execute("SELECT part, data FROM copy_index"))
+            try:
+                upto = int(parts.pop("upto"))
+                index = SimHashIndex.from_snapshot(parts)
+            except (KeyError, ValueError):  # none yet (or unreadable): rebuilt from the articles and kept
+                index = SimHashIndex.from_rows(self.fingerprints())
+                self._keep_copy_index(index)
+                return index
+            changes = conn.execute("SELECT c.article_id, a.fingerprint FROM copy_index_changes c LEFT JOIN "
+                                   "articles a ON a.id = c.article_id WHERE c.article_id <= ?", [upto]).fetchall()
+            for article_id, _ in changes:
+                index.remove(article_id)
+            after = 0
+            for article_id, fp in changes:
+                if fp is not None:
+                    index.add(article_id, unsigned64(fp))
+                    after += 1
+            for article_id, fp in conn.execute("SELECT id, fingerprint FROM articles WHERE id > ? AND "
+                                               "fingerprint IS NOT NULL ORDER BY id", [upto]):
+                index.add(article_id, unsigned64(fp))
+                after += 1
+            if max(after, len(changes)) >= max(self.COPY_TAIL_MIN, len(index) // self.COPY_TAIL_SHARE):
+                self._keep_copy_index(index)
+        return index
+
+    def _keep_copy_index(self, index: SimHashIndex) -> None:
+        """Replace the kept snapshot with `index`, which holds every fingerprint stored up to now."""
+        conn = self.db.conn
+        parts = index.snapshot()
+        upto = conn.execute("SELECT coalesce(max(id), 0) FROM articles").fetchone()[0]
+        conn.execute("DELETE FROM copy_index")
+        conn.executemany("INSERT INTO copy_index (part, data) VALUES (?, ?)",
+                         [*parts.items(), ("upto", str(upto).encode())])
+        conn.execute("DELETE FROM copy_index_changes")
+
     def story_rows(self, since: datetime, releases_since: datetime | None = None) -> Iterator[StoryMember]:
         """The articles with hits first seen since `since`, and release stories' articles first seen since
         `releases_since` (follow-ups weeks later still find them), oldest first, with their stories and features."""
@@ -447,7 +516,7 @@ class Store:
             yield StoryMember(int(row["story"]), json.loads(row["story_features"]), tuple(row["rules"].split("\x1f")),
                               _moment(row["first_seen"]))
 
-    # release facts are read from the partial index articles_release_facts (migration 013): the column sits
+    # release facts are read from the partial index articles_release_facts (migration 015): the column sits
     # after the article's text in each row, so reading it from the table walks the text's overflow pages
     _RELEASE_STORY_IDS = "SELECT story FROM articles WHERE release_facts IS NOT NULL"
 

@@ -15,6 +15,7 @@ import yaml
 # libyaml's parser (PyYAML's C binding) reads a 10,000-feed config ~12x faster than the pure-Python one and
 # gives the same nodes and marks; the pure one stands in where PyYAML was built without libyaml.
 FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR = "tag:yaml.org,2002:str"
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ def mark_of(lines: Lines, loc: tuple) -> Mark | None:
 
 
 def _refuse_anchors(text: str, loader_class: type) -> None:
+    if "&" not in text and "*" not in text:
+        return  # an anchor is written `&name` and an alias `*name`: without either character there is neither
     for event in yaml.parse(text, Loader=loader_class):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             mark = event.start_mark
@@ -90,10 +93,16 @@ def _refuse_anchors(text: str, loader_class: type) -> None:
 
 def _build(loader: yaml.BaseLoader, node: yaml.Node, path: tuple, lines: Lines) -> Any:
     lines[path] = Mark(node.start_mark.line + 1, node.start_mark.column + 1, getattr(node, "style", None) or None)
+    if type(node) is yaml.ScalarNode:  # most nodes (a feed's url): built without construct_object's graph
+        if node.tag == _STR:           # bookkeeping; a string is the scalar's own value, as SafeLoader gives it
+            return node.value
+        if node.tag in loader.yaml_constructors:
+            return loader.yaml_constructors[node.tag](loader, node)
     if isinstance(node, yaml.MappingNode):
         out: dict = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            is_str = type(key_node) is yaml.ScalarNode and key_node.tag == _STR
+            key = key_node.value if is_str else loader.construct_object(key_node, deep=True)
             if key == "<<":
                 raise YamlLocatedError("YAML merge keys are not allowed here",
                                        key_node.start_mark.line + 1, key_node.start_mark.column + 1)

@@ -53,10 +53,12 @@ class Decider:
         self.stories = stories or StoryIndex()
 
     @classmethod
-    def rebuild(cls, fingerprints: Iterable[tuple[int, int]],
+    def rebuild(cls, fingerprints: Iterable[tuple[int, int]] | SimHashIndex,
                 members: Iterable[StoryMember]) -> Decider:
-        """From the store's (article id, fingerprint) pairs and the articles of its recent stories."""
-        return cls(SimHashIndex.from_rows(fingerprints), StoryIndex.from_rows(
+        """From the store's copy index (or its (article id, fingerprint) pairs) and the articles of its
+        recent stories."""
+        simhashes = fingerprints if isinstance(fingerprints, SimHashIndex) else SimHashIndex.from_rows(fingerprints)
+        return cls(simhashes, StoryIndex.from_rows(
             (m.story, StoryFeatures.from_dict(m.features), m.rules, m.first_seen) for m in members))
 
     def decide(self, article: Article, hits: Sequence[Hit], rules: Mapping[str, Rule], now: datetime,

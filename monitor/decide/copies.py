@@ -1,7 +1,8 @@
 """Is this article a copy of one we hold? 64-bit SimHash of the cleaned body, its resident banded index, the
 threshold, and the reason a copy gives.
 
-Pure: data in, decisions out; the store keeps fingerprints, `SimHashIndex.from_rows` rebuilds.
+Pure: data in, decisions out; the store keeps fingerprints and a snapshot of the index (`snapshot()` /
+`from_snapshot()`: its arrays as bytes, loaded without a scan of the articles or a sort), `from_rows` rebuilds.
 Near-duplicate: Hamming <= 9 between SimHashes of the cleaned body (word 3-shingles; template lines dropped):
 copies and updates measure 0-5 bits on tests/fixtures/stories.yaml and 3-9 bits for edited copies of 5 KB
 texts, distinct reports >= 19. SimHashIndex: 5 blocks of 13/12 bits probed within 1 bit (exact to 9 bits),
@@ -13,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import struct
 from array import array
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
 
 from monitor.models import signed64
 from monitor.text.sentences import article_index, clean_text
@@ -131,6 +133,8 @@ class SimHashIndex:
         self._compacted = 0  # rows [0, _compacted) are in the CSR tables
         self._pending: list[dict[int, list[int]]] = [{} for _ in self.WIDTHS]
         self._compact_every = compact_every
+        self._dead: set[int] = set()  # rows of articles deleted or re-fingerprinted since a snapshot
+        self._sorted = 0  # rows [0, _sorted) are in article id order (a snapshot's rows): found by bisection
 
     @classmethod
     def from_rows(cls, rows: Iterable[tuple[int, int]]) -> SimHashIndex:
@@ -142,8 +146,48 @@ class SimHashIndex:
         index._compact()
         return index
 
+    SNAPSHOT_PARTS = ("ids", "fps", *(f"{kind}{b}" for b in range(len(WIDTHS)) for kind in ("starts", "rows")))
+
+    def snapshot(self) -> dict[str, bytes]:
+        """The index as bytes, for the store to keep: rows of removed articles dropped, rows in article id
+        order, every row in the tables (compacted); `from_snapshot` loads it with no sort."""
+        order = sorted((row for row in range(len(self._ids)) if row not in self._dead), key=self._ids.__getitem__)
+        if self._dead or order != list(range(len(self._ids))):
+            self._ids = array("q", map(self._ids.__getitem__, order))
+            self._fps = array("q", map(self._fps.__getitem__, order))
+            self._dead = set()
+            self._compacted = -1  # every table is rebuilt below
+        if self._compacted != len(self._ids):
+            self._compact()
+        self._sorted = len(self._ids)
+        parts = {"ids": self._ids.tobytes(), "fps": self._fps.tobytes()}
+        for block, (starts, rows) in enumerate(zip(self._starts, self._rows, strict=True)):
+            parts[f"starts{block}"], parts[f"rows{block}"] = starts.tobytes(), rows.tobytes()
+        return parts
+
+    @classmethod
+    def from_snapshot(cls, parts: Mapping[str, bytes]) -> SimHashIndex:
+        """The index `snapshot` gave, loaded as it was (raises ValueError when a part is missing or torn)."""
+        index = cls()
+        missing = [name for name in cls.SNAPSHOT_PARTS if name not in parts]
+        if missing:
+            raise ValueError(f"copy index snapshot without {', '.join(missing)}")
+        index._ids.frombytes(parts["ids"])
+        index._fps.frombytes(parts["fps"])
+        for block, width in enumerate(cls.WIDTHS):
+            starts, rows = array("I"), array("I")
+            starts.frombytes(parts[f"starts{block}"])
+            rows.frombytes(parts[f"rows{block}"])
+            if len(starts) != (1 << width) + 1 or len(rows) != len(index._ids) or starts[-1] != len(rows):
+                raise ValueError("copy index snapshot with tables that do not match its rows")
+            index._starts[block], index._rows[block] = starts, rows
+        if len(index._fps) != len(index._ids):
+            raise ValueError("copy index snapshot with as many ids as fingerprints")
+        index._compacted = index._sorted = len(index._ids)
+        return index
+
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._ids) - len(self._dead)
 
     def add(self, article_id: int, fp: int) -> None:
         row = len(self._ids)
@@ -151,8 +195,24 @@ class SimHashIndex:
         self._fps.append(signed64(fp))
         for (shift, mask, _), pending in zip(self._blocks, self._pending, strict=True):
             pending.setdefault((fp >> shift) & mask, []).append(row)
-        if row + 1 - self._compacted >= self._compact_every:
+        # pending rows are as quick to probe as compacted ones (a dict lookup per probe), so compaction, a full
+        # re-sort, waits until a quarter as many rows are pending as are compacted: adding stays amortised O(1)
+        # sorts per row, where a re-sort every 4,096 additions cost O(n) per 4,096 at any size
+        if row + 1 - self._compacted >= max(self._compact_every, self._compacted // 4):
             self._compact()
+
+    def remove(self, article_id: int) -> bool:
+        """Forget the article (deleted, or about to be re-added with a new fingerprint); False if absent."""
+        found = False
+        at = bisect_left(self._ids, article_id, 0, self._sorted)
+        if at < self._sorted and self._ids[at] == article_id and at not in self._dead:
+            self._dead.add(at)
+            found = True
+        for row in range(self._sorted, len(self._ids)):  # rows added since the snapshot: few
+            if self._ids[row] == article_id and row not in self._dead:
+                self._dead.add(row)
+                found = True
+        return found
 
     def _compact(self) -> None:
         n = len(self._fps)
@@ -185,6 +245,8 @@ class SimHashIndex:
                     more = pending.get(probe)
                     if more:
                         seen.update(more)
+        if self._dead:
+            seen -= self._dead
         signed, fps, ids = signed64(fp), self._fps, self._ids
         found = [(ids[row], d) for row in seen if (d := ((fps[row] ^ signed) & _MASK64).bit_count()) <= bits]
         found.sort(key=lambda pair: (pair[1], pair[0]))
