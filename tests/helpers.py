@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -109,3 +110,24 @@ def group(articles: list[dict], index: StoryIndex | None = None) -> tuple[dict[s
         index.add(story, feats, article["rules"], article["published"])
         assigned[article["id"]] = story
     return assigned, index
+
+
+def delivery_rows(config: Path, channel: str) -> list[dict]:
+    """The deliveries table's rows of one channel, in message order."""
+    conn = sqlite3.connect(config.parent / "state" / "monitor.db")
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(
+            "SELECT * FROM deliveries WHERE channel = ? ORDER BY message_id", [channel])]
+    finally:
+        conn.close()
+
+
+def make_due(config: Path, release_holds: bool = False) -> None:
+    """What the clock would do: every retry time (and, if asked, every Retry-After hold) has come."""
+    conn = sqlite3.connect(config.parent / "state" / "monitor.db")
+    conn.execute("UPDATE deliveries SET next_attempt = '2000-01-01T00:00:00Z' WHERE status = 'pending'")
+    if release_holds:
+        conn.execute("UPDATE channel_holds SET until = '2000-01-01T00:00:00Z'")
+    conn.commit()
+    conn.close()

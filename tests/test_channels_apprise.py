@@ -7,7 +7,6 @@ receiver down then up gets each message once; a 4xx is dead with the reason; bad
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import replace
 
 import pytest
@@ -20,6 +19,7 @@ from monitor.config import AppriseChannel, FetchConfig, load_config, startup_pro
 from monitor.digest import build_message
 from monitor.errors import DeliveryError
 from monitor.models import Delivery
+from tests.helpers import delivery_rows, make_due
 from tests.message_builders import LAYOUT, NOW, day, item
 from tests.servers import Receiver, free_port
 
@@ -40,16 +40,7 @@ def feeds_of(site):
 
 
 def rows(config, channel="chat"):
-    conn = sqlite3.connect(config.parent / "state" / "monitor.db")
-    conn.row_factory = sqlite3.Row
-    return [dict(r) for r in conn.execute("SELECT * FROM deliveries WHERE channel = ? ORDER BY message_id", [channel])]
-
-
-def make_due(config):
-    conn = sqlite3.connect(config.parent / "state" / "monitor.db")
-    conn.execute("UPDATE deliveries SET next_attempt = '2000-01-01T00:00:00Z' WHERE status = 'pending'")
-    conn.commit()
-    conn.close()
+    return delivery_rows(config, channel)
 
 
 def chat(*urls, **extra):

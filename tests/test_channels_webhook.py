@@ -9,12 +9,12 @@ import base64
 import hashlib
 import hmac
 import json
-import sqlite3
 import time
 
 from click.testing import CliRunner
 
 from monitor.cli import main
+from tests.helpers import delivery_rows, make_due
 from tests.servers import Receiver, free_port
 
 KEY = b"k" * 32
@@ -43,16 +43,7 @@ def verified(headers: dict[str, str], body: bytes, key: bytes = KEY, tolerance: 
 
 
 def rows(config, channel="hook"):
-    conn = sqlite3.connect(config.parent / "state" / "monitor.db")
-    conn.row_factory = sqlite3.Row
-    return [dict(r) for r in conn.execute("SELECT * FROM deliveries WHERE channel = ? ORDER BY message_id", [channel])]
-
-
-def make_due(config):
-    conn = sqlite3.connect(config.parent / "state" / "monitor.db")
-    conn.execute("UPDATE deliveries SET next_attempt = '2000-01-01T00:00:00Z' WHERE status = 'pending'")
-    conn.commit()
-    conn.close()
+    return delivery_rows(config, channel)
 
 
 def hook(url, **extra):

@@ -26,6 +26,7 @@ from monitor.digest import build_message
 from monitor.fetch import Fetcher
 from monitor.store import Store
 from tests.conftest import wait_for
+from tests.helpers import make_due
 from tests.message_builders import LAYOUT, NOW, day
 from tests.servers import HungServer, ScriptedInbox, WebhookScript, free_port, smtp_server
 
@@ -56,16 +57,6 @@ def rows(config, channel: str) -> list[dict]:
     return [dict(r) for r in conn.execute(
         "SELECT d.*, m.kind FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.channel = ? "
         "ORDER BY m.created, m.id", [channel])]
-
-
-def make_due(config, release_holds: bool = False) -> None:
-    """What the clock would do: every retry time (and, if asked, every Retry-After hold) has come."""
-    conn = db(config)
-    conn.execute("UPDATE deliveries SET next_attempt = '2000-01-01T00:00:00Z' WHERE status = 'pending'")
-    if release_holds:
-        conn.execute("UPDATE channel_holds SET until = '2000-01-01T00:00:00Z'")
-    conn.commit()
-    conn.close()
 
 
 def slack_env(site):
