@@ -65,6 +65,12 @@ def parse_size(value: object) -> int:
     return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
 
 
+def _http_url(what: str, v: str) -> str:
+    if not re.match(r"(?i)^https?://[^/\s]+", v):
+        raise ValueError(f"{what} url must be http(s)://..., got {v!r}")
+    return v
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -80,12 +86,7 @@ class FeedConfig(_Strict):
     _interval = field_validator("interval", mode="before")(
         lambda v: None if v is None else parse_duration(v))
 
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, v: str) -> str:
-        if not re.match(r"(?i)^https?://[^/\s]+", v):
-            raise ValueError(f"feed url must be http(s)://..., got {v!r}")
-        return v
+    _http_url = field_validator("url")(lambda v: _http_url("feed", v))
 
 
 class FetchConfig(_Strict):
@@ -310,12 +311,7 @@ class WebhookChannel(_Strict):
     secret_env: StrictStr = "MONITOR_WEBHOOK_SECRET"
     secret: bytes | None = Field(default=None, exclude=True, repr=False)  # the HMAC key, filled from the environment
 
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, v: str) -> str:
-        if not re.match(r"(?i)^https?://[^/\s]+", v):
-            raise ValueError(f"webhook url must be http(s)://..., got {v!r}")
-        return v
+    _http_url = field_validator("url")(lambda v: _http_url("webhook", v))
 
 
 class AppriseChannel(_Strict):

@@ -164,9 +164,9 @@ def test_the_text_is_not_stored_twice_and_nothing_writes_an_article_past_the_ind
     assert found(store, "pardoned") == [1]
 
 
-def test_migration_turns_the_first_index_form_into_the_contentless_one(tmp_path):
-    """A database whose 012 built the first form (an FTS5 table with its own copy of the folded text)."""
-    path = tmp_path / "first.db"
+
+def database_before_search(path) -> Database:
+    """A database migrated up to, not including, 012_search: what an older monitor left behind."""
     db = Database(path)
     db["_migrations"].create({"name": str, "applied": str}, pk="name")
     for name, step in MIGRATIONS:
@@ -174,6 +174,13 @@ def test_migration_turns_the_first_index_form_into_the_contentless_one(tmp_path)
             break
         step(db)
         db["_migrations"].insert({"name": name, "applied": iso(NOW)})
+    return db
+
+
+def test_migration_turns_the_first_index_form_into_the_contentless_one(tmp_path):
+    """A database whose 012 built the first form (an FTS5 table with its own copy of the folded text)."""
+    path = tmp_path / "first.db"
+    db = database_before_search(path)
     db.execute("CREATE VIRTUAL TABLE article_search USING fts5(title, body, outlet, tokenize = 'ascii')")
     db.execute("CREATE TRIGGER article_search_delete AFTER DELETE ON articles BEGIN "
                "DELETE FROM article_search WHERE rowid = old.id; END")
@@ -211,13 +218,7 @@ def test_a_failed_article_write_leaves_no_index_entry(store):
 
 def test_migration_builds_the_index_for_an_existing_database(tmp_path):
     path = tmp_path / "old.db"
-    db = Database(path)
-    db["_migrations"].create({"name": str, "applied": str}, pk="name")
-    for name, step in MIGRATIONS:
-        if name == "012_search":
-            break
-        step(db)
-        db["_migrations"].insert({"name": name, "applied": iso(NOW)})
+    db = database_before_search(path)
     for n, outlet, title, text, _ in ARTICLES:
         db["articles"].insert({"guid_key": f"g-{n}", "url_key": f"u-{n}", "url": f"https://news.example/{n}",
                                "feed_name": outlet, "title": title, "text": text, "first_seen": iso(NOW),

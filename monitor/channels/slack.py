@@ -9,10 +9,9 @@ import time
 from urllib.parse import urlsplit
 
 from monitor.blocks import slack_posts
+from monitor.channels.posting import post_failure
 from monitor.config import SlackChannel
-from monitor.delivery import webhook_failure
-from monitor.digest import one_line
-from monitor.errors import BlockedAddressError, DeliveryError, FetchError, HTTPStatusError
+from monitor.errors import DeliveryError, FetchError
 from monitor.fetch import Fetcher
 from monitor.models import Delivery
 
@@ -38,14 +37,8 @@ class SlackSender:
                 body = json.dumps(posts[n], ensure_ascii=False).encode()
                 self.fetcher.post_json(self.channel.webhook_url or "", body,
                                        deadline=None if deadline is None else max(0.5, deadline - time.monotonic()))
-            except HTTPStatusError as exc:
-                permanent, down = webhook_failure(exc.status)
-                raise DeliveryError(one_line(exc.message, 200), permanent=permanent, channel_down=down,
-                                    retry_after=exc.retry_after, **where) from None
-            except BlockedAddressError as exc:  # the policy refuses the webhook's address: a config problem
-                raise DeliveryError(self._reason(exc), permanent=True, **where) from None
-            except FetchError as exc:  # unreachable or timed out
-                raise DeliveryError(self._reason(exc), channel_down=True, **where) from None
+            except FetchError as exc:
+                raise post_failure(exc, where, self._reason) from None
             if delivery.progress is not None and n + 1 < len(posts):
                 # committed before the next post: whatever stops us (a refusal, a crash, a stop), the
                 # retry starts at the first post Slack has not taken (the last post's record is the send's)

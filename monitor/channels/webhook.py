@@ -15,10 +15,9 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from monitor.channels.file import outbox_json
+from monitor.channels.posting import post_failure
 from monitor.config import WebhookChannel
-from monitor.delivery import webhook_failure
-from monitor.digest import one_line
-from monitor.errors import BlockedAddressError, DeliveryError, FetchError, HTTPStatusError
+from monitor.errors import DeliveryError, FetchError
 from monitor.fetch import Fetcher
 from monitor.models import Delivery
 
@@ -53,14 +52,8 @@ class WebhookSender:
         try:
             self.fetcher.post_json(self.channel.url, body, headers=headers,
                                    deadline=None if deadline is None else max(0.5, deadline - time.monotonic()))
-        except HTTPStatusError as exc:
-            permanent, down = webhook_failure(exc.status)
-            raise DeliveryError(one_line(exc.message, 200), permanent=permanent, channel_down=down,
-                                retry_after=exc.retry_after, **where) from None
-        except BlockedAddressError as exc:  # the policy refuses the URL's address: a config problem
-            raise DeliveryError(exc.message, permanent=True, **where) from None
-        except FetchError as exc:  # unreachable or timed out
-            raise DeliveryError(exc.message, channel_down=True, **where) from None
+        except FetchError as exc:
+            raise post_failure(exc, where) from None
         return {}
 
     def close(self) -> None:
