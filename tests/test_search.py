@@ -96,6 +96,43 @@ def test_filters_by_time_and_feed(store):
     assert found(store, "prisoners", limit=1) == [4]
 
 
+def test_few_and_many_matches_are_picked_the_same_way(tmp_path, monkeypatch):
+    """A search sorts the rows of a few matches and walks the first_seen index for many (store.SEARCH_FEW):
+    both give the newest first seen first, ties by id, with the filters, on 120 articles of which many share
+    a moment (several arrive in one cycle) and ids that do not follow first_seen (an older article stored late)."""
+    import monitor.store as store_module
+
+    words = ["prisoners", "zapad", "sanctions", "envoy"]
+    stored = []  # (id, topic words, outlet, feed url, first seen)
+    with Store.open(tmp_path / "state" / "monitor.db") as opened:
+        for n in range(120):
+            topic = " ".join(w for k, w in enumerate(words) if n % (k + 2) == 0) or "weather"
+            seen = NOW - timedelta(hours=(n * 7919) % 50)  # out of id order, 50 distinct moments
+            made = article(n, f"Outlet {n % 5}", f"Report {n} on {topic}", f"Text about {topic}.")
+            opened.add_article(made, f"g-{n}", f"u-{n}", [], seen)
+            stored.append((n + 1, topic.split(), made.item.feed_name, made.item.feed_url, seen))
+        queries = [("prisoners", {}), ("zapad OR envoy", {"limit": 7}), ("sanctions", {"feed": "Outlet 2"}),
+                   ("prisoners AND NOT zapad", {"since": NOW - timedelta(hours=20)}), ("weather", {"limit": 50}),
+                   ("envoy", {"feed": "https://feeds.example/1.xml", "since": NOW - timedelta(hours=30)}),
+                   ("nothingsaidhere", {})]
+        picked = {}
+        for few in (0, 10_000):  # every search walks the index; every search sorts its matches' rows
+            monkeypatch.setattr(store_module, "SEARCH_FEW", few)
+            picked[few] = [found(opened, query, **filters) for query, filters in queries]
+
+    def expected(wanted, unwanted=(), limit=20, feed=None, since=None) -> list[int]:
+        rows = [(seen, i) for i, topic, name, url, seen in stored
+                if any(w in topic for w in wanted) and not any(w in topic for w in unwanted)
+                and (feed is None or feed in (name, url)) and (since is None or seen >= since)]
+        return [i for _, i in sorted(rows, reverse=True)[:limit]]
+
+    assert picked[0] == picked[10_000] == [
+        expected(["prisoners"]), expected(["zapad", "envoy"], limit=7), expected(["sanctions"], feed="Outlet 2"),
+        expected(["prisoners"], ["zapad"], since=NOW - timedelta(hours=20)), expected(["weather"], limit=50),
+        expected(["envoy"], feed="https://feeds.example/1.xml", since=NOW - timedelta(hours=30)), []]
+    assert [len(ids) for ids in picked[0]][:3] == [20, 7, 6]
+
+
 @pytest.mark.parametrize("query, message", [
     ("prisoners EXCEPT/3 pardoned", "EXCEPT"),
     ("SENTENCES/2 prisoners", "SENTENCES"),
