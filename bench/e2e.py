@@ -7,7 +7,12 @@ Every figure counts the CPU of every descendant of the measured command, extract
 from a forkserver that is not a child of the command, so a meter process made a child subreaper
 (prctl PR_SET_CHILD_SUBREAPER) inherits and reaps them all, then reads RUSAGE_CHILDREN.
 
-    python bench/e2e.py [--feeds 10000] [--articles 181] [--stored 100000] [--items 2]
+    python bench/e2e.py [--feeds 10000] [--articles 181] [--stored 100000] [--items 2] [--only PARTS]
+
+Parts: real, full (new articles), standing (unchanged cycle, first-poll memory), config, and on a large store
+of --stored articles: fixed (`run --once` and the service's start until its first tick, CPU and peak memory,
+against an empty store), digest, backtest (--backtest-days N: only the last N days), reads (status, feeds,
+hits, outbox, search with many, one and no matches, prune --dry-run). Long commands say what runs, each minute.
 
 --stored fills a store through the project's own code (Store.add_article, features(), match_article) once
 and keeps it as a template in the temp directory (--cache); 1,000,000 takes a while the first time.
@@ -226,15 +231,43 @@ json.dump({"code": code, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "
 """
 
 
+FIRST_TICK = r"""
+import signal, subprocess, sys
+service = subprocess.Popen([sys.argv[1], "-m", "monitor", "--config", sys.argv[2], "run"], stderr=subprocess.PIPE,
+                           stdout=subprocess.DEVNULL, text=True)
+for line in service.stderr:
+    if "cycle:" in line or "poll cycle failed" in line:
+        print(line.strip())
+        break
+service.send_signal(signal.SIGTERM)
+service.stderr.read()
+sys.exit(service.wait())
+"""
+
+
 class Meter:
     def __init__(self, tmp: Path):
         self.tmp = tmp
         self.count = 0
 
-    def run(self, args: list[str], check: bool = True) -> dict:
+    def run(self, args: list[str], check: bool = True, say: str | None = None) -> dict:
+        """Run `args` under the meter; with `say`, tell what runs and, every minute, for how long (the
+        commands' own progress draws only on a terminal, and at 1,000,000 stored some take many minutes)."""
         self.count += 1
         out = self.tmp / f"meter-{self.count}.json"
-        subprocess.run([sys.executable, "-c", METER, json.dumps(args), str(out)], check=True)
+        meter = subprocess.Popen([sys.executable, "-c", METER, json.dumps(args), str(out)])
+        if say:
+            print(f"    {say} ...", flush=True)
+        started = time.perf_counter()
+        while True:
+            try:
+                meter.wait(60)
+                break
+            except subprocess.TimeoutExpired:
+                if say:
+                    print(f"    ... {say}: {time.perf_counter() - started:.0f} s so far", flush=True)
+        if meter.returncode:
+            raise SystemExit(f"the meter failed ({meter.returncode}) on {' '.join(args)}")
         result = json.loads(out.read_text())
         result["stdout"] = Path(str(out) + ".stdout").read_text(errors="replace")
         result["stderr"] = Path(str(out) + ".stderr").read_text(errors="replace")
@@ -242,8 +275,13 @@ class Meter:
             raise SystemExit(f"command failed ({result['code']}): {' '.join(args)}\n{result['stderr'][-3000:]}")
         return result
 
-    def monitor(self, config: Path, *command: str) -> dict:
-        return self.run([sys.executable, "-m", "monitor", "--config", str(config), *command])
+    def monitor(self, config: Path, *command: str, say: str | None = None) -> dict:
+        return self.run([sys.executable, "-m", "monitor", "--config", str(config), *command], say=say)
+
+    def service(self, config: Path, say: str | None = None) -> dict:
+        """`news-monitor run` (the service) from its start until its first poll cycle is logged, then
+        stopped with SIGTERM: the CPU of its start and first tick (the stop's is small), every process counted."""
+        return self.run([sys.executable, "-c", FIRST_TICK, sys.executable, str(config)], say=say)
 
 
 # -- bare baselines (each in a subprocess of its own, timed around the work only) --------------------
@@ -303,11 +341,11 @@ def bare(tmp: Path, kind: str, data: dict) -> dict:
 
 # -- configs ---------------------------------------------------------------------------------------
 
-def write_config(path: Path, feeds: list[str], fetch_pages: bool = True) -> Path:
+def write_config(path: Path, feeds: list[str], fetch_pages: bool = True, extra: tuple[str, ...] = ()) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = ["state_dir: state", f"rules_dir: {ROOT / 'rules'}", "interval: 15m", "fetch:",
              "  allow_private_networks: true", f"  concurrency: {CONCURRENCY}", f"  per_host: {PER_HOST}",
-             f"  fetch_pages: {'true' if fetch_pages else 'false'}", "channels:", "  - type: file",
+             f"  fetch_pages: {'true' if fetch_pages else 'false'}", *extra, "channels:", "  - type: file",
              "feeds:" if feeds else "feeds: []"]
     lines += [f"  - url: {u}" for u in feeds]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -321,6 +359,16 @@ def db_bytes(state: Path) -> int:
     free = conn.execute("PRAGMA freelist_count").fetchone()[0] * conn.execute("PRAGMA page_size").fetchone()[0]
     conn.close()
     return size - free
+
+
+def count_since(state: Path, days: int) -> int:
+    """Stored articles first seen within the last `days` days, as `rules backtest --since Nd` takes them."""
+    since = (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    conn = sqlite3.connect(state / "monitor.db")
+    try:
+        return conn.execute("SELECT count(*) FROM articles WHERE first_seen >= ?", [since]).fetchone()[0]
+    finally:
+        conn.close()
 
 
 def count(state: Path, table: str) -> int:
@@ -414,7 +462,10 @@ def main() -> None:
     parser.add_argument("--stored", type=int, default=100_000, help="articles in the large store")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()), help="where the stores are kept")
     parser.add_argument("--only", default="real,full,standing,fixed,digest,backtest,config",
-                        help="comma-separated parts to run")
+                        help="comma-separated parts to run (also: reads, the read commands and prune --dry-run "
+                             "on an empty and the large store)")
+    parser.add_argument("--backtest-days", type=int, default=None,
+                        help="backtest the articles of the last N days only (default: every stored article)")
     args = parser.parse_args()
     parts = set(args.only.split(","))
 
@@ -538,21 +589,41 @@ def main() -> None:
                       f"{fixed['wall']:.2f} s); {run['stdout'].strip()}", flush=True)
             mode.value = 1
 
-        if parts & {"fixed", "digest", "backtest"}:
+        if parts & {"fixed", "digest", "backtest", "reads"}:
             template = stored_template(args.cache, args.stored, texts)
             one = [url(0, "std")]
             small = write_config(tmp / "small" / "monitor.yaml", one, fetch_pages=False)
             large = write_config(tmp / "large" / "monitor.yaml", one, fetch_pages=False)
+            print(f"  copying the store of {args.stored:,} articles ...", flush=True)
             with_store(template, tmp / "large" / "state")
+            at = f"at {args.stored:,}"
+
+        if parts & {"fixed", "reads"}:  # the stores' first runs (migrations, a first poll), not measured
+            meter.monitor(small, "run", "--once")
+            meter.monitor(large, "run", "--once", say=f"a first `run --once` {at} (not measured)")
 
         if "fixed" in parts:
-            meter.monitor(small, "run", "--once")
-            meter.monitor(large, "run", "--once")
             empty_run = min((meter.monitor(small, "run", "--once") for _ in range(2)), key=lambda r: r["cpu"])
-            large_run = min((meter.monitor(large, "run", "--once") for _ in range(2)), key=lambda r: r["cpu"])
+            large_run = min((meter.monitor(large, "run", "--once", say=f"`run --once` {at}") for _ in range(2)),
+                            key=lambda r: r["cpu"])
             rows.append(("fixed cost of each `run --once` (1 unchanged feed)",
-                         f"{empty_run['cpu']:.2f} s empty store; {large_run['cpu']:.2f} s at {args.stored:,}",
-                         "within 0.3 s of the empty store's", f"+{large_run['cpu'] - empty_run['cpu']:.2f} s"))
+                         f"{empty_run['cpu']:.2f} s empty store; {large_run['cpu']:.2f} s {at}",
+                         "within 0.3 s of the empty store's", f"{large_run['cpu'] - empty_run['cpu']:+.2f} s"))
+            rows.append(("memory of that `run --once` (peak RSS, main process)",
+                         f"{empty_run['peak_kb'] / 1024:.0f} MB empty store; {large_run['peak_kb'] / 1024:.0f} MB {at}",
+                         "not growing with the store",
+                         f"{(large_run['peak_kb'] - empty_run['peak_kb']) / 1024:+.0f} MB"))
+            # the service's start until its first tick: a feed new to the config (its URL differs) whose items
+            # are stored already, so the tick polls one feed and stores nothing, as a restarted service does
+            again = [url(0, "std") + "?restart"]
+            starts = []
+            for name, label in (("small", "empty store"), ("large", at)):
+                config = write_config(tmp / name / "service.yaml", again, fetch_pages=False)
+                starts.append(meter.service(config, say=f"the service's start until its first tick, {label}"))
+                again = [again[0] + "-again"]  # the second store has not seen the first's URL either
+            rows.append(("the service's start until its first tick (1 unchanged feed due)",
+                         f"{starts[0]['cpu']:.2f} s empty store; {starts[1]['cpu']:.2f} s {at}",
+                         "within 0.3 s of the empty store's", f"{starts[1]['cpu'] - starts[0]['cpu']:+.2f} s"))
             # a run that does bring new articles loads the copy and story indexes from the store once
             new_small = write_config(tmp / "new-small" / "monitor.yaml", [url(0, "full")], fetch_pages=False)
             new_large = write_config(tmp / "new-large" / "monitor.yaml", [url(0, "full")], fetch_pages=False)
@@ -562,15 +633,36 @@ def main() -> None:
             for name in ("new-small", "new-large"):
                 meter.monitor(write_config(tmp / name / "warm.yaml", [url(1, "full")], fetch_pages=False),
                               "run", "--once")
-            small_new, large_new = meter.monitor(new_small, "run", "--once"), meter.monitor(new_large, "run", "--once")
+            small_new = meter.monitor(new_small, "run", "--once")
+            large_new = meter.monitor(new_large, "run", "--once", say=f"`run --once` bringing new articles {at}")
             rows.append((f"`run --once` bringing {ITEMS_PER_FEED} new articles (indexes loaded)",
-                         f"{small_new['cpu']:.2f} s empty store; {large_new['cpu']:.2f} s at {args.stored:,}",
-                         "within 0.3 s of the empty store's", f"+{large_new['cpu'] - small_new['cpu']:.2f} s"))
+                         f"{small_new['cpu']:.2f} s empty store; {large_new['cpu']:.2f} s {at}",
+                         "within 0.3 s of the empty store's", f"{large_new['cpu'] - small_new['cpu']:+.2f} s"))
+            rows.append(("memory of that `run --once` (peak RSS, main process)",
+                         f"{small_new['peak_kb'] / 1024:.0f} MB empty store; {large_new['peak_kb'] / 1024:.0f} MB {at}",
+                         "not growing with the store",
+                         f"{(large_new['peak_kb'] - small_new['peak_kb']) / 1024:+.0f} MB"))
+
+        if "reads" in parts:  # the commands an analyst runs beside the service, empty store against the large one
+            retention = ("retention:", "  article_text: 7d", "  non_hit_articles: 21d", "  delivered_messages: 30d")
+            commands = [("status",), ("feeds",), ("hits", "--since", "1d"), ("outbox",),
+                        ("search", "belarus"),  # many matches
+                        ("search", f"{args.stored * 3 // 4}"),  # one article's title (few matches)
+                        ("search", "zzzqqqx"),  # no match
+                        ("prune", "--dry-run")]
+            for name in ("small", "large"):
+                write_config(tmp / name / "reads.yaml", one, fetch_pages=False, extra=retention)
+            for command in commands:
+                small_cmd = meter.monitor(tmp / "small" / "reads.yaml", *command)
+                large_cmd = meter.monitor(tmp / "large" / "reads.yaml", *command, say=f"`{' '.join(command)}` {at}")
+                rows.append((f"`{' '.join(command)}`",
+                             f"{small_cmd['cpu']:.2f} s empty store; {large_cmd['cpu']:.2f} s {at}",
+                             "not growing with the store", f"{large_cmd['cpu'] - small_cmd['cpu']:+.2f} s"))
 
         if "digest" in parts:
-            dry = meter.monitor(large, "digest", "--dry-run")
+            dry = meter.monitor(large, "digest", "--dry-run", say=f"`digest --dry-run` {at}")
             outbox = tmp / "large" / "state" / "outbox"
-            sent = meter.monitor(large, "digest")
+            sent = meter.monitor(large, "digest", say=f"`digest` {at}")
             sizes = [p.stat().st_size for p in outbox.glob("*digest*.json")] or [0]
             pending = sent["stdout"].strip()
             rows.append((f"`digest` of one day's hits at {args.stored:,} stored",
@@ -578,8 +670,10 @@ def main() -> None:
                          f"{max(sizes) / 1024:.0f} KB", "under 1 s; JSON under 1 MB", pending))
 
         if "backtest" in parts:
-            run = meter.monitor(large, "rules", "backtest", "all", "--since", "3650d")
-            seen = args.stored
+            days = args.backtest_days
+            seen = args.stored if days is None else count_since(tmp / "large" / "state", days)
+            run = meter.monitor(large, "rules", "backtest", "all", "--since", f"{days or 3650}d",
+                                say=f"`rules backtest all` over {seen:,} stored articles")
             from monitor.rules.files import load_rulebook
             from monitor.rules.matching import match_article
             book = load_rulebook(ROOT / "rules")
