@@ -9,7 +9,7 @@ from pathlib import Path
 
 from monitor.atom import MAX_ENTRIES, hits_feed, releases_feed
 from monitor.atomic import write_atomic
-from monitor.records import hit_records, release_records
+from monitor.records import latest_hit_records, release_records
 from monitor.store import Store
 
 HITS_WINDOW = timedelta(days=30)  # the hits feed shows the stories of the last 30 days (at most atom.MAX_ENTRIES)
@@ -18,6 +18,6 @@ HITS_WINDOW = timedelta(days=30)  # the hits feed shows the stories of the last 
 def write_feeds(store: Store, state_dir: Path, now: datetime) -> list[Path]:
     """Write both feeds; returns their paths."""
     hits, releases = state_dir / "hits.atom", state_dir / "releases.atom"
-    write_atomic(hits, hits_feed(hit_records(store, since=now - HITS_WINDOW)))
+    write_atomic(hits, hits_feed(latest_hit_records(store, now - HITS_WINDOW, MAX_ENTRIES)))
     write_atomic(releases, releases_feed(release_records(store, limit=MAX_ENTRIES)))
     return [hits, releases]

@@ -22,6 +22,12 @@ def hit_record(row: dict) -> dict:
             "snippet": row["snippet"], "alerted": row["alerted"], "language": row["language"]}
 
 
+def latest_hit_records(store: Store, since: datetime, stories: int) -> list[dict]:
+    """The hit records of the window that an Atom feed of `stories` entries is made of (the newest stories):
+    monitor.atom.hits_feed gives the same feed from them as from every hit record since `since`."""
+    return [hit_record(row) for row in store.hits_of_latest_stories(since, stories)]
+
+
 def release_record(event: dict) -> dict:
     facts = merged_facts(event["facts"]) or {}
     return {"story": event["story"], "date": facts.get("date"), "number": facts.get("number"),

@@ -6,6 +6,7 @@ The database runs in WAL mode; its schema changes only through `migrations.py`.
 
 from __future__ import annotations
 
+import heapq
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -66,7 +67,7 @@ def _item_from_json(text: str) -> FeedItem:
     return FeedItem(**data, published=datetime.fromisoformat(published) if published else None)
 
 
-def _chunks(values: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+def _chunks(values: Sequence, size: int = 500) -> Iterator[list]:
     """`values` in lists of at most `size`, for `IN (?, ...)` under SQLite's limit on bound parameters."""
     for start in range(0, len(values), size):
         yield list(values[start:start + size])
@@ -627,6 +628,56 @@ class Store:
             "(SELECT snippet FROM hits WHERE article_id = a.id ORDER BY rule LIMIT 1) AS snippet "
             f"FROM hits h JOIN articles a ON a.id = h.article_id WHERE {' AND '.join(where)} "
             "GROUP BY a.id ORDER BY a.first_seen, a.id", params)]
+
+    def hits_of_latest_stories(self, since: datetime, stories: int) -> list[dict]:
+        """The rows of `hits(since)` of the stories an Atom feed of `stories` entries shows: those whose newest
+        hitting article (first seen) is among the `stories` newest, ties included (monitor.atom.hits_feed sorts
+        stories so, and given these rows gives the very feed it gives from every row of the window).
+        Found by walking the window's hits newest first, reading their articles' story and first_seen, until no
+        story still unseen can rank: a hit is stored with or after its article, so every article still to come
+        was first seen no later than the hit reached. Then only those stories' rows are read: a cycle that
+        stored hits rewrites the feed from a few hundred stories, not from 30 days of hits."""
+        newest: dict[str, str] = {}  # story key (as hits_feed keys it) -> its newest hitting article's first_seen
+        keyed: dict[str, int] = {}  # keys that are an article's id (no story): that article
+        # the `stories`-th largest of each story's first value met: never above the true rank's value (a
+        # story's value only grows), so stopping below it is safe; the exact rank is taken at the end
+        floor: list[str] = []
+        for reached, article_id, story, seen in self.db.execute(
+                "SELECT h.first_seen, a.id, a.story, a.first_seen FROM hits h INDEXED BY hits_first_seen "
+                "JOIN articles a ON a.id = h.article_id WHERE h.first_seen >= ? ORDER BY h.first_seen DESC",
+                [iso(since)]):
+            if len(floor) == stories and reached < floor[0]:
+                break
+            key = str(story or article_id)
+            if key not in newest:
+                (heapq.heappush if len(floor) < stories else heapq.heappushpop)(floor, seen)
+                if not story:
+                    keyed[key] = article_id
+            if seen > newest.get(key, ""):
+                newest[key] = seen
+        if len(newest) > stories:
+            rank = heapq.nlargest(stories, newest.values())[-1]
+            newest = {key: seen for key, seen in newest.items() if seen >= rank}
+        if not newest:
+            return []
+        # a key that is an article's id (its story unset) is also looked up as a story: hits_feed puts both together
+        ids = [keyed[key] for key in newest if key in keyed]
+        rows = []
+        for chunk in _chunks(list(newest)):  # the stories' articles from the story index; then their window hits
+            rows += self._hit_rows("h.first_seen >= ? AND a.id IN (SELECT id FROM articles INDEXED BY "
+                                   f"idx_articles_story WHERE story IN ({', '.join('?' * len(chunk))}))",
+                                   [iso(since), *chunk])
+        for chunk in _chunks(ids):
+            rows += self._hit_rows(f"h.first_seen >= ? AND a.id IN ({', '.join('?' * len(chunk))})",
+                                   [iso(since), *chunk])
+        return sorted({row["id"]: row for row in rows}.values(), key=lambda r: (r["first_seen"], r["id"]))  # as hits()
+
+    def _hit_rows(self, where: str, params: list) -> list[dict]:
+        return [self._hit_row(r) for r in self.db.query(
+            f"SELECT {_HIT_COLUMNS}, group_concat(h.rule, char(31)) AS rules, min(h.first_seen) AS hit_first_seen, "
+            "max(h.alert_message IS NOT NULL) AS alerted, "
+            "(SELECT snippet FROM hits WHERE article_id = a.id ORDER BY rule LIMIT 1) AS snippet "
+            f"FROM hits h JOIN articles a ON a.id = h.article_id WHERE {where} GROUP BY a.id", params)]
 
     @staticmethod
     def _hit_row(r: dict) -> dict:

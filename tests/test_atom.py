@@ -124,3 +124,47 @@ def test_an_entry_lists_the_outlets_of_the_articles_that_hit_only(tmp_path):
     assert "Sidebar Daily" not in every[0].summary and "Copy Desk" not in every[0].summary
     assert only[0].summary.splitlines()[0] == "Outlets: Nasha Niva"
     assert "Defence Desk" not in only[0].summary
+
+
+def test_the_feed_written_after_a_cycle_reads_only_the_newest_stories_and_is_the_same(tmp_path, monkeypatch):
+    """state/hits.atom is built from the rows of the newest stories only (store.hits_of_latest_stories), not from
+    every hit of 30 days: the feed is byte for byte the one built from every hit record of the window, for feeds
+    of 1, 7 and 40 entries, windows of 1 and 30 days, on 300 articles in stories of 1 to 6 reports with many
+    moments shared, hits added by a later update, articles without a story (legacy rows, one of them sharing its
+    id's key with a story) and articles without hits."""
+    import monitor.atom as atom
+    from monitor.records import latest_hit_records
+
+    now = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
+
+    def report(n: int) -> Article:
+        item = FeedItem(feed_url=f"https://feeds.example/{n % 7}.xml", feed_name=f"Outlet {n % 7}", guid=f"g{n}",
+                        url=f"https://news.example/{n}", title=f"Report {n}", summary="", published=None)
+        return Article(item=item, title=item.title, text=f"Report {n} from Minsk.", text_source="page")
+
+    with Store.open(tmp_path / "monitor.db") as store:
+        story = None
+        for n in range(300):
+            seen = now - timedelta(hours=(n * 37) % 900 // 3)  # ~300 moments over 12 days, out of id order
+            hits = [Hit(rule=("zapad", "coale", "sanctions")[n % 3], evidence=(), alert=False, snippet=f"s{n}")]
+            if n % 5 == 4:
+                hits = []
+            made = store.add_article(report(n), f"g{n}", f"u{n}", hits, seen,
+                                     story=story if n % 6 and story is not None else None)
+            story = story if n % 6 else made
+            if n % 23 == 0:  # the publisher changed it later, and it hit another rule then
+                store.update_article(made, report(n), [Hit("belarus_political_prisoners", (), False, "u")],
+                                     now - timedelta(hours=n % 5), fingerprint=None, features=None, facts=None,
+                                     item_hash=None)
+        store.db.execute("UPDATE articles SET story = NULL WHERE id IN (7, 61, 62, 150)")  # 7 leads story 7 too
+        for days in (1, 30):
+            since = now - timedelta(days=days)
+            every = hit_records(store, since=since)
+            for entries in (1, 7, 40):
+                monkeypatch.setattr(atom, "MAX_ENTRIES", entries)
+                chosen = latest_hit_records(store, since, entries)
+                assert hits_feed(chosen, updated="2026-03-20T12:00:00Z") == hits_feed(every,
+                                                                                       updated="2026-03-20T12:00:00Z")
+                assert hits_feed(chosen) == hits_feed(every)
+                assert len(chosen) < len(every) or days == 1
+        assert len(valid(hits_feed(every)).entries) == 40
