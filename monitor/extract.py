@@ -14,9 +14,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import urljoin
 
-import charset_normalizer
 import trafilatura
 from htmldate import find_date  # trafilatura's own date library (a dependency of trafilatura)
+from lxml.etree import XPath
 from lxml.html import HtmlElement
 from trafilatura.metadata import extract_title
 from trafilatura.utils import load_html
@@ -31,23 +31,53 @@ _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs
 # Browsers read these labels as windows-1252 (WHATWG encoding table); servers mean it the same way.
 _AS_CP1252 = {"ascii", "latin-1", "iso8859-1"}
 STUB_RATIO = 0.5  # page text shorter than half the summary is a paywall stub or a teaser
-_CANONICAL = ('//head//link[@rel="canonical"]/@href', '//head//meta[@property="og:url"]/@content')
+# compiled once: tree.xpath(string) compiles its expression on every call (0.1 ms of a page's 0.15)
+_CANONICAL = (XPath('//head//link[@rel="canonical"]/@href'), XPath('//head//meta[@property="og:url"]/@content'))
+_CONTENT_LANGUAGE = XPath('//head/meta[translate(@http-equiv, "CONTELANGU", "contelangu")="content-language"]'
+                          "/@content")
+# What drop_controls acts on, as UTF-8 bytes: the C0 controls but tab and newline (CR included), DEL, and C1 controls
+_CONTROL_BYTES = bytes([*range(0x09), *range(0x0b, 0x20), 0x7f])
+_C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")
 
 
 def decode_html(body: bytes, content_type: str = "") -> str:
     """Bytes -> str: BOM, then the header's charset, then <meta>, then UTF-8, then detection."""
+    return _decoded(body, content_type)[0]
+
+
+def page_text(body: bytes, content_type: str = "") -> str:
+    """The page as lxml gets it: decode_html, then drop_controls (libxml2 stops reading at a NUL) unless the bytes
+    show there is nothing to drop."""
+    text, utf8 = _decoded(body, content_type)
+    return text if utf8 and _controls_free(body) else drop_controls(text)
+
+
+def _decoded(body: bytes, content_type: str) -> tuple[str, bool]:
+    """decode_html's text, and whether it is `body` (BOM aside) read as UTF-8."""
     for bom, encoding in _BOMS:
         if body.startswith(bom):
-            return body[len(bom):].decode(encoding, errors="replace")
+            return body[len(bom):].decode(encoding, errors="replace"), encoding == "utf-8"
     header = _codec(_HEADER_CHARSET.search(content_type), from_meta=False)
     meta = None if header else _codec(_META_CHARSET.search(body[:4096]), from_meta=True)
     if header or meta:
-        return body.decode(header or meta, errors="replace")
+        codec = header or meta
+        return body.decode(codec, errors="replace"), codec == "utf-8"
     try:
-        return body.decode("utf-8")
+        return body.decode("utf-8"), True
     except UnicodeDecodeError:
+        import charset_normalizer  # ~15 ms to import: only for the rare page that declares no charset and is not UTF-8
+
         best = charset_normalizer.from_bytes(body[:200_000]).best()
-        return body.decode(best.encoding if best else "cp1252", errors="replace")
+        return body.decode(best.encoding if best else "cp1252", errors="replace"), False
+
+
+def _controls_free(body: bytes) -> bool:
+    """True when `body`, read as UTF-8, can hold nothing that drop_controls changes, told from its bytes with C-level
+    scans (0.15 ms for a 170 KB page, against 0.5 ms for drop_controls' own test of the decoded text). Exact: in UTF-8
+    an ASCII control is its own byte and never part of another character (a broken sequence is cut before it), a C1
+    control is the pair \\xc2 \\x80-\\x9f, and a surrogate cannot be decoded at all (it becomes U+FFFD). A BOM is
+    none of these bytes."""
+    return len(body.translate(None, _CONTROL_BYTES)) == len(body) and _C1_UTF8.search(body) is None
 
 
 def _codec(match: re.Match | None, from_meta: bool) -> str | None:
@@ -79,8 +109,7 @@ def extract_article(item: FeedItem, body: bytes | None, content_type: str = "",
 def _extract(item: FeedItem, body: bytes | None, content_type: str, fetch_error: str | None) -> Article:
     if body is None:
         return fallback_article(item, f"page not fetched: {fetch_error}" if fetch_error else "no page")
-    # NULs and controls out before lxml sees the text: libxml2 stops reading at a NUL
-    tree = load_html(drop_controls(decode_html(body, content_type)))  # parsed once; trafilatura works on a copy
+    tree = load_html(page_text(body, content_type))  # parsed once; trafilatura works on a copy
     if tree is None:
         return fallback_article(item, "page is not parseable HTML")
     language = _language(tree)
@@ -110,8 +139,7 @@ def fallback_article(item: FeedItem, note: str, language: str | None = None, fai
 def _language(tree: HtmlElement) -> str | None:
     declared = tree.get("lang") or tree.get("{http://www.w3.org/XML/1998/namespace}lang")
     if not declared:
-        meta = tree.xpath('//head/meta[translate(@http-equiv, "CONTELANGU", "contelangu")="content-language"]'
-                          "/@content")
+        meta = _CONTENT_LANGUAGE(tree)
         declared = meta[0] if meta else ""
     return declared.strip().replace("_", "-").split("-")[0].lower() or None
 
@@ -119,7 +147,7 @@ def _language(tree: HtmlElement) -> str | None:
 def _canonical_url(tree: HtmlElement, page_url: str | None) -> str | None:
     """<link rel=canonical>, else og:url; relative ones resolved against the page's URL; http(s) only."""
     for path in _CANONICAL:
-        for href in tree.xpath(path):
+        for href in path(tree):
             url = urljoin(page_url or "", href.strip())
             if url.startswith(("http://", "https://")):
                 return url
