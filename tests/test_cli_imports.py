@@ -84,3 +84,15 @@ def test_the_harness_sees_an_edge_library_a_command_does_load(config):
     result, modules = run(config, "digest")
     assert result.returncode == 0, result.stderr
     assert "1 items" in result.stdout and "aiohttp" in modules
+
+
+@pytest.mark.parametrize("fetch_pages", [True, False])
+def test_run_extracts_pages_without_loading_trafilatura_in_the_main_process(site, write_config, fetch_pages):
+    """The extraction workers import trafilatura and lxml (~0.2 s of CPU); the process that hands them the pages
+    (and stores what they give back) never does, nor does a cycle that fetches no page."""
+    path = write_config([{"url": site.url("/feeds/northwire.xml")}], fetch={"fetch_pages": fetch_pages},
+                        extract={"workers": 1})
+    result, modules = run(path, "run", "--once")
+    assert result.returncode == 0, result.stderr
+    assert " new articles (0 from summary" in result.stdout if fetch_pages else " from summary" in result.stdout
+    assert not modules & {"trafilatura", "lxml", "htmldate", "justext", "charset_normalizer"}, sorted(modules)

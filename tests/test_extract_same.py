@@ -10,8 +10,10 @@ from dataclasses import replace
 
 import pytest
 import trafilatura
+from htmldate import find_date
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from trafilatura.metadata import extract_title
 from trafilatura.utils import load_html
 
 from monitor import extract
@@ -43,7 +45,7 @@ def _reference_extract(item: FeedItem, body: bytes, content_type: str) -> Articl
         return fallback_article(item, "extraction found no article text", language)
     if len(text) < extract.STUB_RATIO * len(item.summary):
         return fallback_article(item, "page text shorter than the feed summary (stub or paywall)", language)
-    published = item.published or extract._date(extract.find_date(tree, extensive_search=False, original_date=True,
+    published = item.published or extract._date(find_date(tree, extensive_search=False, original_date=True,
                                                                    url=item.url))
     item_with_date = item if published is item.published else replace(item, published=published)
     canonical = None
@@ -55,7 +57,7 @@ def _reference_extract(item: FeedItem, body: bytes, content_type: str) -> Articl
                 break
         if canonical:
             break
-    article = Article(item=item_with_date, title=item.title or (extract.extract_title(tree) or ""), text=text,
+    article = Article(item=item_with_date, title=item.title or (extract_title(tree) or ""), text=text,
                       text_source="page", language=language, canonical_url=canonical)
     return replace(article, title=scrub(article.title), text=scrub(article.text),
                    canonical_url=scrub(article.canonical_url) if article.canonical_url else None)
