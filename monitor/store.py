@@ -564,25 +564,16 @@ class Store:
                                "AND first_seen >= ?", [iso(since) if since else ""]).fetchone()[0]
 
     def release_ledger(self) -> tuple[tuple[int, int, str | None], list[dict]]:
-        """The release ledger's running totals in one pass over the release index: (stories, people, earliest
-        date) summed in SQL for every story reported by one article whose count is plain (a number, or at most
-        one name); the other stories, whose facts must be merged (monitor.decide.releases.merged_facts: the
-        most reported number, names spelled several ways counted once), as release_stories gives them.
-        One statement: the stories are grouped and each one's facts read once, for both parts."""
-        simple = "r.n = 1 AND (coalesce(r.num, 0) != 0 OR coalesce(r.names, 0) <= 1)"
-        rows = self.db.execute(
-            "WITH r AS (SELECT story, count(*) AS n, json_extract(release_facts, '$.number') AS num, "
-            "json_array_length(release_facts, '$.names') AS names, json_extract(release_facts, '$.date') AS date "
-            "FROM articles WHERE release_facts IS NOT NULL GROUP BY story) "
-            "SELECT 'totals', count(*), coalesce(sum(CASE WHEN coalesce(r.num, 0) != 0 THEN r.num "
-            "ELSE coalesce(r.names, 0) END), 0), "
-            "min(coalesce(nullif(r.date, ''), nullif(substr(s.first_seen, 1, 10), ''))) "
-            f"FROM r JOIN stories s ON s.id = r.story WHERE {simple} "
-            f"UNION ALL SELECT 'merge', r.story, s.first_seen, NULL FROM r JOIN stories s ON s.id = r.story "
-            f"WHERE NOT ({simple})").fetchall()
-        count, people, first = next(row[1:] for row in rows if row[0] == "totals")
-        others = sorted(({"story": story, "first_seen": seen} for part, story, seen, _ in rows if part == "merge"),
-                        key=lambda o: (o["first_seen"] is not None, o["first_seen"] or "", o["story"]))  # SQL's order
+        """The release ledger's running totals: (stories, people, earliest date) summed in SQL for every story
+        reported by one article whose count is plain (a number, or at most one name); the other stories, whose
+        facts must be merged (monitor.decide.releases.merged_facts: the most reported number, names spelled
+        several ways counted once), as release_stories gives them. Read from the per-story ledger the writes
+        keep (migration 017), along one index: no release report is grouped or joined at read time."""
+        count, people, first = self.db.execute(
+            "SELECT count(*), coalesce(sum(people), 0), min(day) FROM release_ledger WHERE simple = 1").fetchone()
+        others = sorted(({"story": story, "first_seen": seen} for story, seen in self.db.execute(
+                            "SELECT story, first_seen FROM release_ledger WHERE simple = 0")),
+                        key=lambda o: (o["first_seen"] is not None, o["first_seen"] or "", o["story"]))
         facts = self._release_facts([o["story"] for o in others])
         return (count, people, first), [{**o, "facts": facts[o["story"]]} for o in others]
 

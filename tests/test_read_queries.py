@@ -58,6 +58,97 @@ def test_the_ledger_summed_in_sql_is_the_line_the_merge_gives(tmp_path):
         assert store.release_ledger() == ((0, 0, None), []) and ledger_line([], (0, 0, None)) == ""
 
 
+
+# The ledger's read before migration 017, kept as the spec: every release report grouped by story and joined to
+# `stories` at read time. The per-story table the writes keep must always give what this gives.
+SPEC_SIMPLE = "r.n = 1 AND (coalesce(r.num, 0) != 0 OR coalesce(r.names, 0) <= 1)"
+SPEC_LEDGER = (
+    "WITH r AS (SELECT story, count(*) AS n, json_extract(release_facts, '$.number') AS num, "
+    "json_array_length(release_facts, '$.names') AS names, json_extract(release_facts, '$.date') AS date "
+    "FROM articles WHERE release_facts IS NOT NULL GROUP BY story) "
+    "SELECT 'totals', count(*), coalesce(sum(CASE WHEN coalesce(r.num, 0) != 0 THEN r.num "
+    "ELSE coalesce(r.names, 0) END), 0), "
+    "min(coalesce(nullif(r.date, ''), nullif(substr(s.first_seen, 1, 10), ''))) "
+    f"FROM r JOIN stories s ON s.id = r.story WHERE {SPEC_SIMPLE} "
+    f"UNION ALL SELECT 'merge', r.story, s.first_seen, NULL FROM r JOIN stories s ON s.id = r.story "
+    f"WHERE NOT ({SPEC_SIMPLE})")
+
+
+def spec_ledger(store: Store) -> tuple[tuple, list[dict]]:
+    rows = store.db.execute(SPEC_LEDGER).fetchall()
+    counted = next(tuple(row[1:]) for row in rows if row[0] == "totals")
+    others = sorted(({"story": story, "first_seen": seen} for part, story, seen, _ in rows if part == "merge"),
+                    key=lambda o: (o["first_seen"] is not None, o["first_seen"] or "", o["story"]))
+    facts = store._release_facts([o["story"] for o in others])
+    return counted, [{**o, "facts": facts[o["story"]]} for o in others]
+
+
+def assert_ledger_is_the_spec(store: Store) -> None:
+    kept, spec = store.release_ledger(), spec_ledger(store)
+    assert kept == spec
+    assert ledger_line(kept[1], kept[0]) == ledger_line(store.release_stories())
+
+
+def test_the_kept_ledger_is_the_join_it_replaced_through_every_kind_of_write(tmp_path):
+    """Migration 017's triggers keep one row per release story: whatever writes the articles or the stories
+    (the store's own writes, an update by hand, retention), the ledger is what grouping and joining gives."""
+    with Store.open(tmp_path / "monitor.db") as store:
+        assert_ledger_is_the_spec(store)  # empty
+        fill(store)
+        assert_ledger_is_the_spec(store)
+        assert store.release_ledger()[0] == (4, 16, "2026-02-27")
+        db = store.db
+        steps = [
+            # the publisher's new text reports a number: story 7 (three names, no number) becomes plain
+            lambda: store.update_article(_id(db, 9), _article(9), [], START, fingerprint=None, features=None,
+                                         facts={"number": 5, "names": [], "date": None, "language": "en",
+                                                "destination": None, "broker": None},
+                                         item_hash=None),
+            lambda: db.execute("UPDATE articles SET story = '1' WHERE id = ?", [_id(db, 3)]),  # story 4 joins 1
+            lambda: db.execute("UPDATE articles SET release_facts = NULL WHERE id = ?", [_id(db, 0)]),
+            lambda: db.execute("UPDATE stories SET first_seen = '2025-12-31T23:00:00Z' WHERE id = '5'"),  # no date
+            lambda: db.execute("UPDATE stories SET id = '50' WHERE id = '5'"),  # its articles lose their story
+            lambda: db.execute("UPDATE articles SET story = '50' WHERE story = '5'"),  # and find it again
+            lambda: (db.execute("DELETE FROM hits WHERE article_id = ?", [_id(db, 1)]),
+                     db.execute("DELETE FROM articles WHERE id = ?", [_id(db, 1)])),  # story 2's only report
+            lambda: db.execute("DELETE FROM stories WHERE id = '6'"),
+            lambda: db.execute("INSERT INTO stories (id, first_seen, last_seen) VALUES ('6', '2026-01-01', NULL)"),
+            lambda: db.execute("UPDATE articles SET story = NULL WHERE story = '3'"),
+        ]
+        for n, step in enumerate(steps):
+            step()
+            try:
+                assert_ledger_is_the_spec(store)
+            except AssertionError as exc:
+                raise AssertionError(f"after step {n}") from exc
+        assert store.release_ledger()[0][0] > 0
+
+
+def test_the_kept_ledger_is_filled_for_a_store_written_before_it(tmp_path):
+    path = tmp_path / "monitor.db"
+    with Store.open(path) as store:  # a store as it was before migration 017: no kept ledger
+        for name in [r[0] for r in store.db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'release_ledger%'")]:
+            store.db.execute(f"DROP TRIGGER {name}")
+        store.db.execute("DROP TABLE release_ledger")
+        store.db.execute("DELETE FROM _migrations WHERE name = '017_release_ledger'")
+        fill(store)
+    with Store.open(path) as store:
+        assert_ledger_is_the_spec(store)
+        assert store.release_ledger()[0] == (4, 16, "2026-02-27")
+
+
+def _id(db, n: int) -> int:
+    """The id of the n-th article `fill` stored."""
+    return db.execute("SELECT id FROM articles WHERE guid_key = ?", [f"g{n}"]).fetchone()[0]
+
+
+def _article(n: int) -> Article:
+    item = FeedItem("https://wire.example/feed", "Wire", f"g{n}", f"https://wire.example/a/{n}", f"Report {n}", "",
+                    START)
+    return Article(item=item, title=item.title, text="Belarus freed five political prisoners.", text_source="page",
+                   language="en")
+
 def test_releases_newest_first_pages_and_windows(tmp_path):
     with Store.open(tmp_path / "monitor.db") as store:
         fill(store)
