@@ -160,27 +160,30 @@ def build_data(kind: str, items: Sequence[MessageItem], now: datetime, health: S
     zone = ZoneInfo(layout.zone)
     created = now.astimezone(UTC)
     order = {name: n for n, name in enumerate(layout.descriptions)}
-    views = _story_views(items, layout, zone, order)
-    by_id = {v["story"]: v for v in views}
-    fresh = [v for v in views if not v["followup"]]
-    releases = sorted((v for v in fresh if v["facts"]), key=lambda v: v["first_seen"], reverse=True)
-    topical = [v for v in fresh if not v["facts"]]
-    followups = [v for v in views if v["followup"]]
+    # every story is sorted and counted; only those the message shows are built into views (a day of ~1,500
+    # stories shows a few dozen)
+    stories = _stories(items, order)
+    fresh = [s for s in stories if not s.followup]
+    releases = sorted((s for s in fresh if s.release), key=lambda s: s.first_seen, reverse=True)
+    topical = [s for s in fresh if not s.release]
+    followups = [s for s in stories if s.followup]
     cap = ALERT_STORIES if kind == "alert" else layout.stories_per_topic
     sections = []
     if releases:
         sections.append(_section("releases", None, "Releases", releases, cap, kind, ledger=ledger))
-    topics: dict[str, list[dict]] = {}
-    for v in topical:
-        topics.setdefault(v["topic"], []).append(v)
+    topics: dict[str, list[_Story]] = {}
+    for s in topical:
+        topics.setdefault(s.topic, []).append(s)
     for rule in sorted(topics, key=lambda r: (order.get(r, len(order)), r)):
-        group = sorted(topics[rule], key=lambda v: (-v["sources_total"], v["first_seen"]))
+        group = sorted(topics[rule], key=lambda s: (-s.sources_total, s.first_seen))
         sections.append(_section("topic", rule, layout.descriptions.get(rule) or rule, group, cap, kind))
     if followups:
         sections.append(_section("followups", None, "Follow-ups to stories already sent", followups,
                                  FOLLOWUPS_SHOWN, kind))
     if kind == "alert":
         sections = _alert_cap(sections)
+    shown = {s for sec in sections for s in sec["stories"]}
+    by_id = {s.story: _story_view(s, layout, zone) for s in stories if s.story in shown}  # in the stories' order
     failing = [_health_json(h) for h in health]
     header = _header(len(releases), len(topical), len(topics), len(followups), len(failing), len(rule_errors))
     local = created.astimezone(zone)
@@ -191,8 +194,7 @@ def build_data(kind: str, items: Sequence[MessageItem], now: datetime, health: S
     else:
         subject = one_line(f"{header} — news-monitor, {local_date}", SUBJECT_CHARS)
     message_id = message_id or uuid.uuid4().hex[:12]
-    replies_to = list(dict.fromkeys(v["announced"] for v in followups if v.get("announced")))
-    shown = {s for sec in sections for s in sec["stories"]}
+    replies_to = list(dict.fromkeys(s.announced for s in followups if s.announced))
     listed = _listed_items(items, shown, layout.sources_per_story)
     return _bidi_closed({
         "kind": kind, "id": message_id, "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"), "subject": subject,
@@ -200,8 +202,8 @@ def build_data(kind: str, items: Sequence[MessageItem], now: datetime, health: S
         # there were in all, and `more_command` lists every one of them
         "items": [_item_json(i, by_id[i.story], layout) for i in listed],
         "topics": _topics_json(listed),
-        "stories": [{k: v for k, v in v.items() if k != "announced"} for v in views if v["story"] in shown],
-        "counts": {"items": len(items), "stories": len(views), "items_listed": len(listed),
+        "stories": [{k: v for k, v in v.items() if k != "announced"} for v in by_id.values()],
+        "counts": {"items": len(items), "stories": len(stories), "items_listed": len(listed),
                    "stories_listed": len(shown), "suppressed": len(suppressed)},
         "more_command": "news-monitor hits --since 1d --json" if len(listed) < len(items) else "",
         "suppressed": [{k: s.get(k) for k in ("kind", "url", "story", "reason", "at")}
@@ -211,7 +213,7 @@ def build_data(kind: str, items: Sequence[MessageItem], now: datetime, health: S
         # the model every rendering reads (added; nothing above changed meaning)
         "header": header, "zone": layout.zone, "created_local": f"{local_date} {local:%H:%M}",
         "local_date": local_date, "ledger": ledger if releases else "",
-        "sections": sections, "shown": [v["story"] for v in views if v["story"] in shown],
+        "sections": sections, "shown": list(by_id),
         "folded": folded_line(suppressed), "replies_to": replies_to,
         "preheader": _preheader(sections, by_id, header),
     })
@@ -229,12 +231,12 @@ def _bidi_closed(value):
     return value
 
 
-def _section(kind: str, rule: str | None, title: str, stories: list[dict], cap: int, message_kind: str,
+def _section(kind: str, rule: str | None, title: str, stories: list[_Story], cap: int, message_kind: str,
              ledger: str = "") -> dict:
     shown = stories[:cap]
     more = len(stories) - len(shown)
     command = f"news-monitor hits --since 1d --rule {rule}" if rule and more and message_kind == "digest" else ""
-    return {"kind": kind, "rule": rule, "title": title, "stories": [v["story"] for v in shown],
+    return {"kind": kind, "rule": rule, "title": title, "stories": [s.story for s in shown],
             "count": len(stories), "more": more, "more_command": command, "ledger": ledger}
 
 
@@ -287,13 +289,51 @@ def folded_line(suppressed: Sequence[dict]) -> str:
     return "; ".join(parts)
 
 
-def _story_views(items: Sequence[MessageItem], layout: Layout, zone: ZoneInfo, order: dict[str, int]) -> list[dict]:
-    """One view per story, built once: its best headline, strongest topic and the others, the sentence that
-    made that topic's rule match, its sources by outlet name (capped), merged release facts."""
-    stories: dict[str, list[MessageItem]] = {}
+@dataclass(frozen=True)
+class _Story:
+    """What places a story in a message, worked out for every story: its strongest topic, its lead report, when
+    it was first seen, how many sources it has, whether it reports a release or follows up an earlier one."""
+
+    story: str
+    group: list[MessageItem]
+    rules: list[str]
+    topic: str
+    lead: MessageItem
+    first_seen: str
+    sources_total: int
+
+    @property
+    def release(self) -> bool:
+        return bool(self.lead.facts)  # merged_facts of any facts is a (non-empty) dict: the view's facts
+
+    @property
+    def followup(self) -> bool:
+        return self.lead.followup
+
+    @property
+    def announced(self) -> str | None:
+        return self.lead.announced
+
+
+def _stories(items: Sequence[MessageItem], order: dict[str, int]) -> list[_Story]:
+    """Every story of the items, in the order of its first item: its best headline, strongest topic, sources."""
+    groups: dict[str, list[MessageItem]] = {}
     for item in items:
-        stories.setdefault(item.story, []).append(item)
-    return [_story_view(story, group, layout, zone, order) for story, group in stories.items()]
+        groups.setdefault(item.story, []).append(item)
+    stories = []
+    for story, group in groups.items():
+        rules = sorted({r for i in group for r in i.rules}, key=lambda r: (order.get(r, len(order)), r))
+        topic = min(rules, key=lambda r: _strength(r, group, order)) if rules else ""
+        lead = _best(group, topic)
+        urls = {lead.url, *(src[1] for src in _raw_sources(lead, group))}
+        stories.append(_Story(story, group, rules, topic, lead, min(i.first_seen for i in group),
+                              max(len(urls), lead.sources_count)))
+    return stories
+
+
+def _raw_sources(lead: MessageItem, group: Sequence[MessageItem]) -> tuple:
+    """The story's reports as the store listed them (copies included), or its items' when it did not."""
+    return lead.sources or tuple((i.feed, i.url, i.outlet_url) for i in group)
 
 
 def _strength(rule: str, group: Sequence[MessageItem], order: dict[str, int]) -> tuple:
@@ -303,33 +343,30 @@ def _strength(rule: str, group: Sequence[MessageItem], order: dict[str, int]) ->
     return (-in_title, -len(words), order.get(rule, len(order)), rule)
 
 
-def _story_view(story: str, group: list[MessageItem], layout: Layout, zone: ZoneInfo,
-                order: dict[str, int]) -> dict:
-    rules = sorted({r for i in group for r in i.rules}, key=lambda r: (order.get(r, len(order)), r))
-    topic = min(rules, key=lambda r: _strength(r, group, order)) if rules else ""
-    lead = _best(group, topic)
-    sentence, words = next(((s, list(ws)) for i in [lead, *group] for r, s, ws in i.reasons if r == topic and s),
+def _story_view(s: _Story, layout: Layout, zone: ZoneInfo) -> dict:
+    """A story as the message shows it: its lead report, the sentence that made its topic's rule match, its
+    sources by outlet name (capped), merged release facts."""
+    lead, group, topic, rules = s.lead, s.group, s.topic, s.rules
+    sentence, words = next(((t, list(ws)) for i in [lead, *group] for r, t, ws in i.reasons if r == topic and t),
                            (lead.snippet, list(lead.matched)))
-    raw_sources = lead.sources or tuple((i.feed, i.url, i.outlet_url) for i in group)
     seen, sources = set(), []
     # the lead report first: the byline names it, "+N sources" the others
-    for src in [(lead.feed, lead.url, lead.outlet_url), *raw_sources]:
+    for src in [(lead.feed, lead.url, lead.outlet_url), *_raw_sources(lead, group)]:
         name, url = src[0], src[1]
         if url in seen:
             continue
         seen.add(url)
         sources.append({"feed": name, "url": url, "domain": domain(src[2] if len(src) > 2 and src[2] else url)})
-    total = max(len(sources), lead.sources_count)
     facts = merged_facts(lead.facts) if lead.facts else None
     return {
-        "story": story, "title": lead.title, "url": lead.url, "feed": lead.feed,
+        "story": s.story, "title": lead.title, "url": lead.url, "feed": lead.feed,
         "domain": domain(lead.outlet_url or lead.url), "published": lead.published,
-        "first_seen": min(i.first_seen for i in group), "time": local_time(lead.published or lead.first_seen, zone),
+        "first_seen": s.first_seen, "time": local_time(lead.published or lead.first_seen, zone),
         "snippet": lead.snippet, "rules": rules, "topic": topic, "also": [r for r in rules if r != topic],
         "also_titles": [layout.descriptions.get(r) or r for r in rules if r != topic],
         "sentence": sentence, "words": words,
         "matched": list(dict.fromkeys(w for i in group for w in i.matched)),
-        "sources": sources[: layout.sources_per_story], "sources_total": total,
+        "sources": sources[: layout.sources_per_story], "sources_total": s.sources_total,
         "new_reports": [i.url for i in group], "facts": facts, "facts_line": facts_line(facts),
         "followup": lead.followup, "alerted": any(i.alerted for i in group), "text_source": lead.text_source,
         "announced": lead.announced,

@@ -269,7 +269,8 @@ def _017_release_ledger(db: Database) -> None:
                f"BEGIN {_ledger_refresh('old.story')} {_ledger_refresh('new.story')} END")
     db.execute("CREATE TRIGGER release_ledger_article_deleted AFTER DELETE ON articles "
                f"WHEN old.release_facts IS NOT NULL BEGIN {_ledger_refresh('old.story')} END")
-    db.execute(f"CREATE TRIGGER release_ledger_story_added AFTER INSERT ON stories BEGIN {_ledger_refresh('new.id')} END")
+    db.execute("CREATE TRIGGER release_ledger_story_added AFTER INSERT ON stories "
+               f"BEGIN {_ledger_refresh('new.id')} END")
     db.execute("CREATE TRIGGER release_ledger_story_changed AFTER UPDATE OF id, first_seen ON stories "
                "WHEN old.id IS NOT new.id OR old.first_seen IS NOT new.first_seen "
                f"BEGIN {_ledger_refresh('old.id')} {_ledger_refresh('new.id')} END")
