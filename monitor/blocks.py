@@ -6,7 +6,7 @@ post, 3,000 characters a section, 150 in a header): numbered posts, and past MAX
 from __future__ import annotations
 
 from monitor.links import linkable
-from monitor.render import highlight_spans, one_line, plural
+from monitor.render import highlight_spans, new_reports, one_line, plural
 from monitor.text.scrub import scrub
 
 MAX_BLOCKS = 50  # Slack: blocks per message
@@ -102,7 +102,7 @@ def _units(data: dict) -> list[tuple[list[dict], int]]:
             head.append(_context(escape(sec["ledger"])))
         views = [stories[s] for s in sec["stories"] if s in stories]
         if sec["kind"] == "followups":
-            lines = [f"• {link(v['url'], one_line(v['title'], 200))} — +{plural(len(v['new_reports']), 'report')}"
+            lines = [f"• {link(v['url'], one_line(v['title'], 200))} — +{plural(new_reports(v), 'report')}"
                      + (f" · {escape(v['facts_line'])}" if v.get("facts_line") else "") for v in views]
             units.append((head + [_section(_clip("\n".join(lines), MAX_SECTION))], len(views)))
         else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from monitor.links import linkable
-from monitor.render import highlight_spans, one_line, plural
+from monitor.render import highlight_spans, new_reports, one_line, plural
 from monitor.text.scrub import scrub
 
 # CommonMark: "any ASCII punctuation character may be backslash-escaped" — and then is only that character
@@ -112,7 +112,7 @@ def _units(data: dict) -> list[tuple[str, int]]:
         views = [stories[s] for s in sec.get("stories", []) if s in stories]
         if sec.get("kind") == "followups":
             lines = [f"• {link(v.get('url') or '', v.get('title') or '', 200)} — "
-                     f"+{plural(len(v.get('new_reports') or []), 'report')}" for v in views]
+                     f"+{plural(new_reports(v), 'report')}" for v in views]
             units.append((heading + "\n" + "\n".join(lines), len(views)))
         else:
             for n, view in enumerate(views):

@@ -26,6 +26,9 @@ FOLLOWUPS_SHOWN = 10  # follow-ups are listed briefly; the rest are counted
 HEALTH_SHOWN = 10  # failing feeds named; the rest counted (`news-monitor status` lists them all)
 SUBJECT_CHARS = 200
 SUPPRESSED_LISTED = 200  # the fold log's first lines in the JSON; the folded line counts them all
+# a story's new reports listed by URL in the JSON (a story hundreds of outlets cover in a day would otherwise
+# carry every URL); past it, `new_reports_total` counts them all (`hits --since 1d --json` lists every one)
+NEW_REPORTS_LISTED = 20
 HTML_BUDGET = 90_000  # bytes: under Gmail's ~102 KB clipping, with room for the MIME wrapping
 
 
@@ -358,7 +361,7 @@ def _story_view(s: _Story, layout: Layout, zone: ZoneInfo) -> dict:
         seen.add(url)
         sources.append({"feed": name, "url": url, "domain": domain(src[2] if len(src) > 2 and src[2] else url)})
     facts = merged_facts(lead.facts) if lead.facts else None
-    return {
+    view = {
         "story": s.story, "title": lead.title, "url": lead.url, "feed": lead.feed,
         "domain": domain(lead.outlet_url or lead.url), "published": lead.published,
         "first_seen": s.first_seen, "time": local_time(lead.published or lead.first_seen, zone),
@@ -367,10 +370,13 @@ def _story_view(s: _Story, layout: Layout, zone: ZoneInfo) -> dict:
         "sentence": sentence, "words": words,
         "matched": list(dict.fromkeys(w for i in group for w in i.matched)),
         "sources": sources[: layout.sources_per_story], "sources_total": s.sources_total,
-        "new_reports": [i.url for i in group], "facts": facts, "facts_line": facts_line(facts),
+        "new_reports": [i.url for i in group[:NEW_REPORTS_LISTED]], "facts": facts, "facts_line": facts_line(facts),
         "followup": lead.followup, "alerted": any(i.alerted for i in group), "text_source": lead.text_source,
         "announced": lead.announced,
     }
+    if len(group) > NEW_REPORTS_LISTED:  # only then: every other message's JSON stays as it was
+        view["new_reports_total"] = len(group)
+    return view
 
 
 def _best(group: Sequence[MessageItem], topic: str) -> MessageItem:

@@ -52,6 +52,11 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
+def new_reports(view: dict) -> int:
+    """How many new reports a story of the message has: its listed URLs, or past their cap the count."""
+    return view.get("new_reports_total") or len(view.get("new_reports") or ())
+
+
 def highlight_spans(text: str, words: Sequence[str]) -> list[tuple[str, bool]]:
     """`text` cut into (piece, matched) runs; a matched run is one of `words` as a whole word, so the term
     "US" marks "US" and never the "us" inside "discuss"."""
@@ -86,7 +91,8 @@ def _env(autoescape: bool) -> Environment:
                       autoescape=select_autoescape(default=True, default_for_string=True) if autoescape else False,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(highlight=highlight, bracket=bracket, one_line=one_line, short_url=short_url)
-    env.globals.update(plural=plural, c=PALETTE, linkable=linkable)  # the one link rule: monitor/links.py
+    # linkable: the one link rule (monitor/links.py)
+    env.globals.update(plural=plural, new_reports=new_reports, c=PALETTE, linkable=linkable)
     return env
 
 

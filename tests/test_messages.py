@@ -12,8 +12,11 @@ import lxml.html
 import pytest
 
 from monitor.blocks import MAX_BLOCKS, MAX_HEADER, MAX_SECTION, slack_posts
+from monitor.commonmark import render as commonmark
 from monitor.digest import Layout, build_message, ledger_line
+from monitor.models import Article, FeedItem, Hit
 from monitor.render import CONTRAST_PAIRS, PALETTE, highlight_spans
+from monitor.store import Store
 from tests.message_builders import DESCRIPTIONS, LAYOUT, NOW, SUPPRESSED, day, failing_feeds, item, release
 
 OLD_ITEM_KEYS = {"title", "url", "feed", "published", "first_seen", "rules", "story", "snippet", "text_source",
@@ -284,3 +287,68 @@ def test_clipping_never_leaves_a_bidi_isolate_open():
     for post in slack_posts(message.data):
         header = post["blocks"][0]["text"]["text"]
         assert header.count("\u2067") == header.count("\u2069")
+
+
+# people freed in one (invented) release, each written two ways across reports
+FREED = [("Aliaksandr Hrybko", "Alexander Gribko"), ("Volha Snapkova", "Olga Snapkova"),
+         ("Ihar Palchyk", "Igor Palchik"), ("Hanna Karpovich", "Anna Karpovich"), ("Yury Lesnik", "Yuri Lesnik"),
+         ("Tatsiana Belaya", "Tatiana Belaya"), ("Mikalai Zhuk", "Nikolai Zhuk"), ("Iryna Krot", "Irina Krot")]
+
+
+STORY = 9001
+
+
+def release_story(reports: int, copies: int) -> tuple[list, list]:
+    """The pending items of a store holding one release story: `reports` articles (each naming two of the freed,
+    in one of their spellings, and a number) and `copies` syndicated copies of its first article."""
+    store = Store.memory()
+    seen = NOW - timedelta(hours=3)
+    for n in range(reports):
+        item = FeedItem(f"https://outlet{n % 300}.example/feed", f"Outlet {n % 300}", f"r{n}",
+                        f"https://outlet{n % 300}.example/2026/11/22/belarus-frees-political-prisoners-{n}",
+                        f"Belarus frees 52 political prisoners, report {n}", "", seen)
+        text = f"Belarus freed 52 political prisoners on Thursday, report {n} said."
+        names = [FREED[(n + k) % len(FREED)][(n // len(FREED)) % 2] for k in range(2)]
+        store.add_article(Article(item=item, title=item.title, text=text, text_source="page", language="en"),
+                          f"r{n}", f"ur{n}", [Hit("belarus-prisoners", (), False, snippet=text,
+                                                 words=("political prisoners",))],
+                          seen, story=STORY,
+                          facts={"number": 52 - n % 3, "names": names, "date": "2026-11-20", "language": "en",
+                                 "destination": "Lithuania", "broker": "John Coale"})
+    for n in range(copies):
+        copy = FeedItem(f"https://copies{n}.example/feed", f"Copies {n}", f"c{n}",
+                        f"https://copies{n}.example/2026/11/22/belarus-frees-52", "Belarus frees 52", "", seen)
+        store.add_source(1, Article(item=copy, title=copy.title, text="", text_source="page", language="en"),
+                         f"c{n}", f"uc{n}", seen, "a copy of the first report")
+    items, _ = store.pending_items("digest")
+    store.db.execute("UPDATE stories SET announced = 'an-earlier-alert'")  # the same story, as a follow-up
+    followed, _ = store.pending_items("digest")
+    return items, followed
+
+
+def test_a_story_of_thousands_of_reports_and_copies_keeps_the_message_bounded():
+    """Issue 13: the digest's JSON stays well under 1 MB whatever a story's size. One release story reported by
+    3,000 articles and copied 3,000 times, beside a day of 500 other articles: its view lists 20 of its new reports
+    and counts them all, shows 5 of its 6,000 sources, names each of the freed once; the message is about the size
+    it is when that story has three reports. As a follow-up, every rendering counts its 3,000 reports."""
+    huge, huge_followup = release_story(3000, 3000)
+    small, _ = release_story(3, 0)
+    sizes, views = {}, {}
+    for label, story in (("huge", huge), ("small", small)):
+        data = digest(day(500) + story, health=failing_feeds(long_url=True), suppressed=SUPPRESSED * 100).data
+        sizes[label] = len(json.dumps(data, ensure_ascii=False).encode())
+        views[label] = next(v for v in data["stories"] if v["story"] == str(STORY))
+        assert len(data["items"]) == data["counts"]["items_listed"] < data["counts"]["items"]
+    view = views["huge"]
+    # the difference: 20 of its URLs listed instead of 3, five of its items instead of three (each ~1.5 kB)
+    assert sizes["huge"] < 1_000_000 and sizes["huge"] < sizes["small"] + 10_000, sizes
+    assert view["new_reports"] == [i.url for i in huge[:20]] and view["new_reports_total"] == 3000
+    assert len(view["sources"]) == 5 and view["sources_total"] == 6000
+    assert len(view["facts"]["names"]) <= 2 * len(FREED) and view["facts"]["number"] == 52
+    assert "new_reports_total" not in views["small"] and len(views["small"]["new_reports"]) == 3  # as before
+    message = digest(huge_followup)
+    follow = next(s for s in message.data["sections"] if s["kind"] == "followups")
+    assert follow["stories"] == [str(STORY)]
+    assert "+3000 reports (6000 in all)" in message.text and "+3000 reports (6000 in all)" in message.html
+    assert "+3000 reports" in commonmark(message.data)
+    assert "+3000 reports" in json.dumps(slack_posts(message.data), ensure_ascii=False)
