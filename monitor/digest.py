@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from monitor.decide.releases import merged_facts
+from monitor.decide.merge import merged_facts
 from monitor.links import linkable
 from monitor.models import Message, MessageItem
 from monitor.render import one_line, plural, render_html, render_text

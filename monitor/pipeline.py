@@ -24,10 +24,8 @@ from typing import TYPE_CHECKING
 from monitor import polling
 from monitor.clock import utcnow
 from monitor.config import Config
-from monitor.decide import STORY_MEMORY, Decider, Decision
 from monitor.decide.limits import portion
 from monitor.decide.new import item_hash, item_keys, sort_items, text_unchanged
-from monitor.decide.stories import FOLLOW_UP
 from monitor.delivery import STALE_AFTER
 from monitor.digest import Layout, build_message, ledger_line
 from monitor.errors import FeedError, MonitorError
@@ -40,6 +38,7 @@ from monitor.store import Store
 
 if TYPE_CHECKING:
     from monitor.channels import Sender
+    from monitor.decide.decider import Decider, Decision
     from monitor.extract_pool import ExtractJob, ExtractPool
     from monitor.feeds import ParsedFeed
     from monitor.fetch import Fetcher, Outcome, Response
@@ -198,7 +197,11 @@ class Pipeline:
 
     def _decider(self, store: Store) -> Decider:
         """The resident near-duplicate and story indexes, rebuilt from the store once per process;
-        stories idle for STORY_MEMORY (release stories: FOLLOW_UP) are dropped from memory once a day."""
+        stories idle for STORY_MEMORY (release stories: FOLLOW_UP) are dropped from memory once a day. Imported
+        here: building or previewing a digest never loads the indexes or the extraction's patterns."""
+        from monitor.decide.decider import STORY_MEMORY, Decider
+        from monitor.decide.stories import FOLLOW_UP
+
         now = self.clock()
         if self.decider is None:
             self.decider = Decider.rebuild(store.copy_index(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from monitor.decide.releases import merged_facts
+from monitor.decide.merge import merged_facts
 from monitor.store import Store
 
 HIT_FIELDS = ("url", "title", "feed", "published", "rules", "story", "first_seen", "id", "guid", "feed_url",

@@ -1,8 +1,10 @@
 """The read commands load only what they read with (issue 14): `hits`, `status`, `releases` and `digest
 --dry-run` do their work without importing aiohttp, feedparser, trafilatura, APScheduler or Apprise, whose
 import alone cost more CPU than their queries at 1,000,000 articles; `--help` loads neither the config
-(pydantic) nor the store. Each command runs for real in a subprocess, which reports its modules at the end.
-Figures: bench/bench_queries.py."""
+(pydantic) nor the store. Nor do they load the decide package beyond what they read with: the release
+extraction's patterns (decide/releases.py, ~20 ms to compile), the story features and the Decider stay out; a
+story's facts are merged by decide/merge.py. Each command runs for real in a subprocess, which reports its
+modules at the end. Figures: bench/bench_queries.py."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from monitor.store import Store
 
 # what only polling, extraction, sending or the service need
 EDGES = ("aiohttp", "feedparser", "trafilatura", "lxml", "apscheduler", "apprise", "ruamel")
+# what only storing new articles needs (the poll cycle, `rules test`)
+DECIDING = ("monitor.decide.decider", "monitor.decide.releases", "monitor.decide.stories")
 # the command line runs as the console script does, then prints the top-level modules it loaded
 HARNESS = """
 import json, sys
@@ -27,16 +31,18 @@ try:
     code = 0
 except SystemExit as exc:
     code = exc.code or 0
-print("MODULES " + json.dumps(sorted({name.split(".")[0] for name in sys.modules})), file=sys.stderr)
+print("MODULES " + json.dumps(sorted(sys.modules)), file=sys.stderr)
 sys.exit(code)
 """
 
 
 def run(config, *args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """The command's result, and the modules it loaded: each top-level name, and every monitor module by name."""
     result = subprocess.run([sys.executable, "-c", HARNESS, "--config", str(config), *args],
                             capture_output=True, text=True, timeout=120)
     line = next(line for line in result.stderr.splitlines() if line.startswith("MODULES "))
-    return result, set(json.loads(line.removeprefix("MODULES ")))
+    loaded = json.loads(line.removeprefix("MODULES "))
+    return result, {name.split(".")[0] for name in loaded} | {name for name in loaded if name.startswith("monitor.")}
 
 
 @pytest.fixture
@@ -68,6 +74,7 @@ def test_read_commands_import_no_edge_library(config, args, shows):
     assert result.returncode == 0, result.stderr
     assert shows in result.stdout  # the command did its work, not only its start
     assert not modules & set(EDGES), f"{' '.join(args)} imported {sorted(modules & set(EDGES))}"
+    assert not modules & set(DECIDING), f"{' '.join(args)} imported {sorted(modules & set(DECIDING))}"
 
 
 def test_help_loads_neither_the_config_nor_the_store(config):
@@ -80,10 +87,14 @@ def test_help_loads_neither_the_config_nor_the_store(config):
 
 
 def test_the_harness_sees_an_edge_library_a_command_does_load(config):
-    """The control: sending the digest builds the whole pipeline (fetcher and channels), so aiohttp is there."""
+    """The control: sending the digest builds the whole pipeline (fetcher and channels), so aiohttp is there;
+    `rules test` reads a text's release facts, so the extraction is there."""
     result, modules = run(config, "digest")
     assert result.returncode == 0, result.stderr
     assert "1 items" in result.stdout and "aiohttp" in modules
+    result, modules = run(config, "rules", "test", "all", "--text", "Minsk freed 14 political prisoners on Tuesday.")
+    assert result.returncode == 0, result.stderr
+    assert "belarus-prisoners: MATCH" in result.stdout and "monitor.decide.releases" in modules
 
 
 @pytest.mark.parametrize("fetch_pages", [True, False])

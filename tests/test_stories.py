@@ -96,7 +96,7 @@ def test_prune_forgets_idle_stories():
     assert index.assign(feats, late["rules"], late["published"]).story_id is not None  # December kept
 
 
-@pytest.mark.parametrize("module", ["decide/stories", "decide/releases", "decide/copies"])
+@pytest.mark.parametrize("module", ["decide/stories", "decide/releases", "decide/copies", "decide/merge"])
 def test_story_modules_are_pure(module):
     tree = ast.parse((Path(__file__).resolve().parents[1] / "monitor" / f"{module}.py").read_text(encoding="utf-8"))
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
@@ -104,7 +104,7 @@ def test_story_modules_are_pure(module):
     allowed = {"__future__", "bisect", "functools", "hashlib", "math", "re", "array", "struct", "collections",
                "collections.abc", "dataclasses", "datetime", "monitor.text.tokens", "monitor.models",
                "monitor.decide.copies", "monitor.text.lexicon", "monitor.text.numbers", "monitor.text.sentences",
-               "monitor.text.latin"}
+               "monitor.text.latin", "monitor.decide.merge"}
     assert imported <= allowed, imported - allowed
 
 
