@@ -6,11 +6,8 @@
     does it report a new release, and its facts?       decide/releases.py  (one story's merged: decide/merge.py)
     which of its hits alert?                           decide/alerts.py    (release gate, stale news, follow-ups)
 
-`Decider` (decide/decider.py) keeps the resident indexes and asks them in that order. Pure: no I/O (the store
-answers, the pipeline stores).
-
-Importing one module of the package loads only that one: the read commands use decide/alerts.py (through the
-store) and decide/merge.py (a story's merged release facts) without the extraction's patterns or the indexes.
+`Decider` (decide/decider.py) keeps the resident indexes and asks them in that order. Pure: no I/O. Importing
+one module loads only that one: the read commands use alerts.py and merge.py without the extraction's patterns.
 """
 
 from __future__ import annotations
