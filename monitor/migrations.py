@@ -233,7 +233,7 @@ def _015_copy_index(db: Database) -> None:
 # The release ledger's row of one story, as the read summed it before migration 017 (a join of the stories
 # with release reports to `stories`): `simple` when one article reports the release and its count is plain (a
 # number, or at most one name), then `people` is what it adds and `day` when it happened (its date, else the
-# story's first day); the other stories are merged in Python (monitor.decide.releases.merged_facts).
+# story's first day); the other stories are merged in Python (monitor.decide.merge.merged_facts).
 # A facts column that is not JSON (only a bug could write one) counts for nothing rather than failing the write.
 LEDGER_ROWS = (
     "SELECT r.story, s.first_seen, r.n = 1 AND (coalesce(r.num, 0) != 0 OR coalesce(r.names, 0) <= 1), "

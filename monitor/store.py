@@ -566,7 +566,7 @@ class Store:
     def release_ledger(self) -> tuple[tuple[int, int, str | None], list[dict]]:
         """The release ledger's running totals: (stories, people, earliest date) summed in SQL for every story
         reported by one article whose count is plain (a number, or at most one name); the other stories, whose
-        facts must be merged (monitor.decide.releases.merged_facts: the most reported number, names spelled
+        facts must be merged (monitor.decide.merge.merged_facts: the most reported number, names spelled
         several ways counted once), as release_stories gives them. Read from the per-story ledger the writes
         keep (migration 017), along one index: no release report is grouped or joined at read time."""
         count, people, first = self.db.execute(
