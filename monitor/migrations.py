@@ -230,6 +230,35 @@ def _015_copy_index(db: Database) -> None:
                "BEGIN INSERT OR IGNORE INTO copy_index_changes (article_id) VALUES (new.id); END")
 
 
+def _016_story_index(db: Database) -> None:
+    """The story index kept as a snapshot (monitor.decide.stories: arrays as blobs, a line per story) with the
+    window it was built for and the last article id it has seen; and the articles at or below that id whose
+    part in it changed since (their features, story, first date or release facts; a hit added or removed; the
+    row deleted), noted by triggers with their first date: a process loads the snapshot and the articles
+    stored after it, and rebuilds when a noted change falls inside the window."""
+    db.execute("CREATE TABLE IF NOT EXISTS story_index (part TEXT PRIMARY KEY, data BLOB NOT NULL)")
+    db.execute("CREATE TABLE IF NOT EXISTS story_index_changes (article_id INTEGER PRIMARY KEY, first_seen TEXT)")
+    kept = "(SELECT CAST(data AS INTEGER) FROM story_index WHERE part = 'upto')"
+    note = "INSERT OR REPLACE INTO story_index_changes (article_id, first_seen) VALUES"
+    db.execute("CREATE TRIGGER IF NOT EXISTS story_index_article_changed AFTER UPDATE OF story_features, story, "
+               f"first_seen, release_facts ON articles WHEN old.id <= {kept} AND (old.release_facts IS NOT "
+               "new.release_facts OR ((old.story_features IS NOT new.story_features OR old.story IS NOT new.story "
+               "OR old.first_seen IS NOT new.first_seen) AND EXISTS (SELECT 1 FROM hits WHERE article_id = old.id))) "
+               f"BEGIN {note} (old.id, min(old.first_seen, new.first_seen)); END")
+    db.execute("CREATE TRIGGER IF NOT EXISTS story_index_article_deleted AFTER DELETE ON articles "
+               f"WHEN old.id <= {kept} AND (old.story_features IS NOT NULL OR old.release_facts IS NOT NULL) "
+               f"BEGIN {note} (old.id, old.first_seen); END")
+    first_seen = "(SELECT first_seen FROM articles WHERE id = {}.article_id)"
+    for event, row, name in (("INSERT", "new", "inserted"), ("DELETE", "old", "deleted")):
+        db.execute(f"CREATE TRIGGER IF NOT EXISTS story_index_hit_{name} AFTER {event} ON hits "
+                   f"WHEN {row}.article_id <= {kept} "
+                   f"BEGIN {note} ({row}.article_id, {first_seen.format(row)}); END")
+    db.execute("CREATE TRIGGER IF NOT EXISTS story_index_hit_moved AFTER UPDATE OF article_id, rule ON hits "
+               f"WHEN old.article_id <= {kept} OR new.article_id <= {kept} "
+               f"BEGIN {note} (old.article_id, {first_seen.format('old')}); "
+               f"{note} (new.article_id, {first_seen.format('new')}); END")
+
+
 # The release ledger's row of one story, as the read summed it before migration 017 (a join of the stories
 # with release reports to `stories`): `simple` when one article reports the release and its count is plain (a
 # number, or at most one name), then `people` is what it adds and `day` when it happened (its date, else the
@@ -295,5 +324,6 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("013_read_indexes", _013_read_indexes),
     ("014_search_contentless", _014_search_contentless),
     ("015_copy_index", _015_copy_index),
+    ("016_story_index", _016_story_index),
     ("017_release_ledger", _017_release_ledger),
 ]

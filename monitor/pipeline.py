@@ -196,16 +196,15 @@ class Pipeline:
         report.held = len(held)
 
     def _decider(self, store: Store) -> Decider:
-        """The resident near-duplicate and story indexes, rebuilt from the store once per process;
-        stories idle for STORY_MEMORY (release stories: FOLLOW_UP) are dropped from memory once a day. Imported
-        here: building or previewing a digest never loads the indexes or the extraction's patterns."""
-        from monitor.decide.decider import STORY_MEMORY, Decider
-        from monitor.decide.stories import FOLLOW_UP
+        """The resident near-duplicate and story indexes, loaded from the store once per process (kept there:
+        Store.copy_index, Store.story_index over the day's story_window); stories idle for STORY_MEMORY
+        (release stories: FOLLOW_UP) are dropped from memory once a day. Imported here: building or previewing
+        a digest never loads the indexes or the extraction's patterns."""
+        from monitor.decide.decider import Decider, story_window
 
         now = self.clock()
         if self.decider is None:
-            self.decider = Decider.rebuild(store.copy_index(),
-                                           store.story_rows(now - STORY_MEMORY, now - FOLLOW_UP))
+            self.decider = Decider.rebuild(store.copy_index(), store.story_index(*story_window(now)))
             self._pruned = now
         elif now - self._pruned >= timedelta(days=1):
             self.decider.forget_before(now)

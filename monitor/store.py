@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
@@ -37,6 +38,9 @@ from monitor.models import (
 )
 from monitor.polling import FeedState, PollDecision
 from monitor.search import searchable
+
+if TYPE_CHECKING:  # (the story module is imported only by what loads the index: the read commands don't)
+    from monitor.decide.stories import StoryIndex
 
 
 def _signed(fp: int | None) -> int | None:
@@ -516,18 +520,81 @@ class Store:
                          [*parts.items(), ("upto", str(upto).encode())])
         conn.execute("DELETE FROM copy_index_changes")
 
-    def story_rows(self, since: datetime, releases_since: datetime | None = None) -> Iterator[StoryMember]:
+    def story_rows(self, since: datetime, releases_since: datetime | None = None, after: int = 0
+                   ) -> Iterator[StoryMember]:
         """The articles with hits first seen since `since`, and release stories' articles first seen since
-        `releases_since` (follow-ups weeks later still find them), oldest first, with their stories and features."""
+        `releases_since` (follow-ups weeks later still find them), oldest first, with their stories and features
+        (only those whose id is above `after`)."""
         releases = iso(releases_since) if releases_since is not None else iso(since)
         for row in self.db.query(
                 "SELECT a.story, a.story_features, a.first_seen, group_concat(h.rule, char(31)) AS rules "
                 "FROM articles a JOIN hits h ON h.article_id = a.id WHERE a.story_features IS NOT NULL "
                 "AND (a.first_seen >= ? OR (a.first_seen >= ? AND a.story IN "
-                "(SELECT story FROM articles WHERE release_facts IS NOT NULL))) "
-                "GROUP BY a.id ORDER BY a.first_seen, a.id", [iso(since), releases]):
+                "(SELECT story FROM articles WHERE release_facts IS NOT NULL))) AND a.id > ? "
+                "GROUP BY a.id ORDER BY a.first_seen, a.id", [iso(since), releases, after]):
             yield StoryMember(int(row["story"]), json.loads(row["story_features"]), tuple(row["rules"].split("\x1f")),
                               _moment(row["first_seen"]))
+
+    STORY_TAIL = 1000  # articles with hits stored after the kept story index: past this many it is taken again
+
+    def story_index(self, since: datetime, releases_since: datetime) -> StoryIndex:
+        """The story index over `story_rows(since, releases_since)`, as `StoryIndex.from_rows` builds it: the
+        kept snapshot (migration 016) with the articles stored after it added, when it was built for this
+        window, no noted change falls inside it, and the articles after it come after all of its own (else
+        rebuilt and kept). Taken again once STORY_TAIL articles came after it. Read and re-taken in one
+        transaction, so no write slips between."""
+        from monitor.decide.stories import StoryFeatures, StoryIndex
+
+        def _story_row(m: StoryMember) -> tuple:
+            return m.story, StoryFeatures.from_dict(m.features), m.rules, m.first_seen
+
+        window = f"{iso(since)} {iso(releases_since)}"
+        conn = self.db.conn
+        with self.transaction():
+            parts = dict(conn.execute("SELECT part, data FROM story_index"))
+            try:
+                upto, last = int(parts.pop("upto")), parts.pop("last").decode()
+                if parts.pop("window").decode() != window or conn.execute(
+                        "SELECT 1 FROM story_index_changes WHERE first_seen IS NULL OR first_seen >= ? LIMIT 1",
+                        [iso(releases_since)]).fetchone() or self._story_grew_back(upto, since, releases_since):
+                    raise ValueError("the kept story index is not the window's")
+                tail = list(self.story_rows(since, releases_since, after=upto))
+                if tail and iso(tail[0].first_seen) < last:
+                    raise ValueError("articles stored after the kept story index are dated before its own")
+                index = StoryIndex.from_snapshot(parts)
+            except (KeyError, ValueError):  # none yet, another window, changed or unreadable: rebuilt and kept
+                rows = list(self.story_rows(since, releases_since))
+                index = StoryIndex.from_rows(_story_row(m) for m in rows)
+                self._keep_story_index(index, window, rows[-1].first_seen if rows else None, last=None)
+                return index
+            for member in tail:
+                index.add(*_story_row(member))
+            if len(tail) >= self.STORY_TAIL:
+                self._keep_story_index(index, window, tail[-1].first_seen, last)
+        return index
+
+    def _story_grew_back(self, upto: int, since: datetime, releases_since: datetime) -> bool:
+        """Whether an article stored after the kept story index made a story a release story whose older
+        articles (first seen between `releases_since` and `since`) the index therefore lacks."""
+        return self.db.conn.execute(
+            "SELECT 1 FROM articles a JOIN hits h ON h.article_id = a.id WHERE a.story IN "
+            "(SELECT story FROM articles INDEXED BY articles_release_facts WHERE release_facts IS NOT NULL "
+            " AND id > ?) AND a.story NOT IN (SELECT story FROM articles INDEXED BY articles_release_facts "
+            " WHERE release_facts IS NOT NULL AND id <= ?) AND a.id <= ? AND a.story_features IS NOT NULL "
+            "AND a.first_seen >= ? AND a.first_seen < ? LIMIT 1",
+            [upto, upto, upto, iso(releases_since), iso(since)]).fetchone() is not None
+
+    def _keep_story_index(self, index: StoryIndex, window: str, newest: datetime | None, last: str | None) -> None:
+        """Replace the kept story index with `index`, which holds every article of `window` stored up to now
+        (the newest first seen at `newest`)."""
+        conn = self.db.conn
+        upto = conn.execute("SELECT coalesce(max(id), 0) FROM articles").fetchone()[0]
+        last = iso(newest) if newest is not None else (last or "")
+        conn.execute("DELETE FROM story_index")
+        conn.executemany("INSERT INTO story_index (part, data) VALUES (?, ?)",
+                         [*index.snapshot().items(), ("upto", str(upto).encode()), ("window", window.encode()),
+                          ("last", last.encode())])
+        conn.execute("DELETE FROM story_index_changes")
 
     # release facts are read from the partial index articles_release_facts (migration 015): the column sits
     # after the article's text in each row, so reading it from the table walks the text's overflow pages

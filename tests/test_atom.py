@@ -168,3 +168,50 @@ def test_the_feed_written_after_a_cycle_reads_only_the_newest_stories_and_is_the
                 assert hits_feed(chosen) == hits_feed(every)
                 assert len(chosen) < len(every) or days == 1
         assert len(valid(hits_feed(every)).entries) == 40
+
+
+def test_the_latest_stories_records_with_ties_and_articles_updated_inside_the_window(tmp_path):
+    """The records of the latest stories give the feed (and every shorter feed) that every hit record of the
+    window gives: with stories tied on their latest report at each cut, articles first seen before the window
+    whose hits came inside it (an update), and hits before the window."""
+    import random
+
+    from monitor.atom import MAX_ENTRIES
+    from monitor.records import latest_hit_records
+
+    rng = random.Random(4)
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    since = start + timedelta(days=2)
+
+    def report(n: int) -> Article:
+        item = FeedItem("https://news.example/feed", f"Outlet {n % 7}", f"g{n}", f"https://news.example/{n}",
+                        f"Report {n}", "", None)
+        return Article(item=item, title=item.title, text=item.title, text_source="page")
+
+    def top(records: list[dict], k: int) -> list[tuple[str, list[int]]]:
+        """The stories a feed of k entries shows, as hits_feed orders them, with their reports."""
+        stories: dict[str, list[dict]] = {}
+        for record in sorted(records, key=lambda r: r["first_seen"]):
+            stories.setdefault(str(record["story"] or record["id"]), []).append(record)
+        ranked = sorted(stories.items(), key=lambda s: s[1][-1]["first_seen"], reverse=True)
+        return [(story, [r["id"] for r in reports]) for story, reports in ranked[:k]]
+
+    with Store.open(tmp_path / "monitor.db") as store:
+        ids: list[int] = []
+        seen_at: dict[int, datetime] = {}
+        for n in range(900):
+            seen = start + timedelta(minutes=10 * rng.randrange(600))  # whole ten minutes: many ties
+            story = rng.choice(ids) if ids and rng.random() < 0.4 else None
+            hits = [Hit("zapad_exercise", (), False, "s")] if rng.random() < 0.6 else []
+            article_id = store.add_article(report(n), f"g{n}", f"u{n}", hits, seen, story=story)
+            ids.append(article_id)
+            seen_at[article_id] = seen
+        for article_id in rng.sample(ids, 60):  # articles changed later: their new hits come then
+            store.update_article(article_id, report(10_000 + article_id), [Hit("coale", (), False, "c")],
+                                 seen_at[article_id] + timedelta(minutes=10 * rng.randrange(1, 300)),
+                                 fingerprint=None, features=None, facts=None, item_hash=None)
+        every = hit_records(store, since=since)
+        assert len({str(r["story"] or r["id"]) for r in every}) > MAX_ENTRIES
+        assert hits_feed(latest_hit_records(store, since, MAX_ENTRIES)) == hits_feed(every)
+        for k in (1, 2, 5, 17, 60, 150, 10_000):
+            assert top(latest_hit_records(store, since, k), k) == top(every, k)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 
 _LAZY = {"Decider": "monitor.decide.decider", "Decision": "monitor.decide.decider",
-         "STORY_MEMORY": "monitor.decide.decider"}
+         "STORY_MEMORY": "monitor.decide.decider", "story_window": "monitor.decide.decider"}
 __all__ = list(_LAZY)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from monitor.decide.alerts import release_gate, stale_gate, wants_release_facts
 from monitor.decide.copies import SimHashIndex, body_tokens, copy_reason, simhash
@@ -20,6 +20,15 @@ from monitor.text.tokens import TextIndex
 
 STORY_MEMORY = timedelta(days=7)  # stories idle longer than this leave the resident index (release stories:
 #                                   FOLLOW_UP after their first report, for follow-ups that name their freed)
+
+
+def story_window(now: datetime) -> tuple[datetime, datetime]:
+    """Since when stored articles (release stories' articles) enter the story index a process starts with:
+    STORY_MEMORY (FOLLOW_UP) before the start of `now`'s day, UTC. One window the whole day, so the index the
+    store keeps serves every process of that day (the first after midnight rebuilds it); it holds 7 to 8 days,
+    as a running service's does between its daily prunes."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - STORY_MEMORY, day - FOLLOW_UP
 
 
 @dataclass(frozen=True)
@@ -47,12 +56,13 @@ class Decider:
 
     @classmethod
     def rebuild(cls, fingerprints: Iterable[tuple[int, int]] | SimHashIndex,
-                members: Iterable[StoryMember]) -> Decider:
-        """From the store's copy index (or its (article id, fingerprint) pairs) and the articles of its
-        recent stories."""
+                members: Iterable[StoryMember] | StoryIndex) -> Decider:
+        """From the store's copy index (or its (article id, fingerprint) pairs) and its story index (or the
+        articles of its recent stories)."""
         simhashes = fingerprints if isinstance(fingerprints, SimHashIndex) else SimHashIndex.from_rows(fingerprints)
-        return cls(simhashes, StoryIndex.from_rows(
-            (m.story, StoryFeatures.from_dict(m.features), m.rules, m.first_seen) for m in members))
+        stories = members if isinstance(members, StoryIndex) else StoryIndex.from_rows(
+            (m.story, StoryFeatures.from_dict(m.features), m.rules, m.first_seen) for m in members)
+        return cls(simhashes, stories)
 
     def decide(self, article: Article, hits: Sequence[Hit], rules: Mapping[str, Rule], now: datetime,
                max_age: timedelta | None = None) -> Decision:

@@ -14,12 +14,13 @@ for 60 days. Rounds fixture: pairwise P/R 1.000/1.000; 1,000 formulaic sentencin
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -345,6 +346,9 @@ class StoryIndex:
         self._freed: dict[str, list[int]] = {}  # freed person's name key -> release stories naming them
         self._articles = 0
         self._interned: dict = {}
+        # stories of the snapshot the index was loaded from, not asked for yet: story id -> row of `_columns`
+        self._packed: dict[int, int] = {}
+        self._columns: tuple | None = None
 
     @classmethod
     def from_rows(cls, rows: Iterable[tuple[int, StoryFeatures, Iterable[str], datetime]],
@@ -355,8 +359,96 @@ class StoryIndex:
             index.add(story_id, feats, rules, seen)
         return index
 
+    SNAPSHOT_PARTS = ("meta", "keys", "df", "postings", "lengths", "story_ids", "story_times", "story_fps",
+                      "story_rest", "rule_sets")
+
+    def snapshot(self) -> dict[str, bytes]:
+        """The index as bytes, for the store to keep: arrays as they are, one line of text per story;
+        `from_snapshot` loads it without adding an article again (its stories are unpacked when first asked)."""
+        self._unpack_all()
+        stories = self._stories
+        rule_sets: dict[frozenset[str], int] = {}
+        times, rest = array("q"), []
+        for story in stories.values():
+            times.extend((story.first, story.last, story.size))
+            rest.append(json.dumps([rule_sets.setdefault(story.rules, len(rule_sets)), story.scripts,
+                                    story.heads, sorted(story.leads), story.freed], ensure_ascii=False))
+        meta = {"articles": self._articles, "window": self.window.total_seconds(), "span": self.span.total_seconds(),
+                "follow_up": self.follow_up.total_seconds(), "join_score": self.join_score, "freed": self._freed}
+        lengths = array("I", map(len, self._postings))
+        postings = array("I")
+        for posting in self._postings:
+            postings.extend(posting)
+        return {"meta": json.dumps(meta).encode(), "keys": "\n".join(self._key_ids).encode(),
+                "df": self._df.tobytes(), "postings": postings.tobytes(), "lengths": lengths.tobytes(),
+                "story_ids": array("q", stories).tobytes(), "story_times": times.tobytes(),
+                "story_fps": array("Q", (s.fp for s in stories.values())).tobytes(),
+                "story_rest": "\n".join(rest).encode(),
+                "rule_sets": json.dumps([sorted(r) for r in rule_sets]).encode()}
+
+    @classmethod
+    def from_snapshot(cls, parts: Mapping[str, bytes]) -> StoryIndex:
+        """The index `snapshot` gave, as it was: the same decisions as the index it was taken of (raises
+        ValueError when a part is missing or torn, or it was taken with other windows or join score)."""
+        missing = [name for name in cls.SNAPSHOT_PARTS if name not in parts]
+        if missing:
+            raise ValueError(f"story index snapshot without {', '.join(missing)}")
+        index = cls()
+        meta = json.loads(parts["meta"])
+        if (meta["window"], meta["span"], meta["follow_up"], meta["join_score"]) != (
+                index.window.total_seconds(), index.span.total_seconds(), index.follow_up.total_seconds(),
+                index.join_score):
+            raise ValueError("story index snapshot taken with other windows or join score")
+        index._articles = meta["articles"]
+        index._freed = {person: list(ids) for person, ids in meta["freed"].items()}
+        keys = parts["keys"].decode().split("\n") if parts["keys"] else []
+        index._key_ids = dict(zip(keys, range(len(keys)), strict=True))
+        index._df.frombytes(parts["df"])
+        lengths, postings = array("I"), array("I")
+        lengths.frombytes(parts["lengths"])
+        postings.frombytes(parts["postings"])
+        if not len(keys) == len(index._df) == len(lengths) or sum(lengths) != len(postings):
+            raise ValueError("story index snapshot with postings that do not match its keys")
+        start = 0
+        for length in lengths:
+            index._postings.append(postings[start:start + length])
+            start += length
+        ids, times, fps = array("q"), array("q"), array("Q")
+        ids.frombytes(parts["story_ids"])
+        times.frombytes(parts["story_times"])
+        fps.frombytes(parts["story_fps"])
+        rest = parts["story_rest"].decode().split("\n") if ids else []
+        if not (len(ids) * 3 == len(times) and len(ids) == len(fps) == len(rest)):
+            raise ValueError("story index snapshot with stories that do not match")
+        index._packed = dict(zip(ids, range(len(ids)), strict=True))
+        index._columns = (times, fps, rest, [frozenset(r) for r in json.loads(parts["rule_sets"])])
+        return index
+
+    def _story(self, story_id: int) -> _Story | None:
+        """The story's summary, unpacked from the snapshot the index was loaded from when first asked."""
+        story = self._stories.get(story_id)
+        if story is None and self._packed:
+            row = self._packed.pop(story_id, None)
+            if row is not None:
+                story = self._stories[story_id] = self._unpack(row)
+        return story
+
+    def _unpack(self, row: int) -> _Story:
+        times, fps, rest, rule_sets = self._columns
+        rules, scripts, heads, leads, freed = json.loads(rest[row])
+        story = _Story(times[3 * row], fps[row], self._intern(rule_sets[rules]), self._intern(scripts))
+        story.last, story.size = times[3 * row + 1], times[3 * row + 2]
+        story.heads, story.freed = tuple(heads), tuple(freed)
+        story.leads = frozenset(leads) if leads else _NO_LEADS
+        return story
+
+    def _unpack_all(self) -> None:
+        for story_id in list(self._packed):
+            self._story(story_id)
+        self._columns = None
+
     def __len__(self) -> int:
-        return len(self._stories)
+        return len(self._stories) + len(self._packed)
 
     @staticmethod
     def _reference_time(feats: StoryFeatures, now: datetime) -> datetime:
@@ -420,7 +512,7 @@ class StoryIndex:
             holders = self._stories_of(key_id, since)
             seen.append((mass, key, holders))
             for story_id, count in holders.items():
-                story = stories.get(story_id)
+                story = stories.get(story_id) or self._story(story_id)
                 if story is None:
                     continue
                 share = min(1.0, count / (_CORE_SHARE * story.size))
@@ -494,7 +586,7 @@ class StoryIndex:
         for person in feats.lead_entities:
             if " " in person:
                 for story_id in self._freed.get(person, ()):
-                    story = self._stories.get(story_id)
+                    story = self._story(story_id)
                     if story is not None and story.first <= t <= story.first + horizon and (
                             found is None or story.first > self._stories[found[0]].first):
                         found = (story_id, person)
@@ -547,7 +639,7 @@ class StoryIndex:
         """Record an article of `story_id` (a new story's id is its first article's id)."""
         t = max(0, _minutes(self._reference_time(feats, now)))
         rules = self._intern(frozenset(rules))
-        story = self._stories.get(story_id)
+        story = self._story(story_id)
         if story is None:
             story = self._stories[story_id] = _Story(t, feats.fingerprint, rules, feats.script)
         else:
@@ -558,7 +650,10 @@ class StoryIndex:
         if not set(feats.lead_numbers) <= set(story.heads):
             story.heads = tuple(sorted(set(story.heads) | feats.lead_numbers))
         if feats.lead_entities and len(story.leads) < _MAX_LEADS and not feats.lead_entities <= story.leads:
-            story.leads = frozenset(list(story.leads | feats.lead_entities)[:_MAX_LEADS])
+            # the first kept, then new ones in sorted order: the same leads in every process (a set's own order
+            # is the strings' hashes', which change from one process to the next)
+            room = _MAX_LEADS - len(story.leads)
+            story.leads = story.leads | frozenset(sorted(feats.lead_entities - story.leads)[:room])
         for person in feats.freed:
             if person not in story.freed:
                 story.freed += (person,)
@@ -586,6 +681,7 @@ class StoryIndex:
     def prune(self, before: datetime, releases_before: datetime | None = None) -> int:
         """Forget stories whose last article is older than `before` (release stories: whose first report is
         older than `releases_before`, so follow-ups can still find them), and their postings; return how many."""
+        self._unpack_all()
         cutoff = _minutes(before)
         release_cutoff = _minutes(releases_before) if releases_before is not None else cutoff
         gone = {s for s, story in self._stories.items()

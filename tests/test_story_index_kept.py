@@ -1,0 +1,261 @@
+"""The story index kept in the store (migration 016): what a process loads gives the same story decisions as an
+index rebuilt from the stored articles, whatever was written in between."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.decide import story_window
+from monitor.decide.stories import StoryFeatures, StoryIndex, features
+from monitor.models import Article, Evidence, FeedItem, Hit
+from monitor.store import Store
+from tests.formulaic import corpus
+from tests.helpers import ARTICLES, group
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = corpus(seed=5, sentences=500, envoy=250, stories=30)
+
+
+def _state(index: StoryIndex) -> tuple:
+    """Everything a decision reads: keys with their document frequency and posting entries, story summaries,
+    freed people, the article count."""
+    index._unpack_all()
+    keys = {key: (index._df[i], list(index._postings[i])) for key, i in index._key_ids.items() if index._df[i]}
+    stories = {sid: tuple(getattr(s, a) for a in s.__slots__) for sid, s in index._stories.items()}
+    return keys, stories, index._freed, index._articles
+
+
+def _decisions(index: StoryIndex, probes: list[dict], now: datetime | None = None) -> list[tuple]:
+    out = []
+    for probe in probes:
+        feats = features(probe["title"], probe["text"], probe["published"])
+        decision = index.assign(feats, probe["rules"], now or probe["published"], release=False,
+                                report=(probe["title"], probe["text"]))
+        out.append((decision.story_id, decision.score, decision.reason))
+    return out
+
+
+# -- the snapshot itself (pure) ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("articles", [ARTICLES, CORPUS[:700]], ids=["labelled", "formulaic"])
+def test_a_snapshot_loads_as_the_index_it_was_taken_of(articles):
+    """Loaded from its snapshot, an index decides every later article as the original does, goes on to add
+    articles and prune as it would, and is taken again unchanged."""
+    head, rest = articles[:len(articles) * 2 // 3], articles[len(articles) * 2 // 3:]
+    _, original = group(head)
+    loaded = StoryIndex.from_snapshot(original.snapshot())
+    assert len(loaded) == len(original)
+    assert _decisions(loaded, articles) == _decisions(original, articles)
+    assert {r[0] for r in _decisions(loaded, articles)} - {None}  # some do join
+    assert _state(loaded) == _state(original)
+    group(rest, loaded)
+    group(rest, original)
+    assert _state(loaded) == _state(original)
+    later = max(a["published"] for a in articles)
+    again = StoryIndex.from_snapshot(loaded.snapshot())
+    assert again.prune(later - timedelta(days=7), later - timedelta(days=60)) == original.prune(
+        later - timedelta(days=7), later - timedelta(days=60))
+    assert _state(again) == _state(original)
+
+
+def test_a_torn_snapshot_is_refused():
+    _, index = group(ARTICLES)
+    parts = index.snapshot()
+    for name, cut in (("postings", parts["postings"][:-8]), ("story_fps", parts["story_fps"][:-8]),
+                      ("keys", parts["keys"].rpartition(b"\n")[0])):
+        torn = dict(parts, **{name: cut})
+        with pytest.raises(ValueError):
+            StoryIndex.from_snapshot(torn)
+    with pytest.raises(ValueError):
+        StoryIndex.from_snapshot({k: v for k, v in parts.items() if k != "meta"})
+
+
+def test_leads_kept_do_not_depend_on_the_process():
+    """A story's headline subjects (at most 24) are the first it saw, then new ones in sorted order: not the
+    order of a set of strings, which changes with each process's hash seed."""
+    script = ("import json,sys; sys.path.insert(0, sys.argv[1]); from tests.helpers import ARTICLES, group; "
+              "_, i = group(ARTICLES * 3); "
+              "print(json.dumps(sorted((s, sorted(v.leads)) for s, v in i._stories.items())))")
+    runs = [subprocess.run([sys.executable, "-c", script, str(ROOT)], capture_output=True, text=True, check=True,
+                           env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}).stdout for seed in ("1", "2")]
+    assert runs[0] == runs[1] and json.loads(runs[0])
+
+
+# -- kept in the store ---------------------------------------------------------------------------------------
+
+def _by_day(articles: list[dict]) -> dict:
+    days = defaultdict(list)
+    for article in articles:
+        days[article["published"].date()].append(article)
+    return dict(sorted(days.items()))
+
+
+class _Feed:
+    """Stores corpus articles as the pipeline does: assigned to a story by a live index, then kept."""
+
+    def __init__(self, store: Store):
+        self.store, self.live, self.n, self.ids = store, StoryIndex(), 0, {}
+
+    def add(self, article: dict, seen: datetime | None = None, *, story: int | None = None,
+            facts: dict | None = None, hits: bool = True, new_story: bool = False) -> int:
+        self.n += 1
+        seen = seen or article["published"]
+        item = FeedItem("https://f.example/feed", "F", f"g{self.n}", f"https://f.example/{self.n}",
+                        article["title"], "", article["published"])
+        feats = features(article["title"], article["text"], article["published"])
+        rules = article["rules"] if hits else ()
+        if story is None and hits and not new_story:
+            story = self.live.assign(feats, rules, seen, report=(article["title"], article["text"])).story_id
+        found = [Hit(rule, (Evidence("text", rule, 0, 1),), False) for rule in rules]
+        article_id = self.store.add_article(
+            Article(item, article["title"], article["text"], "page"), f"g{self.n}", f"u{self.n}", found, seen,
+            story=story, fingerprint=feats.fingerprint, features=feats.to_dict() if hits else None, facts=facts)
+        if hits:
+            self.live.add(story if story is not None else article_id, feats, rules, seen)
+        self.ids[article["id"]] = article_id
+        return article_id
+
+
+def _same(store: Store, now: datetime, probes: list[dict]) -> StoryIndex:
+    """The loaded index and one rebuilt from the store decide every probe alike; returns the loaded one."""
+    loaded = store.story_index(*story_window(now))
+    rebuilt = StoryIndex.from_rows((m.story, StoryFeatures.from_dict(m.features), m.rules, m.first_seen)
+                                   for m in store.story_rows(*story_window(now)))
+    assert len(loaded) == len(rebuilt) > 0
+    decided = _decisions(loaded, probes, now)
+    assert decided == _decisions(rebuilt, probes, now)
+    assert any(d[0] is not None for d in decided)  # the probes do join stories
+    assert _state(loaded) == _state(rebuilt)
+    return loaded
+
+
+def _top(store: Store) -> int:
+    return store.db.execute("SELECT max(id) FROM articles").fetchone()[0]
+
+
+def _kept(store: Store) -> tuple[int, int]:
+    """(the kept snapshot's last article id, changes noted since it was taken)."""
+    upto = store.db.execute("SELECT CAST(data AS INTEGER) FROM story_index WHERE part = 'upto'").fetchone()[0]
+    return upto, store.db.execute("SELECT count(*) FROM story_index_changes").fetchone()[0]
+
+
+def test_the_story_index_kept_in_the_store_decides_as_a_rebuild(tmp_path):
+    """After articles are stored, updated, deleted by hand or by retention, when a story becomes a release story
+    with articles older than the window, once the snapshot is taken again, in a new process, on a new day."""
+    days = list(_by_day(CORPUS).values())
+    with Store.open(tmp_path / "monitor.db") as store:
+        feed = _Feed(store)
+        for day in days[:12]:
+            for article in day:
+                feed.add(article)
+        today = days[12]
+        for article in today[:len(today) // 2]:
+            feed.add(article)
+        noon = today[len(today) // 2]["published"]
+        evening = today[-1]["published"]
+        # a story of nine days ago (before the window: not in the index while it is not a release story)
+        since, releases = story_window(evening)
+        nine_days = evening - timedelta(days=9)
+        assert releases <= nine_days < since
+        old_story = feed.add(dict(days[3][0], id="old-story"), nine_days, new_story=True)
+        feed.add(dict(days[3][1], id="old-story-2"), nine_days + timedelta(hours=2), story=old_story)
+        probes = days[13][:40]
+        _same(store, noon, probes)  # none kept yet: rebuilt and kept
+        upto, _ = _kept(store)
+        assert upto == _top(store)
+
+        # articles stored after it: loaded with them added, not taken again
+        for article in today[len(today) // 2:]:
+            feed.add(article)
+        for article in days[11][:5]:  # and articles without hits (retention drops them below)
+            feed.add(dict(article, id=article["id"] + "-nohit"), today[-1]["published"] - timedelta(days=9),
+                     hits=False)
+        _same(store, evening, probes)
+        assert _kept(store) == (upto, 0)
+
+        # retention: texts and articles without hits go; the kept index stands
+        store.prune(text_before=evening, articles_before=evening - timedelta(days=8), messages_before=None)
+        _same(store, evening, probes)
+        assert _kept(store) == (upto, 0)
+
+        # a publisher changed an article of the window: noted, rebuilt
+        changed = today[1]
+        other = days[10][7]
+        feats = features(other["title"], other["text"], other["published"])
+        store.update_article(feed.ids[changed["id"]], Article(
+            FeedItem("https://f.example/feed", "F", "x", "https://f.example/x", other["title"], "", None),
+            other["title"], other["text"], "page"), [Hit("extra-rule", (Evidence("text", "x", 0, 1),), False)],
+            evening, fingerprint=feats.fingerprint, features=feats.to_dict(), facts=None, item_hash=None)
+        assert _kept(store)[1] == 1
+        _same(store, evening, probes)
+        upto, noted = _kept(store)
+        assert (upto, noted) == (_top(store), 0)
+
+        # an article with hits deleted by hand
+        store.db.execute("DELETE FROM hits WHERE article_id = ?", [feed.ids[today[5]["id"]]])
+        store.db.execute("DELETE FROM articles WHERE id = ?", [feed.ids[today[5]["id"]]])
+        assert _kept(store)[1] == 1
+        _same(store, evening, probes)
+        assert _kept(store) == (_top(store), 0)
+
+        # the story of nine days ago gets a release report: its older articles come into the window
+        upto = _kept(store)[0]
+        assert old_story not in store.story_index(since, releases)._stories
+        feed.add(dict(days[3][2], id="release"), evening, story=old_story, facts={"number": 12, "names": []})
+        assert store._story_grew_back(upto, since, releases)
+        loaded = _same(store, evening, probes)
+        assert loaded._stories[old_story].size == 3
+        assert _kept(store)[0] == _top(store)  # rebuilt and kept
+
+        # enough came after it: taken again
+        store.STORY_TAIL = 1
+        feed.add(days[12][0] | {"id": "late"}, evening)
+        _same(store, evening, probes)
+        assert _kept(store) == (_top(store), 0)
+        top = _top(store)
+
+    # another process, from the kept snapshot (its own hash seed): the same decisions as a rebuild here
+    script = ("import json, sys; from datetime import datetime; from pathlib import Path\n"
+              "sys.path.insert(0, sys.argv[1])\n"
+              "from monitor.decide import story_window; from monitor.store import Store\n"
+              "from tests.test_story_index_kept import CORPUS, _by_day, _decisions\n"
+              "now = datetime.fromisoformat(sys.argv[3])\n"
+              "with Store.open(Path(sys.argv[2])) as store:\n"
+              "    statements = []\n"
+              "    store.db.conn.set_trace_callback(statements.append)\n"
+              "    index = store.story_index(*story_window(now))\n"
+              "print(json.dumps([statements, _decisions(index, list(_by_day(CORPUS).values())[13][:40], now)]))")
+    out = subprocess.run([sys.executable, "-c", script, str(ROOT), str(tmp_path / "monitor.db"), evening.isoformat()],
+                         capture_output=True, text=True, check=True).stdout
+    statements, decided = json.loads(out)
+    assert [s for s in statements if f"a.id > {top}" in s]  # loaded: only articles after the snapshot read
+    assert not [s for s in statements if "a.id > 0" in s or "INSERT" in s]  # neither rebuilt nor taken again
+    with Store.open(tmp_path / "monitor.db") as store:
+        rebuilt = StoryIndex.from_rows((m.story, StoryFeatures.from_dict(m.features), m.rules, m.first_seen)
+                                       for m in store.story_rows(*story_window(evening)))
+        assert [list(d) for d in _decisions(rebuilt, probes, evening)] == decided
+
+        # the next day: another window, rebuilt and kept for it
+        tomorrow = evening + timedelta(days=1)
+        feed = _Feed(store)
+        feed.n = 10_000
+        for article in days[13][40:60]:
+            feed.add(article, tomorrow)
+        _same(store, tomorrow, days[14][:40])
+        assert store.db.execute("SELECT data FROM story_index WHERE part = 'window'").fetchone()[0].decode() == \
+            " ".join(t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in story_window(tomorrow))
+
+
+def test_a_store_without_stories_keeps_an_empty_index(tmp_path):
+    now = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    with Store.open(tmp_path / "monitor.db") as store:
+        assert len(store.story_index(*story_window(now))) == 0
+        assert len(store.story_index(*story_window(now))) == 0
+        assert _kept(store) == (0, 0)
