@@ -234,29 +234,48 @@ def _016_story_index(db: Database) -> None:
     """The story index kept as a snapshot (monitor.decide.stories: arrays as blobs, a line per story) with the
     window it was built for and the last article id it has seen; and the articles at or below that id whose
     part in it changed since (their features, story, first date or release facts; a hit added or removed; the
-    row deleted), noted by triggers with their first date: a process loads the snapshot and the articles
-    stored after it, and rebuilds when a noted change falls inside the window."""
+    row deleted, or its id reused), noted by triggers with the latest first date the change touches (a release
+    report's: its story's newest article's, as the release facts bring the whole story in): a process loads the
+    snapshot and the articles stored after it, and rebuilds when a noted change falls inside the window."""
     db.execute("CREATE TABLE IF NOT EXISTS story_index (part TEXT PRIMARY KEY, data BLOB NOT NULL)")
     db.execute("CREATE TABLE IF NOT EXISTS story_index_changes (article_id INTEGER PRIMARY KEY, first_seen TEXT)")
     kept = "(SELECT CAST(data AS INTEGER) FROM story_index WHERE part = 'upto')"
-    note = "INSERT OR REPLACE INTO story_index_changes (article_id, first_seen) VALUES"
+
+    def note(article_id: str, first_seen: str) -> str:
+        """Note the article with the latest first date (NULL: unknown, always inside) of its changes."""
+        return (f"INSERT INTO story_index_changes (article_id, first_seen) VALUES ({article_id}, {first_seen}) "
+                "ON CONFLICT (article_id) DO UPDATE SET first_seen = CASE WHEN first_seen IS NULL OR "
+                "excluded.first_seen IS NULL THEN NULL ELSE max(first_seen, excluded.first_seen) END;")
+
+    def story_newest(*stories: str) -> str:
+        return f"(SELECT max(first_seen) FROM articles WHERE story IN ({', '.join(stories)}))"
+
+    with_hits = "EXISTS (SELECT 1 FROM hits WHERE article_id = {}.id)"
     db.execute("CREATE TRIGGER IF NOT EXISTS story_index_article_changed AFTER UPDATE OF story_features, story, "
                f"first_seen, release_facts ON articles WHEN old.id <= {kept} AND (old.release_facts IS NOT "
                "new.release_facts OR ((old.story_features IS NOT new.story_features OR old.story IS NOT new.story "
-               "OR old.first_seen IS NOT new.first_seen) AND EXISTS (SELECT 1 FROM hits WHERE article_id = old.id))) "
-               f"BEGIN {note} (old.id, min(old.first_seen, new.first_seen)); END")
+               "OR old.first_seen IS NOT new.first_seen) AND (new.release_facts IS NOT NULL OR "
+               f"{with_hits.format('old')}))) BEGIN "
+               + note("old.id", "CASE WHEN old.release_facts IS NULL AND new.release_facts IS NULL THEN "
+                      f"max(old.first_seen, new.first_seen) ELSE {story_newest('old.story', 'new.story')} END")
+               + " END")
     db.execute("CREATE TRIGGER IF NOT EXISTS story_index_article_deleted AFTER DELETE ON articles "
-               f"WHEN old.id <= {kept} AND (old.story_features IS NOT NULL OR old.release_facts IS NOT NULL) "
-               f"BEGIN {note} (old.id, old.first_seen); END")
+               f"WHEN old.id <= {kept} AND (old.release_facts IS NOT NULL OR {with_hits.format('old')}) BEGIN "
+               + note("old.id", "CASE WHEN old.release_facts IS NULL THEN old.first_seen ELSE "
+                      f"coalesce({story_newest('old.story')}, old.first_seen) END") + " END")
+    # SQLite may give a new article the id of a deleted one at or below the snapshot's last id: noted too
+    db.execute("CREATE TRIGGER IF NOT EXISTS story_index_article_reused AFTER INSERT ON articles "
+               f"WHEN new.id <= {kept} AND new.release_facts IS NOT NULL BEGIN "
+               + note("new.id", f"coalesce({story_newest('new.story')}, new.first_seen)") + " END")
     first_seen = "(SELECT first_seen FROM articles WHERE id = {}.article_id)"
     for event, row, name in (("INSERT", "new", "inserted"), ("DELETE", "old", "deleted")):
         db.execute(f"CREATE TRIGGER IF NOT EXISTS story_index_hit_{name} AFTER {event} ON hits "
-                   f"WHEN {row}.article_id <= {kept} "
-                   f"BEGIN {note} ({row}.article_id, {first_seen.format(row)}); END")
+                   f"WHEN {row}.article_id <= {kept} BEGIN "
+                   + note(f"{row}.article_id", first_seen.format(row)) + " END")
     db.execute("CREATE TRIGGER IF NOT EXISTS story_index_hit_moved AFTER UPDATE OF article_id, rule ON hits "
-               f"WHEN old.article_id <= {kept} OR new.article_id <= {kept} "
-               f"BEGIN {note} (old.article_id, {first_seen.format('old')}); "
-               f"{note} (new.article_id, {first_seen.format('new')}); END")
+               f"WHEN old.article_id <= {kept} OR new.article_id <= {kept} BEGIN "
+               + note("old.article_id", first_seen.format("old")) + " "
+               + note("new.article_id", first_seen.format("new")) + " END")
 
 
 # The release ledger's row of one story, as the read summed it before migration 017 (a join of the stories

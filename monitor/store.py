@@ -575,14 +575,16 @@ class Store:
 
     def _story_grew_back(self, upto: int, since: datetime, releases_since: datetime) -> bool:
         """Whether an article stored after the kept story index made a story a release story whose older
-        articles (first seen between `releases_since` and `since`) the index therefore lacks."""
+        articles (first seen between `releases_since` and `since`) the index therefore lacks. Reads the
+        articles after `upto` and, per release story among them, two index lookups: not every release report."""
         return self.db.conn.execute(
-            "SELECT 1 FROM articles a JOIN hits h ON h.article_id = a.id WHERE a.story IN "
-            "(SELECT story FROM articles INDEXED BY articles_release_facts WHERE release_facts IS NOT NULL "
-            " AND id > ?) AND a.story NOT IN (SELECT story FROM articles INDEXED BY articles_release_facts "
-            " WHERE release_facts IS NOT NULL AND id <= ?) AND a.id <= ? AND a.story_features IS NOT NULL "
-            "AND a.first_seen >= ? AND a.first_seen < ? LIMIT 1",
-            [upto, upto, upto, iso(releases_since), iso(since)]).fetchone() is not None
+            "SELECT 1 FROM (SELECT DISTINCT story FROM articles WHERE id > :upto AND release_facts IS NOT NULL) s "
+            "WHERE NOT EXISTS (SELECT 1 FROM articles INDEXED BY articles_release_facts WHERE story = s.story "
+            " AND release_facts IS NOT NULL AND id <= :upto) "
+            "AND EXISTS (SELECT 1 FROM articles a INDEXED BY idx_articles_story JOIN hits h ON h.article_id = a.id "
+            " WHERE a.story = s.story AND a.id <= :upto AND a.story_features IS NOT NULL "
+            " AND a.first_seen >= :releases AND a.first_seen < :since) LIMIT 1",
+            {"upto": upto, "releases": iso(releases_since), "since": iso(since)}).fetchone() is not None
 
     def _keep_story_index(self, index: StoryIndex, window: str, newest: datetime | None, last: str | None) -> None:
         """Replace the kept story index with `index`, which holds every article of `window` stored up to now

@@ -123,11 +123,16 @@ class _Feed:
         return article_id
 
 
+def _rebuilt(store: Store, now: datetime) -> StoryIndex:
+    """The index as the stored articles give it, built from scratch."""
+    return StoryIndex.from_rows((m.story, StoryFeatures.from_dict(m.features), m.rules, m.first_seen)
+                                for m in store.story_rows(*story_window(now)))
+
+
 def _same(store: Store, now: datetime, probes: list[dict]) -> StoryIndex:
     """The loaded index and one rebuilt from the store decide every probe alike; returns the loaded one."""
     loaded = store.story_index(*story_window(now))
-    rebuilt = StoryIndex.from_rows((m.story, StoryFeatures.from_dict(m.features), m.rules, m.first_seen)
-                                   for m in store.story_rows(*story_window(now)))
+    rebuilt = _rebuilt(store, now)
     assert len(loaded) == len(rebuilt) > 0
     decided = _decisions(loaded, probes, now)
     assert decided == _decisions(rebuilt, probes, now)
@@ -259,3 +264,147 @@ def test_a_store_without_stories_keeps_an_empty_index(tmp_path):
         assert len(store.story_index(*story_window(now))) == 0
         assert len(store.story_index(*story_window(now))) == 0
         assert _kept(store) == (0, 0)
+
+
+# -- every kind of write, one at a time, on a store with a kept index ----------------------------------------
+
+def _store_with_a_release_story_outside(path: Path) -> tuple[datetime, list[dict], dict]:
+    """Twelve corpus days, then `evening` of the thirteenth; a story whose first report is 70 days old (before
+    the window: not a release story yet) and whose second, with hits, is 9 days old (inside the release
+    window only); the index kept. Returns evening, probes and the story's article ids."""
+    days = list(_by_day(CORPUS).values())
+    with Store.open(path) as store:
+        feed = _Feed(store)
+        for day in days[:13]:
+            for article in day:
+                feed.add(article)
+        evening = days[12][-1]["published"]
+        first = feed.add(dict(days[2][0], id="first-report"), evening - timedelta(days=70), hits=False)
+        second = feed.add(dict(days[2][1], id="second-report"), evening - timedelta(days=9), story=first)
+        lone = feed.add(dict(days[2][3], id="lone"), evening - timedelta(days=9), new_story=True)
+        feed.add(dict(days[2][4], id="newest"), evening, hits=False)  # the newest article has no hits
+        loaded = store.story_index(*story_window(evening))
+        assert first not in loaded._stories and lone not in loaded._stories
+        assert _kept(store) == (_top(store), 0)
+    return evening, days[13][:40], {"first": first, "second": second, "lone": lone,
+                                    "window": feed.ids[days[12][3]["id"]]}
+
+
+def _release(store: Store, article_id: int) -> None:
+    store.db.execute("UPDATE articles SET release_facts = ? WHERE id = ?",
+                     [json.dumps({"number": 5, "names": []}), article_id])
+
+
+def _reuse_the_top_id_for_a_release_report(store: Store, ids: dict) -> None:
+    """The newest article (without hits) deleted, then a release report of the old story stored: SQLite gives
+    it that id."""
+    top = _top(store)
+    store.db.execute("DELETE FROM articles WHERE id = ?", [top])
+    assert not store.db.execute("SELECT count(*) FROM story_index_changes").fetchone()[0]
+    item = FeedItem("https://f.example/feed", "F", "reused", "https://f.example/reused", "Freed", "", None)
+    reused = store.add_article(Article(item, "Freed", "Five people were freed.", "page"), "reused", "reused", [],
+                               datetime.fromisoformat(store.db.execute(
+                                   "SELECT max(first_seen) FROM articles").fetchone()[0]),
+                               story=ids["first"], facts={"number": 5, "names": []})
+    assert reused == top
+
+
+WRITES = {  # name: (the write, whether the kept index no longer holds and is rebuilt)
+    "release facts given to a report older than the window": (lambda s, ids: _release(s, ids["first"]), True),
+    "release facts taken from that report": (lambda s, ids: s.db.execute(
+        "UPDATE articles SET release_facts = NULL WHERE id = ?", [ids["first"]]), True),
+    "a release report stored under a reused id": (_reuse_the_top_id_for_a_release_report, True),
+    "a hit's rule renamed": (lambda s, ids: s.db.execute(
+        "UPDATE hits SET rule = 'renamed' WHERE article_id = ?", [ids["window"]]), True),
+    "a hit moved to an article without hits": (lambda s, ids: s.db.execute(
+        "UPDATE hits SET article_id = ? WHERE article_id = ?", [ids["first"], ids["window"]]), True),
+    "an article's first date moved out of the window": (lambda s, ids: s.db.execute(
+        "UPDATE articles SET first_seen = '2020-01-01T00:00:00Z' WHERE id = ?", [ids["window"]]), True),
+    "an article moved to another story": (lambda s, ids: s.db.execute(
+        "UPDATE articles SET story = ? WHERE id = ?", [str(ids["lone"]), ids["window"]]), True),
+    "a change older than the window": (lambda s, ids: s.db.execute(
+        "UPDATE articles SET story_features = NULL WHERE id = ?", [ids["first"]]), False),
+    "hits marked as sent in a digest": (lambda s, ids: s.db.execute(
+        "UPDATE hits SET digest_message = 'm1', alert_message = 'm2'"), False),
+    "retention": (lambda s, ids: s.prune(text_before=_EVENING, articles_before=_EVENING - timedelta(days=8),
+                                         messages_before=_EVENING), False),
+    "a page checked again": (lambda s, ids: s.mark_checked(ids["window"], "h", _EVENING), False),
+}
+_EVENING: datetime  # set by the template fixture
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> tuple[Path, list[dict], dict]:
+    global _EVENING
+    path = tmp_path_factory.mktemp("kept") / "monitor.db"
+    _EVENING, probes, ids = _store_with_a_release_story_outside(path)
+    return path, probes, ids
+
+
+@pytest.mark.parametrize("write", list(WRITES))
+def test_each_kind_of_write_is_noted_when_it_touches_the_window(template, tmp_path, write):
+    """A write that changes what a rebuild would hold makes the next load rebuild (and keep) the index; one
+    that does not leaves the kept index standing. Either way the loaded index decides as a rebuild."""
+    path, probes, ids = template
+    copy = tmp_path / "monitor.db"
+    copy.write_bytes(path.read_bytes())
+    change, rebuilds = WRITES[write]
+    with Store.open(copy) as store:
+        if write == "release facts taken from that report":  # given first, and the index kept with them
+            _release(store, ids["first"])
+            store.story_index(*story_window(_EVENING))
+        upto = _kept(store)[0]
+        before = _state(_rebuilt(store, _EVENING))
+        with store.transaction():
+            change(store, ids)
+        after = _state(_rebuilt(store, _EVENING))
+        assert (before != after) == rebuilds  # the write does change what a rebuild holds (or does not)
+        _same(store, _EVENING, probes)
+        if rebuilds:
+            assert store.db.execute("SELECT data FROM story_index WHERE part = 'upto'").fetchone()[0] is not None
+            assert _kept(store) == (_top(store), 0)
+            assert store.story_index(*story_window(_EVENING))  # kept again: loads without a rebuild
+            assert _kept(store) == (_top(store), 0)
+        else:
+            assert _kept(store)[0] == upto
+
+
+def test_an_older_store_migrated_keeps_an_index_that_decides_as_a_rebuild(tmp_path):
+    """A store written before migration 016 (no kept story index, no triggers): the first load rebuilds and
+    keeps it, later loads take it with the articles stored since, and a change is noted."""
+    from sqlite_utils import Database
+
+    from monitor.migrations import MIGRATIONS
+    from monitor.store import iso
+
+    path = tmp_path / "old.db"
+    db = Database(path)
+    db["_migrations"].create({"name": str, "applied": str}, pk="name")
+    for name, step in MIGRATIONS:
+        if name == "016_story_index":
+            break
+        step(db)
+        db["_migrations"].insert({"name": name, "applied": iso(datetime(2026, 1, 1, tzinfo=UTC))})
+    days = list(_by_day(CORPUS).values())
+    old = Store(db)
+    feed = _Feed(old)
+    for day in days[:10]:
+        for article in day:
+            feed.add(article)
+    assert "story_index" not in db.table_names()
+    db.conn.close()
+    now = days[9][-1]["published"]
+    with Store.open(path) as store:
+        assert "016_story_index" in {r["name"] for r in store.db["_migrations"].rows}
+        _same(store, now, days[10][:40])
+        assert _kept(store) == (_top(store), 0)
+        live = _Feed(store)
+        live.live, live.n = feed.live, feed.n
+        for article in days[10][:30]:
+            live.add(article, now)
+        _same(store, now, days[11][:40])
+        assert _kept(store)[1] == 0 and _kept(store)[0] < _top(store)  # loaded with the articles after it
+        store.db.execute("DELETE FROM hits WHERE article_id = ?", [feed.ids[days[9][0]["id"]]])
+        assert _kept(store)[1] == 1
+        _same(store, now, days[11][:40])
+        assert _kept(store) == (_top(store), 0)
