@@ -520,18 +520,27 @@ class Store:
                          [*parts.items(), ("upto", str(upto).encode())])
         conn.execute("DELETE FROM copy_index_changes")
 
-    def story_rows(self, since: datetime, releases_since: datetime | None = None, after: int = 0
-                   ) -> Iterator[StoryMember]:
+    def story_rows(self, since: datetime, releases_since: datetime | None = None) -> Iterator[StoryMember]:
         """The articles with hits first seen since `since`, and release stories' articles first seen since
-        `releases_since` (follow-ups weeks later still find them), oldest first, with their stories and features
-        (only those whose id is above `after`)."""
+        `releases_since` (follow-ups weeks later still find them), oldest first, with their stories and features."""
         releases = iso(releases_since) if releases_since is not None else iso(since)
-        for row in self.db.query(
-                "SELECT a.story, a.story_features, a.first_seen, group_concat(h.rule, char(31)) AS rules "
-                "FROM articles a JOIN hits h ON h.article_id = a.id WHERE a.story_features IS NOT NULL "
-                "AND (a.first_seen >= ? OR (a.first_seen >= ? AND a.story IN "
-                "(SELECT story FROM articles WHERE release_facts IS NOT NULL))) AND a.id > ? "
-                "GROUP BY a.id ORDER BY a.first_seen, a.id", [iso(since), releases, after]):
+        yield from self._story_members(
+            "FROM articles a JOIN hits h ON h.article_id = a.id WHERE a.story_features IS NOT NULL "
+            "AND (a.first_seen >= ? OR (a.first_seen >= ? AND a.story IN "
+            "(SELECT story FROM articles WHERE release_facts IS NOT NULL)))", [iso(since), releases])
+
+    def _story_tail(self, upto: int, since: datetime, releases_since: datetime) -> Iterator[StoryMember]:
+        """The rows of `story_rows(since, releases_since)` whose article id is above `upto`: read from the hits
+        after it (an index range), each article's release story looked up by its story, not every release."""
+        yield from self._story_members(
+            "FROM hits h CROSS JOIN articles a ON a.id = h.article_id WHERE h.article_id > ? "
+            "AND a.story_features IS NOT NULL AND (a.first_seen >= ? OR (a.first_seen >= ? AND EXISTS "
+            "(SELECT 1 FROM articles r INDEXED BY articles_release_facts WHERE r.story = a.story "
+            "AND r.release_facts IS NOT NULL)))", [upto, iso(since), iso(releases_since)])
+
+    def _story_members(self, source: str, params: list) -> Iterator[StoryMember]:
+        for row in self.db.query("SELECT a.story, a.story_features, a.first_seen, group_concat(h.rule, char(31)) "
+                                 f"AS rules {source} GROUP BY a.id ORDER BY a.first_seen, a.id", params):
             yield StoryMember(int(row["story"]), json.loads(row["story_features"]), tuple(row["rules"].split("\x1f")),
                               _moment(row["first_seen"]))
 
@@ -558,7 +567,7 @@ class Store:
                         "SELECT 1 FROM story_index_changes WHERE first_seen IS NULL OR first_seen >= ? LIMIT 1",
                         [iso(releases_since)]).fetchone() or self._story_grew_back(upto, since, releases_since):
                     raise ValueError("the kept story index is not the window's")
-                tail = list(self.story_rows(since, releases_since, after=upto))
+                tail = list(self._story_tail(upto, since, releases_since))
                 if tail and iso(tail[0].first_seen) < last:
                     raise ValueError("articles stored after the kept story index are dated before its own")
                 index = StoryIndex.from_snapshot(parts)
@@ -575,10 +584,11 @@ class Store:
 
     def _story_grew_back(self, upto: int, since: datetime, releases_since: datetime) -> bool:
         """Whether an article stored after the kept story index made a story a release story whose older
-        articles (first seen between `releases_since` and `since`) the index therefore lacks. Reads the
-        articles after `upto` and, per release story among them, two index lookups: not every release report."""
+        articles (first seen between `releases_since` and `since`) the index therefore lacks. Reads the release
+        reports after `upto` (an index range) and two index lookups for each: not every release report."""
         return self.db.conn.execute(
-            "SELECT 1 FROM (SELECT DISTINCT story FROM articles WHERE id > :upto AND release_facts IS NOT NULL) s "
+            "SELECT 1 FROM (SELECT DISTINCT story FROM articles INDEXED BY articles_release_ids WHERE id > :upto "
+            " AND release_facts IS NOT NULL) s "
             "WHERE NOT EXISTS (SELECT 1 FROM articles INDEXED BY articles_release_facts WHERE story = s.story "
             " AND release_facts IS NOT NULL AND id <= :upto) "
             "AND EXISTS (SELECT 1 FROM articles a INDEXED BY idx_articles_story JOIN hits h ON h.article_id = a.id "

@@ -240,8 +240,8 @@ def test_the_story_index_kept_in_the_store_decides_as_a_rebuild(tmp_path):
     out = subprocess.run([sys.executable, "-c", script, str(ROOT), str(tmp_path / "monitor.db"), evening.isoformat()],
                          capture_output=True, text=True, check=True).stdout
     statements, decided = json.loads(out)
-    assert [s for s in statements if f"a.id > {top}" in s]  # loaded: only articles after the snapshot read
-    assert not [s for s in statements if "a.id > 0" in s or "INSERT" in s]  # neither rebuilt nor taken again
+    assert [s for s in statements if f"h.article_id > {top}" in s]  # loaded: only articles after the snapshot read
+    assert not [s for s in statements if "FROM articles a JOIN hits" in s or "INSERT" in s]  # not rebuilt, nor re-taken
     with Store.open(tmp_path / "monitor.db") as store:
         rebuilt = StoryIndex.from_rows((m.story, StoryFeatures.from_dict(m.features), m.rules, m.first_seen)
                                        for m in store.story_rows(*story_window(evening)))
