@@ -571,6 +571,7 @@ class Store:
                 if tail and iso(tail[0].first_seen) < last:
                     raise ValueError("articles stored after the kept story index are dated before its own")
                 index = StoryIndex.from_snapshot(parts)
+                del parts  # the stored bytes go before the tail is added: memory holds them and the index once
             except (KeyError, ValueError):  # none yet, another window, changed or unreadable: rebuilt and kept
                 rows = list(self.story_rows(since, releases_since))
                 index = StoryIndex.from_rows(_story_row(m) for m in rows)

@@ -404,15 +404,17 @@ class StoryIndex:
         keys = parts["keys"].decode().split("\n") if parts["keys"] else []
         index._key_ids = dict(zip(keys, range(len(keys)), strict=True))
         index._df.frombytes(parts["df"])
-        lengths, postings = array("I"), array("I")
+        lengths = array("I")
         lengths.frombytes(parts["lengths"])
-        postings.frombytes(parts["postings"])
-        if not len(keys) == len(index._df) == len(lengths) or sum(lengths) != len(postings):
+        postings = memoryview(parts["postings"])  # each key's entries copied once, out of the stored bytes
+        if not len(keys) == len(index._df) == len(lengths) or sum(lengths) * lengths.itemsize != len(postings):
             raise ValueError("story index snapshot with postings that do not match its keys")
         start = 0
         for length in lengths:
-            index._postings.append(postings[start:start + length])
-            start += length
+            posting = array("I")
+            posting.frombytes(postings[start:start + length * lengths.itemsize])
+            index._postings.append(posting)
+            start += length * lengths.itemsize
         ids, times, fps = array("q"), array("q"), array("Q")
         ids.frombytes(parts["story_ids"])
         times.frombytes(parts["story_times"])
