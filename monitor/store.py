@@ -1010,7 +1010,9 @@ class Store:
             f"WHERE d.status = 'pending' AND d.channel IN ({marks}) "
             "AND (d.next_attempt IS NULL OR d.next_attempt <= ?) "
             "AND d.channel NOT IN (SELECT channel FROM channel_holds WHERE until > ?) "
-            "ORDER BY m.created, m.id", [*channels, iso(now), iso(now)])
+            # a message's channels in the order it was queued to them (the config's): the round takes the
+            # channels in the order they come here, whatever index the rows are read by
+            "ORDER BY m.created, m.id, d.rowid", [*channels, iso(now), iso(now)])
         return [Delivery(r["message_id"], r["channel"], r["attempts"], r["kind"], r["subject"], r["text"],
                          r["html"], json.loads(r["json"]), queued=r["queued"], failure=r["failure"],
                          recipients=json.loads(r["recipients"] or "{}"), ref=r["ref"], last_error=r["last_error"])
