@@ -1,5 +1,6 @@
 """Builders the test modules share: a pipeline or service from a config file (as the CLI builds them),
-the CLI as a subprocess and its outbox, RSS bodies, and the labelled story fixture with story assignment."""
+the CLI as a subprocess and its outbox, RSS bodies, the labelled story fixture with story assignment, and a
+database as an older monitor left it."""
 
 from __future__ import annotations
 
@@ -13,13 +14,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
+from sqlite_utils import Database
 
 from monitor.config import load_config
 from monitor.decide.stories import StoryIndex, features
+from monitor.migrations import MIGRATIONS
 from monitor.pipeline import build_pipeline
 from monitor.rules.files import load_rulebook
 from monitor.service import Service
-from monitor.store import Store
+from monitor.store import Store, iso
+
+
+def database_before(path: Path, migration: str, applied: datetime | None = None) -> Database:
+    """A database migrated up to, not including, `migration`: what an older monitor left behind."""
+    db = Database(path)
+    db["_migrations"].create({"name": str, "applied": str}, pk="name")
+    for name, step in MIGRATIONS:
+        if name == migration:
+            break
+        step(db)
+        db["_migrations"].insert({"name": name, "applied": iso(applied or datetime.now(UTC))})
+    return db
+
 
 # -- the pipeline, the service and the CLI ---------------------------------------------------------------
 

@@ -14,11 +14,11 @@ from sqlite_utils import Database
 
 from monitor.cli import main
 from monitor.errors import RuleError
-from monitor.migrations import MIGRATIONS
 from monitor.models import Article, FeedItem
 from monitor.rules.query import parse
 from monitor.search import searchable, snippet, to_match
 from monitor.store import Store, iso
+from tests.helpers import database_before
 
 NOW = datetime.now(UTC).replace(microsecond=0)  # `search --since` counts back from the real clock
 
@@ -204,14 +204,7 @@ def test_the_text_is_not_stored_twice_and_nothing_writes_an_article_past_the_ind
 
 def database_before_search(path) -> Database:
     """A database migrated up to, not including, 012_search: what an older monitor left behind."""
-    db = Database(path)
-    db["_migrations"].create({"name": str, "applied": str}, pk="name")
-    for name, step in MIGRATIONS:
-        if name == "012_search":
-            break
-        step(db)
-        db["_migrations"].insert({"name": name, "applied": iso(NOW)})
-    return db
+    return database_before(path, "012_search", NOW)
 
 
 def test_migration_turns_the_first_index_form_into_the_contentless_one(tmp_path):

@@ -17,7 +17,7 @@ from monitor.decide.stories import StoryFeatures, StoryIndex, features
 from monitor.models import Article, Evidence, FeedItem, Hit
 from monitor.store import Store
 from tests.formulaic import corpus
-from tests.helpers import ARTICLES, group
+from tests.helpers import ARTICLES, database_before, group
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = corpus(seed=5, sentences=500, envoy=250, stories=30)
@@ -372,19 +372,8 @@ def test_each_kind_of_write_is_noted_when_it_touches_the_window(template, tmp_pa
 def test_an_older_store_migrated_keeps_an_index_that_decides_as_a_rebuild(tmp_path):
     """A store written before migration 016 (no kept story index, no triggers): the first load rebuilds and
     keeps it, later loads take it with the articles stored since, and a change is noted."""
-    from sqlite_utils import Database
-
-    from monitor.migrations import MIGRATIONS
-    from monitor.store import iso
-
     path = tmp_path / "old.db"
-    db = Database(path)
-    db["_migrations"].create({"name": str, "applied": str}, pk="name")
-    for name, step in MIGRATIONS:
-        if name == "016_story_index":
-            break
-        step(db)
-        db["_migrations"].insert({"name": name, "applied": iso(datetime(2026, 1, 1, tzinfo=UTC))})
+    db = database_before(path, "016_story_index")
     days = list(_by_day(CORPUS).values())
     old = Store(db)
     feed = _Feed(old)
