@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from monitor import yamlfile
+from monitor.configcache import ParsedConfigCache
 from monitor.addresses import check_url
 from monitor.errors import BlockedAddressError, ConfigError
 from monitor.models import Feed
@@ -417,6 +418,34 @@ def load_config(path: Path, env: dict[str, str] | None = None) -> Config:
         raise ConfigError(f"{path}: config file not found (use --config PATH or MONITOR_CONFIG)") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+    parse = ParsedConfigCache(path, text)
+    data, lines = parse.cached()
+    if data is None:
+        data, lines = _parse(path, text)
+    try:
+        config = Config.model_validate({**data, "path": path})
+    except ValidationError as exc:
+        if parse.hit:  # the lines of every key are in the file: parsed again to say where the problem is
+            lines = _parse(path, text)[1]
+        raise ConfigError(_describe(path, exc, lines)) from None
+    base = path.parent
+    key_lines = {key: yamlfile.line_of(lines, (key,)) or 1 for key in data}
+    key_lines.update({f"channels.{i}": yamlfile.line_of(lines, ("channels", i)) or 1
+                      for i in range(len(config.channels))})
+    state_dir = (base / config.state_dir).resolve()
+    if not parse.hit:
+        parse.keep(state_dir, data, lines)
+    return config.model_copy(update={
+        "state_dir": state_dir,
+        "rules_dir": (base / config.rules_dir).resolve(),
+        "channels": [_with_secrets(f"{path}:{key_lines[f'channels.{i}']}", c, env)
+                     for i, c in enumerate(config.channels)],
+        "key_lines": key_lines,
+    })
+
+
+def _parse(path: Path, text: str) -> tuple[dict, yamlfile.Lines]:
+    """The config's YAML as a mapping, with the line of every key path."""
     try:
         data, lines = yamlfile.load(text)
     except yamlfile.YamlLocatedError as exc:
@@ -425,21 +454,7 @@ def load_config(path: Path, env: dict[str, str] | None = None) -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: the config must be a mapping of keys (state_dir, feeds, ...)")
-    try:
-        config = Config.model_validate({**data, "path": path})
-    except ValidationError as exc:
-        raise ConfigError(_describe(path, exc, lines)) from None
-    base = path.parent
-    key_lines = {key: yamlfile.line_of(lines, (key,)) or 1 for key in data}
-    key_lines.update({f"channels.{i}": yamlfile.line_of(lines, ("channels", i)) or 1
-                      for i in range(len(config.channels))})
-    return config.model_copy(update={
-        "state_dir": (base / config.state_dir).resolve(),
-        "rules_dir": (base / config.rules_dir).resolve(),
-        "channels": [_with_secrets(f"{path}:{key_lines[f'channels.{i}']}", c, env)
-                     for i, c in enumerate(config.channels)],
-        "key_lines": key_lines,
-    })
+    return data, lines
 
 
 def startup_problems(config: Config) -> list[str]:

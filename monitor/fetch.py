@@ -10,6 +10,7 @@ where every socket the process connects in that context is judged by the same po
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import ipaddress
@@ -169,43 +170,109 @@ class _Deadline:
 
 
 class _Slots:
-    """The connection limits (fetch.concurrency, fetch.per_host), taken by the fetcher itself around each
-    hop, so the wait for a slot happens where the deadline can be paused. aiohttp's connector keeps the same
-    limits but never has a request to queue; its trace hooks, which cost more per request than the rest of
-    the fetcher's own work, are not needed to see the queue."""
+    """The connection limits (fetch.concurrency, fetch.per_host), kept by the fetcher itself. A batch is worked
+    by fetch.concurrency workers (the global limit), each taking the oldest waiting request of a host with a
+    free slot (per scheme, host and port: aiohttp's pool key). A request's deadline starts when a worker takes
+    it, so it measures the request, not the queue in front of it; a redirect to a host whose slots are all
+    taken waits with its deadline paused. aiohttp's connector keeps the same limits as a backstop.
 
-    def __init__(self, total: int, per_host: int):
-        self._total = asyncio.Semaphore(total)
+    Workers rather than a task per request that waits on semaphores: at 1,000 requests a batch, the tasks and
+    their waits cost more CPU per request than the rest of the fetcher's own work (and trace hooks, which
+    aiohttp would need to show its own queue, cost more still)."""
+
+    def __init__(self, per_host: int):
         self._per_host = per_host
-        self._hosts: dict[tuple, asyncio.Semaphore] = {}
+        self._busy: dict[tuple, int] = {}  # host key -> requests connected or connecting to it
+        self._queued: dict[tuple, collections.deque] = {}  # host key -> (index, ...) of requests not taken yet
+        self._ready: collections.deque = collections.deque()  # hosts with a queued request and a free slot
+        self._marked: set[tuple] = set()  # the hosts in _ready
+        self._idle: collections.deque = collections.deque()  # workers waiting for a host to become ready
+        self._hops: dict[tuple, collections.deque] = {}  # redirects waiting for a slot of a full host
 
-    async def take(self, url: yarl.URL, clock: _Deadline) -> tuple[asyncio.Semaphore, asyncio.Semaphore]:
-        """Wait for a slot of the URL's host (scheme, host, port: aiohttp's pool key) and a global one,
-        the deadline paused meanwhile; returns both, for `give`."""
-        key = (url.scheme, url.raw_host, url.port)
-        host = self._hosts.get(key)
-        if host is None:
-            host = self._hosts[key] = asyncio.Semaphore(self._per_host)
-        if host.locked() or self._total.locked():
-            clock.pause()
-            try:
-                await host.acquire()
-                try:
-                    await self._total.acquire()
-                except BaseException:
-                    host.release()
-                    raise
-            finally:
-                clock.resume()
-        else:
-            await host.acquire()
-            await self._total.acquire()
-        return host, self._total
+    def queue(self, key: tuple, item: object) -> None:
+        self._queued.setdefault(key, collections.deque()).append(item)
+        if self._busy.get(key, 0) < self._per_host:
+            self._mark(key)
 
-    @staticmethod
-    def give(taken: tuple[asyncio.Semaphore, asyncio.Semaphore]) -> None:
-        for slot in taken:
-            slot.release()
+    async def next(self) -> tuple[tuple, object] | None:
+        """A queued request whose host slot is now taken, as (host key, item); None when none is left."""
+        while True:
+            while not self._ready:
+                if not self._queued:
+                    return None
+                waiter = asyncio.get_running_loop().create_future()
+                self._idle.append(waiter)
+                await waiter
+            key = self._ready.popleft()
+            self._marked.discard(key)
+            waiting = self._queued.get(key)
+            busy = self._busy.get(key, 0)
+            if waiting is None or busy >= self._per_host:  # a redirect took the last slot meanwhile
+                continue
+            item = waiting.popleft()
+            self._busy[key] = busy + 1
+            if not waiting:
+                del self._queued[key]
+                if not self._queued:
+                    self._wake_all()  # nothing left to take: the idle workers end
+            elif busy + 1 < self._per_host:
+                self._mark(key)
+            return key, item
+
+    async def take(self, key: tuple, clock: _Deadline) -> None:
+        """A slot of the host `key` for a redirect hop; waits (deadline paused) while the host is full."""
+        if self._busy.get(key, 0) < self._per_host and not self._hops.get(key):
+            self._busy[key] = self._busy.get(key, 0) + 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._hops.setdefault(key, collections.deque()).append(waiter)
+        clock.pause()
+        try:
+            await waiter  # `give` hands its slot over
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.give(key)  # handed over, but this request ends here
+            raise
+        finally:
+            clock.resume()
+
+    def give(self, key: tuple) -> None:
+        """A hop to the host `key` ended: its slot goes to a waiting redirect, else to the host's queue."""
+        hops = self._hops.get(key)
+        while hops:
+            waiter = hops.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._hops.pop(key, None)
+        self._busy[key] -= 1
+        if key in self._queued:
+            self._mark(key)
+
+    def _mark(self, key: tuple) -> None:
+        """The host has a queued request and a free slot: a worker may take it."""
+        if key not in self._marked:
+            self._marked.add(key)
+            self._ready.append(key)
+            self._wake_one()
+
+    def _wake_one(self) -> None:
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _wake_all(self) -> None:
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+def _host_key(url: yarl.URL) -> tuple:
+    """aiohttp's connection-pool key, which the per-host limit follows: scheme, host and port."""
+    return url.scheme, url.raw_host, url.port
 
 
 def _connect_error(exc: aiohttp.ClientConnectorError, url: str) -> FetchError:
@@ -223,17 +290,44 @@ class Fetcher:
     resolve: Resolve | None = None  # seam for tests; None uses the system resolver
     _caps: dict[str, int] = field(init=False)
     _networks: Networks = field(init=False)
+    _kept: threading.local = field(init=False)  # this thread's loop and session while `kept_open`
 
     def __post_init__(self) -> None:
         self._caps = {"feed": self.config.max_feed_bytes, "page": self.config.max_page_bytes}
         self._networks: Networks = tuple(ipaddress.ip_network(n) for n in self.config.allow_networks)
+        self._kept = threading.local()
 
     def fetch_many(self, requests: Sequence[Request], done: Callable[[], None] | None = None) -> list[Outcome]:
         """Fetch every request (global and per-host limits apply); one Outcome per request, in order. `done`
         is called as each request ends, fetched or failed (progress on a terminal)."""
         if not requests:
             return []
-        return asyncio.run(self._fetch_all(requests, done))
+        runner = getattr(self._kept, "runner", None)
+        if runner is None:
+            return asyncio.run(self._fetch_all(requests, done))
+        return runner.run(self._fetch_all(requests, done, keep=True))
+
+    @contextlib.contextmanager
+    def kept_open(self) -> Iterator[None]:
+        """Within: this thread's `fetch_many` calls share one event loop and one aiohttp session, so a cycle's
+        batches keep their connections alive instead of connecting again for each batch (with a session per
+        batch, an unchanged 10,000-feed cycle cost ~20 µs more CPU a feed). Every request is still checked,
+        limited and timed as alone; the session is closed on the way out."""
+        kept = self._kept
+        if getattr(kept, "runner", None) is not None:  # nested: the outer one keeps and closes it
+            yield
+            return
+        kept.runner, kept.session = asyncio.Runner(), None
+        try:
+            yield
+        finally:
+            runner, session = kept.runner, kept.session
+            kept.runner = kept.session = None
+            try:
+                if session is not None:
+                    runner.run(session.close())
+            finally:
+                runner.close()
 
     def fetch(self, request: Request) -> Outcome:
         return self.fetch_many([request])[0]
@@ -259,23 +353,55 @@ class Fetcher:
             connector=connector, timeout=timeout, auto_decompress=True, trust_env=False,
             headers={"User-Agent": self.config.user_agent, "Accept-Encoding": "gzip, deflate"})
 
-    async def _fetch_all(self, requests: Sequence[Request], done: Callable[[], None] | None = None) -> list[Outcome]:
-        slots = _Slots(self.config.concurrency, self.config.per_host)
+    async def _fetch_all(self, requests: Sequence[Request], done: Callable[[], None] | None = None,
+                         keep: bool = False) -> list[Outcome]:
+        slots = _Slots(self.config.per_host)
+        outcomes: list[Outcome | None] = [None] * len(requests)
+        for i, request in enumerate(requests):
+            try:  # a refused URL is refused before any queue: no slot, no packet
+                target = check_url(request.url, self.config.allow_private_networks, self._networks)
+            except FetchError as exc:
+                error = exc.at(request.url)
+                outcomes[i] = Outcome(request, error=error, failure=_failure(error))
+                if done is not None:
+                    done()
+                continue
+            slots.queue(_host_key(target), (i, target))
 
-        async def one(session: aiohttp.ClientSession, request: Request) -> Outcome:
-            outcome = await self._fetch_one(session, slots, request)
-            if done is not None:
-                done()
-            return outcome
+        async def work(session: aiohttp.ClientSession) -> None:
+            while (taken := await slots.next()) is not None:
+                key, (i, target) = taken
+                outcomes[i] = await self._fetch_one(session, slots, requests[i], key, target)
+                if done is not None:
+                    done()
 
-        async with self._session() as session:
-            return list(await asyncio.gather(*(one(session, r) for r in requests)))
+        async def work_all(session: aiohttp.ClientSession) -> None:
+            workers = [asyncio.ensure_future(work(session)) for _ in range(min(self.config.concurrency, len(requests)))]
+            try:
+                await asyncio.gather(*workers)
+            except BaseException:  # the others stop too: none is left running on a loop that is kept
+                for worker in workers:
+                    worker.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+                raise
 
-    async def _fetch_one(self, session: aiohttp.ClientSession, slots: _Slots, request: Request) -> Outcome:
+        if keep:  # the session of `kept_open`, made in its loop on first use
+            session = self._kept.session
+            if session is None:
+                session = self._kept.session = self._session()
+            await work_all(session)
+        else:
+            async with self._session() as session:
+                await work_all(session)
+        return outcomes  # type: ignore[return-value]  # every request has its outcome by now
+
+    async def _fetch_one(self, session: aiohttp.ClientSession, slots: _Slots, request: Request, key: tuple,
+                         target: yarl.URL) -> Outcome:
+        """One request, its first hop's slot (host `key`, URL `target` as checked) already taken."""
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.config.deadline) as timeout:
-                response = await self._get(session, slots, request, _Deadline(timeout))
+                response = await self._get(session, slots, request, key, target, _Deadline(timeout))
             return Outcome(request, response=response, seconds=time.monotonic() - started)
         except FetchError as exc:
             error = exc.at(request.url)
@@ -294,8 +420,8 @@ class Fetcher:
             error = FetchError(f"{type(exc).__name__}: {exc}", url=request.url)
         return Outcome(request, error=error, seconds=time.monotonic() - started, failure=_failure(error))
 
-    async def _get(self, session: aiohttp.ClientSession, slots: _Slots, request: Request,
-                   clock: _Deadline) -> Response:
+    async def _get(self, session: aiohttp.ClientSession, slots: _Slots, request: Request, key: tuple,
+                   target: yarl.URL, clock: _Deadline) -> Response:
         headers = {"Accept": _ACCEPT[request.kind]}
         if request.etag:
             headers["If-None-Match"] = request.etag
@@ -303,9 +429,11 @@ class Fetcher:
             headers["If-Modified-Since"] = request.last_modified
         url, permanent = request.url, None
         all_permanent = True
-        for _hop in range(MAX_REDIRECTS + 1):
-            target = check_url(url, self.config.allow_private_networks, self._networks)
-            taken = await slots.take(target, clock)
+        for hop in range(MAX_REDIRECTS + 1):
+            if hop:  # every hop's URL is checked, and waits for a slot of its own host
+                target = check_url(url, self.config.allow_private_networks, self._networks)
+                key = _host_key(target)
+                await slots.take(key, clock)
             try:
                 async with session.get(target, headers=headers, allow_redirects=False) as resp:
                     if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
@@ -322,7 +450,7 @@ class Fetcher:
                     body = await self._read_capped(resp, self._caps[request.kind], url)
                     return Response(url, resp.status, resp_headers, body, permanent)
             finally:
-                slots.give(taken)
+                slots.give(key)
         raise FetchError(f"more than {MAX_REDIRECTS} redirects", url=request.url)
 
     @staticmethod

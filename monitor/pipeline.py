@@ -133,29 +133,10 @@ class Pipeline:
         due = store.due_feeds(self.clock(), urls=feeds, force=force,
                               intervals={url: feed.interval for url, feed in feeds.items()})
         backlog = store.held_items(feeds)  # items earlier cycles held over the limits: after the new ones
-        limits = self.config.limits
-        due_urls = {state.url for state in due}
         self._counts = Counter({"feeds fetched total": len(due), "feeds polled total": len(due)})
         held: list[FeedItem] = []
-        # the due feeds go through the stages a batch at a time: a cycle holds one batch's bodies and items,
-        # whatever the number of feeds (an item seen again in a later batch is known by then); a feed's
-        # backlog goes with its batch, the backlog of feeds not due this cycle with the first
-        for n, start in enumerate(range(0, max(len(due), 1), self.batch_size)):
-            batch = due[start:start + self.batch_size]
-            urls = {state.url for state in batch}
-            waiting = [entry for entry in backlog
-                       if entry[1].feed_url in urls or (n == 0 and entry[1].feed_url not in due_urls)]
-            items, parsed = self._poll(store, batch, feeds, report)
-            fresh, changed = self._new_items(store, [*items, *(item for _, item in waiting)], report)
-            report.items_seen += len(items)
-            now_share = portion(fresh, changed, limits.items_per_feed, limits.pages_per_feed,
-                                self.config.fetch.fetch_pages)
-            held += now_share.held
-            self._process(store, now_share.fresh, now_share.changed, report)
-            # only now are the held items and the feeds' new validators and body hashes kept: a crash before
-            # this point makes the next cycle parse the same bodies again, so no item is lost
-            self._keep_backlog(store, waiting, now_share.held)
-            store.record_validators(parsed, self.clock())
+        with self.fetcher.kept_open():  # the batches share one HTTP session: their connections are kept
+            self._batches(store, due, feeds, backlog, report, held)
         self._report_held(held, [item for _, item in backlog], report)
         store.record_problems(report.problems, self.clock())
         try:
@@ -166,6 +147,30 @@ class Pipeline:
         if deliver:
             self.deliver(store, report)
         return report
+
+    def _batches(self, store: Store, due: Sequence[FeedState], feeds: dict[str, Feed],
+                 backlog: Sequence[tuple[str, FeedItem]], report: CycleReport, held: list[FeedItem]) -> None:
+        """The due feeds through the stages a batch at a time: a cycle holds one batch's bodies and items,
+        whatever the number of feeds (an item seen again in a later batch is known by then); a feed's
+        backlog goes with its batch, the backlog of feeds not due this cycle with the first."""
+        limits = self.config.limits
+        due_urls = {state.url for state in due}
+        for n, start in enumerate(range(0, max(len(due), 1), self.batch_size)):
+            batch = due[start:start + self.batch_size]
+            urls = {state.url for state in batch}
+            waiting = [entry for entry in backlog
+                       if entry[1].feed_url in urls or (n == 0 and entry[1].feed_url not in due_urls)]
+            items, parsed = self._poll(store, batch, feeds, report)
+            fresh, changed = self._new_items(store, [*items, *(item for _, item in waiting)], report)
+            report.items_seen += len(items)
+            now_share = portion(fresh, changed, limits.items_per_feed, limits.pages_per_feed,
+                                self.config.fetch.fetch_pages)
+            held.extend(now_share.held)
+            self._process(store, now_share.fresh, now_share.changed, report)
+            # only now are the held items and the feeds' new validators and body hashes kept: a crash before
+            # this point makes the next cycle parse the same bodies again, so no item is lost
+            self._keep_backlog(store, waiting, now_share.held)
+            store.record_validators(parsed, self.clock())
 
     def _publish(self, store: Store, report: CycleReport) -> None:
         """The Atom feeds in state/, when this cycle stored hits or copies (or they are missing); a failure
@@ -244,12 +249,14 @@ class Pipeline:
                   feed: Feed, state: FeedState, outcome: Outcome,
                   report: CycleReport) -> tuple[list[FeedItem], polling.PollDecision | None]:
         """Decide what one fetch means, parse a new body, add the outcome to `records` (validators held back)."""
-        from monitor.feeds import ParsedFeed
-
         now = self.clock()
         report.feeds_polled += 1
-        decision = polling.decide(state, feed.interval, _seen(outcome), now)
-        parsed = ParsedFeed([])
+        response = outcome.response
+        if response is not None and response.status == 304:  # the commonest answer: no Seen to build
+            decision = polling.not_modified(feed.interval, now, response.permanent_redirect)
+        else:
+            decision = polling.decide(state, feed.interval, _seen(outcome), now)
+        parsed: ParsedFeed | None = None
         error: MonitorError | None = outcome.error
         if decision.ok and decision.parse:
             try:
@@ -261,14 +268,14 @@ class Pipeline:
         elif decision.ok:
             report.feeds_not_modified += 1
         self._report_poll(feed, state, decision, report, error)
-        if decision.ok and decision.parse:
+        if parsed is not None:  # parsed whole, or cut short
             records.append((feed.url, replace(decision, etag=None, last_modified=None, body_hash=None,
                                               full_fetch=False)))
             self._report_parse(counts, feed, state, parsed, report)
             # a truncated body's validators are not kept: the next poll fetches and parses the feed whole
             return parsed.items, None if parsed.partial else decision
         records.append((feed.url, decision))
-        return parsed.items, None
+        return [], None
 
     @staticmethod
     def _report_parse(counts: list[tuple[str, int]], feed: Feed, state: FeedState, parsed: ParsedFeed,

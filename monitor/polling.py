@@ -100,11 +100,17 @@ def decide(state: FeedState, interval: int, seen: Seen, now: datetime,
         return PollDecision(ok=False, next_check=now + wait, error=seen.error or f"HTTP {seen.status}",
                             moved_to=seen.moved_to)
     if seen.status == 304:
-        return PollDecision(ok=True, next_check=regular, moved_to=seen.moved_to)
+        return not_modified(interval, now, seen.moved_to)
     digest = body_hash(seen.body or b"")  # servers that ignore validators: identical bytes skip parsing
     return PollDecision(ok=True, next_check=regular, parse=digest != state.body_hash, moved_to=seen.moved_to,
                         etag=seen.etag, last_modified=seen.last_modified, body_hash=digest,
                         full_fetch=validators(state, now) == (None, None))
+
+
+def not_modified(interval: int, now: datetime, moved_to: str | None = None) -> PollDecision:
+    """A 304: look again after the interval; nothing to parse, no validator changes (decide's own answer,
+    which the poll stage asks directly for the commonest outcome of a cycle)."""
+    return PollDecision(ok=True, next_check=now + timedelta(seconds=interval), moved_to=moved_to)
 
 
 SHRUNK_BELOW = 0.5  # a feed listing fewer than half the items of its last complete parse was cut short:

@@ -105,3 +105,16 @@ def test_feeds_test_shows_items_without_storing(site, write_config):
     assert not (config.parent / "state" / "monitor.db").exists()
     bad = CliRunner().invoke(main, ["--config", str(config), "feeds", "test", site.url("/feeds/not-a-feed.html")])
     assert bad.exit_code == 1 and "not a feed" in bad.output
+
+
+@pytest.mark.parametrize("moved_to", [None, "https://feeds.example.org/moved.xml"])
+@pytest.mark.parametrize("state", [
+    FeedState("https://a.example/rss", "a", "https://a.example/rss"),
+    FeedState("https://a.example/rss", "a", "https://b.example/rss", etag='"x"', last_modified="Tue, 01 Dec 2026",
+              body_hash="ab" * 16, last_full_fetch="2026-12-01T00:00:00Z", errors=3, full_items=20),
+])
+def test_the_poll_stages_shortcut_for_a_304_is_decides_own_answer(state, moved_to):
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    for interval in (60, 900, 86400):
+        assert polling.not_modified(interval, now, moved_to) == decide(state, interval, Seen(304, moved_to=moved_to),
+                                                                       now)

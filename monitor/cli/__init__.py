@@ -91,7 +91,7 @@ def run(obj: Context, once: bool) -> None:
             started = pipeline.clock()
             store.record_heartbeat("poll", started, pid=os.getpid())
             with StageProgress() as progress:  # draws only when stderr is a terminal
-                pipeline.progress = progress
+                pipeline.progress = progress if progress.enabled else None  # nothing to draw: not even counted
                 report = pipeline.run_cycle(store, force=True)
             store.record_heartbeat("poll", started, pipeline.clock(), report.counts(), pid=os.getpid())
         click.echo(report.summary())  # per-feed and delivery errors were logged as they happened
