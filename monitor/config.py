@@ -28,8 +28,8 @@ from pydantic import (
 )
 
 from monitor import yamlfile
-from monitor.configcache import ParsedConfigCache
 from monitor.addresses import check_url
+from monitor.configcache import ParsedConfigCache
 from monitor.errors import BlockedAddressError, ConfigError
 from monitor.models import Feed
 

@@ -71,10 +71,7 @@ class ParsedConfigCache:
                 out.write(body)
             os.replace(tmp, self.file)
         except OSError:
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
+            tmp.unlink(missing_ok=True)
 
 
 def _cache_file(path: Path, text: str) -> Path | None:

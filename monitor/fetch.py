@@ -456,8 +456,12 @@ class Fetcher:
     @staticmethod
     async def _read_capped(resp: aiohttp.ClientResponse, cap: int, url: str) -> bytes:
         declared = resp.content_length
-        if declared is not None and not resp.headers.get("Content-Encoding") and declared > cap:
-            raise TooLargeError(f"Content-Length {declared} is over the {cap}-byte cap", url=url)
+        if declared is not None and not resp.headers.get("Content-Encoding"):
+            if declared > cap:
+                raise TooLargeError(f"Content-Length {declared} is over the {cap}-byte cap", url=url)
+            # an unencoded body ends at its Content-Length (aiohttp's parser reads no further), within the cap:
+            # read whole, without the chunk loop a capped read needs for what is encoded or has no length
+            return await resp.read()
         chunks, size = [], 0
         async for chunk in resp.content.iter_chunked(_CHUNK):
             size += len(chunk)  # aiohttp hands us decoded bytes: the cap counts what we would keep

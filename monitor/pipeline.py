@@ -274,7 +274,7 @@ class Pipeline:
             self._report_parse(counts, feed, state, parsed, report)
             # a truncated body's validators are not kept: the next poll fetches and parses the feed whole
             return parsed.items, None if parsed.partial else decision
-        records.append((feed.url, decision))
+        records.append((feed.url, polling.to_store(decision, state) if decision.ok else decision))
         return [], None
 
     @staticmethod

@@ -113,6 +113,20 @@ def not_modified(interval: int, now: datetime, moved_to: str | None = None) -> P
     return PollDecision(ok=True, next_check=now + timedelta(seconds=interval), moved_to=moved_to)
 
 
+def to_store(decision: PollDecision, state: FeedState) -> PollDecision:
+    """The decision as the store must write it: validators and a body hash the store already holds for the feed
+    are left out (the store keeps what it is given nothing for), so the polls of a cycle of identical bodies
+    leave the same marks and are written together, not one statement each."""
+    etag = None if decision.etag == state.etag else decision.etag
+    modified = None if decision.last_modified == state.last_modified else decision.last_modified
+    digest = None if decision.body_hash == state.body_hash else decision.body_hash
+    if etag is decision.etag and modified is decision.last_modified and digest is decision.body_hash:
+        return decision
+    return PollDecision(ok=decision.ok, next_check=decision.next_check, parse=decision.parse, error=decision.error,
+                        disable=decision.disable, moved_to=decision.moved_to, etag=etag, last_modified=modified,
+                        body_hash=digest, full_fetch=decision.full_fetch)
+
+
 SHRUNK_BELOW = 0.5  # a feed listing fewer than half the items of its last complete parse was cut short:
 # feeds keep a window of N items, and a normal day moves that window without shrinking it by half
 

@@ -68,7 +68,8 @@ def test_a_load_from_the_kept_parse_equals_a_load_that_parses(tmp_path):
     fresh = load_config(parsed, env=ENV)
     assert not (tmp_path / "parsed" / "state").exists()
     for config in (first, again):
-        assert config.model_copy(update={"path": parsed, "state_dir": fresh.state_dir, "rules_dir": fresh.rules_dir}) == fresh
+        moved = {"path": parsed, "state_dir": fresh.state_dir, "rules_dir": fresh.rules_dir}
+        assert config.model_copy(update=moved) == fresh
         assert config.key_lines == fresh.key_lines == {
             "state_dir": 2, "interval": 3, "max_age": 4, "fetch": 6, "digest": 9, "channels": 12, "feeds": 18,
             "channels.0": 12, "channels.1": 13}

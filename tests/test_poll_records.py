@@ -275,3 +275,45 @@ def test_the_copy_index_kept_in_the_store_answers_as_a_rebuild_after_updates_del
     with Store.open(tmp_path / "monitor.db") as reopened:  # another process, from the new snapshot
         [add(reopened, n) for n in range(710, 720)]
         same_answers(reopened)
+
+
+def test_identical_bodies_are_stored_as_decided_and_in_one_statement(tmp_path):
+    """A server that ignores validators sends the same bytes: polling.to_store leaves out the validators and
+    hash the store already holds, so the rows come out as recording the decisions themselves, and a batch of
+    such polls is one UPDATE."""
+    from monitor.polling import Seen, decide, to_store
+
+    later = NOW + timedelta(minutes=20)
+    with Store.open(tmp_path / "as-decided.db") as plain, Store.open(tmp_path / "to-store.db") as lean:
+        for store in (plain, lean):
+            store.sync_feeds(feeds(6))
+            store.record_polls([(f.url, PollDecision(ok=True, next_check=NOW, etag=f'"{i}"', last_modified="lm",
+                                                     body_hash=f"h{i}", full_fetch=True))
+                                for i, f in enumerate(feeds(6))], NOW - timedelta(hours=2))
+        states = {s.url: s for s in plain.due_feeds(later, force=True)}
+        seen = {  # the same bytes (h-values kept), a changed ETag, a new Last-Modified, a different body
+            0: Seen(200, body=b"x", etag='"0"', last_modified="lm"),
+            1: Seen(200, body=b"x", etag='"changed"', last_modified="lm"),
+            2: Seen(200, body=b"x", etag='"2"', last_modified="newer"),
+            3: Seen(200, body=b"other", etag='"3"', last_modified="lm"),
+            4: Seen(200, body=b"x", etag=None, last_modified=None),
+            5: Seen(304),
+        }
+        from monitor.polling import body_hash
+        for store in (plain, lean):  # the stored hashes as the bodies the feeds served before
+            for i in (0, 1, 2, 4):
+                store.db.execute("UPDATE feeds SET body_hash = ? WHERE url = ?", [body_hash(b"x"), feeds(6)[i].url])
+        states = {s.url: s for s in plain.due_feeds(later, force=True)}
+        decided = [(f.url, decide(states[f.url], 900, seen[i], later)) for i, f in enumerate(feeds(6))]
+        statements: dict[str, list[str]] = {"plain": [], "lean": []}
+        plain.db.conn.set_trace_callback(statements["plain"].append)
+        plain.record_polls(decided, later)
+        lean.db.conn.set_trace_callback(statements["lean"].append)
+        lean.record_polls([(url, to_store(d, states[url])) for url, d in decided], later)
+        assert list(plain.db.query("SELECT * FROM feeds ORDER BY url")) == \
+            list(lean.db.query("SELECT * FROM feeds ORDER BY url"))
+        # 0, 4 and 5 leave the same marks (one UPDATE); 1, 2 and 3 bring a new ETag, Last-Modified or hash
+        assert {name: sum(s.startswith("UPDATE feeds") for s in done) for name, done in statements.items()} == \
+            {"plain": 6, "lean": 4}
+        assert len({url for url, d in decided if to_store(d, states[url]) == PollDecision(
+            ok=True, next_check=later + timedelta(seconds=900))}) == 3
