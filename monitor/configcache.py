@@ -11,6 +11,7 @@ so every error still points at its `monitor.yaml:LINE`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -70,8 +71,9 @@ class ParsedConfigCache:
             with os.fdopen(fd, "w", encoding="ascii") as out:
                 out.write(body)
             os.replace(tmp, self.file)
-        except OSError:
-            tmp.unlink(missing_ok=True)
+        except OSError:  # unsaved: the next load parses again
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def _cache_file(path: Path, text: str) -> Path | None:
