@@ -388,8 +388,13 @@ class Config(_Strict):
         return self.state_dir / "outbox"
 
     def feed_list(self) -> list[Feed]:
-        return [Feed(url=f.url, name=f.name or _default_name(f.url), interval=f.interval or self.interval,
-                     named=bool(f.name)) for f in self.feeds]
+        return [self.feed(i) for i in range(len(self.feeds))]
+
+    def feed(self, index: int) -> Feed:
+        """The feed at `index` of `feeds`, its defaults filled in."""
+        f = self.feeds[index]
+        return Feed(url=f.url, name=f.name or _default_name(f.url), interval=f.interval or self.interval,
+                    named=bool(f.name))
 
 
 def _default_name(url: str) -> str:

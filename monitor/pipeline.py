@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -57,6 +57,7 @@ STORE_BATCH = 100
 Progress = Callable[[str, int, int], None]
 
 
+_CLEAN = FeedProblems()  # a clean parse's problems (none), shared: a first poll of 30,000 feeds holds one, not 30,000
 _PROBLEM_FIELDS = {"repair": ("repaired", "repair"), "item": ("items_failed", "item_error"),
                    "page": ("pages_failed", "page_error"), "extract": ("extracts_failed", "extract_error")}
 
@@ -128,10 +129,9 @@ class Pipeline:
         """One cycle: every due feed (every feed when `force`) through every stage, then delivery (the
         service delivers in its own thread instead: a hung mail server must not hold up polling)."""
         report = CycleReport()
-        feeds = {f.url: f for f in self.config.feed_list()}
-        store.sync_feeds(list(feeds.values()))
-        due = store.due_feeds(self.clock(), urls=feeds, force=force,
-                              intervals={url: feed.interval for url, feed in feeds.items()})
+        feeds = _Feeds(self.config)
+        store.sync_feeds(feeds.values())
+        due = store.due_rowids(self.clock(), urls=feeds, force=force, intervals=feeds.intervals())
         backlog = store.held_items(feeds)  # items earlier cycles held over the limits: after the new ones
         self._counts = Counter({"feeds fetched total": len(due), "feeds polled total": len(due)})
         held: list[FeedItem] = []
@@ -148,15 +148,15 @@ class Pipeline:
             self.deliver(store, report)
         return report
 
-    def _batches(self, store: Store, due: Sequence[FeedState], feeds: dict[str, Feed],
+    def _batches(self, store: Store, due: Sequence[int], feeds: Mapping[str, Feed],
                  backlog: Sequence[tuple[str, FeedItem]], report: CycleReport, held: list[FeedItem]) -> None:
-        """The due feeds through the stages a batch at a time: a cycle holds one batch's bodies and items,
-        whatever the number of feeds (an item seen again in a later batch is known by then); a feed's
-        backlog goes with its batch, the backlog of feeds not due this cycle with the first."""
+        """The due feeds (row ids) through the stages a batch at a time: a cycle holds one batch's states,
+        bodies and items, whatever the number of feeds (an item seen again in a later batch is known by then);
+        a feed's backlog goes with its batch, the backlog of feeds not due this cycle with the first."""
         limits = self.config.limits
-        due_urls = {state.url for state in due}
+        due_urls = self._due_urls(store, due, backlog)
         for n, start in enumerate(range(0, max(len(due), 1), self.batch_size)):
-            batch = due[start:start + self.batch_size]
+            batch = store.feed_states(due[start:start + self.batch_size])
             urls = {state.url for state in batch}
             waiting = [entry for entry in backlog
                        if entry[1].feed_url in urls or (n == 0 and entry[1].feed_url not in due_urls)]
@@ -171,6 +171,16 @@ class Pipeline:
             # this point makes the next cycle parse the same bodies again, so no item is lost
             self._keep_backlog(store, waiting, now_share.held)
             store.record_validators(parsed, self.clock())
+
+    @staticmethod
+    def _due_urls(store: Store, due: Sequence[int], backlog: Sequence[tuple[str, FeedItem]]) -> set[str]:
+        """Which of the backlog's feeds are due (their items wait for their feed's batch): read for those
+        feeds only, not kept for every due feed."""
+        if not backlog:
+            return set()
+        rowids = set(due)
+        return {url for url, rowid in store.feed_rowids({item.feed_url for _, item in backlog}).items()
+                if rowid in rowids}
 
     def _publish(self, store: Store, report: CycleReport) -> None:
         """The Atom feeds in state/, when this cycle stored hits or copies (or they are missing); a failure
@@ -216,7 +226,7 @@ class Pipeline:
             self._pruned = now
         return self.decider
 
-    def _poll(self, store: Store, due: Sequence[FeedState], feeds: dict[str, Feed],
+    def _poll(self, store: Store, due: Sequence[FeedState], feeds: Mapping[str, Feed],
               report: CycleReport) -> tuple[list[FeedItem], list[tuple[str, polling.PollDecision]]]:
         """Fetch and parse the due feeds; return their items and the parsed feeds' decisions, whose
         validators are recorded once the items are stored."""
@@ -282,7 +292,7 @@ class Pipeline:
                       report: CycleReport) -> None:
         """What the parse noticed, into the feed's problems: cut short, broken characters repaired."""
         partial = parsed.partial or polling.cut_short(len(parsed.items), state.full_items)
-        report.problems[feed.url] = FeedProblems(partial=partial)
+        report.problems[feed.url] = FeedProblems(partial=partial) if partial else _CLEAN
         if not parsed.partial:
             counts.append((feed.url, len(parsed.items)))
         if partial:
@@ -565,6 +575,30 @@ class Pipeline:
         report.delivered += done.delivered
         report.delivery_errors.extend(done.errors)
         return report
+
+
+class _Feeds(Mapping[str, Feed]):
+    """The configured feeds by URL, each Feed made when asked (as its batch comes): a cycle of 30,000 feeds
+    does not hold 30,000 Feeds beside the config's own models."""
+
+    def __init__(self, config: Config):
+        self._config = config
+        self._at = {f.url: i for i, f in enumerate(config.feeds)}  # a URL listed twice: the last, as feed_list
+
+    def __getitem__(self, url: str) -> Feed:
+        return self._config.feed(self._at[url])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._at)
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+    def intervals(self) -> dict[str, int]:
+        """url -> the feed's poll interval in seconds, as configured now."""
+        default = self._config.interval
+        feeds = self._config.feeds
+        return {url: feeds[i].interval or default for url, i in self._at.items()}
 
 
 def _features(decision: Decision) -> dict | None:
