@@ -94,3 +94,66 @@ def test_global_and_per_host_limits_hold(make_server):
     both = [Request(f"{s.url('/slow')}?n={n}") for n in range(6) for s in servers]
     run(both, {"all": 4}, concurrency=4, per_host=3)
     assert peak["all"] == 4 and max(peak["0"], peak["1"]) <= 3  # the global limit binds
+
+
+@pytest.fixture
+def counting_site():
+    """The fixture site on a loopback server that counts the connections it accepted."""
+    from http.server import ThreadingHTTPServer
+
+    from tests.conftest import SITE, SiteServer, _handler_class
+
+    class Counting(ThreadingHTTPServer):
+        daemon_threads = True
+        accepted = 0
+
+        def verify_request(self, request, client_address) -> bool:  # once per accepted connection
+            self.accepted += 1
+            return True
+
+    site = SiteServer(SITE)
+    server = Counting(("127.0.0.1", 0), _handler_class(site))
+    site.base = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield site, server
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_cycles_batches_in_one_kept_session_get_the_same_outcomes_over_kept_connections(counting_site):
+    """Fetcher.kept_open: the batches of a cycle share one loop and session, so their connections are kept;
+    each request's outcome is what a batch fetched alone (its own session) gets."""
+    site, server = counting_site
+    site.route("/hop", (302, {"Location": "/feeds/northwire.xml"}, b""))
+    paths = ["/feeds/northwire.xml", "/feeds/baltic-ledger.rdf", "/hop", "/feeds/minsk-monitor.atom"]
+    batches = [[Request(site.url(p)) for p in paths] for _ in range(3)]
+    fetcher = Fetcher(FetchConfig(allow_private_networks=True, deadline=20, concurrency=2, per_host=2))
+
+    def seen(outcomes) -> list:
+        return [(o.request.url, o.response and (o.response.url, o.response.status, o.response.body),
+                 type(o.error).__name__, o.failure) for o in outcomes]
+
+    alone = [seen(fetcher.fetch_many(batch)) for batch in batches]
+    apart = server.accepted
+    with fetcher.kept_open():
+        kept = [seen(fetcher.fetch_many(batch)) for batch in batches]
+        with fetcher.kept_open():  # nested: the same session, kept by the outer one
+            kept.append(seen(fetcher.fetch_many(batches[0])))
+    together = server.accepted - apart
+    assert kept == alone + alone[:1]
+    assert [outcome[1][1] for outcome in alone[0]] == [200] * 4 and alone[0][2][1][0].endswith("/northwire.xml")
+    assert apart >= 3 and together <= 2  # a session a batch connects each time; the kept one at most per_host
+    assert seen(fetcher.fetch_many(batches[0])) == alone[0]  # closed on the way out: a batch alone works again
+
+
+def test_redirects_on_a_host_with_one_slot_wait_for_it_and_all_arrive(site):
+    """With per_host 1, every request's redirect hop to the same host waits for that host's only slot (given
+    back by the hop before): none deadlocks and none is cut off by a deadline spent in the queue."""
+    for n in range(8):
+        site.route(f"/moved/{n}", (301, {"Location": "/feeds/northwire.xml" if n % 2 else f"/story/{n}"}, b""))
+        site.route(f"/story/{n}", (200, {"Content-Type": "text/html"}, f"<html>story {n}</html>".encode()))
+    fetcher = Fetcher(FetchConfig(allow_private_networks=True, deadline=20, concurrency=4, per_host=1))
+    outcomes = fetcher.fetch_many([Request(site.url(f"/moved/{n}")) for n in range(8)])
+    assert [o.error for o in outcomes] == [None] * 8
+    assert [(o.response.status, o.response.permanent_redirect is not None) for o in outcomes] == [(200, True)] * 8
+    assert [o.response.body for o in outcomes[::2]] == [f"<html>story {n}</html>".encode() for n in range(0, 8, 2)]

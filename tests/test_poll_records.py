@@ -317,3 +317,63 @@ def test_identical_bodies_are_stored_as_decided_and_in_one_statement(tmp_path):
             {"plain": 6, "lean": 4}
         assert len({url for url, d in decided if to_store(d, states[url]) == PollDecision(
             ok=True, next_check=later + timedelta(seconds=900))}) == 3
+
+
+def _due_feeds_as_before(store: Store, now: datetime, urls=None, force: bool = False, intervals=None) -> list:
+    """The specification: Store.due_feeds as it was before due feeds became row ids read a batch at a time
+    (every due feed's whole state read and held at once)."""
+    from monitor.polling import FeedState
+    from monitor.store import iso
+
+    cutoff = iso(now)
+    since = {seconds: iso(now - timedelta(seconds=seconds)) for seconds in set((intervals or {}).values())}
+    rows = store.db.conn.execute(
+        "SELECT url, name, fetch_url, etag, last_modified, body_hash, last_full_fetch, errors, next_check, "
+        "last_checked, full_items FROM feeds WHERE disabled = 0 ORDER BY rowid")
+    wanted = set(urls) if urls is not None else None
+    since_of = {url: since[seconds] for url, seconds in (intervals or {}).items()}
+    out = []
+    for url, name, fetch_url, etag, modified, digest, full, errors, next_check, checked, items in rows:
+        if wanted is not None and url not in wanted:
+            continue
+        if not (force or next_check is None or next_check <= cutoff
+                or (not errors and checked and url in since_of and checked <= since_of[url])):
+            continue
+        out.append(FeedState(url=url, name=name, fetch_url=fetch_url or url, etag=etag, last_modified=modified,
+                             body_hash=digest, last_full_fetch=full, errors=errors or 0, next_check=next_check,
+                             full_items=items))
+    return out
+
+
+def test_due_feeds_as_row_ids_read_a_batch_at_a_time_are_the_states_due_feeds_gave(store):
+    """A cycle holds its due feeds as row ids and reads each batch's states when it comes to them: batch
+    after batch, the states and their order are those the replaced due_feeds read all at once."""
+    listed = feeds(40)
+    store.sync_feeds(listed[::2] + listed[1::2])  # table order is not URL order
+    first = [(f.url, d) for f, d in zip(listed, [PollDecision(
+        ok=True, next_check=NOW + timedelta(minutes=5 * (i % 7)), etag=f'"{i}"' if i % 3 else None,
+        last_modified="Tue, 01 Dec 2026 11:00:00 GMT" if i % 4 == 0 else None, body_hash=f"h{i}",
+        full_fetch=i % 5 == 0) for i in range(40)], strict=True)]
+    store.record_polls(first, NOW - timedelta(hours=1))
+    store.record_polls([(f.url, PollDecision(ok=False, next_check=NOW + timedelta(hours=2), error="HTTP 503"))
+                        for f in listed[30:36]], NOW - timedelta(minutes=30))
+    store.record_polls([(listed[36].url, PollDecision(ok=False, next_check=NOW, error="HTTP 410",
+                                                      disable="HTTP 410 Gone"))], NOW)
+    store.record_polls([(listed[37].url, PollDecision(ok=True, next_check=NOW, moved_to="https://moved.example/f"))],
+                       NOW - timedelta(minutes=40))
+    store.db.execute("UPDATE feeds SET full_items = 12 WHERE url = ?", [listed[5].url])
+    wanted = {f.url for f in listed[3:33]} | {"https://not-stored.example/feed.xml"}
+    intervals = {f.url: (300 if i % 2 else 3600) for i, f in enumerate(listed)}
+    cases = [dict(), dict(force=True), dict(urls=wanted), dict(urls=wanted, intervals=intervals),
+             dict(intervals=intervals), dict(urls=set())]
+    for when in (NOW - timedelta(hours=3), NOW, NOW + timedelta(minutes=16), NOW + timedelta(hours=3)):
+        for case in cases:
+            spec = _due_feeds_as_before(store, when, **case)
+            rowids = store.due_rowids(when, **case)
+            for size in (1, 7, 100):
+                batches = [store.feed_states(rowids[start:start + size]) for start in range(0, len(rowids), size)]
+                assert [state for batch in batches for state in batch] == spec, (when, case, size)
+            assert store.due_feeds(when, **case) == spec
+    assert len(_due_feeds_as_before(store, NOW, force=True)) == 39  # the disabled one is never due
+    assert store.feed_rowids([listed[2].url, "https://not-stored.example/feed.xml"]) == \
+        {listed[2].url: store.due_rowids(NOW, urls=[listed[2].url], force=True)[0]}

@@ -118,3 +118,22 @@ def test_the_poll_stages_shortcut_for_a_304_is_decides_own_answer(state, moved_t
     for interval in (60, 900, 86400):
         assert polling.not_modified(interval, now, moved_to) == decide(state, interval, Seen(304, moved_to=moved_to),
                                                                        now)
+
+
+def test_the_cycles_feeds_made_as_their_batch_comes_are_the_config_feed_list(write_config):
+    """A cycle takes its feeds from pipeline._Feeds (each Feed made when asked), not from a dict of
+    config.feed_list(): the same URLs, Feeds and intervals, a URL listed twice meaning its last entry."""
+    from monitor.config import load_config
+    from monitor.pipeline import _Feeds
+
+    config = load_config(write_config([
+        {"url": "https://a.example/rss"}, {"url": "https://b.example/feed.xml", "name": "Bee", "interval": "1h"},
+        {"url": "https://c.example/atom?x=1", "interval": "5m"}, {"url": "https://a.example/rss", "name": "Again"},
+    ], interval="20m"))
+    spec = {f.url: f for f in config.feed_list()}  # the replaced dict
+    made = _Feeds(config)
+    assert dict(made) == spec and list(made) == list(spec) and len(made) == 3
+    assert made["https://a.example/rss"].name == "Again"
+    assert made.intervals() == {url: feed.interval for url, feed in spec.items()} == {
+        "https://a.example/rss": 1200, "https://b.example/feed.xml": 3600, "https://c.example/atom?x=1": 300}
+    assert list(made.values()) == list(spec.values()) and "https://z.example/" not in made
