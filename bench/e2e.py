@@ -22,6 +22,7 @@ Figures are ratios from this one run; the machine is shared, so run it twice.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -381,16 +382,27 @@ def count(state: Path, table: str) -> int:
 
 # -- a large store, filled through the project's own code --------------------------------------------
 
+BASE = 100_000  # a larger store: this many through Store.add_article, the rest copies of them (fill_store)
+
+
 def fill_store(path: Path, n: int, texts: list[str], days: int = 30) -> None:
     """`n` articles over the last `days` days, written by Store.add_article with the features, fingerprint
     and hits the pipeline would compute (features() and match_article on each distinct text; the
-    fingerprint varies per article, as distinct articles' do). Hits older than a day count as digested."""
+    fingerprint varies per article, as distinct articles' do). Hits older than a day count as digested.
+
+    Beyond BASE articles the rest are copies of the first BASE, made in SQL (the text, its search entry
+    through the same trigger, the hits, the story row) with the keys, title, times, fingerprint and
+    features each would have had, and their search entries written by one statement per batch (FTS5 writes
+    its pending entries out at each statement that has a trigger insert one: ~1 ms an article at 1,000,000).
+    A fill cut off resumes where it stopped, the times laid out from the same moment."""
     from monitor.decide import Decider
     from monitor.decide.new import item_hash, item_keys
+    from monitor.migrations import _FOLDED, SEARCH_FOLD
     from monitor.models import Article, FeedItem
     from monitor.rules.files import load_rulebook
     from monitor.rules.matching import match_article
-    from monitor.store import Store
+    from monitor.search import searchable
+    from monitor.store import Store, _json, _signed, iso
 
     book = load_rulebook(ROOT / "rules")
     rules = {r.name: r for r in book.rules}
@@ -404,27 +416,78 @@ def fill_store(path: Path, n: int, texts: list[str], days: int = 30) -> None:
                           text_source="page")
         decision = Decider.describe(article, match_article(book, title, body), rules)
         variants.append((title, body, decision))
-    now = datetime.now(UTC)
-    started = time.perf_counter()
+    base = min(n, BASE)
     with Store.open(path) as store:
+        done, first = store.db.execute("SELECT count(*), min(first_seen) FROM articles").fetchone()
+        now = (datetime.fromisoformat(first.replace("Z", "+00:00")) + timedelta(days=days) if done
+               else datetime.now(UTC))
+        if done:
+            print(f"    resuming a fill cut off at {done:,} articles", flush=True)
+
+        def made(j: int, k: int) -> tuple:
+            """Article j as the k-th variant: its item, the article, the moment it was seen, features, facts."""
+            title, body, decision = variants[k % len(variants)]
+            seen = now - timedelta(seconds=days * 86400 * (n - j) / n)
+            item = FeedItem(feed_url=f"https://stored{j % 500}.example/feed", feed_name=f"Stored {j % 500}",
+                            guid=f"https://stored{j % 500}.example/a/{j}", url=f"https://stored{j % 500}"
+                            f".example/a/{j}", title=f"{title} ({j})", summary=body[:300], published=seen)
+            article = Article(item=item, title=item.title, text=body, text_source="page", language="en")
+            fp = rng.getrandbits(64)
+            feats = decision.features and replace(decision.features, fingerprint=fp, published=seen)
+            facts = asdict(decision.facts) if decision.facts else None
+            return item, article, decision, seen, fp, feats.to_dict() if feats else None, facts
+
+        for _ in range(done):  # the fingerprints the stored rows drew
+            rng.getrandbits(64)
+        started = time.perf_counter()
         batch = 2000
-        for start in range(0, n, batch):
+        for start in range(done, base, batch):
             with store.transaction():
-                for j in range(start, min(n, start + batch)):
-                    title, body, decision = variants[j % len(variants)]
-                    seen = now - timedelta(seconds=days * 86400 * (n - j) / n)
-                    item = FeedItem(feed_url=f"https://stored{j % 500}.example/feed", feed_name=f"Stored {j % 500}",
-                                    guid=f"https://stored{j % 500}.example/a/{j}", url=f"https://stored{j % 500}"
-                                    f".example/a/{j}", title=f"{title} ({j})", summary=body[:300], published=seen)
-                    article = Article(item=item, title=item.title, text=body, text_source="page", language="en")
-                    fp = rng.getrandbits(64)
-                    feats = decision.features and replace(decision.features, fingerprint=fp, published=seen)
+                for j in range(start, min(base, start + batch)):
+                    item, article, decision, seen, fp, feats, facts = made(j, j)
                     guid_key, url_key = item_keys(item)
-                    facts = asdict(decision.facts) if decision.facts else None
                     store.add_article(article, guid_key, url_key, decision.hits, seen, fingerprint=fp,
-                                      features=feats.to_dict() if feats else None, facts=facts,
-                                      item_hash=item_hash(item))
+                                      features=feats, facts=facts, item_hash=item_hash(item))
             if start and start % 100_000 == 0:
+                print(f"    stored {start:,} ({time.perf_counter() - started:.0f} s)", flush=True)
+        # the copies: each article j beyond the base is article j % base (ids are j + 1) with its own keys,
+        # title, times and fingerprint; its search entry is made by the insert trigger's own statement, a batch
+        # at a time, and the folding of its text is the same as its original's, so it is done once per text
+        fold = functools.lru_cache(maxsize=8192)(searchable)
+        store.db.conn.create_function(SEARCH_FOLD, -1, lambda *texts: fold(*texts), deterministic=True)
+        trigger = store.db.execute("SELECT sql FROM sqlite_master WHERE name = 'article_search_insert'").fetchone()[0]
+        search = (f"INSERT INTO article_search (rowid, title, body, outlet) SELECT a.id, {_FOLDED.format(row='a')} "
+                  "FROM articles AS a WHERE a.id BETWEEN ? AND ?")  # what the trigger writes, for a batch
+        columns = ("guid_key, url_key, guid, url, feed_url, feed_name, title, summary, text, text_source, "
+                   "language, published, first_seen, story, fingerprint, story_features, release_facts, item_hash")
+        copy_article = (f"INSERT INTO articles (id, {columns}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, "
+                        "summary, text, text_source, language, ?, ?, ?, ?, ?, release_facts, ? "
+                        "FROM articles WHERE id = ?")
+        copy_hits = ("INSERT INTO hits (article_id, rule, evidence, snippet, why, alert, first_seen, words) "
+                     "SELECT ?, rule, evidence, snippet, why, alert, ?, words FROM hits WHERE article_id = ?")
+        copy_story = ("INSERT INTO stories (id, first_seen, last_seen, articles, alerted_rules) "
+                      "SELECT ?, ?, ?, 1, alerted_rules FROM stories WHERE id = ?")
+        batch = 10_000
+        for start in range(max(done, base), n, batch):
+            articles, hits, stories = [], [], []
+            for j in range(start, min(n, start + batch)):
+                source = j % base
+                item, article, _, seen, fp, feats, _ = made(j, source)
+                guid_key, url_key = item_keys(item)
+                at = iso(seen)
+                articles.append((j + 1, guid_key, url_key, item.guid, item.url, item.feed_url, item.outlet, item.title,
+                                 at, at, str(j + 1),
+                                 _signed(fp), _json(feats), item_hash(item), source + 1))
+                hits.append((j + 1, at, source + 1))
+                stories.append((str(j + 1), at, at, str(source + 1)))
+            with store.transaction():  # the trigger is back by the commit: a fill cut off leaves it in place
+                store.db.execute("DROP TRIGGER article_search_insert")
+                store.db.conn.executemany(copy_article, articles)
+                store.db.execute(search, [start + 1, start + len(articles)])
+                store.db.execute(trigger)
+                store.db.conn.executemany(copy_hits, hits)
+                store.db.conn.executemany(copy_story, stories)
+            if start % 100_000 == 0:
                 print(f"    stored {start:,} ({time.perf_counter() - started:.0f} s)", flush=True)
         store.db.execute("UPDATE hits SET digest_message = 'seeded' WHERE first_seen < ?",
                          [(now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")])
@@ -435,9 +498,7 @@ def stored_template(cache: Path, n: int, texts: list[str]) -> Path:
     path = cache / f"news-monitor-e2e-stored-{n}-v1.db"
     if not path.exists():
         print(f"  filling a store of {n:,} articles through Store.add_article (kept as {path}) ...", flush=True)
-        partial = path.with_suffix(".partial")
-        for leftover in (partial, Path(str(partial) + "-wal"), Path(str(partial) + "-shm")):
-            leftover.unlink(missing_ok=True)
+        partial = path.with_suffix(".partial")  # an interrupted fill's rows are kept: fill_store resumes
         fill_store(partial, n, texts)
         partial.rename(path)
     return path
