@@ -199,12 +199,13 @@ def rules_backtest(obj: Context, rule_name: str, since: str, as_json: bool) -> N
         changes = []
         for row in store.articles(window):
             seen += 1
-            matching = set(ruleset.matching(index_article(row["title"] or "", row["text"] or "")))
+            matching = ruleset.matching(index_article(row["title"] or "", row["text"] or ""))
             for rule in chosen:
                 now_matches = rule.name in matching
-                was = row["id"] in stored[rule.name]
-                if now_matches != was:
-                    changes.append(("add" if now_matches else "remove", rule.name, row))
+                if now_matches != (row["id"] in stored[rule.name]):
+                    # what the listing prints, not the article's text: a new rule may change many articles
+                    listed = {"url": row["url"], "title": row["title"], "first_seen": row["first_seen"]}
+                    changes.append(("add" if now_matches else "remove", rule.name, listed))
             progress.tick(seen)
         progress.done(seen)
     for change, name, row in changes:

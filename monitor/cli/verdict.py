@@ -33,9 +33,10 @@ def verdicts(book: RuleBook, rules: Sequence[Rule], title: str, text: str, publi
     alerts = {h.rule: h.alert for h in settled}
     too_old = {reason.split(":", 1)[0]: reason.split(": ", 1)[1] for reason in stale}
     out = []
+    ctx = book.ruleset.context(index)
     for rule in rules:
         if rule.name not in alerts:
-            failed = failures(rule.node, index, book.ruleset.context(index))
+            failed = failures(rule.node, index, ctx, program=book.ruleset.program(rule.name))
             out.append({"rule": rule.name, "matched": False, "alert": False, "why_alert": "no match",
                         "failed": failed[0] if failed else None, "failed_clauses": failed,
                         "near_miss": len(failed) == 1})
@@ -94,7 +95,7 @@ def near_misses(book: RuleBook, rules: Sequence[Rule], title: str, text: str) ->
     out = {}
     for rule in rules:
         if rule.name not in matching:
-            failed = failures(rule.node, index, ctx, limit=1)
+            failed = failures(rule.node, index, ctx, limit=1, program=ruleset.program(rule.name))
             if len(failed) == 1:
                 out[rule.name] = failed[0]
     return out

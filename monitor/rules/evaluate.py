@@ -9,6 +9,7 @@ evidence. Pure: stdlib, monitor.models and monitor.rules (text, query) only; no 
 from __future__ import annotations
 
 import itertools
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
@@ -27,6 +28,7 @@ from monitor.rules.query import (
     Node,
     Not,
     Or,
+    Pattern,
     Phrase,
     Prefix,
     Sentences,
@@ -76,16 +78,20 @@ class Context:
     `found` (from a RuleSet) holds the rule words found in the default fields and the markers "stem*" of
     the wildcard stems their words start with: it answers the default scope's single-word tests and lets
     the others skip words that are absent; `found_in` holds the markers of single fields where the
-    RuleSet kept them apart (the short ones, as the title). Without them the index's vocabularies answer."""
+    RuleSet kept them apart (the short ones, as the title). Without them the index's vocabularies answer.
 
-    __slots__ = ("_breaks", "all_fields", "found", "found_in", "index", "vocabularies")
+    `memo` keeps what the position functions computed for this article (their matches per field): a test,
+    another rule with the same subtree, and the evidence of a match read them instead of computing again."""
+
+    __slots__ = ("_breaks", "all_fields", "found", "found_in", "index", "memo", "vocabularies")
 
     def __init__(self, index: TextIndex, found: AbstractSet[str] | None = None,
                  found_in: Mapping[str, AbstractSet[str]] | None = None):
         self.index = index
         self.found = found
         self.found_in = found_in or {}
-        self._breaks: dict[str, list[int]] = {}  # field -> character offsets where its sentences end
+        self._breaks: dict[str, _Breaks] = {}  # field -> where its sentences end, as far as asked
+        self.memo: dict[tuple[object, str], list] = {}  # (position function, field) -> its matches
         self.all_fields = default_fields(index)
         if found is None:
             # The fields' vocabularies answer single-word tests on the default scope by set lookups.
@@ -111,14 +117,64 @@ class Context:
         rules that use EXCEPT or SENTENCES, on the articles they are evaluated on)."""
         breaks = self._breaks.get(field)
         if breaks is None:
-            breaks = self._breaks[field] = sentence_breaks(self.index.text(field))
-        return bisect_right(breaks, self.index.span(field, position)[0])
+            breaks = self._breaks[field] = _Breaks(self.index.text(field))
+        return breaks.number(self.index.span(field, position)[0])
+
+
+# Where a sentence may end: SENTENCE_END matches only right after one of . ! ? … or at a line break.
+_BREAK_AT = re.compile(r"[.!?…\n]")
+
+
+class _Breaks:
+    """The offsets where the sentences of one text end (SENTENCE_END's matches), found only as far into the
+    text as a sentence number is asked for: a rule's matches sit mostly near the top of an article.
+
+    Each candidate (a character after which SENTENCE_END could start) is tried with SENTENCE_END.match
+    where finditer would have found it, so the offsets are finditer's, at a fraction of its cost (its
+    lookbehinds run at every character)."""
+
+    __slots__ = ("at", "offsets", "text")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.offsets: list[int] = []
+        self.at = 0  # where the scan resumes: every end starting before it is known; -1 when all are
+
+    def number(self, offset: int) -> int:
+        """How many sentences end at or before `offset`: the number of the sentence holding it."""
+        while 0 <= self.at <= offset:
+            self._next()
+        return bisect_right(self.offsets, offset)
+
+    def all(self) -> list[int]:
+        while self.at >= 0:
+            self._next()
+        return self.offsets
+
+    def _next(self) -> None:
+        text, at = self.text, self.at
+        while (candidate := _BREAK_AT.search(text, at)) is not None:
+            i = candidate.start()
+            found = SENTENCE_END.match(text, i if text[i] == "\n" else i + 1)
+            if found is not None:
+                self.offsets.append(found.start())
+                self.at = found.end()
+                return
+            at = i + 1
+        self.at = -1
 
 
 def sentence_breaks(text: str) -> list[int]:
     """Offsets in `text` where a sentence ends: the one splitter of monitor.text.sentences, which knows the
     full stops of initials and abbreviations ("U.S. envoy", "Gen. Cole")."""
-    return [m.start() for m in SENTENCE_END.finditer(text)]
+    return _Breaks(text).all()
+
+
+def first_sentence_end(text: str) -> int | None:
+    """sentence_breaks(text)[0], or None where the text is one sentence; the rest is not looked for."""
+    breaks = _Breaks(text)
+    breaks.number(0)
+    return breaks.offsets[0] if breaks.offsets else None
 
 
 def default_fields(index: TextIndex) -> tuple[str, ...]:
@@ -129,6 +185,7 @@ def default_fields(index: TextIndex) -> tuple[str, ...]:
 _Test = Callable[[Context, tuple[str, ...]], bool]
 _Hits = Callable[[Context, str], list[_Hit]]
 _Points = Callable[[Context, str], list[int]]
+_SpansOf = Callable[[Context, str], list[_Span]]
 # Collects the evidence and (unless None) the satisfied clauses of a node that matched.
 _Explain = Callable[[Context, tuple[str, ...], list[_Place], list[str] | None], None]
 
@@ -137,10 +194,12 @@ class Program:
     """A tree compiled once into closures, one truth test per node (kept by node id for explanations).
 
     Tests answer from the vocabulary where they can; positions are read only for phrases and NEAR.
+    `positions`: the position functions compiled by subtree (shared by the Programs of one RuleSet).
     """
 
-    def __init__(self, node: Node):
+    def __init__(self, node: Node, positions: Positions | None = None):
         self.node = node
+        self.positions = positions if positions is not None else Positions()
         self.tests: dict[int, _Test] = {}
         self.labels: dict[int, str] = {}  # node id -> printed text, for explanations
         self.test = self._compile(node)
@@ -185,15 +244,15 @@ class Program:
             # NEAR and EXCEPT: the evidence is the spans that hold (pairs near each other, matches not vetoed);
             # SENTENCES: its operand's spans; NOT: none
             spanned = node.child if isinstance(node, Sentences) else None if isinstance(node, Not) else node
+            spans = self.positions.spans(spanned) if spanned is not None else None
 
             def explain_clause(ctx: Context, fields: tuple[str, ...], evidence: list[_Place],
                                clauses: list[str] | None) -> None:
                 if clauses is not None:
                     clauses.append(label)
-                if spanned is not None:
-                    explainer = _Explainer(self, ctx)
+                if spans is not None:
                     for field in fields:
-                        evidence.extend(explainer._evidence(field, explainer.spans(spanned, field)))
+                        evidence.extend(_evidence(ctx.index, field, spans(ctx, field)))
             return explain_clause
         if isinstance(node, Field):
             inner_walk, name = self._compile_explain(node.child), node.name
@@ -210,7 +269,7 @@ class Program:
                         clauses.extend(f"{name}:{c}" if " " not in c else f"{name}:({c})" for c in inner)
             return explain_field
         if isinstance(node, Term | Prefix | Phrase):
-            return _leaf_explain(self, node, self.label(node))
+            return _leaf_explain(node, self.label(node), self.positions.hits(node))
         raise TypeError(f"not a query node: {node!r}")
 
     def label(self, node: Node) -> str:
@@ -227,14 +286,15 @@ class Program:
 
     def _make(self, node: Node) -> _Test:
         if isinstance(node, Term | Prefix | Phrase):
-            return _leaf_test(node)
+            return _leaf_test(node, self.positions.hits(node))
         if isinstance(node, And):
             return _all_of(tuple(map(self._compile, node.children)))
         if isinstance(node, Or | Alias):
-            test = _any_of(tuple(map(self._compile, alternatives(node))))
+            choices = alternatives(node)
+            test = _any_of(tuple(map(self._compile, choices)))
             words = _single_words(node)
             if words is None:
-                return test
+                return _mixed_any_of(choices, test, self.tests)
             markers = frozenset(marker(*word) for word in words)
 
             def test_words(ctx: Context, fields: tuple[str, ...]) -> bool:
@@ -254,15 +314,14 @@ class Program:
         if isinstance(node, Near):
             self._compile(node.left)
             self._compile(node.right)
-            return _near_test(node)
+            return _near_test(node, self.positions)
         if isinstance(node, Except):
             self._compile(node.left)
             self._compile(node.right)
-            hits = _hits_of(node)
-            return lambda ctx, fields: any(hits(ctx, f) for f in fields)
+            return _any_field(self.positions.hits(node))
         if isinstance(node, Sentences):
             self._compile(node.child)
-            return _sentences_test(node)
+            return _sentences_test(node, self.positions.hits(node.child))
         raise TypeError(f"not a query node: {node!r}")
 
     def run(self, ctx: Context) -> Match:
@@ -302,10 +361,48 @@ def _any_of(parts: tuple[_Test, ...]) -> _Test:
     return test
 
 
-def _leaf_test(leaf: Leaf) -> _Test:
+def _one_word_markers(node: Node) -> frozenset[str] | None:
+    """The markers of an alternative that is one word, a wildcard, or an OR or alias of them; else None."""
+    if isinstance(node, Term | Prefix | Phrase):
+        return frozenset((marker(*node.pattern[0]),)) if len(node.pattern) == 1 else None
+    if isinstance(node, Or | Alias) and (words := _single_words(node)) is not None:
+        return frozenset(marker(*word) for word in words)
+    return None
+
+
+def _mixed_any_of(choices: tuple[Node, ...], test: _Test, tests: Mapping[int, _Test]) -> _Test:
+    """The test of an OR that mixes one-word alternatives with others (phrases, NEARs...): on the default
+    fields, the one-word ones are one set test against the markers found, the others are tested in turn."""
+    words = [m for c in choices if (m := _one_word_markers(c)) is not None]
+    if not words:
+        return test
+    markers = frozenset().union(*words)
+    others = tuple(tests[id(c)] for c in choices if _one_word_markers(c) is None)
+
+    def test_mixed(ctx: Context, fields: tuple[str, ...]) -> bool:
+        if fields is ctx.all_fields and ctx.found is not None:
+            if not markers.isdisjoint(ctx.found):
+                return True
+            for other in others:  # noqa: SIM110 - hot path, see _all_of
+                if other(ctx, fields):
+                    return True
+            return False
+        return test(ctx, fields)
+    return test_mixed
+
+
+def _any_field(hits: _Hits) -> _Test:
+    def test(ctx: Context, fields: tuple[str, ...]) -> bool:
+        for f in fields:  # noqa: SIM110 - hot path, see _all_of
+            if hits(ctx, f):
+                return True
+        return False
+    return test
+
+
+def _leaf_test(leaf: Leaf, hits: _Hits) -> _Test:
     if len(leaf.pattern) > 1:
-        hits = _hits_of(leaf)
-        return lambda ctx, fields: any(hits(ctx, f) for f in fields)
+        return _any_field(hits)
     token, prefix = leaf.pattern[0]
     if prefix:
         stem_marker = marker(token, True)
@@ -329,7 +426,7 @@ def _leaf_test(leaf: Leaf) -> _Test:
     return test_token
 
 
-def _near_test(node: Near) -> _Test:
+def _near_test(node: Near, positions: Positions) -> _Test:
     distance = node.distance
     left_points, right_points = _points_of(node.left), _points_of(node.right)
     if left_points and right_points:  # single words on both sides, the usual case: plain positions
@@ -339,7 +436,7 @@ def _near_test(node: Near) -> _Test:
                     return True
             return False
         return test_points
-    left, right = _hits_of(node.left), _hits_of(node.right)
+    left, right = positions.hits(node.left), positions.hits(node.right)
 
     def test_hits(ctx: Context, fields: tuple[str, ...]) -> bool:
         for f in fields:  # noqa: SIM110 - as above
@@ -349,8 +446,8 @@ def _near_test(node: Near) -> _Test:
     return test_hits
 
 
-def _sentences_test(node: Sentences) -> _Test:
-    hits, count = _hits_of(node.child), node.count
+def _sentences_test(node: Sentences, hits: _Hits) -> _Test:
+    count = node.count
 
     def test(ctx: Context, fields: tuple[str, ...]) -> bool:
         # A match counts for its sentence when it lies within it: a NEAR reaching from one sentence into
@@ -381,24 +478,218 @@ def _unvetoed(ctx: Context, field: str, hits: list, vetoes: list[_Hit], distance
             if not any(n in vetoed for n in range(sentence(field, h[0]), sentence(field, h[1]) + 1))]
 
 
+class Positions:
+    """Where the positional nodes of rule trees match in one field of an article, compiled once per subtree:
+    `hits(node)` gives (first, last) token positions, `spans(node)` the same with the leaves that produced
+    each (for evidence). Both are sorted.
+
+    Equal subtrees (an alias group written in several places of a rule, or in several rules) compile to
+    one function, and the functions of ORs, NEARs and EXCEPTs keep their answer in the article's
+    Context.memo: a subtree is computed once per article and field, whoever asks (a test, another rule,
+    the evidence of a match)."""
+
+    def __init__(self) -> None:
+        self._hits: dict[Node, _Hits] = {}
+        self._spans: dict[Node, _SpansOf] = {}
+
+    def hits(self, node: Node) -> _Hits:
+        found = self._hits.get(node)
+        if found is None:
+            found = self._hits[node] = self._compile_hits(node)
+        return found
+
+    def spans(self, node: Node) -> _SpansOf:
+        found = self._spans.get(node)
+        if found is None:
+            found = self._spans[node] = self._compile_spans(node)
+        return found
+
+    def _compile_hits(self, node: Node) -> _Hits:
+        if isinstance(node, Term | Prefix | Phrase):
+            if len(node.pattern) == 1:
+                points = _points_of(node)
+                assert points is not None  # a one-token leaf has points
+                return lambda ctx, field: _pairs(points(ctx, field))
+            return _phrase_hits(node.pattern)
+        if isinstance(node, Or | Alias):
+            # The one-word alternatives (words, wildcards, aliases and ORs of them) as one set of points, read
+            # from the markers found; only the others (phrases, NEARs...) are asked one by one, a phrase only
+            # when all its words were found.
+            choices = alternatives(node)
+            words = tuple(c for c in choices if _points_of(c) is not None)
+            points = _points_of(Or(words)) if len(words) > 1 else _points_of(words[0]) if words else None
+            # the phrases by the marker of their first word: only those whose first word was found are
+            # looked at, then only those whose every word was
+            phrases: dict[str, list[tuple[frozenset[str], _Hits]]] = {}
+            others = []
+            for c in choices:
+                if _points_of(c) is None:
+                    if (needs := _needs(c)) is not None:
+                        phrases.setdefault(marker(*c.pattern[0]), []).append((needs, self.hits(c)))
+                    else:
+                        others.append(self.hits(c))
+            starts = frozenset(phrases)
+            every_phrase = tuple(part for group in phrases.values() for _, part in group)
+            if points is not None and not phrases and not others:
+                return _remembered(lambda ctx, field: _pairs(points(ctx, field)))
+
+            def or_hits(ctx: Context, field: str) -> list[_Hit]:
+                found = [h for part in others if (h := part(ctx, field))]
+                have = ctx.found
+                if have is None:
+                    found += [h for part in every_phrase if (h := part(ctx, field))]
+                else:
+                    have = ctx.found_in.get(field, have)
+                    for name in starts & have:
+                        for needs, part in phrases[name]:
+                            if needs <= have and (h := part(ctx, field)):
+                                found.append(h)
+                if points is not None and (single := points(ctx, field)):
+                    found.append(_pairs(single))
+                return sorted(itertools.chain.from_iterable(found)) if len(found) > 1 else found[0] if found else []
+            return _remembered(or_hits)
+        if isinstance(node, Field):
+            inner, name = self.hits(node.child), node.name
+            return lambda ctx, field: inner(ctx, field) if field == name else []
+        if isinstance(node, Near):
+            left, right, distance = self.hits(node.left), self.hits(node.right), node.distance
+
+            def near_hits(ctx: Context, field: str) -> list[_Hit]:
+                a = left(ctx, field)
+                b = right(ctx, field) if a else None
+                return sorted(_nearest(a, b, distance)) if a and b else []
+            return _remembered(near_hits)
+        if isinstance(node, Except):
+            kept, veto, distance = self.hits(node.left), self.hits(node.right), node.distance
+
+            def except_hits(ctx: Context, field: str) -> list[_Hit]:
+                found = kept(ctx, field)
+                return _unvetoed(ctx, field, found, veto(ctx, field), distance) if found else found
+            return _remembered(except_hits)
+        return lambda ctx, field: []  # AND / NOT / SENTENCES have no positions; the parser keeps them out of NEAR
+
+    def _compile_spans(self, node: Node) -> _SpansOf:
+        """As `hits`, each match with its leaves (label, first, last): what evidence is made of. A subtree
+        whose hits (often known already from the tests) are none has no spans, and is not walked."""
+        if isinstance(node, Term | Prefix | Phrase):
+            hits, label = self.hits(node), to_string(node)
+            return lambda ctx, field: [(s, e, ((label, s, e),)) for s, e in hits(ctx, field)]
+        if isinstance(node, Or | Alias):
+            known = self.hits(node)
+            parts = tuple(self.spans(c) for c in alternatives(node))
+
+            def or_spans(ctx: Context, field: str) -> list[_Span]:
+                if not known(ctx, field):
+                    return []
+                return sorted(itertools.chain.from_iterable(part(ctx, field) for part in parts), key=_span_order)
+            return _remembered(or_spans)
+        if isinstance(node, Field):
+            inner, name = self.spans(node.child), node.name
+            return lambda ctx, field: inner(ctx, field) if field == name else []
+        if isinstance(node, Near):
+            known, distance = self.hits(node), node.distance
+            left, right = self.spans(node.left), self.spans(node.right)
+
+            def near_spans(ctx: Context, field: str) -> list[_Span]:
+                if not known(ctx, field):
+                    return []
+                pairs = _nearest(left(ctx, field), right(ctx, field), distance)
+                return [(s, e, tuple(sorted(a[2] + b[2], key=_leaf_order))) for (s, e), (a, b) in sorted(pairs.items())]
+            return _remembered(near_spans)
+        if isinstance(node, Except):
+            known, kept, veto, distance = self.hits(node), self.spans(node.left), self.hits(node.right), node.distance
+
+            def except_spans(ctx: Context, field: str) -> list[_Span]:
+                if not known(ctx, field):
+                    return []
+                found = kept(ctx, field)
+                # the vetoes need no leaves: their hits (from the tests) say where they are
+                return _unvetoed(ctx, field, found, veto(ctx, field) if found else [], distance)
+            return _remembered(except_spans)
+        return lambda ctx, field: []
+
+
+def _remembered(compute: Callable[[Context, str], list]) -> Callable[[Context, str], list]:
+    """`compute` answering from the article's memo after its first call per field."""
+    def remembered(ctx: Context, field: str) -> list:
+        key = (compute, field)
+        found = ctx.memo.get(key)
+        if found is None:
+            found = ctx.memo[key] = compute(ctx, field)
+        return found
+    return remembered
+
+
+def _needs(node: Node) -> frozenset[str] | None:
+    """The markers a phrase needs found in a field before it can match there (None: not a phrase)."""
+    if isinstance(node, Term | Prefix | Phrase) and len(node.pattern) > 1:
+        return frozenset(marker(*part) for part in node.pattern)
+    return None
+
+
+def _phrase_hits(pattern: Pattern) -> _Hits:
+    """(first, last) of every match of a pattern of several tokens: where its first token is, the others
+    follow; nothing to look for unless every one of its words was found in the field."""
+    needs = frozenset(marker(*part) for part in pattern)
+    token, prefix = pattern[0]
+    rest = tuple((k, t, p) for k, (t, p) in enumerate(pattern[1:], 1))
+    extra = len(pattern) - 1
+
+    def phrase_hits(ctx: Context, field: str) -> list[_Hit]:
+        found = ctx.found
+        if found is not None and not needs <= ctx.found_in.get(field, found):
+            return []
+        starts = ctx.index.positions(field, token, prefix)
+        if not starts:
+            return []
+        tokens = ctx.index.tokens(field)
+        last = len(tokens) - 1 - extra
+        out = []
+        for p in starts:
+            if p > last:  # starts are sorted: the rest run past the end too
+                break
+            for k, t, is_stem in rest:
+                word = tokens[p + k]
+                if not (word.startswith(t) if is_stem else word == t):
+                    break
+            else:
+                out.append((p, p + extra))
+        return out
+    return phrase_hits
+
+
 def _points_of(node: Node) -> _Points | None:
     """Sorted token positions of a node made of one-word leaves (words, wildcards, ORs and aliases of
     them, under a field scope or not); None for phrases and NEAR, whose matches span several words."""
     if isinstance(node, Term | Prefix | Phrase):
         if len(node.pattern) > 1:
             return None
-        part = node.pattern[0]
-        return lambda ctx, field: _token_positions(ctx, field, part)
+        token, prefix = node.pattern[0]
+        name = marker(token, prefix)
+
+        def leaf_points(ctx: Context, field: str) -> list[int]:
+            return ctx.index.positions(field, token, prefix) if ctx.may_have(name, field) else _NO_POSITIONS
+        return leaf_points
     if isinstance(node, Or | Alias):
-        words = _single_words(node)
+        words = _flat_words(node)
         if words is not None:
-            keyed = tuple((marker(token, prefix), token, prefix) for token, prefix in words)
+            # marker -> (token, is a stem, how many alternatives name it: each counts, as ORed lists would)
+            keyed: dict[str, tuple[str, bool, int]] = {}
+            for token, prefix in words:
+                name = marker(token, prefix)
+                keyed[name] = (token, prefix, keyed[name][2] + 1 if name in keyed else 1)
+            names = frozenset(keyed)
 
             def words_points(ctx: Context, field: str) -> list[int]:
-                # An OR of single words: the positions of those found, merged.
+                # An OR of single words (nested ORs and aliases of them too): the positions of those found
+                # (one C-level set intersection says which), merged.
                 positions, found = ctx.index.positions, ctx.found_in.get(field, ctx.found)
-                return _merged([hits for name, token, prefix in keyed
-                                if (found is None or name in found) and (hits := positions(field, token, prefix))])
+                lists = []
+                for name in keyed if found is None else names & found:
+                    token, prefix, count = keyed[name]
+                    if hits := positions(field, token, prefix):
+                        lists += [hits] * count
+                return _merged(lists)
             return words_points
         parts = [_points_of(c) for c in alternatives(node)]
         if not all(parts):
@@ -420,6 +711,22 @@ def _merged(lists: list[list[int]]) -> list[int]:
     if len(lists) > 1:
         return sorted(itertools.chain.from_iterable(lists))
     return lists[0] if lists else _NO_POSITIONS
+
+
+def _flat_words(node: Or | Alias) -> list[tuple[str, bool]] | None:
+    """The (token, is a stem) of every alternative of an OR or alias made of one-token words and wildcards
+    and of ORs and aliases of them, at any depth, once per alternative naming it; None if any is not."""
+    out: list[tuple[str, bool]] = []
+    for c in alternatives(node):
+        if isinstance(c, Term | Prefix | Phrase):
+            if len(c.pattern) > 1:
+                return None
+            out.append(c.pattern[0])
+        elif isinstance(c, Or | Alias) and (inner := _flat_words(c)) is not None:
+            out += inner
+        else:
+            return None
+    return out
 
 
 def _single_words(node: Or | Alias) -> tuple[tuple[str, bool], ...] | None:
@@ -446,74 +753,8 @@ def _near_points(left: list[int], right: list[int], distance: int) -> bool:
     return False
 
 
-def _hits_of(node: Node) -> _Hits:
-    """Positions of a positional node (leaf, OR, alias, field, NEAR) in one field."""
-    if isinstance(node, Term | Prefix | Phrase):
-        if len(node.pattern) == 1:
-            part = node.pattern[0]
-            return lambda ctx, field: _pairs(_token_positions(ctx, field, part))
-        return lambda ctx, field: [(s, e) for s, e, _ in _leaf_spans(ctx, node, field, "")]
-    if isinstance(node, Or | Alias):
-        # The one-word alternatives (words, wildcards, aliases and ORs of them) as one set of points, read
-        # from the markers found; only the others (phrases, NEARs...) are asked one by one.
-        choices = alternatives(node)
-        words = tuple(c for c in choices if _points_of(c) is not None)
-        points = _points_of(Or(words)) if len(words) > 1 else _points_of(words[0]) if words else None
-        parts = tuple(_hits_of(c) for c in choices if _points_of(c) is None)
-        if points is not None and not parts:
-            return lambda ctx, field: _pairs(points(ctx, field))
-
-        def or_hits(ctx: Context, field: str) -> list[_Hit]:
-            found = [h for p in parts if (h := p(ctx, field))]
-            if points is not None and (single := points(ctx, field)):
-                found.append(_pairs(single))
-            return sorted(itertools.chain.from_iterable(found)) if len(found) > 1 else found[0] if found else []
-        return or_hits
-    if isinstance(node, Field):
-        inner, name = _hits_of(node.child), node.name
-        return lambda ctx, field: inner(ctx, field) if field == name else []
-    if isinstance(node, Near):
-        left, right, distance = _hits_of(node.left), _hits_of(node.right), node.distance
-        return lambda ctx, field: [(s, e) for s, e, _ in _near(
-            [(*h, ()) for h in left(ctx, field)], [(*h, ()) for h in right(ctx, field)], distance)]
-    if isinstance(node, Except):
-        kept, veto, distance = _hits_of(node.left), _hits_of(node.right), node.distance
-
-        def except_hits(ctx: Context, field: str) -> list[_Hit]:
-            found = kept(ctx, field)
-            return _unvetoed(ctx, field, found, veto(ctx, field), distance) if found else found
-        return except_hits
-    return lambda ctx, field: []  # AND / NOT / SENTENCES have no positions; the parser keeps them out of NEAR
-
-
 def _pairs(positions: list[int]) -> list[_Hit]:
     return list(zip(positions, positions, strict=True))
-
-
-def _leaf_spans(ctx: Context, leaf: Leaf, field: str, label: str) -> list[_Span]:
-    """Every match of a leaf's token pattern in `field`, as spans labelled with `label`."""
-    pattern = leaf.pattern
-    if len(pattern) > 1 and ctx.found is not None and not all(ctx.may_have(marker(*part), field)
-                                                                for part in pattern[1:]):
-        return []  # a later word of the phrase is not in the article
-    starts = _token_positions(ctx, field, pattern[0])
-    if len(pattern) == 1:
-        return [(p, p, ((label, p, p),)) for p in starts]
-    tokens = ctx.index.tokens(field)
-    last = len(tokens) - len(pattern)
-    out = []
-    for p in starts:
-        if p <= last and all(
-                tokens[p + k].startswith(t) if prefix else tokens[p + k] == t
-                for k, (t, prefix) in enumerate(pattern[1:], 1)):
-            end = p + len(pattern) - 1
-            out.append((p, end, ((label, p, end),)))
-    return out
-
-
-def _token_positions(ctx: Context, field: str, part: tuple[str, bool]) -> list[int]:
-    token, prefix = part
-    return ctx.index.positions(field, token, prefix) if ctx.may_have(marker(token, prefix), field) else _NO_POSITIONS
 
 
 def _near_exists(left: list[_Hit], right: list[_Hit], distance: int) -> bool:
@@ -539,22 +780,24 @@ def _near_exists(left: list[_Hit], right: list[_Hit], distance: int) -> bool:
     return False
 
 
-def _near(left: list[_Span], right: list[_Span], distance: int) -> list[_Span]:
-    """Spans joining each side's span with its nearest partner within `distance`: side by side, or else
-    overlapping it (not the same span).
+def _nearest(left: list, right: list, distance: int) -> dict[tuple[int, int], tuple]:
+    """Each side's match (a tuple starting with first and last position: a hit or a span) joined with its
+    nearest partner within `distance`: side by side, or else overlapping it (not the same match). Returns
+    {(first, last) of the pair: (the match, its partner)}, the first pair found for each extent.
 
     Distance counts token steps between the facing ends (adjacent words are 1 apart); bisect keeps this
-    O((L + R) log R). For a NEAR that is itself an operand of NEAR, each span pairs with its nearest
+    O((L + R) log R). For a NEAR that is itself an operand of NEAR, each match pairs with its nearest
     partner only.
     """
-    out: dict[tuple[int, int], _Leaves] = {}
+    out: dict[tuple[int, int], tuple] = {}
     for a, b in ((left, right), (right, left)):
         starts = [s[0] for s in b]
         by_end = sorted(b, key=_by_end)
         ends = [s[1] for s in by_end]
         reach = max((s[1] - s[0] for s in b), default=0)
-        for first, last, leaves in a:
-            best: _Span | None = None
+        for item in a:
+            first, last = item[0], item[1]
+            best = None
             i = bisect_right(starts, last)
             if i < len(b) and b[i][0] - last <= distance:
                 best = b[i]
@@ -567,95 +810,55 @@ def _near(left: list[_Span], right: list[_Span], distance: int) -> list[_Span]:
             if best is not None:
                 key = (min(first, best[0]), max(last, best[1]))
                 if key not in out:
-                    out[key] = tuple(sorted(leaves + best[2], key=_leaf_order))
-    return [(s, e, leaves) for (s, e), leaves in sorted(out.items())]
+                    out[key] = (item, best)
+    return out
 
 
 _leaf_order = itemgetter(1, 2)
 
 
-def _leaf_explain(program: Program, leaf: Leaf, label: str) -> _Explain:
+def _leaf_explain(leaf: Leaf, label: str, hits: _Hits) -> _Explain:
     """The explainer of a leaf: its label as a clause and its first few occurrences as evidence."""
-    if len(leaf.pattern) == 1 and not leaf.pattern[0][1]:
-        token = leaf.pattern[0][0]
+    if len(leaf.pattern) == 1:  # a word or a wildcard: character spans found directly
+        token, prefix = leaf.pattern[0]
+        name = marker(token, prefix)
 
-        def explain_token(ctx: Context, fields: tuple[str, ...], evidence: list[_Place],
-                          clauses: list[str] | None) -> None:
+        def explain_word(ctx: Context, fields: tuple[str, ...], evidence: list[_Place],
+                         clauses: list[str] | None) -> None:
             if clauses is not None:
                 clauses.append(label)
             first_spans = ctx.index.first_spans
             for field in fields:
-                if ctx.may_have(token, field):
-                    for start, end in first_spans(field, token, EVIDENCE_PER_TERM):
+                if ctx.may_have(name, field):
+                    for start, end in first_spans(field, token, EVIDENCE_PER_TERM, prefix):
                         evidence.append((field, label, start, end))
-        return explain_token
+        return explain_word
 
-    def explain_leaf(ctx: Context, fields: tuple[str, ...], evidence: list[_Place],
-                     clauses: list[str] | None) -> None:
+    def explain_phrase(ctx: Context, fields: tuple[str, ...], evidence: list[_Place],
+                       clauses: list[str] | None) -> None:
         if clauses is not None:
             clauses.append(label)
-        explainer = _Explainer(program, ctx)
+        span = ctx.index.span
         for field in fields:
-            evidence.extend(explainer._leaf_evidence(leaf, field, label))
-    return explain_leaf
+            for first, last in hits(ctx, field)[:EVIDENCE_PER_TERM]:
+                evidence.append((field, label, span(field, first)[0], span(field, last)[1]))
+    return explain_phrase
 
 
-class _Explainer:
-    """Evidence of the leaves and NEARs of a tree that matched; runs only for the few rules that do."""
-
-    def __init__(self, program: Program, ctx: Context):
-        self.program = program
-        self.ctx = ctx
-        self.index = ctx.index
-
-    def _leaf_evidence(self, leaf: Leaf, field: str, label: str) -> Iterator[_Place]:
-        """The first few occurrences of a leaf, without listing every occurrence of a wildcard."""
-        index = self.index
-        if len(leaf.pattern) == 1:  # a word or a wildcard: character spans found directly
-            token, prefix = leaf.pattern[0]
-            if not self.ctx.may_have(marker(token, prefix), field):
-                return
-            for start, end in index.first_spans(field, token, EVIDENCE_PER_TERM, prefix):
-                yield field, label, start, end
-            return
-        spans = [(s, e) for s, e, _ in _leaf_spans(self.ctx, leaf, field, label)[:EVIDENCE_PER_TERM]]
-        span = index.span
-        for first, last in spans:
+def _evidence(index: TextIndex, field: str, spans: list[_Span]) -> Iterator[_Place]:
+    """The places of the leaves of `spans`: the first EVIDENCE_PER_TERM of each label."""
+    seen: dict[str, int] = {}
+    span = index.span
+    for _, _, leaves in spans:
+        for label, first, last in leaves:
+            if seen.get(label, 0) >= EVIDENCE_PER_TERM:
+                continue
+            seen[label] = seen.get(label, 0) + 1
             if first == last:  # one token: one span lookup
                 start, end = span(field, first)
                 yield field, label, start, end
             else:
                 yield field, label, span(field, first)[0], span(field, last)[1]
-
-    def spans(self, node: Node, field: str) -> list[_Span]:
-        if isinstance(node, Term | Prefix | Phrase):
-            return _leaf_spans(self.ctx, node, field, self.program.label(node))
-        if isinstance(node, Or | Alias):
-            return sorted((s for c in alternatives(node) for s in self.spans(c, field)), key=_span_order)
-        if isinstance(node, Field):
-            return self.spans(node.child, field) if node.name == field else []
-        if isinstance(node, Near):
-            left = self.spans(node.left, field)
-            right = self.spans(node.right, field)
-            return _near(left, right, node.distance) if left and right else []
-        if isinstance(node, Except):
-            kept = self.spans(node.left, field)
-            vetoes = [(s, e) for s, e, _ in self.spans(node.right, field)] if kept else []
-            return _unvetoed(self.ctx, field, kept, vetoes, node.distance)
-        return []
-
-    def _evidence(self, field: str, spans: list[_Span]) -> Iterator[_Place]:
-        seen: dict[str, int] = {}
-        for _, _, leaves in spans:
-            for label, first, last in leaves:
-                if seen.get(label, 0) >= EVIDENCE_PER_TERM:
-                    continue
-                seen[label] = seen.get(label, 0) + 1
-                if first == last:  # one token: one span lookup
-                    start, end = self.index.span(field, first)
-                    yield field, label, start, end
-                else:
-                    yield field, label, self.index.span(field, first)[0], self.index.span(field, last)[1]
 
 
 def _narrow(fields: tuple[str, ...], name: str) -> tuple[str, ...]:
@@ -673,14 +876,16 @@ def short(label: str, limit: int = CLAUSE_CHARS) -> str:
     return label if len(label) <= limit else label[:limit - 1].rstrip() + "…"
 
 
-def failures(node: Node, index: TextIndex, ctx: Context | None = None, limit: int | None = None) -> list[str]:
+def failures(node: Node, index: TextIndex, ctx: Context | None = None, limit: int | None = None,
+             program: Program | None = None) -> list[str]:
     """Why `node` does not match the article: the clauses that failed in the alternative that came closest
     (fewest failed clauses), first failure first; [] when it matches. A clause is an operand of an AND, a
     missing side of a NEAR, or a NEAR whose sides are both there but too far apart. One failure: a near miss.
     `ctx`: the article as a RuleSet holding this tree sees it (faster: word tests are set lookups). `limit`:
     where more than that many clauses fail, their labels are enough (near misses ask for 1: how each of two
-    failing clauses failed is not needed to know the article is no near miss)."""
-    program = _program(node)
+    failing clauses failed is not needed to know the article is no near miss). `program`: that RuleSet's
+    compiled tree (RuleSet.program), which reads what the RuleSet's tests already computed for `ctx`."""
+    program = program if program is not None and program.node is node else _program(node)
     ctx = ctx or Context(index)
     return _Failures(program, ctx).of(node, ctx.all_fields, limit)
 
@@ -766,7 +971,7 @@ class _Failures:
 
 def evaluate(node: Node, index: TextIndex) -> Match:
     """Whether `node` matches the indexed article, with evidence offsets and the satisfied clauses."""
-    return Program(node).run(Context(index))
+    return _program(node).run(Context(index))
 
 
 def explain(match: Match, index: TextIndex) -> str:

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from monitor.models import Evidence, Hit
 from monitor.rules.book import RuleBook
-from monitor.rules.evaluate import Match, evaluate, explain, sentence_breaks
+from monitor.rules.evaluate import Match, evaluate, explain, first_sentence_end
 from monitor.text.sentences import SENTENCE_BREAK
 from monitor.text.tokens import TextIndex
 
@@ -36,8 +36,8 @@ def lead_of(title: str, text: str) -> tuple[str, tuple[_Piece, ...]]:
             headline = (line, start)
             start = _first_line(text, start + len(line))
     chunk = text[start:start + LEAD_CHARS]
-    ends = sentence_breaks(chunk)
-    first = chunk[:ends[0]] if ends else chunk
+    end = first_sentence_end(chunk)
+    first = chunk[:end] if end is not None else chunk
     if len(first) == LEAD_CHARS and " " in first:
         first = first[:first.rindex(" ")]
     words, at = headline
@@ -49,12 +49,15 @@ def _first_line(text: str, start: int) -> int:
     """Where the first line of four words or more (or the last line) begins, from `start`: shorter lines
     before others are template ("World"; as for monitor.text.sentences.clean_text)."""
     for line in _LINE.finditer(text, start):
-        if len(line.group().split()) >= _LEAD_LINE_WORDS or not text[line.end():].strip():
+        # (the rest of the text is searched for a non-space, not copied and stripped: that was quadratic in
+        # the number of short lines)
+        if len(line.group().split()) >= _LEAD_LINE_WORDS or _NON_SPACE.search(text, line.end()) is None:
             return line.start() + len(line.group()) - len(line.group().lstrip())
     return len(text)
 
 
 _LINE = re.compile(r"[^\n]+")
+_NON_SPACE = re.compile(r"\S")  # \s is str.isspace(), as str.strip() uses
 _LEAD_LINE_WORDS = 4
 
 

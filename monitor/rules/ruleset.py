@@ -14,7 +14,7 @@ from operator import itemgetter
 
 import ahocorasick
 
-from monitor.rules.evaluate import Context, Match, Program, default_fields, marker
+from monitor.rules.evaluate import Context, Match, Positions, Program, default_fields, marker
 from monitor.rules.query import (
     Alias,
     And,
@@ -154,7 +154,9 @@ class RuleSet:
     def __init__(self, rules: Mapping[str, Node]):
         self.names = list(rules)
         self._numbers = {name: i for i, name in enumerate(self.names)}
-        self._programs = [Program(node) for node in rules.values()]
+        # one set of position functions for all: a subtree written in several rules is computed once
+        positions = Positions()
+        self._programs = [Program(node, positions) for node in rules.values()]
         # Each rule's necessary clauses as checks on the markers found (see _check). The most selective,
         # its trigger, indexes the rule by the markers that can satisfy it: a rule is looked at only when
         # one of those is found; then its other clauses are checked, most selective first.
@@ -184,13 +186,18 @@ class RuleSet:
         return set(map(_value, self._automaton.iter(index.search_text(field))))
 
     def _scan(self, index: TextIndex) -> tuple[set[str], dict[str, set[str]]]:
-        """(the markers of all default fields, the markers of each but the longest field)."""
-        by_field = {field: self._markers_in(index, field) for field in default_fields(index)}
+        """(the markers of all default fields, the markers of each but the longest field and of each field
+        searched only when named: the lead, a few lines whose words rules with `lead:` look up)."""
+        defaults = default_fields(index)
+        by_field = {field: self._markers_in(index, field) for field in defaults}
         if not by_field:
             return set(), {}
         longest = max(by_field, key=lambda f: len(index.search_text(f)))
         found = by_field.pop(longest)
         found.update(*by_field.values())
+        for field in index.fields:
+            if field not in defaults:
+                by_field[field] = self._markers_in(index, field)
         return found, by_field
 
     def _in_field(self, index: TextIndex, field: str, known: dict[str, AbstractSet[str]]) -> AbstractSet[str]:
@@ -239,6 +246,11 @@ class RuleSet:
     def matching(self, index: TextIndex) -> list[str]:
         """Names of the rules that match the article, in rule order; no evidence is computed."""
         return [self.names[i] for i in self._passing(index)[1]]
+
+    def program(self, name: str) -> Program:
+        """Rule `name` compiled: its tests read and fill a context's memo as the set's own evaluation does
+        (for the failure walk of `rules near-misses`, after `matching` on the same context)."""
+        return self._programs[self._numbers[name]]
 
     def explain(self, name: str, index: TextIndex) -> Match:
         """The Match of rule `name` on the article, with evidence and clauses (as `evaluate` gives it)."""
