@@ -180,6 +180,22 @@ def test_shipped_rules_decide_as_before_on_real_articles(shared):
     assert matched > 250
 
 
+def test_a_lead_cut_inside_a_word_decides_as_before():
+    """600 characters without a space: the lead is cut inside a word, so it holds a token ("prison") that the
+    title and text do not; the tests see the lead through the markers of the title and text, as before."""
+    rules = {f"r{i}": parse(query, BOOK.aliases) for i, query in enumerate([
+        "lead:(prison AND prisoner)", "lead:(prison NEAR/2 prisoner)", 'lead:"prisoner prison"', "lead:prison",
+        "lead:(prisoner AND NOT prison)", "lead:(pris* AND prison)", "prisoner AND lead:(prison OR freed)"])}
+    cut = 0
+    for shift in range(9):  # the lead ends after each letter of "prisoner" in turn
+        text = "," * shift + "prisoner," * 70 + " more words here."
+        for title in ("", "Prisoners freed"):
+            index = index_article(title, text)
+            cut += "prison" in index.vocabulary("lead") and "prison" not in index.vocabulary("text")
+            _same(rules, title, text)
+    assert cut == 2  # the case is there: "prison" is a word of the lead alone
+
+
 # -- generated rules and texts ----------------------------------------------------------------------------
 
 EXAMPLES = settings(max_examples=int(os.environ.get("RULE_EXAMPLES", "200")), deadline=None,

@@ -200,6 +200,16 @@ class RuleSet:
                 by_field[field] = self._markers_in(index, field)
         return found, by_field
 
+    @staticmethod
+    def _context(index: TextIndex, found: set[str], by_field: Mapping[str, set[str]]) -> Context:
+        """The Context of `_scan`'s markers. A field searched only when named is seen through its markers
+        that are also in the default fields: the tests have always read "may it be there" from the default
+        fields' markers, and a lead cut inside a word (600 characters without a space) holds a token the
+        text does not; the rules' candidates are picked with the field's own markers, as before."""
+        defaults = default_fields(index)
+        return Context(index, found, {field: markers if field in defaults else markers & found
+                                      for field, markers in by_field.items()})
+
     def _in_field(self, index: TextIndex, field: str, known: dict[str, AbstractSet[str]]) -> AbstractSet[str]:
         """The markers found in one field (kept in `known`)."""
         markers = known.get(field)
@@ -234,14 +244,14 @@ class RuleSet:
     def context(self, index: TextIndex) -> Context:
         """The article as the rules' tests see it: with the markers of every rule word found in it (a tree
         whose words are not all among this set's rules needs a plain Context instead)."""
-        found, found_in = self._scan(index)
-        return Context(index, found, found_in)
+        return self._context(index, *self._scan(index))
 
     def _passing(self, index: TextIndex) -> tuple[Context, list[int]]:
         """The article as the rules' tests see it, and the indexes of the rules that match it, in order."""
-        ctx = self.context(index)
+        found, by_field = self._scan(index)
+        ctx = self._context(index, found, by_field)
         programs, fields = self._programs, ctx.all_fields
-        return ctx, [i for i in self._candidates(index, ctx.found, ctx.found_in) if programs[i].test(ctx, fields)]
+        return ctx, [i for i in self._candidates(index, found, by_field) if programs[i].test(ctx, fields)]
 
     def matching(self, index: TextIndex) -> list[str]:
         """Names of the rules that match the article, in rule order; no evidence is computed."""
