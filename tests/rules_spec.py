@@ -1,6 +1,7 @@
 """The rule engine as it was before issue 13's evaluation work (monitor/rules/evaluate.py and ruleset.py at
-main 021d873, unchanged but for their imports joined here): the specification that tests/test_same_rule_decisions.py
-runs beside the engine in force. Not used by the monitor."""
+main 021d873, and matching.py's lead and match_article), unchanged but for their imports joined here and evaluate()
+reusing the compiled Program: the specification that tests/test_same_rule_decisions.py runs beside the engine in
+force. Not used by the monitor."""
 
 from __future__ import annotations
 
@@ -768,7 +769,9 @@ class _Failures:
 
 def evaluate(node: Node, index: TextIndex) -> Match:
     """Whether `node` matches the indexed article, with evidence offsets and the satisfied clauses."""
-    return Program(node).run(Context(index))
+    # (at main the tree was compiled at each call; a Program holds no article state, so the cached one
+    # gives the same Match, and the specification runs in the suite's time)
+    return _program(node).run(Context(index))
 
 
 def explain(match: Match, index: TextIndex) -> str:
