@@ -42,6 +42,7 @@ from monitor.rules.ruleset import RuleSet
 from monitor.text.sentences import SENTENCE_END
 from tests import rules_spec as spec
 from tests.conftest import FIXTURES, ROOT
+from tests.test_rule_language import _has_field
 
 BOOK = load_rulebook(ROOT / "rules")
 SHIPPED = {rule.name: rule.node for rule in BOOK.rules}
@@ -207,14 +208,6 @@ LEAVES = st.one_of(
         lambda ws: Phrase(" ".join(ws))),
     st.just(_ALIAS),
 )
-
-
-def _has_field(node: Node) -> bool:
-    if isinstance(node, Field):
-        return True
-    kids = getattr(node, "children", None) or tuple(
-        getattr(node, k) for k in ("child", "left", "right") if hasattr(node, k))
-    return any(_has_field(k) for k in kids)
 
 
 def _positional_pair(children, make, kinds):
