@@ -136,8 +136,11 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
         db = Database(conn)
-        # a new database frees deleted pages in steps (Store.reclaim); on an existing one this does nothing
-        db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        if not db.execute("PRAGMA page_count").fetchone()[0]:
+            # a new database frees deleted pages in steps (Store.reclaim). Only a new one: on an existing database
+            # this pragma waits for the write lock, so a reader (`status --check`, the container's healthcheck)
+            # opened while the service sat in a write transaction would fail with "database is locked"
+            db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: no corruption on a crash, one fsync per checkpoint
         db.execute("PRAGMA foreign_keys=ON")
@@ -864,6 +867,7 @@ class Store:
         if self.db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
             self.db.execute("PRAGMA incremental_vacuum")
         elif free * 4 >= total:
+            self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # the VACUUM makes it incremental from then on
             self.db.execute("VACUUM")
         else:
             return 0

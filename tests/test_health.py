@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
 from monitor.config import load_config
 from monitor.health import Snapshot, assess
+from monitor.store import Store
 from tests.conftest import wait_for
 from tests.helpers import cli
 
@@ -91,3 +93,49 @@ def test_dead_deliveries_every_feed_failing_and_a_hung_cycle_are_unhealthy(write
     assert assess(hung, config, now)["problems"] == [
         "the last poll cycle began 120s ago (limit 90s: service.stale_after)"]  # default: three 30 s ticks
     assert assess(hung, config, now + timedelta(seconds=-60))["problems"] == []
+
+
+HOLD_WRITE = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("UPDATE feeds SET name = name")
+print("holding", flush=True)
+sys.stdin.read()  # the write transaction stays open until the test closes our stdin
+"""
+
+
+def test_status_answers_while_another_process_holds_a_write_transaction(write_config):
+    """The healthcheck must read while the service writes: opening the store asked for the write lock (a pragma
+    meant for new databases), so a service stopped inside a transaction made `status --check` fail after 30 s
+    with "database is locked" instead of saying why it is unhealthy."""
+    config = write_config([{"url": "https://example.org/feed.xml"}])
+    assert check(config).returncode == 1  # creates the database
+    db = config.parent / "state" / "monitor.db"
+    writer = subprocess.Popen([sys.executable, "-c", HOLD_WRITE, str(db)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline() == "holding\n"
+        held = check(config)
+        assert held.stdout.startswith("unhealthy: the service is not running"), held.stderr
+        assert "locked" not in held.stderr
+        assert json.loads(cli(config, "status", "--json").stdout)["feeds"]["total"] == 1
+    finally:
+        writer.communicate("")
+    assert writer.returncode == 0
+
+
+def test_a_new_store_frees_pages_in_steps_and_an_older_one_is_converted_by_its_full_vacuum(tmp_path):
+    with Store.open(tmp_path / "new.db") as store:
+        assert store.db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
+    older = tmp_path / "older.db"
+    conn = sqlite3.connect(older)
+    conn.execute("CREATE TABLE filler (x BLOB)")
+    conn.executemany("INSERT INTO filler VALUES (?)", [(b"x" * 4000,) for _ in range(200)])
+    conn.commit()
+    conn.close()
+    with Store.open(older) as store:
+        assert store.db.execute("PRAGMA auto_vacuum").fetchone()[0] == 0  # opening no longer rewrites it
+        store.db.execute("DELETE FROM filler")
+        assert store.reclaim() > 0  # most of it free: one full VACUUM
+        assert store.db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
