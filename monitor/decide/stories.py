@@ -341,7 +341,9 @@ class StoryIndex:
         self.join_score = join_score
         self._key_ids: dict[str, int] = {}
         self._df = array("I")
-        self._postings: list[array] = []  # per key id: story id, minute, count, story id, minute, count, ...
+        # per key id: story id, minute, count, story id, minute, count, ... (loaded from a snapshot: a read-only
+        # view into its bytes until the key is first added to)
+        self._postings: list[array | memoryview] = []
         self._stories: dict[int, _Story] = {}
         self._freed: dict[str, list[int]] = {}  # freed person's name key -> release stories naming them
         self._articles = 0
@@ -378,7 +380,7 @@ class StoryIndex:
         lengths = array("I", map(len, self._postings))
         postings = array("I")
         for posting in self._postings:
-            postings.extend(posting)
+            postings.frombytes(memoryview(posting).cast("B"))
         return {"meta": json.dumps(meta).encode(), "keys": "\n".join(self._key_ids).encode(),
                 "df": self._df.tobytes(), "postings": postings.tobytes(), "lengths": lengths.tobytes(),
                 "story_ids": array("q", stories).tobytes(), "story_times": times.tobytes(),
@@ -406,15 +408,15 @@ class StoryIndex:
         index._df.frombytes(parts["df"])
         lengths = array("I")
         lengths.frombytes(parts["lengths"])
-        postings = memoryview(parts["postings"])  # each key's entries copied once, out of the stored bytes
-        if not len(keys) == len(index._df) == len(lengths) or sum(lengths) * lengths.itemsize != len(postings):
+        raw = memoryview(parts["postings"])
+        if not len(keys) == len(index._df) == len(lengths) or sum(lengths) * lengths.itemsize != len(raw):
             raise ValueError("story index snapshot with postings that do not match its keys")
-        start = 0
+        # each key's entries are a view into the stored bytes, not a copy: a key is copied out when an article
+        # is added to it (most are only read, or not even that, in a process's life)
+        postings, start = raw.cast(lengths.typecode), 0
         for length in lengths:
-            posting = array("I")
-            posting.frombytes(postings[start:start + length * lengths.itemsize])
-            index._postings.append(posting)
-            start += length * lengths.itemsize
+            index._postings.append(postings[start:start + length])
+            start += length
         ids, times, fps = array("q"), array("q"), array("Q")
         ids.frombytes(parts["story_ids"])
         times.frombytes(parts["story_times"])
@@ -670,6 +672,10 @@ class StoryIndex:
                 self._postings.append(array("I"))
             self._df[key_id] += 1
             posting = self._postings[key_id]
+            if not isinstance(posting, array):  # a view into the snapshot's bytes: copied out to be added to
+                view, posting = posting, array("I")
+                posting.frombytes(view.cast("B"))
+                self._postings[key_id] = posting
             for i in range(len(posting) - 3, max(-1, len(posting) - 3 * _RECENT - 1), -3):
                 if posting[i] == story_id:  # the story's recent entry for this key counts one more article
                     posting[i + 2] += 1
