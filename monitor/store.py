@@ -21,7 +21,7 @@ from sqlite_utils import Database
 
 from monitor.decide.alerts import claim
 from monitor.decide.copies import SimHashIndex
-from monitor.migrations import MIGRATIONS, SEARCH_FOLD
+from monitor.migrations import INDEX_PENDING, MIGRATIONS, SEARCH_FOLD, SEARCH_PENDING
 from monitor.models import (
     Article,
     Delivery,
@@ -105,6 +105,8 @@ class Store:
         db.conn.isolation_level = None  # we open transactions ourselves, with BEGIN IMMEDIATE
         # the search index's triggers fold an article's text with the rules' folding (migrations._search_index)
         db.conn.create_function(SEARCH_FOLD, -1, searchable, deterministic=True)
+        self._search_pending = False  # articles written in this transaction wait for the search index
+        self._batched_search = False  # migration 018 found applied (before it, the triggers index each article)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -126,10 +128,24 @@ class Store:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield
+            if self._search_pending:
+                self._index_pending()
         except BaseException:
             conn.rollback()
+            self._search_pending = False
             raise
         conn.execute("COMMIT")
+
+    def _index_pending(self) -> None:
+        """Index the articles written since the last time, in one statement (migrations._018_search_batched)."""
+        self._search_pending = False
+        if not self._batched_search:  # a store not migrated yet (tests write through Store to older schemas)
+            self._batched_search = bool(self.db.execute("SELECT 1 FROM sqlite_master WHERE name = ?",
+                                                        [SEARCH_PENDING]).fetchone())
+            if not self._batched_search:
+                return
+        self.db.execute(INDEX_PENDING)
+        self.db.execute(f"DELETE FROM {SEARCH_PENDING}")
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -395,7 +411,8 @@ class Store:
                  item.source_url]).fetchone()
             if row is None:
                 return None
-            article_id = row[0]  # its search entry was written by the insert's trigger (migrations._search_index)
+            article_id = row[0]  # noted by the insert's trigger: indexed for search when the transaction commits
+            self._search_pending = True
             story_id = story if story is not None else article_id
             story = str(story_id)  # the story columns are text
             self.db.execute("UPDATE articles SET story = ? WHERE id = ?", [story, article_id])

@@ -14,6 +14,7 @@ from sqlite_utils import Database
 
 from monitor.cli import main
 from monitor.errors import RuleError
+from monitor.migrations import SEARCH_FOLD
 from monitor.models import Article, FeedItem
 from monitor.rules.query import parse
 from monitor.search import searchable, snippet, to_match
@@ -197,6 +198,9 @@ def test_the_text_is_not_stored_twice_and_nothing_writes_an_article_past_the_ind
     other = sqlite3.connect(tmp_path / "state" / "monitor.db")  # a tool that does not know the index's fold
     with pytest.raises(sqlite3.OperationalError, match="news_monitor_searchable"):
         other.execute("UPDATE articles SET text = 'edited by hand' WHERE id = 1")
+    with pytest.raises(sqlite3.OperationalError, match="news_monitor_searchable"):
+        other.execute("INSERT INTO articles (guid_key, url_key, title, text, feed_name, first_seen) "
+                      "VALUES ('g-x', 'u-x', 'Imported by hand', 'From an archive.', 'Archive', ?)", [iso(NOW)])
     other.close()
     assert found(store, "pardoned") == [1]
 
@@ -284,3 +288,103 @@ def test_search_command(store, write_config, tmp_path):
     assert refused.exit_code == 2 and "EXCEPT" in refused.output
     none = runner.invoke(main, ["--config", str(config), "search", "zzzz"])
     assert none.exit_code == 0 and "no stored article matches" in none.output
+
+
+# -- the index fed once per transaction (migrations._018_search_batched) ------------------------------------------
+
+def postings(store: Store) -> tuple[list, list, bytes]:
+    """Every (term, article, column, offset) the index holds: what any MATCH reads; each article's token count
+    per column; and the totals (rows, tokens per column) that bm25 ranks by: a 'delete' of a row never indexed
+    leaves the postings as they were but not these."""
+    store.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_postings "
+                     "USING fts5vocab(main, article_search, instance)")
+    return (sorted(store.db.execute("SELECT term, doc, col, offset FROM temp.search_postings").fetchall()),
+            store.db.execute("SELECT id, sz FROM article_search_docsize ORDER BY id").fetchall(),
+            store.db.execute("SELECT block FROM article_search_data WHERE id = 1").fetchone()[0])
+
+
+def per_article_triggers(store: Store) -> None:
+    """The triggers 018 replaced, as they were (014's contentless index, fed by each article's insert)."""
+    from monitor.migrations import _FOLDED
+    insert = f"INSERT INTO article_search (rowid, title, body, outlet) VALUES (new.id, {_FOLDED.format(row='new')});"
+    delete = (f"INSERT INTO article_search (article_search, rowid, title, body, outlet) VALUES ('delete', old.id, "
+              f"{_FOLDED.format(row='old')});")
+    for name in ("article_search_insert", "article_search_update", "article_search_delete"):
+        store.db.execute(f"DROP TRIGGER {name}")
+    store.db.execute(f"CREATE TRIGGER article_search_insert AFTER INSERT ON articles BEGIN {insert} END")
+    store.db.execute("CREATE TRIGGER article_search_update AFTER UPDATE OF title, text, summary, feed_name ON articles "
+                     "WHEN old.title IS NOT new.title OR old.text IS NOT new.text OR old.summary IS NOT new.summary "
+                     f"OR old.feed_name IS NOT new.feed_name BEGIN {delete} {insert} END")
+    store.db.execute(f"CREATE TRIGGER article_search_delete AFTER DELETE ON articles BEGIN {delete} END")
+
+
+def a_pipeline_batch(store: Store) -> None:
+    """What a cycle does: articles stored in one transaction, each in a savepoint (one fails), one of them then
+    changed by its publisher and one deleted before the commit; then a later update and a retention delete."""
+    with store.transaction():
+        for n, outlet, title, text, days_ago in ARTICLES:
+            store.add_article(article(n + 10, outlet, title, text), f"b-{n}", f"bu-{n}", [],
+                              NOW - timedelta(days=days_ago))
+        with pytest.raises(RuntimeError), store.transaction():
+            store.add_article(article(99, "Wire", "Envoy John Coale in Minsk", "The envoy met officials."),
+                              "b-99", "bu-99", [], NOW)
+            raise RuntimeError("this article's savepoint is rolled back")
+        changed = article(13, "Defence Desk", "Zapad drills end", "The exercise ended early, officials said.")
+        store.update_article(8, changed, [], NOW, fingerprint=None, features=None, facts=None, item_hash="h")
+        store.db.execute("DELETE FROM articles WHERE id = 9")
+    changed = article(1, "Wire", "Eighteen freed", "A later correction of the first report.")
+    store.update_article(1, changed, [], NOW, fingerprint=None, features=None, facts=None, item_hash="h")
+    with store.transaction():
+        store.db.execute("DELETE FROM articles WHERE id = 7")
+
+
+def test_a_transaction_of_many_articles_indexes_them_as_each_article_did(tmp_path):
+    """The same writes through the old per-article triggers and through the batched ones: the same postings, so
+    every search gives the same answer; nothing left noted; FTS5 finds its index consistent."""
+    with Store.open(tmp_path / "old" / "monitor.db") as old, Store.open(tmp_path / "new" / "monitor.db") as new:
+        per_article_triggers(old)
+        for store in (old, new):
+            for n, outlet, title, text, days_ago in ARTICLES:
+                store.add_article(article(n, outlet, title, text), f"g-{n}", f"u-{n}", [],
+                                  NOW - timedelta(days=days_ago))
+            a_pipeline_batch(store)
+            store.db.execute("INSERT INTO article_search (article_search) VALUES ('integrity-check')")
+        assert postings(new) == postings(old) and postings(new)[0]
+        assert indexed_terms(new) == terms_of_rows(new)
+        assert new.db.execute("SELECT count(*) FROM article_search_pending").fetchone()[0] == 0
+        assert found(new, "ended") == [8] and found(new, "observers") == [3] and found(new, "correction") == [1]
+        assert sorted(found(new, "coale")) == [5, 10] and found(new, "envoy") == []  # 99 was rolled back
+        assert found(new, "potash") == [4] and found(new, "помиловал") == [2]  # their copies 9 and 7 deleted
+
+
+def test_articles_are_searchable_once_their_transaction_commits(store):
+    with store.transaction():
+        store.add_article(article(6, "Wire", "Envoy John Coale in Minsk", "The envoy met officials."), "g-6", "u-6",
+                          [], NOW)
+        assert store.db.execute("SELECT count(*) FROM article_search_pending").fetchone()[0] == 1
+    assert found(store, "envoy") == [6]
+
+
+def test_a_store_indexed_before_018_stays_in_step_after_it(tmp_path):
+    """Articles indexed by 014's per-article triggers, then 018 applied: the same postings as before it, and the
+    same after a batch that updates and deletes both those articles and the new ones."""
+    stores = []
+    for name in ("old", "new"):
+        db = database_before(tmp_path / f"{name}.db", "018_search_batched", NOW)
+        db.conn.create_function(SEARCH_FOLD, -1, searchable, deterministic=True)
+        for n, outlet, title, text, _ in ARTICLES:
+            db["articles"].insert({"guid_key": f"g-{n}", "url_key": f"u-{n}", "feed_name": outlet, "title": title,
+                                   "text": text, "summary": f"Summary {n}", "first_seen": iso(NOW)})
+        db.conn.commit()
+        db.conn.close()
+        stores.append(Store.open(tmp_path / f"{name}.db"))
+    old, new = stores
+    with old, new:
+        assert new.db.execute("SELECT 1 FROM _migrations WHERE name = '018_search_batched'").fetchone()
+        per_article_triggers(old)
+        assert postings(new) == postings(old) and indexed_terms(new) == terms_of_rows(new)
+        for store in (old, new):
+            a_pipeline_batch(store)
+            store.db.execute("INSERT INTO article_search (article_search) VALUES ('integrity-check')")
+        assert postings(new) == postings(old) and indexed_terms(new) == terms_of_rows(new)
+        assert found(new, "correction") == [1] and found(new, "помиловал") == [2]  # 1 updated, its copy 7 deleted
