@@ -732,14 +732,7 @@ class Store:
         if rule is not None:
             where.append("a.id IN (SELECT article_id FROM hits WHERE rule = :rule)")
             params["rule"] = rule
-        # the article's columns a hit record shows (monitor.records), not a.*: its text is most of the row, and
-        # reading it for every hit of a window cost ~6x the rest (the Atom feed reads 30 days after each cycle)
-        return [self._hit_row(r) for r in self.db.query(
-            f"SELECT {_HIT_COLUMNS}, group_concat(h.rule, char(31)) AS rules, min(h.first_seen) AS hit_first_seen, "
-            "max(h.alert_message IS NOT NULL) AS alerted, "
-            "(SELECT snippet FROM hits WHERE article_id = a.id ORDER BY rule LIMIT 1) AS snippet "
-            f"FROM hits h JOIN articles a ON a.id = h.article_id WHERE {' AND '.join(where)} "
-            "GROUP BY a.id ORDER BY a.first_seen, a.id", params)]
+        return self._hit_rows(" AND ".join(where), params, order="ORDER BY a.first_seen, a.id")
 
     def hits_of_latest_stories(self, since: datetime, stories: int) -> list[dict]:
         """The rows of `hits(since)` of the stories an Atom feed of `stories` entries shows: those whose newest
@@ -784,12 +777,14 @@ class Store:
                                    [iso(since), *chunk])
         return sorted({row["id"]: row for row in rows}.values(), key=lambda r: (r["first_seen"], r["id"]))  # as hits()
 
-    def _hit_rows(self, where: str, params: list) -> list[dict]:
+    def _hit_rows(self, where: str, params: list | dict, order: str = "") -> list[dict]:
+        """Hit records, one per article: the article's columns a record shows (monitor.records), not a.*: its
+        text is most of the row, and reading it for every hit of a window cost ~6x the rest."""
         return [self._hit_row(r) for r in self.db.query(
             f"SELECT {_HIT_COLUMNS}, group_concat(h.rule, char(31)) AS rules, min(h.first_seen) AS hit_first_seen, "
             "max(h.alert_message IS NOT NULL) AS alerted, "
             "(SELECT snippet FROM hits WHERE article_id = a.id ORDER BY rule LIMIT 1) AS snippet "
-            f"FROM hits h JOIN articles a ON a.id = h.article_id WHERE {where} GROUP BY a.id", params)]
+            f"FROM hits h JOIN articles a ON a.id = h.article_id WHERE {where} GROUP BY a.id {order}", params)]
 
     @staticmethod
     def _hit_row(r: dict) -> dict:
