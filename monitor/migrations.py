@@ -368,6 +368,16 @@ def _018_search_batched(db: Database) -> None:
                f"BEGIN {delete} DELETE FROM {SEARCH_PENDING} WHERE id = old.id; END")
 
 
+def _020_newest_first(db: Database) -> None:
+    """What a cycle that stores articles reads, found without a walk of everything of its kind: the release
+    ledger by first date (the Atom ledger's newest 200 release stories: sorting and counting every release
+    story cost 0.48 s at a million articles) and the stories whose release facts are not JSON, which the
+    ledger leaves out (none, unless a bug or a hand wrote them)."""
+    db.execute("CREATE INDEX IF NOT EXISTS release_ledger_newest ON release_ledger (first_seen, story)")
+    db.execute("CREATE INDEX IF NOT EXISTS articles_release_unreadable ON articles (story) "
+               "WHERE release_facts IS NOT NULL AND NOT json_valid(release_facts)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_initial", _001_initial),
     ("002_feed_health", _002_feed_health),
@@ -387,4 +397,5 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("016_story_index", _016_story_index),
     ("017_release_ledger", _017_release_ledger),
     ("018_search_batched", _018_search_batched),
+    ("020_newest_first", _020_newest_first),
 ]

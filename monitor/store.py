@@ -653,26 +653,35 @@ class Store:
     # release facts are read from the partial index articles_release_facts (migration 015): the column sits
     # after the article's text in each row, so reading it from the table walks the text's overflow pages
     _RELEASE_STORY_IDS = "SELECT story FROM articles WHERE release_facts IS NOT NULL"
+    # the newest release stories (migration 020): the newest N of the release ledger by its first date, and the
+    # stories the ledger leaves out, those whose facts are not JSON (none unless a bug or a hand wrote them);
+    # among these are the newest N of every release story, whose first dates the ledger holds as `stories` does
+    _NEWEST_RELEASE_STORIES = (
+        "SELECT story FROM (SELECT story FROM release_ledger INDEXED BY release_ledger_newest {since} "
+        "ORDER BY first_seen DESC, story DESC LIMIT ?) UNION SELECT story FROM articles INDEXED BY "
+        "articles_release_unreadable WHERE release_facts IS NOT NULL AND NOT json_valid(release_facts)")
 
     def release_stories(self, limit: int | None = None, since: datetime | None = None) -> list[dict]:
         """Stories with at least one article reporting a release, oldest first: their first headline and URL,
         when first seen, how many reports (copies included), and every release fact their articles gave.
         `limit`: only the newest that many (by first seen); `since`: only stories first seen since then."""
-        where, params = [f"s.id IN ({self._RELEASE_STORY_IDS})"], []
+        where, params, order = [f"s.id IN ({self._RELEASE_STORY_IDS})"], [], ""
+        if limit is not None:  # among the candidates only: not every release story sorted for the newest few
+            where = [f"s.id IN ({self._NEWEST_RELEASE_STORIES.format(since='WHERE first_seen >= ?' if since else '')})"]
+            params = [iso(since), limit] if since is not None else [limit]
         if since is not None:
             where.append("s.first_seen >= ?")
             params.append(iso(since))
-        order = "ORDER BY s.first_seen, s.id"
         if limit is not None:
             order = "ORDER BY s.first_seen DESC, s.id DESC LIMIT ?"
             params.append(limit)
+        # the stories are chosen first, then only theirs are counted
         rows = list(self.db.query(
-            "SELECT s.id AS story, s.first_seen, s.alerted_rules, "
-            "(SELECT count(*) FROM articles WHERE story = s.id) + (SELECT count(*) FROM sources src "
-            " JOIN articles a ON a.id = src.article_id WHERE a.story = s.id) AS sources "
-            f"FROM stories s WHERE {' AND '.join(where)} {order}", params))
-        if limit is not None:
-            rows.reverse()
+            "SELECT r.id AS story, r.first_seen, r.alerted_rules, "
+            "(SELECT count(*) FROM articles WHERE story = r.id) + (SELECT count(*) FROM sources src "
+            " JOIN articles a ON a.id = src.article_id WHERE a.story = r.id) AS sources "
+            f"FROM (SELECT s.id, s.first_seen, s.alerted_rules FROM stories s WHERE {' AND '.join(where)} {order}) r "
+            "ORDER BY r.first_seen, r.id", params))
         ids = [row["story"] for row in rows]
         firsts, facts = self._first_reports(ids), self._release_facts(ids)
         return [{**row, "title": firsts[row["story"]]["title"], "url": firsts[row["story"]]["url"],
