@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import os
 import sqlite3
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -95,6 +96,40 @@ _HIT_COLUMNS = ", ".join(f"a.{c}" for c in ("id", "guid", "url", "canonical_url"
 SEARCH_FEW = 500
 _ITEM_COLUMNS = ", ".join(f"a.{c}" for c in ("id", "title", "canonical_url", "url", "feed_name", "published",
                                              "first_seen", "story", "text_source", "outlet_url"))
+
+
+class _KeptPostings:
+    """Reads entries of the kept story index's postings (migration 020) for a StoryIndex loaded without them:
+    {key id: (first, end entry)} -> bytes per key, as the snapshot taken with the mark `taken` holds them
+    (ValueError if it was taken again since). From a connection of its own to a database file: the index
+    outlives the Store it was loaded through (the service opens one per tick)."""
+
+    CHUNK = 256  # posting entries (12 bytes each) per row of story_postings: a row fits a page
+
+    def __init__(self, store: Store, taken: bytes):
+        path = store.db.execute("PRAGMA database_list").fetchone()[2]
+        self._conn, self._path, self._taken = (None, path, taken) if path else (store.db.conn, "", taken)
+
+    def __call__(self, wants: Mapping[int, tuple[int, int]]) -> dict[int, bytes]:
+        if self._conn is None:
+            self._conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
+        chunk, entry = self.CHUNK, 12
+        spans = {key_id: ((key_id << 20) + first // chunk, (key_id << 20) + (end - 1) // chunk)
+                 for key_id, (first, end) in wants.items()}
+        rowids = [rowid for low, high in spans.values() for rowid in range(low, high + 1)]
+        found: dict[int, bytes] = {}
+        for part in _chunks(rowids):
+            found.update(self._conn.execute(
+                f"SELECT id, entries FROM story_postings WHERE id IN ({', '.join('?' * len(part))}) "
+                "AND EXISTS (SELECT 1 FROM story_index WHERE part = 'taken' AND data = ?)", [*part, self._taken]))
+        if len(found) != len(rowids):
+            raise ValueError("the kept story index was taken again while a process read it")
+        out = {}
+        for key_id, (first, end) in wants.items():
+            low, high = spans[key_id]
+            skip = (first - (first // chunk) * chunk) * entry
+            out[key_id] = b"".join(found[rowid] for rowid in range(low, high + 1))[skip:skip + (end - first) * entry]
+        return out
 
 
 class Store:
@@ -592,7 +627,8 @@ class Store:
         kept snapshot (migration 016) with the articles stored after it added, when it was built for this
         window, no noted change falls inside it, and the articles after it come after all of its own (else
         rebuilt and kept). Taken again once STORY_TAIL articles came after it. Read and re-taken in one
-        transaction, so no write slips between."""
+        transaction, so no write slips between. Its postings (migration 020: the bulk of it) stay in the
+        store, read a key at a time as articles carrying the key come (`_KeptPostings`)."""
         from monitor.decide.stories import StoryFeatures, StoryIndex
 
         def _story_row(m: StoryMember) -> tuple:
@@ -603,7 +639,7 @@ class Store:
         with self.transaction():
             parts = dict(conn.execute("SELECT part, data FROM story_index"))
             try:
-                upto, last = int(parts.pop("upto")), parts.pop("last").decode()
+                upto, last, taken = int(parts.pop("upto")), parts.pop("last").decode(), parts.pop("taken")
                 if parts.pop("window").decode() != window or conn.execute(
                         "SELECT 1 FROM story_index_changes WHERE first_seen IS NULL OR first_seen >= ? LIMIT 1",
                         [iso(releases_since)]).fetchone() or self._story_grew_back(upto, since, releases_since):
@@ -611,8 +647,7 @@ class Store:
                 tail = list(self._story_tail(upto, since, releases_since))
                 if tail and iso(tail[0].first_seen) < last:
                     raise ValueError("articles stored after the kept story index are dated before its own")
-                index = StoryIndex.from_snapshot(parts)
-                del parts  # the stored bytes go before the tail is added: memory holds them and the index once
+                index = StoryIndex.from_snapshot(parts, postings=_KeptPostings(self, taken))
             except (KeyError, ValueError):  # none yet, another window, changed or unreadable: rebuilt and kept
                 rows = list(self.story_rows(since, releases_since))
                 index = StoryIndex.from_rows(_story_row(m) for m in rows)
@@ -638,16 +673,30 @@ class Store:
             " AND a.first_seen >= :releases AND a.first_seen < :since) LIMIT 1",
             {"upto": upto, "releases": iso(releases_since), "since": iso(since)}).fetchone() is not None
 
+    STORY_CHUNK = _KeptPostings.CHUNK
+
     def _keep_story_index(self, index: StoryIndex, window: str, newest: datetime | None, last: str | None) -> None:
         """Replace the kept story index with `index`, which holds every article of `window` stored up to now
-        (the newest first seen at `newest`)."""
+        (the newest first seen at `newest`): its postings in rows of STORY_CHUNK entries, numbered by key id
+        and chunk, the rest as parts, with a new mark (`taken`) that a process reading the old postings checks."""
         conn = self.db.conn
         upto = conn.execute("SELECT coalesce(max(id), 0) FROM articles").fetchone()[0]
         last = iso(newest) if newest is not None else (last or "")
+        parts = index.snapshot()
+        lengths = array("I")
+        lengths.frombytes(parts["lengths"])
+        postings, size, rows, start = memoryview(parts.pop("postings")), self.STORY_CHUNK * 12, [], 0
+        for key_id, length in enumerate(lengths):
+            end = start + length * lengths.itemsize
+            rows += [((key_id << 20) + c, postings[at:min(at + size, end)])
+                     for c, at in enumerate(range(start, end, size))]
+            start = end
         conn.execute("DELETE FROM story_index")
+        conn.execute("DELETE FROM story_postings")
+        conn.executemany("INSERT INTO story_postings (id, entries) VALUES (?, ?)", rows)
         conn.executemany("INSERT INTO story_index (part, data) VALUES (?, ?)",
-                         [*index.snapshot().items(), ("upto", str(upto).encode()), ("window", window.encode()),
-                          ("last", last.encode())])
+                         [*parts.items(), ("upto", str(upto).encode()), ("window", window.encode()),
+                          ("last", last.encode()), ("taken", os.urandom(8).hex().encode())])
         conn.execute("DELETE FROM story_index_changes")
 
     # release facts are read from the partial index articles_release_facts (migration 015): the column sits

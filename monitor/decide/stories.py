@@ -20,7 +20,7 @@ import re
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -342,14 +342,18 @@ class StoryIndex:
         self._key_ids: dict[str, int] = {}
         self._df = array("I")
         # per key id: story id, minute, count, story id, minute, count, ... (loaded from a snapshot: a read-only
-        # view into its bytes until the key is first added to)
-        self._postings: list[array | memoryview] = []
+        # view into its bytes until the key is first added to; or, read from the store on demand, its newest
+        # entries only, None before the first read, with `_unread` the ints before them not read yet)
+        self._postings: list[array | memoryview | None] = []
+        self._unread = array("I")
+        self._reader: Callable[[dict[int, tuple[int, int]]], dict[int, bytes]] | None = None
         self._stories: dict[int, _Story] = {}
         self._freed: dict[str, list[int]] = {}  # freed person's name key -> release stories naming them
         self._articles = 0
         self._interned: dict = {}
-        # stories of the snapshot the index was loaded from, not asked for yet: story id -> row of `_columns`
-        self._packed: dict[int, int] = {}
+        # stories of the snapshot the index was loaded from (in id order), unpacked when first asked: how many are
+        # not yet, and the snapshot's columns
+        self._packed = 0
         self._columns: tuple | None = None
 
     @classmethod
@@ -362,19 +366,20 @@ class StoryIndex:
         return index
 
     SNAPSHOT_PARTS = ("meta", "keys", "df", "postings", "lengths", "story_ids", "story_times", "story_fps",
-                      "story_rest", "rule_sets")
+                      "story_rest", "story_rest_starts", "rule_sets")
 
     def snapshot(self) -> dict[str, bytes]:
         """The index as bytes, for the store to keep: arrays as they are, one line of text per story;
         `from_snapshot` loads it without adding an article again (its stories are unpacked when first asked)."""
         self._unpack_all()
-        stories = self._stories
+        stories = {story_id: self._stories[story_id] for story_id in sorted(self._stories)}  # found by bisection
         rule_sets: dict[frozenset[str], int] = {}
-        times, rest = array("q"), []
+        times, rest, starts = array("q"), [], array("Q", [0])
         for story in stories.values():
             times.extend((story.first, story.last, story.size))
-            rest.append(json.dumps([rule_sets.setdefault(story.rules, len(rule_sets)), story.scripts,
-                                    story.heads, sorted(story.leads), story.freed], ensure_ascii=False))
+            rest.append(json.dumps([rule_sets.setdefault(story.rules, len(rule_sets)), story.scripts, story.heads,
+                                    sorted(story.leads), story.freed], ensure_ascii=False).encode())
+            starts.append(starts[-1] + len(rest[-1]) + 1)
         meta = {"articles": self._articles, "window": self.window.total_seconds(), "span": self.span.total_seconds(),
                 "follow_up": self.follow_up.total_seconds(), "join_score": self.join_score, "freed": self._freed}
         lengths = array("I", map(len, self._postings))
@@ -385,14 +390,19 @@ class StoryIndex:
                 "df": self._df.tobytes(), "postings": postings.tobytes(), "lengths": lengths.tobytes(),
                 "story_ids": array("q", stories).tobytes(), "story_times": times.tobytes(),
                 "story_fps": array("Q", (s.fp for s in stories.values())).tobytes(),
-                "story_rest": "\n".join(rest).encode(),
+                "story_rest": b"\n".join(rest), "story_rest_starts": starts.tobytes(),
                 "rule_sets": json.dumps([sorted(r) for r in rule_sets]).encode()}
 
     @classmethod
-    def from_snapshot(cls, parts: Mapping[str, bytes]) -> StoryIndex:
+    def from_snapshot(cls, parts: Mapping[str, bytes],
+                      postings: Callable[[dict[int, tuple[int, int]]], dict[int, bytes]] | None = None) -> StoryIndex:
         """The index `snapshot` gave, as it was: the same decisions as the index it was taken of (raises
-        ValueError when a part is missing or torn, or it was taken with other windows or join score)."""
-        missing = [name for name in cls.SNAPSHOT_PARTS if name not in parts]
+        ValueError when a part is missing or torn, or it was taken with other windows or join score).
+        `postings`, given for a snapshot without its "postings" part: reads {key id: (first, end entry)} of the
+        kept postings, as bytes per key, on demand (a cycle reads the newest entries of the keys its articles
+        carry, not every posting of the window)."""
+        needed = [name for name in cls.SNAPSHOT_PARTS if name != "postings" or postings is None]
+        missing = [name for name in needed if name not in parts]
         if missing:
             raise ValueError(f"story index snapshot without {', '.join(missing)}")
         index = cls()
@@ -408,38 +418,72 @@ class StoryIndex:
         index._df.frombytes(parts["df"])
         lengths = array("I")
         lengths.frombytes(parts["lengths"])
-        raw = memoryview(parts["postings"])
-        if not len(keys) == len(index._df) == len(lengths) or sum(lengths) * lengths.itemsize != len(raw):
+        if not len(keys) == len(index._df) == len(lengths):
             raise ValueError("story index snapshot with postings that do not match its keys")
-        # each key's entries are a view into the stored bytes, not a copy: a key is copied out when an article
-        # is added to it (most are only read, or not even that, in a process's life)
-        postings, start = raw.cast(lengths.typecode), 0
-        for length in lengths:
-            index._postings.append(postings[start:start + length])
-            start += length
-        ids, times, fps = array("q"), array("q"), array("Q")
+        if postings is not None:  # read on demand
+            index._postings, index._unread, index._reader = [None] * len(keys), lengths, postings
+        else:
+            raw = memoryview(parts["postings"])
+            if sum(lengths) * lengths.itemsize != len(raw):
+                raise ValueError("story index snapshot with postings that do not match its keys")
+            # each key's entries are a view into the stored bytes, not a copy: a key is copied out when an article
+            # is added to it (most are only read, or not even that, in a process's life)
+            entries, start = raw.cast(lengths.typecode), 0
+            for length in lengths:
+                index._postings.append(entries[start:start + length])
+                start += length
+            index._unread = array("I", bytes(4 * len(keys)))
+        ids, times, fps, starts = array("q"), array("q"), array("Q"), array("Q")
         ids.frombytes(parts["story_ids"])
         times.frombytes(parts["story_times"])
         fps.frombytes(parts["story_fps"])
-        rest = parts["story_rest"].decode().split("\n") if ids else []
-        if not (len(ids) * 3 == len(times) and len(ids) == len(fps) == len(rest)):
+        starts.frombytes(parts["story_rest_starts"])
+        rest = parts["story_rest"]
+        if not (len(ids) * 3 == len(times) and len(ids) == len(fps) == len(starts) - 1
+                and starts[-1] == len(rest) + 1 if ids else not rest):
             raise ValueError("story index snapshot with stories that do not match")
-        index._packed = dict(zip(ids, range(len(ids)), strict=True))
-        index._columns = (times, fps, rest, [frozenset(r) for r in json.loads(parts["rule_sets"])])
+        index._packed = len(ids)
+        index._columns = (ids, times, fps, rest, starts, [frozenset(r) for r in json.loads(parts["rule_sets"])])
         return index
+
+    def _read(self, key_ids: Iterable[int], entries: int | None = None) -> None:
+        """Make the keys' postings hold at least their newest `entries` entries (None: all), reading what they
+        lack from the store (an index loaded with its postings, or built here, has them all)."""
+        if self._reader is None:
+            return
+        postings, unread, wants = self._postings, self._unread, {}
+        for key_id in key_ids:
+            if postings[key_id] is None:
+                postings[key_id] = array("I")
+            left = unread[key_id] // 3
+            if left:
+                start = 0 if entries is None else max(0, left + len(postings[key_id]) // 3 - entries)
+                if start < left:
+                    wants[key_id] = (start, left)
+        if wants:
+            read = self._reader(wants)
+            for key_id, (start, end) in wants.items():
+                posting = array("I")
+                posting.frombytes(read[key_id])
+                if len(posting) != 3 * (end - start):
+                    raise ValueError(f"story index posting {key_id} read torn")
+                posting.extend(postings[key_id])
+                postings[key_id], unread[key_id] = posting, 3 * start
 
     def _story(self, story_id: int) -> _Story | None:
         """The story's summary, unpacked from the snapshot the index was loaded from when first asked."""
         story = self._stories.get(story_id)
         if story is None and self._packed:
-            row = self._packed.pop(story_id, None)
-            if row is not None:
+            ids = self._columns[0]
+            row = bisect_left(ids, story_id)
+            if row < len(ids) and ids[row] == story_id:  # (prune unpacks every story before it drops any)
                 story = self._stories[story_id] = self._unpack(row)
+                self._packed -= 1
         return story
 
     def _unpack(self, row: int) -> _Story:
-        times, fps, rest, rule_sets = self._columns
-        rules, scripts, heads, leads, freed = json.loads(rest[row])
+        _, times, fps, rest, starts, rule_sets = self._columns
+        rules, scripts, heads, leads, freed = json.loads(rest[starts[row]:starts[row + 1] - 1])
         story = _Story(times[3 * row], fps[row], self._intern(rule_sets[rules]), self._intern(scripts))
         story.last, story.size = times[3 * row + 1], times[3 * row + 2]
         story.heads, story.freed = tuple(heads), tuple(freed)
@@ -447,12 +491,16 @@ class StoryIndex:
         return story
 
     def _unpack_all(self) -> None:
-        for story_id in list(self._packed):
-            self._story(story_id)
-        self._columns = None
+        """Every story unpacked and every posting read whole."""
+        if self._columns is not None:
+            for story_id in self._columns[0]:
+                self._story(story_id)
+            self._columns = None
+        self._read(range(len(self._postings)))
+        self._reader = None
 
     def __len__(self) -> int:
-        return len(self._stories) + len(self._packed)
+        return len(self._stories) + self._packed
 
     @staticmethod
     def _reference_time(feats: StoryFeatures, now: datetime) -> datetime:
@@ -498,7 +546,10 @@ class StoryIndex:
         shared: dict[int, list] = {}  # story -> [mass, kinds packed as names + terms << 10 + heads << 20]
         common = max(10, self._articles // 50)
         total = total_terms = 0.0
-        for key, weight in feats.evidence().items():
+        evidence = feats.evidence()
+        self._read((i for key in evidence if (i := self._key_ids.get(key)) is not None and not self._is_stop(i)),
+                   _POSTING_SCAN)
+        for key, weight in evidence.items():
             key_id = self._key_ids.get(key)
             if key_id is not None and self._is_stop(key_id):
                 continue
@@ -664,12 +715,15 @@ class StoryIndex:
                 self._freed.setdefault(person, []).append(story_id)
         story.size += 1
         self._articles += 1
-        for key in feats.evidence():
+        evidence = feats.evidence()
+        self._read((i for key in evidence if (i := self._key_ids.get(key)) is not None), _RECENT)
+        for key in evidence:
             key_id = self._key_ids.get(key)
             if key_id is None:
                 key_id = self._key_ids[key] = len(self._df)
                 self._df.append(0)
                 self._postings.append(array("I"))
+                self._unread.append(0)
             self._df[key_id] += 1
             posting = self._postings[key_id]
             if not isinstance(posting, array):  # a view into the snapshot's bytes: copied out to be added to
