@@ -673,11 +673,9 @@ class Store:
             " AND a.first_seen >= :releases AND a.first_seen < :since) LIMIT 1",
             {"upto": upto, "releases": iso(releases_since), "since": iso(since)}).fetchone() is not None
 
-    STORY_CHUNK = _KeptPostings.CHUNK
-
     def _keep_story_index(self, index: StoryIndex, window: str, newest: datetime | None, last: str | None) -> None:
         """Replace the kept story index with `index`, which holds every article of `window` stored up to now
-        (the newest first seen at `newest`): its postings in rows of STORY_CHUNK entries, numbered by key id
+        (the newest first seen at `newest`): its postings in rows of _KeptPostings.CHUNK entries, numbered by key id
         and chunk, the rest as parts, with a new mark (`taken`) that a process reading the old postings checks."""
         conn = self.db.conn
         upto = conn.execute("SELECT coalesce(max(id), 0) FROM articles").fetchone()[0]
@@ -685,7 +683,7 @@ class Store:
         parts = index.snapshot()
         lengths = array("I")
         lengths.frombytes(parts["lengths"])
-        postings, size, rows, start = memoryview(parts.pop("postings")), self.STORY_CHUNK * 12, [], 0
+        postings, size, rows, start = memoryview(parts.pop("postings")), _KeptPostings.CHUNK * 12, [], 0
         for key_id, length in enumerate(lengths):
             end = start + length * lengths.itemsize
             rows += [((key_id << 20) + c, postings[at:min(at + size, end)])
