@@ -12,6 +12,7 @@ texts, distinct reports >= 19. SimHashIndex: 5 blocks of 13/12 bits probed withi
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
 from array import array
 from bisect import bisect_left
@@ -112,8 +113,11 @@ class SimHashIndex:
 
     Pigeonhole over 5 blocks (13, 13, 13, 13 and 12 bits): two fingerprints within 9 bits agree within
     1 bit on at least one block, so each block's table is probed with the block and its one-bit variants
-    (70 lookups, ~12 rows per bucket at 100,000). Tables are CSR arrays (bucket starts + row numbers,
-    ~0.43 MB per table at 100,000); rows added since the last compaction wait in small dicts.
+    (70 lookups, ~12 rows per bucket at 100,000, ~120 at 1,000,000). Tables are CSR arrays (bucket starts + row
+    numbers, ~0.43 MB per table at 100,000) with, in the same order, 32 bits of each row's fingerprint from
+    outside the block (its sketch: 4 bytes a row per table): a bucket's candidates are measured against the
+    query all at once, in C (`_within`), and only the few whose sketch is within the distance are looked at one
+    by one. Rows added since the last compaction wait in small dicts.
     """
 
     WIDTHS = (13, 13, 13, 13, 12)
@@ -130,6 +134,7 @@ class SimHashIndex:
             shift += width
         self._starts: list[array] = [array("I", [0]) * ((1 << w) + 1) for w in self.WIDTHS]
         self._rows: list[array] = [array("I") for _ in self.WIDTHS]
+        self._sketches: list[array] = [array("I") for _ in self.WIDTHS]  # per table, in the order of its rows
         self._compacted = 0  # rows [0, _compacted) are in the CSR tables
         self._pending: list[dict[int, list[int]]] = [{} for _ in self.WIDTHS]
         self._compact_every = compact_every
@@ -146,7 +151,8 @@ class SimHashIndex:
         index._compact()
         return index
 
-    SNAPSHOT_PARTS = ("ids", "fps", *(f"{kind}{b}" for b in range(len(WIDTHS)) for kind in ("starts", "rows")))
+    SNAPSHOT_PARTS = ("ids", "fps", *(f"{kind}{b}" for b in range(len(WIDTHS))
+                                      for kind in ("starts", "rows", "sketches")))
 
     def snapshot(self) -> dict[str, bytes]:
         """The index as bytes, for the store to keep: rows of removed articles dropped, rows in article id
@@ -161,8 +167,9 @@ class SimHashIndex:
             self._compact()
         self._sorted = len(self._ids)
         parts = {"ids": self._ids.tobytes(), "fps": self._fps.tobytes()}
-        for block, (starts, rows) in enumerate(zip(self._starts, self._rows, strict=True)):
+        for block, (starts, rows, sketches) in enumerate(zip(self._starts, self._rows, self._sketches, strict=True)):
             parts[f"starts{block}"], parts[f"rows{block}"] = starts.tobytes(), rows.tobytes()
+            parts[f"sketches{block}"] = sketches.tobytes()
         return parts
 
     @classmethod
@@ -175,12 +182,14 @@ class SimHashIndex:
         index._ids.frombytes(parts["ids"])
         index._fps.frombytes(parts["fps"])
         for block, width in enumerate(cls.WIDTHS):
-            starts, rows = array("I"), array("I")
+            starts, rows, sketches = array("I"), array("I"), array("I")
             starts.frombytes(parts[f"starts{block}"])
             rows.frombytes(parts[f"rows{block}"])
-            if len(starts) != (1 << width) + 1 or len(rows) != len(index._ids) or starts[-1] != len(rows):
+            sketches.frombytes(parts[f"sketches{block}"])
+            if len(starts) != (1 << width) + 1 or not len(rows) == len(sketches) == len(index._ids) \
+                    or starts[-1] != len(rows):
                 raise ValueError("copy index snapshot with tables that do not match its rows")
-            index._starts[block], index._rows[block] = starts, rows
+            index._starts[block], index._rows[block], index._sketches[block] = starts, rows, sketches
         if len(index._fps) != len(index._ids):
             raise ValueError("copy index snapshot with as many ids as fingerprints")
         index._compacted = index._sorted = len(index._ids)
@@ -225,6 +234,9 @@ class SimHashIndex:
                 counts[i] += counts[i - 1]
             self._starts[block] = counts
             self._rows[block] = array("I", sorted(range(n), key=keys.__getitem__))
+            rotate = shift + self.WIDTHS[block]
+            sketches = [(((fp & _MASK64) >> rotate) | (fp << (64 - rotate))) & _SKETCH for fp in self._fps]
+            self._sketches[block] = array("I", map(sketches.__getitem__, self._rows[block]))
             self._pending[block] = {}
         self._compacted = n
 
@@ -233,18 +245,30 @@ class SimHashIndex:
         if bits > self.MAX_BITS:
             raise ValueError(f"SimHashIndex answers distances up to {self.MAX_BITS}")
         seen: set[int] = set()
-        for (shift, mask, probes), starts, rows, pending in zip(self._blocks, self._starts, self._rows,
-                                                                 self._pending, strict=True):
+        for (shift, mask, probes), starts, rows, sketches, pending in zip(
+                self._blocks, self._starts, self._rows, self._sketches, self._pending, strict=True):
             key = (fp >> shift) & mask
+            rotate = shift + mask.bit_length()
+            spans, at = [], 0  # the buckets' rows, as (first row's place in `rows`, where its lane starts)
+            packed = []
             for flip in probes:
                 probe = key ^ flip
                 lo, hi = starts[probe], starts[probe + 1]
                 if lo != hi:
-                    seen.update(rows[lo:hi])
+                    spans.append((lo, at))
+                    packed.append(sketches[lo:hi])
+                    at += hi - lo
                 if pending:
                     more = pending.get(probe)
                     if more:
                         seen.update(more)
+            if at:
+                lanes = [span for span, _ in spans]
+                ats = [lane_at for _, lane_at in spans]
+                for lane in _within(b"".join(map(array.tobytes, packed)),
+                                    (((fp & _MASK64) >> rotate) | (fp << (64 - rotate))) & _SKETCH, bits):
+                    k = bisect_left(ats, lane + 1) - 1  # the bucket the lane is in
+                    seen.add(rows[lanes[k] + lane - ats[k]])
         if self._dead:
             seen -= self._dead
         signed, fps, ids = signed64(fp), self._fps, self._ids
@@ -252,3 +276,30 @@ class SimHashIndex:
         found.sort(key=lambda pair: (pair[1], pair[0]))
         return found
 
+
+# a table's sketch of a fingerprint: the 32 bits after its block (cyclically), none of the block's own; two
+# fingerprints within 9 bits have sketches within 9 bits, and a random one's is within 9 of it 1 time in 100
+_SKETCH = (1 << 32) - 1
+_WITHIN = [re.compile(rb"[\x00-\x%02x]" % bits) for bits in range(33)]  # a lane's count of differing bits
+_LANE_MASKS: tuple[int, int, int] = (0, 0, 0)  # 0x55.., 0x33.., 0x0f.. as long integers (an AND stops at the shorter)
+_LANE_BYTES = 0
+
+
+def _within(packed: bytes, sketch: int, bits: int) -> list[int]:
+    """The lanes of `packed` (32-bit sketches, little-endian) within `bits` of `sketch`: every lane XORed with it
+    and its bits counted at once, on one long integer (the SWAR popcount), then each lane's count read off."""
+    global _LANE_MASKS, _LANE_BYTES
+    n = len(packed)
+    if n > _LANE_BYTES:
+        size = max(1 << 16, 1 << (n - 1).bit_length())
+        _LANE_MASKS = tuple(int.from_bytes(bytes([b]) * size, "little") for b in (0x55, 0x33, 0x0F))
+        _LANE_BYTES = size
+    m1, m2, m4 = _LANE_MASKS
+    x = int.from_bytes(packed, "little") ^ int.from_bytes(sketch.to_bytes(4, "little") * (n // 4), "little")
+    x -= (x >> 1) & m1
+    x = (x & m2) + ((x >> 2) & m2)
+    x = (x + (x >> 4)) & m4  # each byte: how many of its bits differ (0-8)
+    x += x >> 8
+    x += x >> 16  # each lane's low byte: how many of its 32 bits differ (no byte ever carries into the next)
+    counts = x.to_bytes(n + 4, "little")[:n:4]
+    return [m.start() for m in _WITHIN[bits].finditer(counts)]
