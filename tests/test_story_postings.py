@@ -59,16 +59,21 @@ def test_postings_read_on_demand_decide_as_the_whole_index(articles, scan, monke
     assert _state(again) == _state(whole)
 
 
+def _twelve_days(store: Store, days: list[list[dict]]) -> _Feed:
+    """The corpus's first twelve days stored as the pipeline stores them."""
+    feed = _Feed(store)
+    for article in (article for day in days[:12] for article in day):
+        feed.add(article)
+    return feed
+
+
 @pytest.mark.parametrize("chunk", [_KeptPostings.CHUNK, 3])  # 3: a key's newest entries span rows
 def test_the_kept_postings_read_on_demand_decide_as_a_rebuild(tmp_path, chunk, monkeypatch):
     monkeypatch.setattr(_KeptPostings, "CHUNK", chunk)
     monkeypatch.setattr(stories, "_POSTING_SCAN", 5)
     days = list(_by_day(CORPUS).values())
     with Store.open(tmp_path / "monitor.db") as store:
-        feed = _Feed(store)
-        for day in days[:12]:
-            for article in day:
-                feed.add(article)
+        feed = _twelve_days(store, days)
         today = days[12]
         probes = days[13][:40]
         _same(store, today[0]["published"], probes)  # rebuilt and kept
@@ -90,10 +95,7 @@ def test_the_kept_postings_read_on_demand_decide_as_a_rebuild(tmp_path, chunk, m
 def test_a_reader_whose_snapshot_was_taken_again_fails(tmp_path):
     days = list(_by_day(CORPUS).values())
     with Store.open(tmp_path / "monitor.db") as store:
-        feed = _Feed(store)
-        for day in days[:12]:
-            for article in day:
-                feed.add(article)
+        _twelve_days(store, days)
         now = days[12][0]["published"]
         store.story_index(*story_window(now))  # kept
         reading = store.story_index(*story_window(now))
