@@ -521,25 +521,26 @@ class Positions:
             # the phrases by the marker of their first word: only those whose first word was found are
             # looked at, then only those whose every word was
             phrases: dict[str, list[tuple[frozenset[str], _Hits]]] = {}
-            others = []
+            others = []  # NEARs, EXCEPTs...: each asked only when every word it needs was found in the field
             for c in choices:
                 if _points_of(c) is None:
                     if (needs := _needs(c)) is not None:
                         phrases.setdefault(marker(*c.pattern[0]), []).append((needs, self.hits(c)))
                     else:
-                        others.append(self.hits(c))
+                        others.append((needed(c), self.hits(c)))
             starts = frozenset(phrases)
             every_phrase = tuple(part for group in phrases.values() for _, part in group)
             if points is not None and not phrases and not others:
                 return _remembered(lambda ctx, field: _pairs(points(ctx, field)))
 
             def or_hits(ctx: Context, field: str) -> list[_Hit]:
-                found = [h for part in others if (h := part(ctx, field))]
                 have = ctx.found
                 if have is None:
+                    found = [h for _, part in others if (h := part(ctx, field))]
                     found += [h for part in every_phrase if (h := part(ctx, field))]
                 else:
                     have = ctx.found_in.get(field, have)
+                    found = [h for needs, part in others if needs <= have and (h := part(ctx, field))]
                     for name in starts & have:
                         for needs, part in phrases[name]:
                             if needs <= have and (h := part(ctx, field)):
@@ -576,12 +577,15 @@ class Positions:
             return lambda ctx, field: [(s, e, ((label, s, e),)) for s, e in hits(ctx, field)]
         if isinstance(node, Or | Alias):
             known = self.hits(node)
-            parts = tuple(self.spans(c) for c in alternatives(node))
+            parts = tuple((needed(c), self.spans(c)) for c in alternatives(node))
 
             def or_spans(ctx: Context, field: str) -> list[_Span]:
                 if not known(ctx, field):
                     return []
-                return sorted(itertools.chain.from_iterable(part(ctx, field) for part in parts), key=_span_order)
+                have = ctx.found_in.get(field, ctx.found) if ctx.found is not None else None
+                # an alternative with a word not found in the field has no spans there: not walked
+                return sorted(itertools.chain.from_iterable(part(ctx, field) for needs, part in parts
+                                                            if have is None or needs <= have), key=_span_order)
             return _remembered(or_spans)
         if isinstance(node, Field):
             inner, name = self.spans(node.child), node.name
@@ -618,6 +622,24 @@ def _remembered(compute: Callable[[Context, str], list]) -> Callable[[Context, s
             found = ctx.memo[key] = compute(ctx, field)
         return found
     return remembered
+
+
+def needed(node: Node) -> frozenset[str]:
+    """The markers (see `marker`) of the words without which `node` has no position in a field: a leaf's
+    words, both sides of a NEAR, what every alternative of an OR needs, an EXCEPT's kept side. Where one of
+    them is not among a field's markers found, each leaf that needs it finds no position there (the leaves
+    read the same markers), so the node's hits and spans there are empty: not worth asking for."""
+    if isinstance(node, Term | Prefix | Phrase):
+        return frozenset(marker(*part) for part in node.pattern)
+    if isinstance(node, Or | Alias):
+        return frozenset.intersection(*map(needed, alternatives(node)))
+    if isinstance(node, Field):
+        return needed(node.child)
+    if isinstance(node, Near):
+        return needed(node.left) | needed(node.right)
+    if isinstance(node, Except):
+        return needed(node.left)
+    return frozenset()  # AND, NOT, SENTENCES: no positions of their own
 
 
 def _needs(node: Node) -> frozenset[str] | None:
@@ -972,6 +994,12 @@ class _Failures:
 def evaluate(node: Node, index: TextIndex) -> Match:
     """Whether `node` matches the indexed article, with evidence offsets and the satisfied clauses."""
     return _program(node).run(Context(index))
+
+
+def matches(node: Node, index: TextIndex) -> bool:
+    """evaluate(node, index).matched, without the evidence and clauses of a match."""
+    ctx = Context(index)
+    return _program(node).test(ctx, ctx.all_fields)
 
 
 def explain(match: Match, index: TextIndex) -> str:

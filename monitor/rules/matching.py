@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from monitor.models import Evidence, Hit
 from monitor.rules.book import RuleBook
-from monitor.rules.evaluate import Match, evaluate, explain, first_sentence_end
+from monitor.rules.evaluate import Match, explain, first_sentence_end, matches
 from monitor.text.sentences import SENTENCE_BREAK
 from monitor.text.tokens import TextIndex
 
@@ -91,7 +91,7 @@ def match_article(book: RuleBook, title: str, text: str) -> list[Hit]:
         match = in_title_and_text(match, title, text)
         rule = book.get(name)
         alert = rule is not None and rule.alert == "immediate" and (
-            rule.alert_when is None or evaluate(rule.alert_when, index).matched)
+            rule.alert_when is None or matches(rule.alert_when, index))
         hits.append(Hit(rule=name, evidence=match.evidence, alert=alert,
                         snippet=snippet(index, match.evidence), why=explain(match, index),
                         words=matched_words(index, match.evidence)))
