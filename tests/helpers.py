@@ -1,6 +1,6 @@
 """Builders the test modules share: a pipeline or service from a config file (as the CLI builds them),
-the CLI as a subprocess and its outbox, RSS bodies, the labelled story fixture with story assignment, and a
-database as an older monitor left it."""
+the CLI as a subprocess and its outbox, RSS bodies, the labelled story fixture with story assignment, the
+fixtures' texts and the rounds' pages as extracted, and a database as an older monitor left it."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from sqlite_utils import Database
 
 from monitor.config import load_config
 from monitor.decide.stories import StoryIndex, features
+from monitor.extract import extract_article
 from monitor.migrations import MIGRATIONS
+from monitor.models import Article, FeedItem
 from monitor.pipeline import build_pipeline
 from monitor.rules.files import load_rulebook
 from monitor.service import Service
@@ -79,6 +81,45 @@ def outbox(config: Path, kind: str) -> list[dict]:
     for f in files:  # every message has its two renderings beside it
         assert f.with_suffix(".txt").exists() and f.with_suffix(".html").exists()
     return [json.loads(f.read_text(encoding="utf-8")) for f in files]
+
+
+# -- the fixtures' texts and the rounds fixture's pages ------------------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ROUNDS = FIXTURES / "rounds"
+
+
+def _strings(data: object):
+    if isinstance(data, dict):
+        for value in data.values():
+            yield from _strings(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from _strings(value)
+    elif isinstance(data, str) and len(data) > 40:
+        yield data
+
+
+def fixture_texts() -> list[tuple[str, str]]:
+    """(title, text) of every longer string of our YAML fixtures (stories, labelled rounds): its first line
+    stands for a title."""
+    texts = []
+    for path in sorted(FIXTURES.rglob("*.yaml")):
+        for text in _strings(yaml.safe_load(path.read_text(encoding="utf-8"))):
+            texts.append((text.split("\n")[0][:120], text))
+    return texts
+
+
+def round_page(article: dict) -> Article:
+    """An article of the rounds fixture (an entry of its expected.yaml) as extracted from its page."""
+    path = article["urls"][0].split("?")[0].lstrip("/")
+    page = next(ROUNDS / f"round{r}" / path for r in range(article["round"], 0, -1)
+                if (ROUNDS / f"round{r}" / path).exists())
+    published = article["published"]
+    published = published if isinstance(published, datetime) else datetime.fromisoformat(str(published))
+    item = FeedItem("http://127.0.0.1:1/feed", article["site"], None, f"http://127.0.0.1:1/{path}",
+                    article["title"], "", published.astimezone(UTC))
+    return extract_article(item, page.read_bytes().replace(b"{base}", b"http://127.0.0.1:1"), "text/html")
 
 
 # -- the labelled story fixture --------------------------------------------------------------------------

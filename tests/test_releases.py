@@ -4,18 +4,15 @@ when alerts go out per story (tests/fixtures/stories.yaml)."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 import yaml
 
 from monitor.decide.releases import ReleaseFacts, destination_country, merge_facts, release_facts
-from monitor.extract import extract_article
-from monitor.models import Article, FeedItem
 from monitor.text.latin import latin_name
 from monitor.text.lexicon import name_key
 from tests.hangs import no_hang
-from tests.helpers import ARTICLES, group
+from tests.helpers import ARTICLES, ROUNDS, group, round_page
 
 
 def _comparable(facts: ReleaseFacts | dict | None) -> dict | None:
@@ -206,27 +203,15 @@ def test_merge_names_across_scripts(names, count):
 
 # -- the rounds fixture: every labelled release report, as extracted from its page ---------------------------
 
-ROUNDS = Path(__file__).resolve().parent / "fixtures" / "rounds"
 EXPECTED = yaml.safe_load((ROUNDS / "expected.yaml").read_text(encoding="utf-8"))
 EVENTS = {event["id"]: event for event in EXPECTED["events"]}
-
-
-def _page(article: dict) -> Article:
-    path = article["urls"][0].split("?")[0].lstrip("/")
-    page = next(ROUNDS / f"round{r}" / path for r in range(article["round"], 0, -1)
-                if (ROUNDS / f"round{r}" / path).exists())
-    published = article["published"]
-    published = published if isinstance(published, datetime) else datetime.fromisoformat(str(published))
-    item = FeedItem("http://127.0.0.1:1/feed", article["site"], None, f"http://127.0.0.1:1/{path}",
-                    article["title"], "", published.astimezone(UTC))
-    return extract_article(item, page.read_bytes().replace(b"{base}", b"http://127.0.0.1:1"), "text/html")
 
 
 @pytest.mark.parametrize("article", [a for a in EXPECTED["articles"] if a["release"]], ids=lambda a: a["key"])
 def test_release_facts_of_every_labelled_report(article):
     """Count (also "X and 39 others", "сорак"), names in one Latin spelling from any script, the broker and
     destination normalised from inflected forms, and the date, for each report of A and B."""
-    page = _page(article)
+    page = round_page(article)
     facts = release_facts(page.title, page.text, page.language, page.item.published)
     expected = {**EVENTS[article["release"]], **article.get("facts", {})}
     assert facts is not None

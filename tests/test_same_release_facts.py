@@ -20,13 +20,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.decide import releases
-from monitor.extract import extract_article
-from monitor.models import FeedItem
 from tests import releases_spec as spec
-from tests.conftest import FIXTURES
+from tests.helpers import ROUNDS, fixture_texts, round_page
 
 PUBLISHED = datetime(2026, 9, 12, 15, tzinfo=UTC)
-ROUNDS = FIXTURES / "rounds"
 
 
 def _same(title: str, text: str, published: datetime | None = PUBLISHED) -> bool:
@@ -38,42 +35,14 @@ def _same(title: str, text: str, published: datetime | None = PUBLISHED) -> bool
     return expected is not None
 
 
-def _strings(data: object):
-    if isinstance(data, dict):
-        for value in data.values():
-            yield from _strings(value)
-    elif isinstance(data, list):
-        for value in data:
-            yield from _strings(value)
-    elif isinstance(data, str) and len(data) > 40:
-        yield data
-
-
-def _fixture_texts() -> list[tuple[str, str]]:
-    """(title, text) of every longer string of our YAML fixtures; its first line stands for a title."""
-    return [(text.split("\n")[0][:160], text) for path in sorted(FIXTURES.rglob("*.yaml"))
-            for text in _strings(yaml.safe_load(path.read_text(encoding="utf-8")))]
-
-
 def _round_pages() -> list[tuple[str, str, datetime]]:
     """(title, text, published) of every article of the rounds fixture, extracted from its page."""
     expected = yaml.safe_load((ROUNDS / "expected.yaml").read_text(encoding="utf-8"))
-    out = []
-    for article in expected["articles"]:
-        path = article["urls"][0].split("?")[0].lstrip("/")
-        page = next(ROUNDS / f"round{r}" / path for r in range(article["round"], 0, -1)
-                    if (ROUNDS / f"round{r}" / path).exists())
-        published = article["published"]
-        published = published if isinstance(published, datetime) else datetime.fromisoformat(str(published))
-        item = FeedItem("http://127.0.0.1:1/feed", article["site"], None, f"http://127.0.0.1:1/{path}",
-                        article["title"], "", published.astimezone(UTC))
-        extracted = extract_article(item, page.read_bytes().replace(b"{base}", b"http://127.0.0.1:1"), "text/html")
-        out.append((extracted.title, extracted.text, published.astimezone(UTC)))
-    return out
+    return [(page.title, page.text, page.item.published) for page in map(round_page, expected["articles"])]
 
 
 def test_the_same_facts_on_the_fixture_texts():
-    texts = _fixture_texts()
+    texts = fixture_texts()
     assert len(texts) > 300
     assert sum(_same(title, text) for title, text in texts) > 20  # the release reports among them
 
@@ -175,7 +144,7 @@ def test_each_lookahead_names_every_first_letter_of_its_pattern(name):
 
 @pytest.mark.parametrize("name", [*_FASTER, "_NAME_RUN"])
 def test_each_faster_pattern_finds_what_it_found(name, shared):
-    texts = [text for _, text in _fixture_texts()] + _corpus_bodies(shared)
+    texts = [text for _, text in fixture_texts()] + _corpus_bodies(shared)
     texts.append(" ".join(texts).swapcase())
     texts.append("ſince İncluding ıncluding K Ǆ ǅ ß ẞ ﬆ ﬅ ᲀ ᲁ ᲂ ᲃ ᲄ ᲅ ᲆ ᲇ ẛ ṡ Ω ω µ")
     new, old = getattr(releases, name), getattr(spec, name)
