@@ -323,13 +323,20 @@ def _stories(items: Sequence[MessageItem], order: dict[str, int]) -> list[_Story
     groups: dict[str, list[MessageItem]] = {}
     for item in items:
         groups.setdefault(item.story, []).append(item)
+    rank = {}  # rule -> its sort key: rule order, then name
     stories = []
     for story, group in groups.items():
-        rules = sorted({r for i in group for r in i.rules}, key=lambda r: (order.get(r, len(order)), r))
-        topic = min(rules, key=lambda r: _strength(r, group, order)) if rules else ""
-        lead = _best(group, topic)
+        names = group[0].rules if len(group) == 1 else {r for i in group for r in i.rules}
+        for r in names:
+            if r not in rank:
+                rank[r] = (order.get(r, len(order)), r)
+        rules = sorted(names, key=rank.__getitem__)
+        # one rule or one item (most stories of a day): the one there is, without weighing it
+        topic = rules[0] if len(rules) == 1 else _strongest(rules, group, order) if rules else ""
+        lead = group[0] if len(group) == 1 else _best(group, topic)
         urls = {lead.url, *(src[1] for src in _raw_sources(lead, group))}
-        stories.append(_Story(story, group, rules, topic, lead, min(i.first_seen for i in group),
+        stories.append(_Story(story, group, rules, topic, lead,
+                              lead.first_seen if len(group) == 1 else min(i.first_seen for i in group),
                               max(len(urls), lead.sources_count)))
     return stories
 
@@ -339,11 +346,20 @@ def _raw_sources(lead: MessageItem, group: Sequence[MessageItem]) -> tuple:
     return lead.sources or tuple((i.feed, i.url, i.outlet_url) for i in group)
 
 
-def _strength(rule: str, group: Sequence[MessageItem], order: dict[str, int]) -> tuple:
-    """A rule's hold on a story: its words in a headline, then how many distinct words, then rule order."""
-    words = {w.lower() for i in group for r, _, ws in i.reasons if r == rule for w in ws}
-    in_title = sum(1 for w in words for i in group if w and w in i.title.lower())
-    return (-in_title, -len(words), order.get(rule, len(order)), rule)
+def _strongest(rules: Sequence[str], group: Sequence[MessageItem], order: dict[str, int]) -> str:
+    """The rule with the strongest hold on a story: its words in a headline, then how many distinct words, then
+    rule order (each rule's words and the headlines folded to lower case once per story, not once per rule)."""
+    words: dict[str, set[str]] = {}
+    for i in group:
+        for r, _, ws in i.reasons:
+            words.setdefault(r, set()).update(w.lower() for w in ws)
+    titles = [i.title.lower() for i in group]
+
+    def strength(rule: str) -> tuple:
+        found = words.get(rule, ())
+        in_title = sum(1 for w in found for title in titles if w and w in title)
+        return (-in_title, -len(found), order.get(rule, len(order)), rule)
+    return min(rules, key=strength)
 
 
 def _story_view(s: _Story, layout: Layout, zone: ZoneInfo) -> dict:

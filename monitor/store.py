@@ -1005,66 +1005,110 @@ class Store:
         return self._message_items("a.story = ?" + (" AND h.alert = 1" if alerting else ""), [story])[0]
 
     def _message_items(self, where: str, params: list) -> tuple[list[MessageItem], list[int]]:
-        # the article columns an item carries, not a.*: the texts (~5 KB each) would be read for nothing
-        rows = list(self.db.query(
-            f"SELECT h.id AS hit_id, h.rule, h.snippet AS hit_snippet, h.alert_message, h.words, h.why, "
-            f"{_ITEM_COLUMNS} FROM hits h "
-            f"JOIN articles a ON a.id = h.article_id WHERE {where} "
-            "ORDER BY a.first_seen, a.id, h.rule", params))
-        by_article: dict[int, list[dict]] = {}
+        # the article columns an item carries, not a.*: the texts (~5 KB each) would be read for nothing. Rows as
+        # tuples, and each distinct words list parsed once: a day of ~20,000 hits repeats a few hundred of them.
+        rows = self.db.execute(
+            f"SELECT h.id, h.rule, h.snippet, h.alert_message, h.words, h.why, {_ITEM_COLUMNS}, a.release_facts "
+            f"FROM hits h JOIN articles a ON a.id = h.article_id WHERE {where} "
+            "ORDER BY a.first_seen, a.id, h.rule", params).fetchall()
+        by_article: dict[int, list[tuple]] = {}
         for row in rows:
-            by_article.setdefault(row["id"], []).append(row)
-        items = []
-        stories = {g[0]["story"] for g in by_article.values() if g[0]["story"]}
-        sources, facts, announced, counts = self._story_context(stories)
-        for article_id, group in by_article.items():
-            first = group[0]
-            story = first["story"] or str(article_id)
-            items.append(MessageItem(
-                article_id=article_id, title=first["title"] or "(untitled)",
-                url=first["canonical_url"] or first["url"] or "", feed=first["feed_name"] or "",
-                published=first["published"], first_seen=first["first_seen"],
-                rules=tuple(sorted({g["rule"] for g in group})), story=first["story"] or str(article_id),
-                snippet=first["hit_snippet"] or "", text_source=first["text_source"] or "page",
-                alerted=any(g["alert_message"] for g in group),
-                matched=tuple(dict.fromkeys(w for g in group for w in json.loads(g["words"] or "[]"))),
-                why="\n".join(f"{g['rule']}: {g['why']}" for g in group if g["why"]),
-                sources=sources.get(story, ()), facts=facts.get(story, ()),
-                sources_count=counts.get(story, 0), outlet_url=first["outlet_url"], announced=announced.get(story),
-                reasons=tuple((g["rule"], g["hit_snippet"] or "", tuple(json.loads(g["words"] or "[]")))
-                              for g in group),
-                # a follow-up: its story was announced by a message that did not carry this article
-                followup=announced.get(story) is not None
-                and announced[story] not in {g["alert_message"] for g in group}))
-        return items, [row["hit_id"] for row in rows]
+            by_article.setdefault(row[6], []).append(row)
+        parsed: dict[str | None, tuple[str, ...]] = {}
+        unique: dict[str | None, tuple[str, ...]] = {}
 
-    def _story_context(self, stories: set[str]) -> tuple[dict, dict, dict, dict]:
+        def words(stored: str | None) -> tuple[str, ...]:
+            found = parsed.get(stored)
+            if found is None:
+                found = parsed[stored] = tuple(json.loads(stored or "[]"))
+            return found
+
+        read: dict[str, list[tuple]] = {}  # per story, the reports of it these rows hold, as _story_context reads them
+        for group in by_article.values():
+            first = group[0]
+            if first[13]:
+                read.setdefault(first[13], []).append(
+                    (first[10], first[9] if first[8] is None else first[8], first[16], first[15]))
+        sources, facts, announced, counts = self._story_context(set(read), read)
+        items = []
+        for article_id, group in by_article.items():
+            (_, rule, snippet, alert_message, stored_words, why, _, title, canonical_url, url, feed_name, published,
+             first_seen, stored_story, text_source, outlet_url, _) = group[0]
+            story = stored_story or str(article_id)
+            if len(group) == 1:  # most articles hit one rule
+                matched = unique.get(stored_words)
+                if matched is None:
+                    matched = unique[stored_words] = tuple(dict.fromkeys(words(stored_words)))
+                reasons = ((rule, snippet or "", words(stored_words)),)
+                rules, alerted, why = (rule,), bool(alert_message), f"{rule}: {why}" if why else ""
+                alert_messages = {alert_message}
+            else:
+                reasons = tuple((g[1], g[2] or "", words(g[4])) for g in group)
+                matched = tuple(dict.fromkeys(w for reason in reasons for w in reason[2]))
+                rules, alerted = tuple(sorted({g[1] for g in group})), any(g[3] for g in group)
+                why = "\n".join(f"{g[1]}: {g[5]}" for g in group if g[5])
+                alert_messages = {g[3] for g in group}
+            told = announced.get(story)
+            items.append(MessageItem(
+                article_id=article_id, title=title or "(untitled)", url=canonical_url or url or "",
+                feed=feed_name or "", published=published, first_seen=first_seen, rules=rules, story=story,
+                snippet=snippet or "", text_source=text_source or "page", alerted=alerted, matched=matched, why=why,
+                sources=sources.get(story, ()), facts=facts.get(story, ()), sources_count=counts.get(story, 0),
+                outlet_url=outlet_url, announced=told, reasons=reasons,
+                # a follow-up: its story was announced by a message that did not carry this article
+                followup=told is not None and told not in alert_messages))
+        return items, [row[0] for row in rows]
+
+    def _story_context(self, stories: set[str], read: Mapping[str, list[tuple]] | None = None
+                       ) -> tuple[dict, dict, dict, dict]:
         """Per story: its first reports (feed, url, outlet url) incl. copies, up to SOURCES_LISTED, and how many
         there are; its articles' release facts; whether an earlier message already announced it. Read a few
-        hundred stories per query (a digest has ~1,500 stories: four queries each cost more than its queries)."""
-        reports: dict[str, list] = {story: [] for story in stories}
-        copies: dict[str, list] = {story: [] for story in stories}
-        announced: dict[str, str | None] = dict.fromkeys(stories)
+        hundred stories per query (a digest has ~1,500 stories: four queries each cost more than its queries).
+        `read`: reports of some stories the caller has read already ((feed, url, facts, outlet url), oldest
+        first): a story the story index says has no other article is not read again (a day's digest: most).
+        A story without rows is left out of each dict (the caller's .get gives what an empty entry gave)."""
+        read = read or {}
+        reports: dict[str, list] = {}
+        copies: dict[str, list] = {}
+        announced: dict[str, str | None] = {}
         for chunk in _chunks(sorted(stories)):
             marks = ", ".join("?" * len(chunk))
-            for row in self.db.execute(
-                    "SELECT story, feed_name, coalesce(canonical_url, url), release_facts, outlet_url FROM articles "
-                    f"WHERE story IN ({marks}) ORDER BY story, first_seen, id", chunk):
-                reports[row[0]].append(row[1:])
-            for row in self.db.execute(
+            members = dict(self.db.execute(f"SELECT story, count(*) FROM articles INDEXED BY idx_articles_story "
+                                           f"WHERE story IN ({marks}) GROUP BY story", chunk))
+            others = []
+            for story in chunk:
+                if story in read and len(read[story]) == members.get(story):
+                    reports[story] = read[story]
+                else:
+                    others.append(story)
+            for part in _chunks(others) if others else ():
+                for story, *row in self.db.execute(
+                        "SELECT story, feed_name, coalesce(canonical_url, url), release_facts, outlet_url FROM "
+                        f"articles WHERE story IN ({', '.join('?' * len(part))}) ORDER BY story, first_seen, id",
+                        part):
+                    found = reports.get(story)
+                    if found is None:
+                        reports[story] = [row]
+                    else:
+                        found.append(row)
+            for story, *row in self.db.execute(
                     "SELECT a.story, s.feed_name, s.url, s.outlet_url FROM sources s JOIN articles a ON a.id = "
                     f"s.article_id WHERE a.story IN ({marks}) ORDER BY a.story, s.first_seen, s.id", chunk):
-                copies[row[0]].append(row[1:])
-            announced.update(self.db.execute(f"SELECT id, announced FROM stories WHERE id IN ({marks})", chunk))
+                copies.setdefault(story, []).append(row)
+            announced.update(self.db.execute(f"SELECT id, announced FROM stories WHERE id IN ({marks}) "
+                                             "AND announced IS NOT NULL", chunk))
         sources: dict[str, tuple] = {}
         facts: dict[str, tuple] = {}
         counts: dict[str, int] = {}
-        for story, rows in reports.items():
-            counts[story] = len(rows) + len(copies[story])
-            listed = [(feed or "", url or "", outlet) for feed, url, _, outlet in rows]
-            listed += [(feed or "", url or "", outlet) for feed, url, outlet in copies[story]]
-            sources[story] = tuple(listed[:SOURCES_LISTED])
-            facts[story] = tuple(json.loads(stored) for _, _, stored, _ in rows if stored)
+        for story in reports.keys() | copies.keys():
+            rows, copied = reports.get(story, ()), copies.get(story, ())
+            counts[story] = len(rows) + len(copied)
+            listed = [(feed or "", url or "", outlet) for feed, url, _, outlet in rows[:SOURCES_LISTED]]
+            listed += [(feed or "", url or "", outlet) for feed, url, outlet in copied[:SOURCES_LISTED - len(listed)]]
+            sources[story] = tuple(listed)
+            stored_facts = tuple(json.loads(stored) for _, _, stored, _ in rows if stored)
+            if stored_facts:
+                facts[story] = stored_facts
         return sources, facts, announced, counts
 
     def save_message(self, message: Message, hit_ids: Sequence[int], channels: Sequence[str],
