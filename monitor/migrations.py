@@ -368,6 +368,48 @@ def _018_search_batched(db: Database) -> None:
                f"BEGIN {delete} DELETE FROM {SEARCH_PENDING} WHERE id = old.id; END")
 
 
+RETENTION_BELOW = "(SELECT max(upto) FROM retention_marks)"  # an article first seen before it is behind a mark
+
+
+def _019_retention_marks(db: Database) -> None:
+    """How far retention has gone, so a prune reads the articles that aged past its cutoffs since the last one,
+    not every old article (1,000,000 stored: 4-5 s each time, however little was left to drop). Per part
+    ('texts', 'articles'), `retention_marks.upto`: every article first seen before it that retention could drop
+    had its text dropped, or was deleted, by a prune (Store.prune sets it). What can make an article behind a
+    mark droppable again is noted by triggers in `retention_changes`, in the writer's transaction: it gets text
+    back; it, or an article of its story, loses a hit or its release facts, moves to another story, changes
+    its first date or is deleted; an article is stored with a first date behind a mark (an id reused, a clock
+    set back). The next prune reads those beside the new range. With no mark (a store migrated from before
+    this, or a part not pruned last time) a prune reads every article older than its cutoff, as before."""
+    db.execute("CREATE TABLE IF NOT EXISTS retention_marks (part TEXT PRIMARY KEY, upto TEXT NOT NULL)")
+    db.execute("CREATE TABLE IF NOT EXISTS retention_changes (article_id INTEGER PRIMARY KEY)")
+    marked = "EXISTS (SELECT 1 FROM retention_marks)"
+
+    def note(article: str) -> str:
+        return (f"INSERT OR IGNORE INTO retention_changes (article_id) SELECT id FROM articles WHERE id = {article} "
+                f"AND first_seen < {RETENTION_BELOW};")
+
+    def note_story(story: str) -> str:
+        """Every article of the story behind a mark: one of them held the story (a hit, release facts)."""
+        return (f"INSERT OR IGNORE INTO retention_changes (article_id) SELECT id FROM articles INDEXED BY "
+                f"idx_articles_story WHERE story = {story} AND first_seen < {RETENTION_BELOW};")
+
+    story_of = "(SELECT story FROM articles WHERE id = {})"
+    for event, row, name in (("DELETE", "old", "hit_deleted"), ("UPDATE OF article_id", "old", "hit_moved")):
+        db.execute(f"CREATE TRIGGER IF NOT EXISTS retention_{name} AFTER {event} ON hits WHEN {marked} BEGIN "
+                   f"{note(f'{row}.article_id')} {note_story(story_of.format(f'{row}.article_id'))} END")
+    db.execute("CREATE TRIGGER IF NOT EXISTS retention_article_changed AFTER UPDATE OF story, release_facts, "
+               "first_seen ON articles WHEN (old.story IS NOT new.story OR old.release_facts IS NOT new.release_facts "
+               f"OR old.first_seen IS NOT new.first_seen) AND {marked} BEGIN {note('new.id')} "
+               f"{note_story('old.story')} END")
+    db.execute("CREATE TRIGGER IF NOT EXISTS retention_text_back AFTER UPDATE OF text, summary ON articles "
+               "WHEN old.text IS NULL AND old.summary IS NULL AND (new.text IS NOT NULL OR new.summary IS NOT NULL) "
+               f"AND new.first_seen < {RETENTION_BELOW} BEGIN {note('new.id')} END")
+    db.execute("CREATE TRIGGER IF NOT EXISTS retention_article_added AFTER INSERT ON articles "
+               f"WHEN new.first_seen < {RETENTION_BELOW} BEGIN {note('new.id')} END")
+    db.execute("CREATE TRIGGER IF NOT EXISTS retention_article_deleted AFTER DELETE ON articles "
+               f"WHEN old.story IS NOT NULL AND {marked} AND (old.release_facts IS NOT NULL OR EXISTS "
+               f"(SELECT 1 FROM hits WHERE article_id = old.id)) BEGIN {note_story('old.story')} END")
 def _020_newest_first(db: Database) -> None:
     """What a cycle that stores articles reads, found without a walk of everything of its kind: the release
     ledger by first date (the Atom ledger's newest 200 release stories: sorting and counting every release
@@ -403,5 +445,6 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("016_story_index", _016_story_index),
     ("017_release_ledger", _017_release_ledger),
     ("018_search_batched", _018_search_batched),
+    ("019_retention_marks", _019_retention_marks),
     ("020_newest_first", _020_newest_first),
 ]
