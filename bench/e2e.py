@@ -12,7 +12,8 @@ from a forkserver that is not a child of the command, so a meter process made a 
 Parts: real, full (new articles), standing (unchanged cycle, first-poll memory), config, and on a large store
 of --stored articles: fixed (`run --once` and the service's start until its first tick, CPU and peak memory,
 against an empty store), digest, backtest (--backtest-days N: only the last N days), reads (status, feeds,
-hits, outbox, search with many, one and no matches, prune --dry-run). Long commands say what runs, each minute.
+hits, outbox, search with many, one and no matches, prune --dry-run; then `prune --dry-run` and `prune` the day
+after a first prune, as the service's daily prune runs). Long commands say what runs, each minute.
 
 --stored fills a store through the project's own code (Store.add_article, features(), match_article) once
 and keeps it as a template in the temp directory (--cache); 1,000,000 takes a while the first time.
@@ -22,6 +23,7 @@ Figures are ratios from this one run; the machine is shared, so run it twice.
 from __future__ import annotations
 
 import argparse
+import compileall
 import functools
 import hashlib
 import json
@@ -555,6 +557,9 @@ def main() -> None:
         return f"http://{HOSTS[n % len(HOSTS)]}:{ports[(n // len(HOSTS)) % len(ports)]}/{kind}/{n}.xml"
 
     rows: list[tuple[str, str, str, str]] = []  # what, ours, bare/limit, ratio
+    # the monitor byte-compiled, as `pip install` leaves it (bench_queries does the same): from a checkout with
+    # PYTHONDONTWRITEBYTECODE set, every command measured would compile each module it imports again
+    compileall.compile_dir(ROOT / "monitor", quiet=1)
     print(f"load average at start: {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs; python {sys.version.split()[0]}",
           flush=True)
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -731,6 +736,21 @@ def main() -> None:
                 large_cmd = meter.monitor(tmp / "large" / "reads.yaml", *command, say=f"`{' '.join(command)}` {at}")
                 rows.append((f"`{' '.join(command)}`",
                              f"{small_cmd['cpu']:.2f} s empty store; {large_cmd['cpu']:.2f} s {at}",
+                             "not growing with the store", f"{large_cmd['cpu'] - small_cmd['cpu']:+.2f} s"))
+            # retention as the service runs it, once a day: a prune one day earlier (a retention a day longer; not
+            # measured: on this never-pruned store it drops the texts and articles of every older day, and gives
+            # the space back), then the next day's: it has one day to read past each cutoff (migration 019's marks)
+            earlier = ("retention:", "  article_text: 8d", "  non_hit_articles: 22d", "  delivered_messages: 31d")
+            for name in ("small", "large"):
+                write_config(tmp / name / "earlier.yaml", one, fetch_pages=False, extra=earlier)
+                meter.monitor(tmp / name / "earlier.yaml", "prune", say=f"a first `prune` ({name}, not measured)")
+            for command in (("prune", "--dry-run"), ("prune",)):
+                small_cmd = meter.monitor(tmp / "small" / "reads.yaml", *command)
+                large_cmd = meter.monitor(tmp / "large" / "reads.yaml", *command,
+                                          say=f"`{' '.join(command)}` the next day {at}")
+                rows.append((f"`{' '.join(command)}` the next day (after a prune with a day longer retention)",
+                             f"{small_cmd['cpu']:.2f} s empty store; {large_cmd['cpu']:.2f} s {at}; "
+                             f"{large_cmd['stdout'].strip()}",
                              "not growing with the store", f"{large_cmd['cpu'] - small_cmd['cpu']:+.2f} s"))
 
         if "digest" in parts:

@@ -400,8 +400,8 @@ def _019_retention_marks(db: Database) -> None:
                    f"{note(f'{row}.article_id')} {note_story(story_of.format(f'{row}.article_id'))} END")
     db.execute("CREATE TRIGGER IF NOT EXISTS retention_article_changed AFTER UPDATE OF story, release_facts, "
                "first_seen ON articles WHEN (old.story IS NOT new.story OR old.release_facts IS NOT new.release_facts "
-               f"OR old.first_seen IS NOT new.first_seen) AND {marked} BEGIN {note('new.id')} "
-               f"{note_story('old.story')} END")
+               f"OR old.first_seen IS NOT new.first_seen) AND {marked} AND (old.story IS NOT NULL OR new.first_seen < "
+               f"{RETENTION_BELOW}) BEGIN {note('new.id')} {note_story('old.story')} END")  # not a new one's story
     db.execute("CREATE TRIGGER IF NOT EXISTS retention_text_back AFTER UPDATE OF text, summary ON articles "
                "WHEN old.text IS NULL AND old.summary IS NULL AND (new.text IS NOT NULL OR new.summary IS NOT NULL) "
                f"AND new.first_seen < {RETENTION_BELOW} BEGIN {note('new.id')} END")
