@@ -410,6 +410,8 @@ def _019_retention_marks(db: Database) -> None:
     db.execute("CREATE TRIGGER IF NOT EXISTS retention_article_deleted AFTER DELETE ON articles "
                f"WHEN old.story IS NOT NULL AND {marked} AND (old.release_facts IS NOT NULL OR EXISTS "
                f"(SELECT 1 FROM hits WHERE article_id = old.id)) BEGIN {note_story('old.story')} END")
+
+
 def _020_newest_first(db: Database) -> None:
     """What a cycle that stores articles reads, found without a walk of everything of its kind: the release
     ledger by first date (the Atom ledger's newest 200 release stories: sorting and counting every release
