@@ -10,6 +10,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,9 +31,9 @@ from monitor.models import Article, FeedItem, Hit
 from monitor.text import numbers as numbers_module
 from monitor.text.lexicon import STOP_WORDS, cyrillic_count, name_key, place
 from monitor.text.numbers import NUMBER_WORDS, numbers
-from monitor.text.sentences import article_index, clean_text
-from monitor.text.tokens import TextIndex, fold
-from tests.helpers import fixture_texts
+from monitor.text.sentences import article_index, clean_text, split_lead
+from monitor.text.tokens import _RECENT, TextIndex, _FieldIndex, fold
+from tests.conftest import FIXTURES
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
@@ -142,6 +143,27 @@ def _reference_simhash(tokens: list[str]) -> int:
 
 # -- texts ---------------------------------------------------------------------------------------------
 
+def _strings(data: object):
+    if isinstance(data, dict):
+        for value in data.values():
+            yield from _strings(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from _strings(value)
+    elif isinstance(data, str) and len(data) > 40:
+        yield data
+
+
+def _fixture_texts() -> list[tuple[str, str]]:
+    """(title, text) of every longer string of our YAML fixtures (stories, labelled rounds): its first line
+    stands for a title."""
+    texts = []
+    for path in sorted(FIXTURES.rglob("*.yaml")):
+        for text in _strings(yaml.safe_load(path.read_text(encoding="utf-8"))):
+            texts.append((text.split("\n")[0][:120], text))
+    return texts
+
+
 def _corpus_texts(shared) -> list[tuple[str, str]]:
     truth = json.loads((shared / "corpora" / "scrapinghub-aeb" / "ground-truth.json").read_text(encoding="utf-8"))
     return [(entry.get("articleBody", "").split("\n")[0][:120], entry.get("articleBody") or "")
@@ -169,7 +191,7 @@ def _same(title: str, text: str) -> None:
 
 
 def test_features_and_numbers_as_before_on_the_fixture_texts():
-    texts = fixture_texts()
+    texts = _fixture_texts()
     assert len(texts) > 300
     for title, text in texts:
         _same(title, text)
@@ -213,7 +235,7 @@ def _article(title: str, text: str) -> Article:
 
 
 def test_an_article_without_hits_gets_its_fingerprint_and_no_story_features():
-    title, text = fixture_texts()[0]
+    title, text = _fixture_texts()[0]
     decision = Decider().decide(_article(title, text), [], {}, NOW)
     assert decision.features is None and decision.story is None
     assert decision.fingerprint == fingerprint(title, text)
@@ -222,8 +244,76 @@ def test_an_article_without_hits_gets_its_fingerprint_and_no_story_features():
 
 @pytest.mark.parametrize("n", range(0, 40, 7))
 def test_an_article_with_hits_gets_the_features_it_had(n):
-    title, text = fixture_texts()[n]
+    title, text = _fixture_texts()[n]
     hit = Hit(rule="any", evidence=(), alert=False, snippet="", why="", words=())
     decision = Decider().decide(_article(title, text), [hit], {}, NOW)
     assert decision.features == _reference_features(title, text, NOW)
     assert decision.fingerprint == decision.features.fingerprint
+
+
+# -- the story text cut from the matcher's tokens ---------------------------------------------------------
+
+def _state(entry: _FieldIndex) -> tuple:
+    return entry.text, entry.clean, entry.raw, entry.tokens, entry.plain, entry._careful, entry._starts
+
+
+def _same_pieces(text: str, cuts: list[int]) -> int:
+    """Each piece of `text` cut from its field index is the field index of the piece tokenised alone (or
+    None: it holds a re-tokenised word); how many were cut."""
+    whole = _FieldIndex(text)
+    cut = 0
+    for at in cuts:
+        for start, end in ((0, at), (at, len(text)), (at, min(len(text), at + 40))):
+            piece = whole.piece(start, end)
+            if piece is not None:
+                assert _state(piece) == _state(_FieldIndex(text[start:end])), (start, end)
+                cut += 1
+    return cut
+
+
+def _reference_story_text(title: str, text: str) -> TextIndex:
+    """story_text() before it cut the lead and body from the matcher's tokens: each field tokenised."""
+    _RECENT.clear()
+    lead, body = split_lead(clean_text(text))
+    return TextIndex.build({"title": title, "lead": lead, "body": body})
+
+
+def _same_story_text(title: str, text: str) -> None:
+    expected = _reference_story_text(title, text)
+    TextIndex.build({"title": title, "text": text})  # the matcher's index, moments before
+    index = story_text(title, text)
+    assert index.fields == expected.fields
+    for field in expected.fields:
+        assert index.text(field) == expected.text(field)
+        assert index.tokens(field) == expected.tokens(field)
+        assert index.plain(field) == expected.plain(field)
+        assert index.search_text(field) == expected.search_text(field)
+        assert [index.span(field, p) for p in range(len(index.tokens(field)))] == \
+            [expected.span(field, p) for p in range(len(expected.tokens(field)))]
+    assert index.vocabulary() == expected.vocabulary()
+
+
+def test_pieces_and_story_text_as_before_on_the_fixture_texts():
+    cut = 0
+    for title, text in _fixture_texts():
+        cut += _same_pieces(text, [len(split_lead(text)[0]), len(text) // 3, len(text) // 2 + 1])
+        _same_story_text(title, text)
+    assert cut > 500
+
+
+def test_pieces_and_story_text_as_before_on_real_articles(shared):
+    cut = 0
+    for title, text in _corpus_texts(shared):
+        cut += _same_pieces(text, [len(split_lead(text)[0]), *range(1, len(text), 997)])
+        _same_story_text(title, text)
+    assert cut > 1000
+
+
+@given(st.lists(st.tuples(st.sampled_from([*_PIECES, "\u2009", "\x01", "😀", "Zoë", "日本", "\u00a0"]),
+                          st.sampled_from([*_GLUE, "\u2009", "\r\n", "\x0c"])), max_size=40),
+       st.data())
+@settings(max_examples=300, deadline=None)
+def test_pieces_and_story_text_as_before_on_generated_texts(parts, data):
+    text = "".join(piece + glue for piece, glue in parts)
+    _same_pieces(text, data.draw(st.lists(st.integers(0, len(text)), max_size=4)) + [len(split_lead(text)[0])])
+    _same_story_text(text[:30], text)

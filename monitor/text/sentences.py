@@ -59,4 +59,4 @@ def split_lead(text: str, sentences: int = 2) -> tuple[str, str]:
 def article_index(title: str, text: str) -> TextIndex:
     """The article as three fields: "title", "lead" (its first two sentences) and "body" (the rest)."""
     lead, body = split_lead(text)
-    return TextIndex.build({"title": title, "lead": lead, "body": body})
+    return TextIndex.build_parts({"title": title}, text, {"lead": lead, "body": body})

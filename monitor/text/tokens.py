@@ -230,9 +230,9 @@ class _FieldIndex:
     __slots__ = ("_careful", "_found", "_joined", "_padded", "_positions", "_space_counts", "_starts", "_vocabulary",
                  "clean", "raw", "text", "tokens")
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, split: tuple[str, list[str], list[str], _Starts | list[int]] | None = None):
         self.text = text
-        self.clean, self.raw, self.tokens, careful = _split_words(text)
+        self.clean, self.raw, self.tokens, careful = split or _split_words(text)
         if isinstance(careful, list):
             self._starts: list[int] | None = careful
             self._careful: _Starts = {}
@@ -245,6 +245,27 @@ class _FieldIndex:
         self._positions: dict[str, list[int]] = {}  # token, or stem + "*", -> positions
         self._padded = ""
         self._found: dict[str, list[int]] = {}
+
+    def piece(self, start: int, end: int) -> _FieldIndex | None:
+        """The field index of `self.text[start:end]` as `_FieldIndex` would make it, from this one's clean text
+        and tokens instead of tokenising again; None when the piece holds a re-tokenised (careful) word.
+
+        Each char of the clean text comes from its own char of the text (ASCII and cp1251 are one byte a
+        char), so a piece without _CAREFUL has, as clean text, this clean text's slice, and its words are
+        its tokens. (A slice of an ASCII text is ASCII and takes the same table; a non-ASCII text's cp1251
+        table differs from the ASCII one only at \x01, which is _CAREFUL in its clean text.) A piece that
+        runs to the end, cut beside a space, of a text whose tokens are all the words of its clean text (no
+        _CAREFUL in it) takes the tail of this one's token list."""
+        clean = self.clean[start:end]
+        if _CAREFUL_CHAR in clean:
+            return None
+        whole = self.clean
+        if end >= len(whole) > start and (start == 0 or whole[start - 1].isspace() or whole[start].isspace()) \
+                and _CAREFUL_CHAR not in whole:
+            tokens = self.tokens[len(self.clean[:start].split()):] if start else self.tokens
+        else:
+            tokens = clean.split()
+        return _FieldIndex(self.text[start:end], (clean, tokens, tokens, {}))
 
     @property
     def plain(self) -> bool:
@@ -407,6 +428,23 @@ class TextIndex:
             _FOLDED.clear()
         texts = {name: text or "" for name, text in fields.items()}
         return cls({name: _recent_field(text) for name, text in texts.items()}, texts)
+
+    @classmethod
+    def build_parts(cls, fields: Mapping[str, str], whole: str, parts: Mapping[str, str]) -> TextIndex:
+        """As build(fields | parts), where `parts` are consecutive pieces of `whole` ("".join of them is
+        `whole`): when `whole` was indexed moments ago (the matcher's text), each part's field index is cut
+        from its tokens (see _FieldIndex.piece), not tokenised again."""
+        entry = _RECENT.get(whole)
+        if entry is None:
+            return cls.build({**fields, **parts})
+        index = cls.build(fields)
+        start = 0
+        for name, text in parts.items():
+            end = start + len(text)
+            index._fields[name] = entry.piece(start, end) or _recent_field(text)
+            index._texts[name] = text
+            start = end
+        return index
 
     @property
     def fields(self) -> tuple[str, ...]:
