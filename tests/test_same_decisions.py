@@ -31,7 +31,7 @@ from monitor.models import Article, FeedItem, Hit
 from monitor.text import numbers as numbers_module
 from monitor.text.lexicon import STOP_WORDS, cyrillic_count, name_key, place
 from monitor.text.numbers import NUMBER_WORDS, numbers
-from monitor.text.sentences import article_index, clean_text, split_lead
+from monitor.text.sentences import SENTENCE_END, article_index, clean_text, sentence_end, split_lead
 from monitor.text.tokens import _RECENT, TextIndex, _FieldIndex, fold
 from tests.conftest import FIXTURES
 
@@ -271,14 +271,37 @@ def _same_pieces(text: str, cuts: list[int]) -> int:
     return cut
 
 
+def _reference_clean_text(text: str) -> str:
+    """clean_text() before it split each line at most 3 times."""
+    from monitor.text.sentences import _BOILERPLATE
+    kept = [line for line in text.splitlines() if len(line.split()) >= 4 and not _BOILERPLATE.match(line)]
+    return "\n".join(kept) if kept else text
+
+
+def _reference_split_lead(text: str) -> tuple[str, str]:
+    """split_lead() before it tried SENTENCE_END only after the marks where it may match."""
+    pos = 0
+    for _ in range(2):
+        match = SENTENCE_END.search(text, pos)
+        if match is None:
+            return text, ""
+        pos = match.end()
+    return text[:pos], text[pos:]
+
+
 def _reference_story_text(title: str, text: str) -> TextIndex:
     """story_text() before it cut the lead and body from the matcher's tokens: each field tokenised."""
     _RECENT.clear()
-    lead, body = split_lead(clean_text(text))
+    lead, body = _reference_split_lead(_reference_clean_text(text))
     return TextIndex.build({"title": title, "lead": lead, "body": body})
 
 
 def _same_story_text(title: str, text: str) -> None:
+    assert clean_text(text) == _reference_clean_text(text)
+    assert split_lead(text) == _reference_split_lead(text)
+    for pos in (0, 1, len(text) // 2, len(text) - 1, len(text)):
+        found, expected = sentence_end(text, pos), SENTENCE_END.search(text, pos)
+        assert (found and found.span()) == (expected and expected.span())
     expected = _reference_story_text(title, text)
     TextIndex.build({"title": title, "text": text})  # the matcher's index, moments before
     index = story_text(title, text)
@@ -309,8 +332,8 @@ def test_pieces_and_story_text_as_before_on_real_articles(shared):
     assert cut > 1000
 
 
-@given(st.lists(st.tuples(st.sampled_from([*_PIECES, "\u2009", "\x01", "😀", "Zoë", "日本", "\u00a0"]),
-                          st.sampled_from([*_GLUE, "\u2009", "\r\n", "\x0c"])), max_size=40),
+@given(st.lists(st.tuples(st.sampled_from([*_PIECES, "\u2009", "\x01", "😀", "Zoë", "日本", "\u00a0", "Mr.", "3.5", "U.S.", "e.g.", "…", "?!", "ст.", "."]),
+                          st.sampled_from([*_GLUE, "\u2009", "\r\n", "\x0c", "\n\t ", "\x85"])), max_size=40),
        st.data())
 @settings(max_examples=300, deadline=None)
 def test_pieces_and_story_text_as_before_on_generated_texts(parts, data):

@@ -35,8 +35,9 @@ _BOILERPLATE = re.compile(
 def clean_text(text: str) -> str:
     """`text` without template lines: those under four words ("Connect with us", "Trending") and
     sidebars and footers ("Read more: ...", "Copyright ..."); `text` itself when nothing else is left."""
+    # (split at most 3 times: a fourth part is a fourth word, without a list of every word of a long line)
     kept = [line for line in text.splitlines()
-            if len(line.split()) >= 4 and not _BOILERPLATE.match(line)]
+            if len(line.split(None, 3)) == 4 and not _BOILERPLATE.match(line)]
     return "\n".join(kept) if kept else text
 
 
@@ -45,11 +46,27 @@ def sentences(text: str) -> list[str]:
     return [s for s in SENTENCE_END.split(text) if s and s.strip()]
 
 
+_MAY_END = re.compile(r"[.!?…\n]")  # SENTENCE_END matches only right after one of these marks or at a line break
+
+
+def sentence_end(text: str, pos: int = 0) -> re.Match[str] | None:
+    """SENTENCE_END.search(text, pos), with SENTENCE_END tried only where it may match (its lookbehinds
+    would otherwise run at every character): a fraction of the search's cost."""
+    at = max(pos - 1, 0)
+    while (candidate := _MAY_END.search(text, at)) is not None:
+        i = candidate.start()
+        start = i if text[i] == "\n" else i + 1
+        if start >= pos and (found := SENTENCE_END.match(text, start)) is not None:
+            return found
+        at = i + 1
+    return None
+
+
 def split_lead(text: str, sentences: int = 2) -> tuple[str, str]:
     """(first `sentences` sentences, the rest) of `text`."""
     pos = 0
     for _ in range(sentences):
-        match = SENTENCE_END.search(text, pos)
+        match = sentence_end(text, pos)
         if match is None:
             return text, ""
         pos = match.end()
