@@ -62,9 +62,12 @@ STOP_WORDS = frozenset(fold(w) for w in _STOP_WORDS.split())
 WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 
 
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+
+
 def cyrillic_count(text: str) -> int:
     """How many characters of `text` are Cyrillic letters (the basic block, U+0400-U+04FF)."""
-    return sum("\u0400" <= ch <= "\u04ff" for ch in text)
+    return len(_CYRILLIC.findall(text))
 
 
 def is_cyrillic(text: str) -> bool:

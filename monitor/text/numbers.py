@@ -7,13 +7,16 @@ Pure: stdlib and monitor.text only.
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 
 from monitor.text.tokens import fold
 
-# (the lookahead adds nothing to what matches; it lets the regex engine skip to digits: twice as fast)
-_NUMBER = re.compile(r"(?=\d)(\d{1,3}(?:,\d{3})+|\d+)(?![.,:]?\d)")  # and not preceded by [\w.,:], checked in code
+# \d{1,3}(?:,\d{3})+|\d+ with its first digit taken out of the alternatives, so that the regex engine skips
+# from digit to digit (a pattern starting with a digit class; 40 % faster than a (?=\d) lookahead before)
+_NUMBER = re.compile(r"(\d(?:\d{0,2}(?:,\d{3})+|\d*))(?![.,:]?\d)")  # and not preceded by [\w.,:], checked in code
 _AFTER_NUMBER = re.compile(r"[\s\-–]*([^\W\d_]+|%)")
 _UNIT_PREFIXES = ("year", "month", "week", "day", "hour", "minute", "second", "degree", "percent", "%",
                   "million", "billion", "euro", "dollar", "th", "st", "nd", "rd", "km", "kilomet", "metre",
@@ -105,17 +108,28 @@ def _present(text: str, vocabulary: AbstractSet[str] | None) -> AbstractSet[str]
     return NUMBER_WORDS.keys() & vocabulary
 
 
-def _word_numbers(text: str, vocabulary: AbstractSet[str] | None = None) -> list[tuple[int, int, int]]:
+def _word_numbers(text: str, vocabulary: AbstractSet[str] | None = None,
+                  spans: Callable[[str], Iterable[tuple[int, int]]] | None = None) -> list[tuple[int, int, int]]:
     """Number words as (value, start, end): a whole word that is a number word (case-insensitive), joined
     with the unit word right after one space or hyphen ("fifty-two"). The words that may be present are
     found first (see _present), then only they are searched for (a regex alternation of every number word
-    took a third of an article's features)."""
+    took a third of an article's features): with `spans` (see numbers()), tried only where the word is a
+    token (a regex scan of the whole text took most of the rest)."""
     present = _present(text, vocabulary)
     if not present:
         return []
+    pattern = _pattern(frozenset(present))
+    if spans is not None and vocabulary is not None:
+        # Where the pattern matches, its word is a token of the plain text (a whole word between non-word
+        # characters, which are spaces in the clean text); and matches cannot overlap (whole words): the
+        # pattern tried at each place a present word is a token finds what finditer finds
+        starts = sorted({start for word in present for start, _ in spans(word)})
+        matches: Iterable[re.Match[str]] = filter(None, map(pattern.match, itertools.repeat(text), starts))
+    else:
+        matches = pattern.finditer(text)
     found = []
     resume = 0
-    for match in _pattern(frozenset(present)).finditer(text):
+    for match in matches:
         if match.start() < resume:
             continue  # the unit word of the previous match ("two" in "fifty-two")
         word = match.group(1).lower()
@@ -130,12 +144,13 @@ def _word_numbers(text: str, vocabulary: AbstractSet[str] | None = None) -> list
     return found
 
 
-def numbers(text: str, minimum: int = 1, words: bool = True,
-            vocabulary: AbstractSet[str] | None = None) -> list[tuple[int, int, int]]:
+def numbers(text: str, minimum: int = 1, words: bool = True, vocabulary: AbstractSet[str] | None = None,
+            spans: Callable[[str], Iterable[tuple[int, int]]] | None = None) -> list[tuple[int, int, int]]:
     """Counts written in `text` as (value, start, end): digits ("1,100") and, with `words`, number words
     ("fifty-two", "шестнадцать"). Years, ordinals and quantities with units ("six years", "12 million")
     are left out. `vocabulary`: the folded tokens of `text` when the caller has them and they are its plain
-    words (TextIndex.plain): a faster word scan."""
+    words (TextIndex.plain): a faster word scan; `spans`, with it: a folded token -> the (start, end) of each
+    of its occurrences in `text` (TextIndex.first_spans): faster still."""
     found = []
     for match in _NUMBER.finditer(text):
         if match.start() and (text[match.start() - 1] in ".,:" or text[match.start() - 1].isalnum()
@@ -147,7 +162,7 @@ def numbers(text: str, minimum: int = 1, words: bool = True,
             continue  # a year
         found.append((value, match.start(), match.end()))
     if words:
-        found += _word_numbers(text, vocabulary)
+        found += _word_numbers(text, vocabulary, spans)
     out = []
     for value, start, end in sorted(found, key=lambda f: f[1]):
         if value < minimum:  # (first: the cheapest of the tests that leave a number out)
@@ -157,10 +172,10 @@ def numbers(text: str, minimum: int = 1, words: bool = True,
         if (unit and unit.startswith(_UNIT_PREFIXES)) or _MONTH_AFTER.match(text, end):
             continue
         before = text[max(0, start - 30):start]
-        if _AGE.search(before) and text.startswith(",", end):
+        if text.startswith(",", end) and _AGE.search(before):
             continue  # "Raman Moevich, 63, gets 7 years": an age
 
-        if (_OTHERS_BEFORE.search(before) and _OTHERS_AFTER.match(text, end)) or _MORE_BEFORE.search(before):
+        if (_OTHERS_AFTER.match(text, end) and _OTHERS_BEFORE.search(before)) or _MORE_BEFORE.search(before):
             value += 1  # "Ihar Lapatsin and 39 other prisoners": 40 people
         out.append((value, start, end))
     return out
