@@ -312,7 +312,7 @@ def _state(entry: _FieldIndex) -> tuple:
 
 def _same_pieces(text: str, cuts: list[int]) -> int:
     """Each piece of `text` cut from its field index is the field index of the piece tokenised alone (or
-    None: it holds a re-tokenised word); how many were cut."""
+    None: it cannot be cut so); how many were cut."""
     whole = _FieldIndex(text)
     cut = 0
     for at in cuts:

@@ -171,19 +171,28 @@ def _split_words(text: str) -> tuple[str, list[str], list[str], _Starts | list[i
     words = clean.split()
     if _CAREFUL_CHAR not in clean:
         return clean, words, words, {}
-    careful: list[int] = []
-    at = marked.find(_CAREFUL)
+    careful = _careful_words(marked, len(words), _CAREFUL, 32)
+    if careful is None:  # mostly other scripts or accents: the canonical tokenizer
+        found = [(m.group(), m.start()) for m in _token_re().finditer(text)]
+        raw = [t for t, _ in found]
+        return clean, raw, list(map(_FOLDED.__getitem__, raw)), [s for _, s in found]
+    return (clean, *_patch_words(text, clean, words, careful))
+
+
+def _careful_words(marked: bytes | str, words: int | None, careful: int | str, space: int | str) -> list[int] | None:
+    """The offset of the first _CAREFUL of each word of the clean text (`marked`, as bytes or str) that holds
+    one; None when more than a quarter of its `words` (if given) do (found before its last careful word)."""
+    found: list[int] = []
+    at = marked.find(careful)  # type: ignore[arg-type]
     while at >= 0:
-        careful.append(at)
-        end = marked.find(32, at)
+        found.append(at)
+        end = marked.find(space, at)  # type: ignore[arg-type]
         if end < 0:
             break
-        at = marked.find(_CAREFUL, end)
-        if len(careful) * 4 > len(words):  # mostly other scripts or accents: the canonical tokenizer
-            found = [(m.group(), m.start()) for m in _token_re().finditer(text)]
-            raw = [t for t, _ in found]
-            return clean, raw, list(map(_FOLDED.__getitem__, raw)), [s for _, s in found]
-    return (clean, *_patch_words(text, clean, words, careful))
+        at = marked.find(careful, end)  # type: ignore[arg-type]
+        if words is not None and len(found) * 4 > words:
+            return None
+    return found
 
 
 def _patch_words(text: str, clean: str, words: list[str], careful: list[int]) -> tuple[list[str], list[str], _Starts]:
@@ -248,7 +257,7 @@ class _FieldIndex:
 
     def piece(self, start: int, end: int) -> _FieldIndex | None:
         """The field index of `self.text[start:end]` as `_FieldIndex` would make it, from this one's clean text
-        and tokens instead of tokenising again; None when the piece holds a re-tokenised (careful) word.
+        and tokens instead of tokenising again; None where that cannot be done (see _careful_piece).
 
         Each char of the clean text comes from its own char of the text (ASCII and cp1251 are one byte a
         char), so a piece without _CAREFUL has, as clean text, this clean text's slice, and its words are
@@ -258,7 +267,7 @@ class _FieldIndex:
         _CAREFUL in it) takes the tail of this one's token list."""
         clean = self.clean[start:end]
         if _CAREFUL_CHAR in clean:
-            return None
+            return self._careful_piece(start, end, clean)
         whole = self.clean
         if end >= len(whole) > start and (start == 0 or whole[start - 1].isspace() or whole[start].isspace()) \
                 and _CAREFUL_CHAR not in whole:
@@ -266,6 +275,38 @@ class _FieldIndex:
         else:
             tokens = clean.split()
         return _FieldIndex(self.text[start:end], (clean, tokens, tokens, {}))
+
+    def _careful_piece(self, start: int, end: int, clean: str) -> _FieldIndex | None:
+        """piece() of a piece that holds careful words, when this text and the piece alone are tokenised the
+        same way (word by word, or wholly by the canonical regex) and the cuts are beside a space of the clean
+        text (no careful word, which runs to the next whitespace, and no token crosses them): then the piece's
+        clean text is this one's slice and its tokens and their starts are this one's between the cuts."""
+        whole, text = self.clean, self.text[start:end]
+        if text.isascii() or not ((start == 0 or whole[start - 1] == " ")
+                                  and (end >= len(whole) or " " in (whole[end - 1], whole[end]))):
+            return None  # (an ASCII piece takes the ASCII table, where \x01 is no _CAREFUL)
+        careful = _careful_words(clean, len(clean.split()), _CAREFUL_CHAR, " ")
+        if self._starts is not None:
+            if careful is not None:
+                return None
+            first, last = bisect_left(self._starts, start), bisect_left(self._starts, end)
+            return _FieldIndex(text, (clean, self.raw[first:last], self.tokens[first:last],
+                                      [s - start for s in self._starts[first:last]]))
+        if careful is None:
+            return None
+        offsets = list(self._careful.values())  # (positions and offsets both ascending)
+        first, last = self._tokens_before(start, offsets), self._tokens_before(end, offsets)
+        starts = {p - first: s - start for p, s in self._careful.items() if first <= p < last}
+        return _FieldIndex(text, (clean, self.raw[first:last], self.tokens[first:last], starts))
+
+    def _tokens_before(self, at: int, offsets: list[int]) -> int:
+        """How many tokens of a word-by-word tokenised text start before `at` (beside a space of the clean text):
+        the whole words before it, less those holding _CAREFUL, plus the tokens re-tokenised from those."""
+        if at >= len(self.clean):
+            return len(self.tokens)
+        before = self.clean[:at]
+        careful = _careful_words(before, None, _CAREFUL_CHAR, " ") or []
+        return len(before.split()) - len(careful) + bisect_left(offsets, at)
 
     @property
     def plain(self) -> bool:
