@@ -31,7 +31,7 @@ from monitor.models import Article, FeedItem, Hit
 from monitor.text import numbers as numbers_module
 from monitor.text.lexicon import STOP_WORDS, cyrillic_count, name_key, place
 from monitor.text.numbers import NUMBER_WORDS, numbers
-from monitor.text.sentences import SENTENCE_END, article_index, clean_text, sentence_end, split_lead
+from monitor.text.sentences import SENTENCE_END, article_index, clean_text, sentence_end, sentences, split_lead
 from monitor.text.tokens import _RECENT, TextIndex, _FieldIndex, fold
 from tests.conftest import FIXTURES
 
@@ -352,6 +352,7 @@ def _reference_story_text(title: str, text: str) -> TextIndex:
 def _same_story_text(title: str, text: str) -> None:
     assert clean_text(text) == _reference_clean_text(text)
     assert split_lead(text) == _reference_split_lead(text)
+    assert sentences(text) == [s for s in SENTENCE_END.split(text) if s and s.strip()]  # as it was
     for pos in (0, 1, len(text) // 2, len(text) - 1, len(text)):
         found, expected = sentence_end(text, pos), SENTENCE_END.search(text, pos)
         assert (found and found.span()) == (expected and expected.span())

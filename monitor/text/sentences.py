@@ -42,8 +42,15 @@ def clean_text(text: str) -> str:
 
 
 def sentences(text: str) -> list[str]:
-    """The non-blank sentences of `text`, each without its closing quotes and the space after it."""
-    return [s for s in SENTENCE_END.split(text) if s and s.strip()]
+    """The non-blank sentences of `text`, each without its closing quotes and the space after it (what
+    SENTENCE_END.split gives, its matches found by sentence_end)."""
+    out = []
+    pos = 0
+    while (match := sentence_end(text, pos)) is not None:
+        out.append(text[pos:match.start()])
+        pos = match.end()
+    out.append(text[pos:])
+    return [s for s in out if s and s.strip()]
 
 
 _MAY_END = re.compile(r"[.!?…\n]")  # SENTENCE_END matches only right after one of these marks or at a line break
