@@ -295,7 +295,7 @@ def _places_of(vocabulary: frozenset[str]) -> dict[str, str]:
         unseen = vocabulary
     for word in unseen:
         _place(word)
-    return {word: _PLACES[word] for word in vocabulary & _PLACED}
+    return {word: found for word in vocabulary & _PLACED if (found := _place(word))}
 
 
 # -- story assignment ----------------------------------------------------------------------------------
