@@ -255,7 +255,7 @@ def _stem(token: str) -> str | None:
 
 class _Remembered(dict):
     """word -> what `make` says of it, computed once per word (articles repeat their words, and the same
-    words come back in article after article); forgotten all at once past 200,000 words."""
+    words come back in article after article); forgotten all at once past _REMEMBERED words."""
 
     def __init__(self, make):
         super().__init__()
@@ -268,7 +268,7 @@ class _Remembered(dict):
         return value
 
 
-_REMEMBERED = 200_000
+_REMEMBERED = 50_000  # words per table (~5-12 MB each at most)
 _NAMES: _Remembered = _Remembered(_name)
 _STEMS: _Remembered = _Remembered(_stem)
 _PLACES: dict[str, str | None] = {}
