@@ -10,7 +10,6 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,7 +32,7 @@ from monitor.text.lexicon import STOP_WORDS, cyrillic_count, name_key, place
 from monitor.text.numbers import NUMBER_WORDS, numbers
 from monitor.text.sentences import SENTENCE_END, article_index, clean_text, sentence_end, sentences, split_lead
 from monitor.text.tokens import _RECENT, TextIndex, _FieldIndex, fold
-from tests.conftest import FIXTURES
+from tests.helpers import fixture_texts
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
@@ -178,27 +177,6 @@ def _reference_simhash(tokens: list[str]) -> int:
 
 # -- texts ---------------------------------------------------------------------------------------------
 
-def _strings(data: object):
-    if isinstance(data, dict):
-        for value in data.values():
-            yield from _strings(value)
-    elif isinstance(data, list):
-        for value in data:
-            yield from _strings(value)
-    elif isinstance(data, str) and len(data) > 40:
-        yield data
-
-
-def _fixture_texts() -> list[tuple[str, str]]:
-    """(title, text) of every longer string of our YAML fixtures (stories, labelled rounds): its first line
-    stands for a title."""
-    texts = []
-    for path in sorted(FIXTURES.rglob("*.yaml")):
-        for text in _strings(yaml.safe_load(path.read_text(encoding="utf-8"))):
-            texts.append((text.split("\n")[0][:120], text))
-    return texts
-
-
 def _corpus_texts(shared) -> list[tuple[str, str]]:
     truth = json.loads((shared / "corpora" / "scrapinghub-aeb" / "ground-truth.json").read_text(encoding="utf-8"))
     return [(entry.get("articleBody", "").split("\n")[0][:120], entry.get("articleBody") or "")
@@ -236,7 +214,7 @@ def _same(title: str, text: str) -> None:
 
 
 def test_features_and_numbers_as_before_on_the_fixture_texts():
-    texts = _fixture_texts()
+    texts = fixture_texts()
     assert len(texts) > 300
     for title, text in texts:
         _same(title, text)
@@ -285,7 +263,7 @@ def test_features_as_before_when_the_remembered_words_are_forgotten_again_and_ag
     monkeypatch.setattr(stories, "_REMEMBERED", 5)  # the name keys, stems and places are dropped every few words
     for remembered in (stories._NAMES, stories._STEMS, stories._PLACES, stories._PLACED):
         remembered.clear()  # (what earlier tests left would be found without a miss, so never dropped)
-    for title, text in _fixture_texts()[:40]:
+    for title, text in fixture_texts()[:40]:
         assert features(title, text, NOW) == _reference_features(title, text, NOW)
     assert len(stories._PLACES) < 2000 and len(stories._NAMES) <= 6 and len(stories._STEMS) <= 6
 
@@ -298,7 +276,7 @@ def _article(title: str, text: str) -> Article:
 
 
 def test_an_article_without_hits_gets_its_fingerprint_and_no_story_features():
-    title, text = _fixture_texts()[0]
+    title, text = fixture_texts()[0]
     decision = Decider().decide(_article(title, text), [], {}, NOW)
     assert decision.features is None and decision.story is None
     assert decision.fingerprint == fingerprint(title, text)
@@ -307,7 +285,7 @@ def test_an_article_without_hits_gets_its_fingerprint_and_no_story_features():
 
 @pytest.mark.parametrize("n", range(0, 40, 7))
 def test_an_article_with_hits_gets_the_features_it_had(n):
-    title, text = _fixture_texts()[n]
+    title, text = fixture_texts()[n]
     hit = Hit(rule="any", evidence=(), alert=False, snippet="", why="", words=())
     decision = Decider().decide(_article(title, text), [hit], {}, NOW)
     assert decision.features == _reference_features(title, text, NOW)
@@ -382,7 +360,7 @@ def _same_story_text(title: str, text: str) -> None:
 
 def test_pieces_and_story_text_as_before_on_the_fixture_texts():
     cut = 0
-    for title, text in _fixture_texts():
+    for title, text in fixture_texts():
         cut += _same_pieces(text, [len(split_lead(text)[0]), len(text) // 3, len(text) // 2 + 1])
         _same_story_text(title, text)
     assert cut > 500
