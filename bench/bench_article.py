@@ -53,7 +53,7 @@ def one_pass(bodies: list[bytes], scratch: Path) -> dict[str, float]:
     from monitor.decide import Decider
     from monitor.decide.new import item_hash, item_keys
     from monitor.extract import fallback_article
-    from monitor.feeds import read_feed
+    from monitor.feeds import FEEDPARSER_OPTIONS, read_feed
     from monitor.models import Feed
     from monitor.pipeline import STORE_BATCH, _features
     from monitor.rules.files import load_rulebook
@@ -66,8 +66,7 @@ def one_pass(bodies: list[bytes], scratch: Path) -> dict[str, float]:
     clock = time.process_time
     started = clock()
     for body in bodies:
-        feedparser.parse(body, response_headers={"content-type": "application/xml; charset=utf-8"},
-                         sanitize_html=False, resolve_relative_uris=False)
+        feedparser.parse(body, **FEEDPARSER_OPTIONS)
     spent["feedparser"] = clock() - started
     started = clock()
     items = [item for k, body in enumerate(bodies) for item in read_feed(

@@ -32,9 +32,14 @@ _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_\-:.]+)", re.IGNO
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
 # Browsers read these labels as windows-1252 (WHATWG encoding table); servers mean it the same way.
 _AS_CP1252 = {"ascii", "latin-1", "iso8859-1"}
+# trafilatura's options here (all else its defaults); bench/e2e.py's bare baseline extracts with the same ones
+TRAFILATURA_OPTIONS = {"include_comments": False}
 STUB_RATIO = 0.5  # page text shorter than half the summary is a paywall stub or a teaser
-_CANONICAL = ('//head//link[@rel="canonical"]/@href', '//head//meta[@property="og:url"]/@content')
-_CONTENT_LANGUAGE = '//head/meta[translate(@http-equiv, "CONTELANGU", "contelangu")="content-language"]/@content'
+# Asked of each <head> (_CONTENT_LANGUAGE too): libxml2's HTML parser drops a <head> tag met anywhere but right
+# under <html> (the root, or another top-level <html> after a stray </html>), so '//head//link', which walks the
+# whole document (0.2 ms a page), is not needed; tests/test_extract_same.py holds both to the same answers
+_CANONICAL = ('.//link[@rel="canonical"]/@href', './/meta[@property="og:url"]/@content')
+_CONTENT_LANGUAGE = 'meta[translate(@http-equiv, "CONTELANGU", "contelangu")="content-language"]/@content'
 # What drop_controls acts on, as UTF-8 bytes: the C0 controls but tab and newline (CR included), DEL, and C1 controls
 _CONTROL_BYTES = bytes([*range(0x09), *range(0x0b, 0x20), 0x7f])
 _C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")
@@ -120,7 +125,7 @@ def _extract(item: FeedItem, body: bytes | None, content_type: str, fetch_error:
     language = _language(tree)
     # No with_metadata: trafilatura's metadata pass costs ~7 ms a page (a third of the extraction) for
     # fields we mostly have from the feed; the few we need are read below, and only when missing.
-    doc = trafilatura.bare_extraction(tree, include_comments=False)
+    doc = trafilatura.bare_extraction(tree, **TRAFILATURA_OPTIONS)
     text = unicodedata.normalize("NFC", (doc.text or "").strip()) if doc is not None else ""
     if not text:
         return fallback_article(item, "extraction found no article text", language)
@@ -144,19 +149,25 @@ def fallback_article(item: FeedItem, note: str, language: str | None = None, fai
 def _language(tree: HtmlElement) -> str | None:
     declared = tree.get("lang") or tree.get("{http://www.w3.org/XML/1998/namespace}lang")
     if not declared:
-        meta = _xpath(_CONTENT_LANGUAGE)(tree)
-        declared = meta[0] if meta else ""
+        declared = next((content for head in _heads(tree) for content in _xpath(_CONTENT_LANGUAGE)(head)), "")
     return declared.strip().replace("_", "-").split("-")[0].lower() or None
 
 
 def _canonical_url(tree: HtmlElement, page_url: str | None) -> str | None:
     """<link rel=canonical>, else og:url; relative ones resolved against the page's URL; http(s) only."""
+    heads = _heads(tree)
     for path in _CANONICAL:
-        for href in _xpath(path)(tree):
+        for href in (href for head in heads for href in _xpath(path)(head)):
             url = urljoin(page_url or "", href.strip())
             if url.startswith(("http://", "https://")):
                 return url
     return None
+
+
+def _heads(tree: HtmlElement) -> list[HtmlElement]:
+    """The document's <head> elements, in document order, as '//head' finds them (see _CANONICAL)."""
+    root = tree.getroottree().getroot()
+    return [head for top in (root, *root.itersiblings()) for head in top.iterchildren("head")]
 
 
 @functools.cache

@@ -195,6 +195,12 @@ def _safe_charrefs(data: bytes) -> tuple[bytes, int]:
 
 # -- XML feeds ----------------------------------------------------------------------------------------
 
+# Only the charset we decoded with goes to feedparser: a Content-Location would turn bare RSS guids into URLs
+# under the feed's folder; relative links are resolved here, against the URL the bytes came from. No sanitizing:
+# every text is made plain here (_plain). bench/e2e.py and bench/bench_article.py parse with these same options.
+FEEDPARSER_OPTIONS = {"response_headers": {"content-type": "application/xml; charset=utf-8"},
+                      "sanitize_html": False, "resolve_relative_uris": False}
+
 
 @dataclass(frozen=True)
 class ParsedFeed:
@@ -223,10 +229,7 @@ def read_feed(feed: Feed, body: bytes, headers: dict[str, str] | None = None,
     if bad_refs:
         repairs.append(f"{bad_refs} character reference{'s' * (bad_refs > 1)} to no character (e.g. &#xD800;) "
                        "read as U+FFFD")
-    # Only the charset we decoded with goes to feedparser: a Content-Location would turn bare RSS guids
-    # into URLs under the feed's folder; relative links are resolved here, against the URL the bytes came from.
-    parsed = feedparser.parse(data, response_headers={"content-type": "application/xml; charset=utf-8"},
-                              sanitize_html=False, resolve_relative_uris=False)
+    parsed = feedparser.parse(data, **FEEDPARSER_OPTIONS)
     if not parsed.entries:
         _check_empty(feed, data, parsed)
     base = url or feed.url

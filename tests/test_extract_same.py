@@ -28,17 +28,32 @@ def _reference_page_text(body: bytes, content_type: str) -> str:
     return drop_controls(decode_html(body, content_type))
 
 
-def _reference_extract(item: FeedItem, body: bytes, content_type: str) -> Article:
-    """extract_article before the byte-level control test and the compiled XPath expressions."""
-    tree = load_html(_reference_page_text(body, content_type))
-    if tree is None:
-        return fallback_article(item, "page is not parseable HTML")
+def _reference_language(tree) -> str | None:
+    """_language before it asked only the <head> elements: the XPath over the whole document."""
     declared = tree.get("lang") or tree.get("{http://www.w3.org/XML/1998/namespace}lang")
     if not declared:
         meta = tree.xpath('//head/meta[translate(@http-equiv, "CONTELANGU", "contelangu")="content-language"]'
                           "/@content")
         declared = meta[0] if meta else ""
-    language = declared.strip().replace("_", "-").split("-")[0].lower() or None
+    return declared.strip().replace("_", "-").split("-")[0].lower() or None
+
+
+def _reference_canonical(tree, page_url: str | None) -> str | None:
+    """_canonical_url before it asked only the root's <head> children: both XPaths over the whole document."""
+    for path in ('//head//link[@rel="canonical"]/@href', '//head//meta[@property="og:url"]/@content'):
+        for href in tree.xpath(path):
+            url = extract.urljoin(page_url or "", href.strip())
+            if url.startswith(("http://", "https://")):
+                return url
+    return None
+
+
+def _reference_extract(item: FeedItem, body: bytes, content_type: str) -> Article:
+    """extract_article before the byte-level control test and the compiled XPath expressions."""
+    tree = load_html(_reference_page_text(body, content_type))
+    if tree is None:
+        return fallback_article(item, "page is not parseable HTML")
+    language = _reference_language(tree)
     doc = trafilatura.bare_extraction(tree, include_comments=False)
     text = unicodedata.normalize("NFC", (doc.text or "").strip()) if doc is not None else ""
     if not text:
@@ -48,15 +63,7 @@ def _reference_extract(item: FeedItem, body: bytes, content_type: str) -> Articl
     published = item.published or extract._date(find_date(tree, extensive_search=False, original_date=True,
                                                                    url=item.url))
     item_with_date = item if published is item.published else replace(item, published=published)
-    canonical = None
-    for path in ('//head//link[@rel="canonical"]/@href', '//head//meta[@property="og:url"]/@content'):
-        for href in tree.xpath(path):
-            url = extract.urljoin(item.url or "", href.strip())
-            if url.startswith(("http://", "https://")):
-                canonical = url
-                break
-        if canonical:
-            break
+    canonical = _reference_canonical(tree, item.url)
     article = Article(item=item_with_date, title=item.title or (extract_title(tree) or ""), text=text,
                       text_source="page", language=language, canonical_url=canonical)
     return replace(article, title=scrub(article.title), text=scrub(article.text),
@@ -99,3 +106,34 @@ def test_page_text_as_before_on_generated_bytes(pieces, content_type, meta_utf8)
 def test_page_text_drops_what_drop_controls_drops(body):
     assert page_text(body, "text/html; charset=utf-8") == _reference_page_text(body, "text/html; charset=utf-8")
     assert not any(c in page_text(body, "text/html; charset=utf-8") for c in "\x00\r\x1f\x85\x9f")
+
+
+# Markup that puts <head>, <link rel=canonical>, og:url and Content-Language where a page should not: in <body>, in
+# tables, SVG and templates, twice, after a stray </html>, unclosed, in a fragment without <html>
+_HEAD_PIECES = ["<html>", "</html>", "<head>", "</head>", "<body>", "</body>", "<div>", "</div>", "<table>", "<tr>",
+                "<svg>", "</svg>", "<template>", "<noscript>", "<title>t</title>", "<p>text ", "<!-- c -->",
+                '<link rel="canonical" href="https://a.test/1">', "<link rel=canonical href=/relative>",
+                '<link rel="canonical" href="javascript:x">', '<meta property="og:url" content="https://b.test/2">',
+                "<meta property=og:url content=ftp://c.test/>", '<link rel="alternate" href="https://d.test/">',
+                '<meta http-equiv="Content-Language" content="de-AT">', "<meta http-equiv=content-language content=fr>"]
+
+
+@given(st.lists(st.sampled_from(_HEAD_PIECES), min_size=1, max_size=30))
+@settings(max_examples=400, deadline=None)
+def test_head_lookups_as_before_on_generated_markup(pieces):
+    tree = load_html("".join(pieces))
+    if tree is not None:
+        assert extract._canonical_url(tree, "https://page.test/a/b") == _reference_canonical(tree, "https://page.test/a/b")
+        assert extract._language(tree) == _reference_language(tree)
+
+
+def test_generated_markup_reaches_the_odd_cases():
+    """The pieces above do make what the head lookups must get right: heads outside the root, and found values."""
+    import random
+
+    rng = random.Random(13)
+    trees = [load_html("".join(rng.choice(_HEAD_PIECES) for _ in range(rng.randrange(1, 30)))) for _ in range(600)]
+    trees = [t for t in trees if t is not None]
+    assert any(t.xpath("//head") and not t.getroottree().getroot().findall("head") for t in trees)
+    assert sum(_reference_canonical(t, "https://page.test/") is not None for t in trees) > 50
+    assert sum(_reference_language(t) in ("de", "fr") for t in trees) > 50
