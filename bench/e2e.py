@@ -18,6 +18,12 @@ after a first prune, as the service's daily prune runs). Long commands say what 
 --stored fills a store through the project's own code (Store.add_article, features(), match_article) once
 and keeps it as a template in the temp directory (--cache); 1,000,000 takes a while the first time.
 Figures are ratios from this one run; the machine is shared, so run it twice.
+
+The bare baseline runs feedparser and trafilatura with the options the monitor gives them (FEEDPARSER_OPTIONS,
+TRAFILATURA_OPTIONS), timed around their work; the time to import them is printed beside it. The monitor package
+the commands import is byte-compiled first, as `pip install` leaves it: from a source checkout with
+PYTHONDONTWRITEBYTECODE set, each process (the extraction forkserver too) would otherwise compile every monitor
+module it imports, and the modules only a cycle with new articles loads would count as per-article work.
 """
 
 from __future__ import annotations
@@ -544,6 +550,11 @@ def main() -> None:
     args = parser.parse_args()
     parts = set(args.only.split(","))
 
+    # the code the commands run (as they start: the working directory, PYTHONPATH), not this script's checkout
+    package = Path(subprocess.run([sys.executable, "-c", "import monitor; print(monitor.__file__)"], check=True,
+                                  capture_output=True, text=True).stdout.strip()).parent
+    compileall.compile_dir(package, quiet=1)
+    print(f"measuring the monitor package at {package} (byte-compiled)", flush=True)
     pages = load_pages()
     if not pages:
         raise SystemExit("the scrapinghub-aeb corpus is missing (../shared/corpora/scrapinghub-aeb)")
