@@ -247,8 +247,8 @@ json.dump({"code": code, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "
 
 
 FIRST_TICK = r"""
-import signal, subprocess, sys
-service = subprocess.Popen([sys.argv[1], "-m", "monitor", "--config", sys.argv[2], "run"], stderr=subprocess.PIPE,
+import json, signal, subprocess, sys
+service = subprocess.Popen([*json.loads(sys.argv[1]), "--config", sys.argv[2], "run"], stderr=subprocess.PIPE,
                            stdout=subprocess.DEVNULL, text=True)
 for line in service.stderr:
     if "cycle:" in line or "poll cycle failed" in line:
@@ -258,6 +258,12 @@ service.send_signal(signal.SIGTERM)
 service.stderr.read()
 sys.exit(service.wait())
 """
+
+
+# The monitor as users start it: the `news-monitor` console script beside this interpreter (multiprocessing runs a
+# main script again in each extraction worker, which `python -m monitor` does not show), else `python -m monitor`
+_SCRIPT = Path(sys.executable).with_name("news-monitor")
+MONITOR = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "monitor"]
 
 
 class Meter:
@@ -291,12 +297,12 @@ class Meter:
         return result
 
     def monitor(self, config: Path, *command: str, say: str | None = None) -> dict:
-        return self.run([sys.executable, "-m", "monitor", "--config", str(config), *command], say=say)
+        return self.run([*MONITOR, "--config", str(config), *command], say=say)
 
     def service(self, config: Path, say: str | None = None) -> dict:
         """`news-monitor run` (the service) from its start until its first poll cycle is logged, then
         stopped with SIGTERM: the CPU of its start and first tick (the stop's is small), every process counted."""
-        return self.run([sys.executable, "-c", FIRST_TICK, sys.executable, str(config)], say=say)
+        return self.run([sys.executable, "-c", FIRST_TICK, json.dumps(MONITOR), str(config)], say=say)
 
 
 # -- bare baselines (each in a subprocess of its own, timed around the work only) --------------------

@@ -168,3 +168,36 @@ def test_workers_fork_from_a_warmed_up_forkserver():
     assert extract_warm.warm_up is extract_pool.warm_up and extract_pool._warm
     extract_pool._context()
     assert multiprocessing.forkserver._forkserver._preload_modules == ["monitor.extract_warm"]
+
+
+
+def test_the_console_script_costs_a_worker_no_cli_import(tmp_path):
+    """multiprocessing runs the main script again in every process it starts (a script is run by path, unlike
+    `python -m monitor`): the `news-monitor` console script's import of its entry point must not load the CLI
+    there (click and every command's module, ~0.1 s of CPU per worker when the entry point was monitor.cli:main)."""
+    import subprocess
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    entry = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]["news-monitor"]
+    module, function = entry.split(":")
+    runs = tmp_path / "runs.log"
+    script = tmp_path / "news-monitor"  # as pip writes a console script, then what it loaded, then a pool started
+    script.write_text(
+        f"import os, sys\nfrom {module} import {function}\n"
+        "with open(os.environ['RUNS_LOG'], 'a') as log:\n"
+        "    log.write(f\"{__name__} {os.getpid()} {'click' in sys.modules} {'monitor.cli' in sys.modules}\\n\")\n"
+        "if __name__ == '__main__':\n"
+        "    from monitor.extract_pool import ExtractPool\n"
+        "    with ExtractPool(workers=2) as pool:\n"
+        "        pool.start(wait_ready=True)\n"
+        "        print(' '.join(map(str, pool.pids)))\n", encoding="utf-8")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=tmp_path,
+                         env={**os.environ, "RUNS_LOG": str(runs), "PYTHONPATH": str(root)})
+    workers = out.stdout.split()
+    lines = [line.split() for line in runs.read_text().splitlines()]
+    assert len(workers) == 2
+    assert sorted(pid for name, pid, *_ in lines if name == "__mp_main__") == sorted(workers)  # run again in each
+    assert all(click == cli == "False" for *_, click, cli in lines)  # neither click nor the CLI, anywhere
