@@ -17,7 +17,8 @@ after a first prune, as the service's daily prune runs). Long commands say what 
 
 --stored fills a store through the project's own code (Store.add_article, features(), match_article) once
 and keeps it as a template in the temp directory (--cache); 1,000,000 takes a while the first time.
-Figures are ratios from this one run; the machine is shared, so run it twice.
+Figures are ratios from this one run; the machine is shared, so run it twice (for real pages, --repeats N
+measures both sides N times, taking turns, and compares the least of each).
 
 The bare baseline runs feedparser and trafilatura with the options the monitor gives them (FEEDPARSER_OPTIONS,
 TRAFILATURA_OPTIONS), timed around their work; the time to import them is printed beside it. The monitor package
@@ -551,6 +552,9 @@ def main() -> None:
     parser.add_argument("--only", default="real,full,standing,fixed,digest,backtest,config",
                         help="comma-separated parts to run (also: reads, the read commands and prune --dry-run "
                              "on an empty and the large store)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="real pages: measure the monitor and the bare libraries N times, taking turns, and "
+                             "compare the least of each (a shared machine's load drifts within a run)")
     parser.add_argument("--backtest-days", type=int, default=None,
                         help="backtest the articles of the last N days only (default: every stored article)")
     args = parser.parse_args()
@@ -597,28 +601,38 @@ def main() -> None:
         feeds_n = (args.articles + ITEMS_PER_FEED - 1) // ITEMS_PER_FEED
 
         if "real" in parts:
-            config = write_config(tmp / "real" / "monitor.yaml", [url(k, "real") for k in range(feeds_n)])
-            first = meter.monitor(config, "run", "--once")
-            again = meter.monitor(config, "run", "--once")
-            stored = count(tmp / "real" / "state", "articles") + count(tmp / "real" / "state", "sources")
-            ours = ms(first["cpu"] - again["cpu"], stored)
             feed_bodies = [real_feed(f"http://{HOSTS[k % len(HOSTS)]}:{ports[(k // len(HOSTS)) % len(ports)]}",
                                      k, args.articles) for k in range(feeds_n)]
-            b = bare(tmp, "real", {"feeds": feed_bodies, "pages": [page_bytes(pages, i) for i in range(args.articles)]})
-            base = ms(b["cpu"], args.articles)
-            # the monitor's figure pays the libraries' imports (trafilatura's in the extraction forkserver): the
-            # ratio is against their work alone, and in brackets against their work and imports
-            with_imports = ms(b["cpu"] + b["imports_cpu"], args.articles)
-            rows.append((f"CPU per new article, real pages ({stored} stored of {args.articles})",
+            page_list = [page_bytes(pages, i) for i in range(args.articles)]
+            trials = []  # (ours, bare, bare with imports) in ms per article, one per repeat
+            for repeat in range(args.repeats):
+                # the monitor and the bare libraries take turns going first: the load of a shared machine drifts
+                if repeat % 2:
+                    b = bare(tmp, "real", {"feeds": feed_bodies, "pages": page_list})
+                config = write_config(tmp / f"real-{repeat}" / "monitor.yaml", [url(k, "real") for k in range(feeds_n)])
+                first = meter.monitor(config, "run", "--once")
+                again = meter.monitor(config, "run", "--once")
+                if not repeat % 2:
+                    b = bare(tmp, "real", {"feeds": feed_bodies, "pages": page_list})
+                state = tmp / f"real-{repeat}" / "state"
+                stored = count(state, "articles") + count(state, "sources")
+                ours, base = ms(first["cpu"] - again["cpu"], stored), ms(b["cpu"], args.articles)
+                # the monitor's figure pays the libraries' imports (trafilatura's in the extraction forkserver):
+                # the ratio is against their work alone, and in brackets against their work and imports
+                trials.append((ours, base, ms(b["cpu"] + b["imports_cpu"], args.articles)))
+                print(f"  real pages: first run {first['cpu']:.2f} s CPU, second {again['cpu']:.2f} s; "
+                      f"{first['stdout'].strip()}", flush=True)
+                print(f"  real pages, first run by process: main {first['main_cpu']:.2f} s (second run "
+                      f"{again['main_cpu']:.2f} s), the extraction forkserver with its workers and "
+                      f"multiprocessing's resource tracker {' + '.join(f'{c:.2f}' for c in first['others_cpu'])} s; "
+                      f"bare: feedparser {b['feeds_cpu']:.2f} s, trafilatura.extract {b['cpu'] - b['feeds_cpu']:.2f} "
+                      f"s, importing them {b['imports_cpu']:.2f} s; {ours:.1f} ms against {base:.1f} ms an article "
+                      f"({ours / base:.2f}x)", flush=True)
+            ours, base, with_imports = (min(t[i] for t in trials) for i in range(3))
+            least = f" (least of {len(trials)})" if len(trials) > 1 else ""
+            rows.append((f"CPU per new article, real pages ({stored} stored of {args.articles}){least}",
                          f"{ours:.1f} ms", f"feedparser + trafilatura.extract {base:.1f} ms",
                          f"{ours / base:.2f}x ({ours / with_imports:.2f}x with their imports)"))
-            print(f"  real pages: first run {first['cpu']:.2f} s CPU, second {again['cpu']:.2f} s; "
-                  f"{first['stdout'].strip()}", flush=True)
-            print(f"  real pages, first run by process: main {first['main_cpu']:.2f} s (second run "
-                  f"{again['main_cpu']:.2f} s), the extraction forkserver with its workers and multiprocessing's "
-                  f"resource tracker {' + '.join(f'{c:.2f}' for c in first['others_cpu'])} s; bare: feedparser "
-                  f"{b['feeds_cpu']:.2f} s, trafilatura.extract {b['cpu'] - b['feeds_cpu']:.2f} s, importing "
-                  f"them {b['imports_cpu']:.2f} s", flush=True)
 
         if "full" in parts:
             state = tmp / "full" / "state"
