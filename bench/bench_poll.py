@@ -96,7 +96,7 @@ def main() -> None:
 
     from monitor.config import Config, FetchConfig
     from monitor.fetch import Fetcher
-    from monitor.pipeline import CycleReport, Pipeline
+    from monitor.pipeline import CycleReport, Pipeline, _Feeds
     from monitor.store import Store
 
     ports = free_ports(3)
@@ -115,11 +115,11 @@ def main() -> None:
                         feeds=[{"url": u} for u in urls],
                         fetch=FetchConfig(allow_private_networks=True, concurrency=50, per_host=8))
         pipeline = Pipeline(config, rules=lambda: None, fetcher=Fetcher(config.fetch), senders=[])
-        feeds = {f.url: f for f in config.feed_list()}
+        feeds = _Feeds(config)
         now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
         rows = []
         with Store.open(config.db_path) as store:
-            store.sync_feeds(list(feeds.values()))
+            store.sync_feed_names(feeds.names())
             for cycle, label in ((1, "200 new"), (2, "304"), (3, "200 identical")):
                 mode.value = 0 if cycle == 3 else 1
                 pipeline.clock = lambda n=now + timedelta(hours=cycle): n

@@ -393,12 +393,16 @@ class Config(_Strict):
     def feed(self, index: int) -> Feed:
         """The feed at `index` of `feeds`, its defaults filled in."""
         f = self.feeds[index]
-        return Feed(url=f.url, name=f.name or _default_name(f.url), interval=f.interval or self.interval,
+        return Feed(url=f.url, name=f.name or default_name(f.url), interval=f.interval or self.interval,
                     named=bool(f.name))
 
 
-def _default_name(url: str) -> str:
-    return re.sub(r"^https?://(www\.)?", "", url).split("/")[0]
+_SCHEME_WWW = re.compile(r"^https?://(www\.)?")
+
+
+def default_name(url: str) -> str:
+    """The name of a feed configured without one: its host (without `www.`)."""
+    return _SCHEME_WWW.sub("", url).split("/")[0]
 
 
 def secret(env: dict[str, str], name: str) -> str | None:

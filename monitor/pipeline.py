@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from monitor import polling
 from monitor.clock import utcnow
-from monitor.config import Config
+from monitor.config import Config, default_name
 from monitor.decide.limits import portion
 from monitor.decide.new import item_hash, item_keys, sort_items, text_unchanged
 from monitor.delivery import STALE_AFTER
@@ -130,7 +130,7 @@ class Pipeline:
         service delivers in its own thread instead: a hung mail server must not hold up polling)."""
         report = CycleReport()
         feeds = _Feeds(self.config)
-        store.sync_feeds(feeds.values())
+        store.sync_feed_names(feeds.names())
         due = store.due_rowids(self.clock(), urls=feeds, force=force, intervals=feeds.intervals())
         backlog = store.held_items(feeds)  # items earlier cycles held over the limits: after the new ones
         self._counts = Counter({"feeds fetched total": len(due), "feeds polled total": len(due)})
@@ -148,7 +148,7 @@ class Pipeline:
             self.deliver(store, report)
         return report
 
-    def _batches(self, store: Store, due: Sequence[int], feeds: Mapping[str, Feed],
+    def _batches(self, store: Store, due: Sequence[int], feeds: _Feeds,
                  backlog: Sequence[tuple[str, FeedItem]], report: CycleReport, held: list[FeedItem]) -> None:
         """The due feeds (row ids) through the stages a batch at a time: a cycle holds one batch's states,
         bodies and items, whatever the number of feeds (an item seen again in a later batch is known by then);
@@ -226,10 +226,11 @@ class Pipeline:
             self._pruned = now
         return self.decider
 
-    def _poll(self, store: Store, due: Sequence[FeedState], feeds: Mapping[str, Feed],
+    def _poll(self, store: Store, due: Sequence[FeedState], feeds: _Feeds,
               report: CycleReport) -> tuple[list[FeedItem], list[tuple[str, polling.PollDecision]]]:
         """Fetch and parse the due feeds; return their items and the parsed feeds' decisions, whose
-        validators are recorded once the items are stored."""
+        validators are recorded once the items are stored. The batch's answers are decided at one moment,
+        when they are all in (a Feed is made only for a feed whose body is parsed)."""
         from monitor.fetch import Request
 
         now = self.clock()
@@ -240,11 +241,12 @@ class Pipeline:
         outcomes = self.fetcher.fetch_many(requests, done=self._ticker("feeds fetched"))
         records: list[tuple[str, polling.PollDecision]] = []
         counts: list[tuple[str, int]] = []  # items of each feed parsed whole
+        decided = self.clock()
         for state, outcome in zip(due, outcomes, strict=True):
             try:
-                found, decision = self._poll_one(records, counts, feeds[state.url], state, outcome, report)
+                found, decision = self._poll_one(records, counts, feeds, state, outcome, decided, report)
             except Exception as exc:  # a bug on this feed's bytes: this feed's error, not the cycle's
-                self._feed_failed(records, feeds[state.url], state, exc, report)
+                self._feed_failed(records, state, feeds.interval(state.url), exc, report)
                 continue
             finally:
                 self._advance("feeds polled")
@@ -256,77 +258,78 @@ class Pipeline:
         return items, parsed
 
     def _poll_one(self, records: list[tuple[str, polling.PollDecision]], counts: list[tuple[str, int]],
-                  feed: Feed, state: FeedState, outcome: Outcome,
+                  feeds: _Feeds, state: FeedState, outcome: Outcome, now: datetime,
                   report: CycleReport) -> tuple[list[FeedItem], polling.PollDecision | None]:
         """Decide what one fetch means, parse a new body, add the outcome to `records` (validators held back)."""
-        now = self.clock()
+        url = state.url  # the configured URL: the feed's identity
+        interval = feeds.interval(url)
         report.feeds_polled += 1
         response = outcome.response
         if response is not None and response.status == 304:  # the commonest answer: no Seen to build
-            decision = polling.not_modified(feed.interval, now, response.permanent_redirect)
+            decision = polling.not_modified(interval, now, response.permanent_redirect)
         else:
-            decision = polling.decide(state, feed.interval, _seen(outcome), now)
+            decision = polling.decide(state, interval, _seen(outcome), now)
         parsed: ParsedFeed | None = None
         error: MonitorError | None = outcome.error
         if decision.ok and decision.parse:
             try:
-                parsed = self._parse(feed, outcome.response)
+                parsed = self._parse(feeds[url], outcome.response)
             except FeedError as exc:  # a broken body: keep its hash out, so the error repeats until fixed
                 error = exc
                 decision = replace(decision, ok=False, error=str(exc), body_hash=None,
-                                   next_check=now + polling.backoff(feed.interval, state.errors + 1))
+                                   next_check=now + polling.backoff(interval, state.errors + 1))
         elif decision.ok:
             report.feeds_not_modified += 1
-        self._report_poll(feed, state, decision, report, error)
+        self._report_poll(url, state, decision, report, error)
         if parsed is not None:  # parsed whole, or cut short
-            records.append((feed.url, replace(decision, etag=None, last_modified=None, body_hash=None,
-                                              full_fetch=False)))
-            self._report_parse(counts, feed, state, parsed, report)
+            records.append((url, replace(decision, etag=None, last_modified=None, body_hash=None,
+                                         full_fetch=False)))
+            self._report_parse(counts, url, state, parsed, report)
             # a truncated body's validators are not kept: the next poll fetches and parses the feed whole
             return parsed.items, None if parsed.partial else decision
-        records.append((feed.url, polling.to_store(decision, state) if decision.ok else decision))
+        records.append((url, polling.to_store(decision, state) if decision.ok else decision))
         return [], None
 
     @staticmethod
-    def _report_parse(counts: list[tuple[str, int]], feed: Feed, state: FeedState, parsed: ParsedFeed,
+    def _report_parse(counts: list[tuple[str, int]], url: str, state: FeedState, parsed: ParsedFeed,
                       report: CycleReport) -> None:
         """What the parse noticed, into the feed's problems: cut short, broken characters repaired."""
         partial = parsed.partial or polling.cut_short(len(parsed.items), state.full_items)
-        report.problems[feed.url] = FeedProblems(partial=partial) if partial else _CLEAN
+        report.problems[url] = FeedProblems(partial=partial) if partial else _CLEAN
         if not parsed.partial:
-            counts.append((feed.url, len(parsed.items)))
+            counts.append((url, len(parsed.items)))
         if partial:
-            log.warning("feeds: %s: partial: %s", feed.url, partial)
+            log.warning("feeds: %s: partial: %s", url, partial)
         for repair in parsed.repairs:
-            log.warning("feeds: %s: broken text repaired: %s", feed.url, repair)
-            report.problem(feed.url, "repair", repair)
+            log.warning("feeds: %s: broken text repaired: %s", url, repair)
+            report.problem(url, "repair", repair)
 
-    def _feed_failed(self, records: list[tuple[str, polling.PollDecision]], feed: Feed, state: FeedState,
+    def _feed_failed(self, records: list[tuple[str, polling.PollDecision]], state: FeedState, interval: int,
                      exc: Exception, report: CycleReport) -> None:
         """An unexpected exception while handling one feed: recorded as its poll error; its items wait."""
         now = self.clock()
-        message = f"feeds: {feed.url}: failed while handling the feed: {type(exc).__name__}: {exc}"
+        message = f"feeds: {state.url}: failed while handling the feed: {type(exc).__name__}: {exc}"
         log.error("%s", message, exc_info=True)
         decision = polling.PollDecision(ok=False, error=message,
-                                        next_check=now + polling.backoff(feed.interval, state.errors + 1))
-        report.feed_errors.append((feed.url, message))
-        records.append((feed.url, decision))
+                                        next_check=now + polling.backoff(interval, state.errors + 1))
+        report.feed_errors.append((state.url, message))
+        records.append((state.url, decision))
 
     @staticmethod
-    def _report_poll(feed: Feed, state: FeedState, decision: polling.PollDecision, report: CycleReport,
+    def _report_poll(url: str, state: FeedState, decision: polling.PollDecision, report: CycleReport,
                      error: MonitorError | None) -> None:
         if decision.moved_to and decision.moved_to != state.fetch_url:
             log.warning("feeds: %s moved permanently to %s; fetching it there (update monitor.yaml)",
-                        feed.url, decision.moved_to)
+                        url, decision.moved_to)
         if decision.disable:
             log.error("feeds: %s disabled: %s (remove it from monitor.yaml, or fix it and restart)",
-                      feed.url, decision.disable)
+                      url, decision.disable)
         if not decision.ok:
             message = decision.error or "failed"
-            report.feed_errors.append((feed.url, message))
+            report.feed_errors.append((url, message))
             # the error's own text already names this feed ("fetch: URL: ...") unless polling gave its verdict
-            named = error is not None and error.url == feed.url and message == str(error)
-            log.warning("%s (next try %s)", message if named else f"feeds: {feed.url}: {message}",
+            named = error is not None and error.url == url and message == str(error)
+            log.warning("%s (next try %s)", message if named else f"feeds: {url}: {message}",
                         decision.next_check.strftime("%Y-%m-%d %H:%M UTC"))
 
     @staticmethod
@@ -587,6 +590,15 @@ class _Feeds(Mapping[str, Feed]):
 
     def __getitem__(self, url: str) -> Feed:
         return self._config.feed(self._at[url])
+
+    def interval(self, url: str) -> int:
+        """The feed's poll interval in seconds, as configured now (without making its Feed)."""
+        return self._config.feeds[self._at[url]].interval or self._config.interval
+
+    def names(self) -> Iterator[tuple[str, str]]:
+        """(url, name) of every feed, as its Feed has them (without making the Feeds)."""
+        feeds = self._config.feeds
+        return ((url, feeds[i].name or default_name(url)) for url, i in self._at.items())
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._at)

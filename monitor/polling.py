@@ -110,7 +110,20 @@ def decide(state: FeedState, interval: int, seen: Seen, now: datetime,
 def not_modified(interval: int, now: datetime, moved_to: str | None = None) -> PollDecision:
     """A 304: look again after the interval; nothing to parse, no validator changes (decide's own answer,
     which the poll stage asks directly for the commonest outcome of a cycle)."""
-    return PollDecision(ok=True, next_check=now + timedelta(seconds=interval), moved_to=moved_to)
+    return _unchanged(now + timedelta(seconds=interval), moved_to, False)
+
+
+def _unchanged(next_check: datetime, moved_to: str | None, full_fetch: bool) -> PollDecision:
+    """A successful poll that leaves nothing new to store, made once and shared (decisions are frozen): the
+    feeds of a batch, decided at one moment with a few intervals, share a handful of these instead of each
+    building its own."""
+    return _shared(next_check, next_check.tzinfo, moved_to, full_fetch)
+
+
+@lru_cache(maxsize=256)
+def _shared(next_check: datetime, zone: object, moved_to: str | None, full_fetch: bool) -> PollDecision:
+    # the zone is part of the key: equal moments in two zones are equal datetimes, but not the same decision
+    return PollDecision(ok=True, next_check=next_check, moved_to=moved_to, full_fetch=full_fetch)
 
 
 def to_store(decision: PollDecision, state: FeedState) -> PollDecision:
@@ -122,6 +135,9 @@ def to_store(decision: PollDecision, state: FeedState) -> PollDecision:
     digest = None if decision.body_hash == state.body_hash else decision.body_hash
     if etag is decision.etag and modified is decision.last_modified and digest is decision.body_hash:
         return decision
+    if (etag is None and modified is None and digest is None and decision.ok and not decision.parse
+            and decision.error is None and decision.disable is None):  # identical bytes, known validators
+        return _unchanged(decision.next_check, decision.moved_to, decision.full_fetch)
     return PollDecision(ok=decision.ok, next_check=decision.next_check, parse=decision.parse, error=decision.error,
                         disable=decision.disable, moved_to=decision.moved_to, etag=etag, last_modified=modified,
                         body_hash=digest, full_fetch=decision.full_fetch)

@@ -238,8 +238,12 @@ class Store:
     def sync_feeds(self, feeds: Iterable[Feed]) -> None:
         """Make the feeds table hold the configured feeds; new ones are due at once. Only feeds that are
         new or renamed are written: an unchanged config of 10,000 feeds costs one read, not 10,000 upserts."""
+        self.sync_feed_names((feed.url, feed.name) for feed in feeds)
+
+    def sync_feed_names(self, feeds: Iterable[tuple[str, str]]) -> None:
+        """sync_feeds given each feed's (url, name) (a cycle does not make 10,000 Feeds to say them)."""
         known = dict(self.db.execute("SELECT url, name FROM feeds").fetchall())
-        changed = [(feed.url, feed.name) for feed in feeds if known.get(feed.url, ...) != feed.name]
+        changed = [(url, name) for url, name in feeds if known.get(url, ...) != name]
         if not changed:
             return
         with self.transaction():

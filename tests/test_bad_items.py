@@ -336,10 +336,10 @@ def test_an_exception_while_handling_one_feed_is_that_feeds_error(make_server, w
         {"id": "q", "url": site.url("/q.html"), "title": "marker fine", "content_text": "marker"}])
     report_parse = Pipeline._report_parse
 
-    def failing(counts, feed, state, parsed, report):  # a bug while handling one feed's parse
-        if feed.name == "bad":
+    def failing(counts, url, state, parsed, report):  # a bug while handling one feed's parse
+        if state.name == "bad":
             raise RuntimeError("feed stage bug")
-        return report_parse(counts, feed, state, parsed, report)
+        return report_parse(counts, url, state, parsed, report)
 
     monkeypatch.setattr(Pipeline, "_report_parse", staticmethod(failing))
     report, stored = _cycle(config)

@@ -137,3 +137,62 @@ def test_the_cycles_feeds_made_as_their_batch_comes_are_the_config_feed_list(wri
     assert made.intervals() == {url: feed.interval for url, feed in spec.items()} == {
         "https://a.example/rss": 1200, "https://b.example/feed.xml": 3600, "https://c.example/atom?x=1": 300}
     assert list(made.values()) == list(spec.values()) and "https://z.example/" not in made
+    # what the poll loop and sync_feed_names take without making Feeds: the Feeds' own intervals and names
+    assert {url: made.interval(url) for url in made} == made.intervals()
+    assert list(made.names()) == [(f.url, f.name) for f in spec.values()]
+
+
+@pytest.mark.parametrize("url", ["https://www.example.org/rss", "http://example.org", "https://wwwx.example/a/b",
+                                 "https://www.www.example/", "http://10.0.0.1:8080/feed?x=https://www.y/",
+                                 "https://b\u00fccher.example/f"])
+def test_a_feeds_default_name_is_its_host_as_before(url):
+    import re
+
+    from monitor.config import default_name
+
+    assert default_name(url) == re.sub(r"^https?://(www\.)?", "", url).split("/")[0]  # the replaced code
+
+
+def _to_store_as_before(decision: polling.PollDecision, state: FeedState) -> polling.PollDecision:
+    """The specification: polling.to_store before unchanged polls shared their decisions (each built its own)."""
+    etag = None if decision.etag == state.etag else decision.etag
+    modified = None if decision.last_modified == state.last_modified else decision.last_modified
+    digest = None if decision.body_hash == state.body_hash else decision.body_hash
+    if etag is decision.etag and modified is decision.last_modified and digest is decision.body_hash:
+        return decision
+    return polling.PollDecision(ok=decision.ok, next_check=decision.next_check, parse=decision.parse,
+                                error=decision.error, disable=decision.disable, moved_to=decision.moved_to, etag=etag,
+                                last_modified=modified, body_hash=digest, full_fetch=decision.full_fetch)
+
+
+def test_shared_unchanged_decisions_are_the_ones_each_poll_built_before():
+    """An unchanged poll's stored decision (a 304, or identical bytes with the validators the store holds) is
+    shared by the feeds decided at the same moment: equal to the one each built before, field by field, its
+    moment in the same zone; a changed answer still gets a decision of its own."""
+    from dataclasses import astuple
+    from zoneinfo import ZoneInfo
+
+    states = [STATE, FeedState(**{**STATE.__dict__, "last_full_fetch": None}),
+              FeedState(**{**STATE.__dict__, "etag": None, "last_modified": None}),
+              FeedState(**{**STATE.__dict__, "fetch_url": "https://y.test/feed", "errors": 2})]
+    seens = [Seen(304), Seen(304, moved_to="https://y.test/feed"), Seen(200, body=b"same", etag='"e"', last_modified="lm"),
+             Seen(200, body=b"same", etag='"other"', last_modified="lm"), Seen(200, body=b"same"),
+             Seen(200, body=b"new", etag='"e"', last_modified="lm"), Seen(200, body=b"same", etag='"e"',
+                                                                            last_modified="lm", moved_to="https://y.test/feed"),
+             Seen(503, error="HTTP 503", retry_after="120"), Seen(410, error="HTTP 410")]
+    for now in (NOW, NOW.astimezone(ZoneInfo("Europe/Minsk")), NOW + timedelta(microseconds=7)):
+        for state in states:
+            for seen in seens:
+                for interval in (60, 900):
+                    decided = decide(state, interval, seen, now, random.Random(3))
+                    stored = polling.to_store(decided, state) if decided.ok else decided
+                    spec = _to_store_as_before(decided, state) if decided.ok else decided
+                    assert stored == spec and astuple(stored) == astuple(spec)
+                    assert stored.next_check.tzinfo is spec.next_check.tzinfo
+                    if seen.status == 304:
+                        assert polling.not_modified(interval, now, seen.moved_to) == stored
+    # two polls decided at one moment share the stored decision; a moment in another zone does not reuse it
+    same = decide(STATE, 900, Seen(200, body=b"same", etag='"e"', last_modified="lm"), NOW)
+    assert polling.to_store(same, STATE) is polling.not_modified(900, NOW)
+    minsk = polling.not_modified(900, NOW.astimezone(ZoneInfo("Europe/Minsk")))
+    assert minsk == polling.not_modified(900, NOW) and minsk.next_check.tzinfo == ZoneInfo("Europe/Minsk")
