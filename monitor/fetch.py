@@ -14,6 +14,7 @@ import collections
 import contextlib
 import contextvars
 import ipaddress
+import math
 import socket
 import sys
 import threading
@@ -151,22 +152,85 @@ def _socket_gate(allow_private: bool, allow_networks: Networks) -> Callable[[Add
 class _Deadline:
     """A request's total deadline, paused while the request waits for a connection slot (the global
     and per-host limits): it measures the request, not the queue in front of it. Without the pause
-    an aggregator feed whose links all sit on one host timed out healthy pages (issue 9)."""
+    an aggregator feed whose links all sit on one host timed out healthy pages (issue 9). Kept by the
+    batch's `_Deadlines`, which ends the request through its `timeout` once `when` has come."""
 
-    def __init__(self, timeout: asyncio.Timeout):
-        self._timeout = timeout
+    __slots__ = ("_deadlines", "timeout", "when", "_left")
+
+    def __init__(self, deadlines: _Deadlines, timeout: asyncio.Timeout, when: float):
+        self._deadlines = deadlines
+        self.timeout = timeout  # entered with no deadline of its own: `_Deadlines` makes it expire
+        self.when: float | None = when  # the event loop's time it ends at; None while paused or once ended
         self._left: float | None = None  # seconds left while paused
 
     def pause(self) -> None:
-        when = self._timeout.when()
-        if self._left is None and when is not None and not self._timeout.expired():
-            self._left = when - asyncio.get_running_loop().time()
-            self._timeout.reschedule(None)
+        if self._left is None and self.when is not None and not self.timeout.expired():
+            self._left = self.when - self._deadlines.loop.time()
+            self.when = None
 
     def resume(self) -> None:
-        if self._left is not None and not self._timeout.expired():
-            self._timeout.reschedule(asyncio.get_running_loop().time() + self._left)
+        if self._left is not None and not self.timeout.expired():
+            self.when = self._deadlines.loop.time() + self._left
+            self._deadlines.arm(self.when)
         self._left = None
+
+
+class _Deadlines:
+    """The total deadline of each request of a batch, kept by one timer for them all: it fires when the earliest
+    running request's deadline comes, ends every request whose deadline has come through that request's own
+    `asyncio.timeout(None)` (rescheduled to its deadline: each ends as under `asyncio.timeout(deadline)`, a
+    TimeoutError where it awaits, when its deadline comes), and is set again for the next. A timer per request
+    (`asyncio.timeout`, made and cancelled on the event loop's heap for every request) cost ~3 µs of CPU a
+    request, 1-2% of an unchanged feed's poll; this one fires about once a deadline: requests end long before."""
+
+    def __init__(self, seconds: float):
+        self.loop = asyncio.get_running_loop()
+        self._seconds = seconds
+        self._running: set[_Deadline] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._at = math.inf  # when the timer fires
+
+    def start(self, timeout: asyncio.Timeout) -> _Deadline:
+        """The deadline of a request that entered `timeout` just now (an `asyncio.timeout(None)`)."""
+        deadline = _Deadline(self, timeout, self.loop.time() + self._seconds)
+        self._running.add(deadline)
+        self.arm(deadline.when)  # type: ignore[arg-type]  # just set
+        return deadline
+
+    def end(self, deadline: _Deadline) -> None:
+        """The request ended (answered, failed or past its deadline): no longer watched."""
+        deadline.when = None
+        self._running.discard(deadline)
+
+    def arm(self, when: float) -> None:
+        """The timer fires by `when` (a running request's deadline)."""
+        if when < self._at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._at = when
+            self._timer = self.loop.call_at(when, self._sweep)
+
+    def close(self) -> None:
+        """The batch is over: no timer is left on the loop (a kept loop runs the next batch)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._at = None, math.inf
+
+    def _sweep(self) -> None:
+        self._timer, self._at = None, math.inf
+        now = self.loop.time()
+        soonest = math.inf
+        for deadline in self._running:
+            when = deadline.when
+            if when is None:  # paused
+                continue
+            if when <= now:
+                deadline.when = None  # expiring: asyncio cancels the request's await, as at its own timer
+                deadline.timeout.reschedule(when)
+            elif when < soonest:
+                soonest = when
+        if soonest < math.inf:
+            self.arm(soonest)
 
 
 class _Slots:
@@ -368,15 +432,17 @@ class Fetcher:
                 continue
             slots.queue(_host_key(target), (i, target))
 
-        async def work(session: aiohttp.ClientSession) -> None:
+        async def work(session: aiohttp.ClientSession, deadlines: _Deadlines) -> None:
             while (taken := await slots.next()) is not None:
                 key, (i, target) = taken
-                outcomes[i] = await self._fetch_one(session, slots, requests[i], key, target)
+                outcomes[i] = await self._fetch_one(session, slots, deadlines, requests[i], key, target)
                 if done is not None:
                     done()
 
         async def work_all(session: aiohttp.ClientSession) -> None:
-            workers = [asyncio.ensure_future(work(session)) for _ in range(min(self.config.concurrency, len(requests)))]
+            deadlines = _Deadlines(self.config.deadline)
+            workers = [asyncio.ensure_future(work(session, deadlines))
+                       for _ in range(min(self.config.concurrency, len(requests)))]
             try:
                 await asyncio.gather(*workers)
             except BaseException:  # the others stop too: none is left running on a loop that is kept
@@ -384,6 +450,8 @@ class Fetcher:
                     worker.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
                 raise
+            finally:
+                deadlines.close()
 
         if keep:  # the session of `kept_open`, made in its loop on first use
             session = self._kept.session
@@ -395,13 +463,18 @@ class Fetcher:
                 await work_all(session)
         return outcomes  # type: ignore[return-value]  # every request has its outcome by now
 
-    async def _fetch_one(self, session: aiohttp.ClientSession, slots: _Slots, request: Request, key: tuple,
-                         target: yarl.URL) -> Outcome:
-        """One request, its first hop's slot (host `key`, URL `target` as checked) already taken."""
+    async def _fetch_one(self, session: aiohttp.ClientSession, slots: _Slots, deadlines: _Deadlines,
+                         request: Request, key: tuple, target: yarl.URL) -> Outcome:
+        """One request, its first hop's slot (host `key`, URL `target` as checked) already taken; its total
+        deadline starts now."""
         started = time.monotonic()
         try:
-            async with asyncio.timeout(self.config.deadline) as timeout:
-                response = await self._get(session, slots, request, key, target, _Deadline(timeout))
+            async with (timeout := asyncio.timeout(None)):
+                clock = deadlines.start(timeout)
+                try:
+                    response = await self._get(session, slots, request, key, target, clock)
+                finally:
+                    deadlines.end(clock)
             return Outcome(request, response=response, seconds=time.monotonic() - started)
         except FetchError as exc:
             error = exc.at(request.url)
