@@ -265,9 +265,14 @@ class Pipeline:
         interval = feeds.interval(url)
         report.feeds_polled += 1
         response = outcome.response
-        if response is not None and response.status == 304:  # the commonest answer: no Seen to build
-            decision = polling.not_modified(interval, now, response.permanent_redirect)
-        else:
+        decision: polling.PollDecision | None = None
+        if response is not None:  # the commonest answers, a 304 or the same bytes again: no Seen to build
+            if response.status == 304:
+                decision = polling.not_modified(interval, now, response.permanent_redirect)
+            elif response.status == 200:
+                decision = polling.same_body(state, interval, response.body, response.etag, response.last_modified,
+                                             response.permanent_redirect, now)
+        if decision is None:
             decision = polling.decide(state, interval, _seen(outcome), now)
         parsed: ParsedFeed | None = None
         error: MonitorError | None = outcome.error

@@ -110,19 +110,31 @@ def decide(state: FeedState, interval: int, seen: Seen, now: datetime,
 def not_modified(interval: int, now: datetime, moved_to: str | None = None) -> PollDecision:
     """A 304: look again after the interval; nothing to parse, no validator changes (decide's own answer,
     which the poll stage asks directly for the commonest outcome of a cycle)."""
-    return _unchanged(now + timedelta(seconds=interval), moved_to, False)
+    return _after(now, now.tzinfo, interval, moved_to, False)
 
 
-def _unchanged(next_check: datetime, moved_to: str | None, full_fetch: bool) -> PollDecision:
-    """A successful poll that leaves nothing new to store, made once and shared (decisions are frozen): the
-    feeds of a batch, decided at one moment with a few intervals, share a handful of these instead of each
-    building its own."""
-    return _shared(next_check, next_check.tzinfo, moved_to, full_fetch)
+def same_body(state: FeedState, interval: int, body: bytes, etag: str | None, last_modified: str | None,
+              moved_to: str | None, now: datetime) -> PollDecision | None:
+    """A 200 that brought the bytes and validators the store holds for the feed (a server that ignores
+    validators): decide's answer as the store must write it, `to_store(decide(...))`, without building the
+    answer first; None for any other body, which takes decide's way."""
+    if etag != state.etag or last_modified != state.last_modified or body_hash(body) != state.body_hash:
+        return None
+    return _after(now, now.tzinfo, interval, moved_to, validators(state, now) == (None, None))
+
+
+# Decisions that leave nothing new to store are made once and shared (they are frozen): the feeds of a batch,
+# decided at one moment with a few intervals, share a handful instead of each building its own. The zone is
+# part of each key: equal moments in two zones are equal datetimes, but not the same decision.
+
+@lru_cache(maxsize=256)
+def _after(now: datetime, zone: object, interval: int, moved_to: str | None, full_fetch: bool) -> PollDecision:
+    return PollDecision(ok=True, next_check=now + timedelta(seconds=interval), moved_to=moved_to,
+                        full_fetch=full_fetch)
 
 
 @lru_cache(maxsize=256)
-def _shared(next_check: datetime, zone: object, moved_to: str | None, full_fetch: bool) -> PollDecision:
-    # the zone is part of the key: equal moments in two zones are equal datetimes, but not the same decision
+def _unchanged(next_check: datetime, zone: object, moved_to: str | None, full_fetch: bool) -> PollDecision:
     return PollDecision(ok=True, next_check=next_check, moved_to=moved_to, full_fetch=full_fetch)
 
 
@@ -137,7 +149,7 @@ def to_store(decision: PollDecision, state: FeedState) -> PollDecision:
         return decision
     if (etag is None and modified is None and digest is None and decision.ok and not decision.parse
             and decision.error is None and decision.disable is None):  # identical bytes, known validators
-        return _unchanged(decision.next_check, decision.moved_to, decision.full_fetch)
+        return _unchanged(decision.next_check, decision.next_check.tzinfo, decision.moved_to, decision.full_fetch)
     return PollDecision(ok=decision.ok, next_check=decision.next_check, parse=decision.parse, error=decision.error,
                         disable=decision.disable, moved_to=decision.moved_to, etag=etag, last_modified=modified,
                         body_hash=digest, full_fetch=decision.full_fetch)

@@ -168,17 +168,21 @@ def _to_store_as_before(decision: polling.PollDecision, state: FeedState) -> pol
 def test_shared_unchanged_decisions_are_the_ones_each_poll_built_before():
     """An unchanged poll's stored decision (a 304, or identical bytes with the validators the store holds) is
     shared by the feeds decided at the same moment: equal to the one each built before, field by field, its
-    moment in the same zone; a changed answer still gets a decision of its own."""
+    moment in the same zone; a changed answer still gets a decision of its own. The poll stage's shortcut for
+    the same bytes (polling.same_body) answers exactly when the bytes and validators are the stored ones, with
+    decide's answer as stored."""
     from dataclasses import astuple
     from zoneinfo import ZoneInfo
 
     states = [STATE, FeedState(**{**STATE.__dict__, "last_full_fetch": None}),
               FeedState(**{**STATE.__dict__, "etag": None, "last_modified": None}),
+              FeedState(**{**STATE.__dict__, "body_hash": None}),
               FeedState(**{**STATE.__dict__, "fetch_url": "https://y.test/feed", "errors": 2})]
-    seens = [Seen(304), Seen(304, moved_to="https://y.test/feed"), Seen(200, body=b"same", etag='"e"', last_modified="lm"),
+    kept = {"etag": '"e"', "last_modified": "lm"}
+    seens = [Seen(304), Seen(304, moved_to="https://y.test/feed"), Seen(200, body=b"same", **kept),
+             Seen(200, body=b"same", etag='"e"', last_modified="other"), Seen(200, body=b"", **kept),
              Seen(200, body=b"same", etag='"other"', last_modified="lm"), Seen(200, body=b"same"),
-             Seen(200, body=b"new", etag='"e"', last_modified="lm"), Seen(200, body=b"same", etag='"e"',
-                                                                            last_modified="lm", moved_to="https://y.test/feed"),
+             Seen(200, body=b"new", **kept), Seen(200, body=b"same", **kept, moved_to="https://y.test/feed"),
              Seen(503, error="HTTP 503", retry_after="120"), Seen(410, error="HTTP 410")]
     for now in (NOW, NOW.astimezone(ZoneInfo("Europe/Minsk")), NOW + timedelta(microseconds=7)):
         for state in states:
@@ -191,8 +195,20 @@ def test_shared_unchanged_decisions_are_the_ones_each_poll_built_before():
                     assert stored.next_check.tzinfo is spec.next_check.tzinfo
                     if seen.status == 304:
                         assert polling.not_modified(interval, now, seen.moved_to) == stored
+                    if seen.status == 200:  # the poll stage's shortcut for the same bytes: decide's stored answer
+                        short = polling.same_body(state, interval, seen.body, seen.etag, seen.last_modified,
+                                                  seen.moved_to, now)
+                        same = (polling.body_hash(seen.body), seen.etag, seen.last_modified) == (
+                            state.body_hash, state.etag, state.last_modified)
+                        assert (short is not None) == same
+                        if short is not None:
+                            assert short == stored and astuple(short) == astuple(stored) and not decided.parse
+                            assert short.next_check.tzinfo is stored.next_check.tzinfo
     # two polls decided at one moment share the stored decision; a moment in another zone does not reuse it
-    same = decide(STATE, 900, Seen(200, body=b"same", etag='"e"', last_modified="lm"), NOW)
-    assert polling.to_store(same, STATE) is polling.not_modified(900, NOW)
+    other = FeedState(**{**STATE.__dict__, "url": "https://z.test/feed", "fetch_url": "https://z.test/feed"})
+    again = [decide(state, 900, Seen(200, body=b"same", **kept), NOW) for state in (STATE, other)]
+    assert polling.to_store(again[0], STATE) is polling.to_store(again[1], other)
+    assert polling.same_body(STATE, 900, b"same", '"e"', "lm", None, NOW) is polling.not_modified(900, NOW) is \
+        polling.same_body(other, 900, b"same", '"e"', "lm", None, NOW)
     minsk = polling.not_modified(900, NOW.astimezone(ZoneInfo("Europe/Minsk")))
     assert minsk == polling.not_modified(900, NOW) and minsk.next_check.tzinfo == ZoneInfo("Europe/Minsk")
