@@ -33,7 +33,6 @@ from monitor.models import Article, Feed, FeedItem, FeedProblems, Message, Store
 from monitor.polling import FeedState
 from monitor.publish import write_feeds
 from monitor.rules.book import RuleBook
-from monitor.rules.matching import match_article
 from monitor.store import Store
 
 if TYPE_CHECKING:
@@ -458,6 +457,7 @@ class Pipeline:
     @staticmethod
     def _match(book: RuleBook, item: FeedItem, article):
         from monitor.extract import fallback_article
+        from monitor.rules.matching import match_article  # the matcher only where articles come (not digests)
 
         try:
             return article, match_article(book, article.title, article.text)

@@ -3,8 +3,9 @@
 import alone cost more CPU than their queries at 1,000,000 articles; `--help` loads neither the config
 (pydantic) nor the store. Nor do they load the decide package beyond what they read with: the release
 extraction's patterns (decide/releases.py, ~20 ms to compile), the story features and the Decider stay out; a
-story's facts are merged by decide/merge.py. Each command runs for real in a subprocess, which reports its
-modules at the end. Figures: bench/bench_queries.py."""
+story's facts are merged by decide/merge.py. Nor do they compile the rules into a RuleSet, or load the matcher
+(rules/ruleset.py, evaluate.py, matching.py): the digest reads only the rules' descriptions. Each command runs
+for real in a subprocess, which reports its modules at the end. Figures: bench/bench_queries.py."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from monitor.store import Store
 EDGES = ("aiohttp", "feedparser", "trafilatura", "lxml", "apscheduler", "apprise", "ruamel")
 # what only storing new articles needs (the poll cycle, `rules test`)
 DECIDING = ("monitor.decide.decider", "monitor.decide.releases", "monitor.decide.stories")
+# what only matching articles needs: the rules' compiled form (a RuleBook compiles it when first asked)
+MATCHING = ("monitor.rules.ruleset", "monitor.rules.evaluate", "monitor.rules.matching")
 # the command line runs as the console script does, then prints the top-level modules it loaded
 HARNESS = """
 import json, sys
@@ -75,6 +78,7 @@ def test_read_commands_import_no_edge_library(config, args, shows):
     assert shows in result.stdout  # the command did its work, not only its start
     assert not modules & set(EDGES), f"{' '.join(args)} imported {sorted(modules & set(EDGES))}"
     assert not modules & set(DECIDING), f"{' '.join(args)} imported {sorted(modules & set(DECIDING))}"
+    assert not modules & set(MATCHING), f"{' '.join(args)} imported {sorted(modules & set(MATCHING))}"
 
 
 def test_help_loads_neither_the_config_nor_the_store(config):
