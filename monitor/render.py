@@ -100,7 +100,14 @@ _OPTIONS = {"trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline":
 
 
 class _CompiledTemplates(FileSystemBytecodeCache):
-    """jinja's file cache, written only where it can be (a failed write is a compile next time, not an error)."""
+    """jinja's file cache, written only where it can be (a failed write is a compile next time, not an error); a
+    damaged file is a compile too (jinja checks the magic but then unpickles what follows as it is)."""
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # noqa: BLE001 - whatever a damaged file raises, the template is compiled instead
+            bucket.reset()
 
     def dump_bytecode(self, bucket: Bucket) -> None:
         try:
