@@ -393,8 +393,16 @@ class Config(_Strict):
     def feed(self, index: int) -> Feed:
         """The feed at `index` of `feeds`, its defaults filled in."""
         f = self.feeds[index]
-        return Feed(url=f.url, name=f.name or default_name(f.url), interval=f.interval or self.interval,
-                    named=bool(f.name))
+        return Feed(url=f.url, name=self.feed_name(index), interval=self.feed_interval(index), named=bool(f.name))
+
+    def feed_name(self, index: int) -> str:
+        """The name of the feed at `index`: its own, else its host (without making its Feed)."""
+        f = self.feeds[index]
+        return f.name or default_name(f.url)
+
+    def feed_interval(self, index: int) -> int:
+        """The poll interval in seconds of the feed at `index`: its own, else the config's."""
+        return self.feeds[index].interval or self.interval
 
 
 _SCHEME_WWW = re.compile(r"^https?://(www\.)?")

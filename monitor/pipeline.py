@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from monitor import polling
 from monitor.clock import utcnow
-from monitor.config import Config, default_name
+from monitor.config import Config
 from monitor.decide.limits import portion
 from monitor.decide.new import item_hash, item_keys, sort_items, text_unchanged
 from monitor.delivery import STALE_AFTER
@@ -598,12 +598,11 @@ class _Feeds(Mapping[str, Feed]):
 
     def interval(self, url: str) -> int:
         """The feed's poll interval in seconds, as configured now (without making its Feed)."""
-        return self._config.feeds[self._at[url]].interval or self._config.interval
+        return self._config.feed_interval(self._at[url])
 
     def names(self) -> Iterator[tuple[str, str]]:
         """(url, name) of every feed, as its Feed has them (without making the Feeds)."""
-        feeds = self._config.feeds
-        return ((url, feeds[i].name or default_name(url)) for url, i in self._at.items())
+        return ((url, self._config.feed_name(i)) for url, i in self._at.items())
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._at)

@@ -110,7 +110,7 @@ def decide(state: FeedState, interval: int, seen: Seen, now: datetime,
 def not_modified(interval: int, now: datetime, moved_to: str | None = None) -> PollDecision:
     """A 304: look again after the interval; nothing to parse, no validator changes (decide's own answer,
     which the poll stage asks directly for the commonest outcome of a cycle)."""
-    return _after(now, now.tzinfo, interval, moved_to, False)
+    return _unchanged(now + timedelta(seconds=interval), now.tzinfo, moved_to, False)
 
 
 def same_body(state: FeedState, interval: int, body: bytes, etag: str | None, last_modified: str | None,
@@ -120,18 +120,12 @@ def same_body(state: FeedState, interval: int, body: bytes, etag: str | None, la
     answer first; None for any other body, which takes decide's way."""
     if etag != state.etag or last_modified != state.last_modified or body_hash(body) != state.body_hash:
         return None
-    return _after(now, now.tzinfo, interval, moved_to, validators(state, now) == (None, None))
+    return _unchanged(now + timedelta(seconds=interval), now.tzinfo, moved_to, validators(state, now) == (None, None))
 
 
 # Decisions that leave nothing new to store are made once and shared (they are frozen): the feeds of a batch,
 # decided at one moment with a few intervals, share a handful instead of each building its own. The zone is
 # part of each key: equal moments in two zones are equal datetimes, but not the same decision.
-
-@lru_cache(maxsize=256)
-def _after(now: datetime, zone: object, interval: int, moved_to: str | None, full_fetch: bool) -> PollDecision:
-    return PollDecision(ok=True, next_check=now + timedelta(seconds=interval), moved_to=moved_to,
-                        full_fetch=full_fetch)
-
 
 @lru_cache(maxsize=256)
 def _unchanged(next_check: datetime, zone: object, moved_to: str | None, full_fetch: bool) -> PollDecision:
