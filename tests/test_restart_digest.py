@@ -60,7 +60,7 @@ def test_a_digest_missed_while_down_is_sent_once_at_start(write_config):
     time.sleep(max(0.0, (digest_at - datetime.now(UTC)).total_seconds()) + 3)
     second = start(config)
     try:
-        assert wait_for(lambda: len(outbox(config, "digest")) == 1, timeout=30)
+        assert wait_for(lambda: len(outbox(config, "digest")) == 1, timeout=90)  # a ceiling: a loaded box starts slowly
     finally:
         err = kill(second)
     assert "was missed while the service was down: sending it now" in err
@@ -69,7 +69,7 @@ def test_a_digest_missed_while_down_is_sent_once_at_start(write_config):
     third = start(config)
     try:
         # its poll tick has run several times, so its digest tick (started with it) has too
-        assert wait_for(lambda: _ticks_since(db, third.pid) >= 3, timeout=30)
+        assert wait_for(lambda: _ticks_since(db, third.pid) >= 3, timeout=90)
     finally:
         kill(third)
     assert len(outbox(config, "digest")) == 1
@@ -105,9 +105,9 @@ def test_a_digest_sent_by_hand_counts_as_that_slots_digest(write_config, tmp_pat
             assert len(outbox(config, "digest")) == 1 and slot(db) == today.strftime("%Y-%m-%dT%H:%M:%SZ")
         service = start(config)
         try:  # several poll ticks (the digest tick starts with them): time enough to send a missed digest
-            assert wait_for(lambda db=db, pid=service.pid: _ticks_since(db, pid) >= 3, timeout=30)
+            assert wait_for(lambda db=db, pid=service.pid: _ticks_since(db, pid) >= 3, timeout=90)
             if case == "control":
-                assert wait_for(lambda config=config: len(outbox(config, "digest")) == 1, timeout=30)
+                assert wait_for(lambda config=config: len(outbox(config, "digest")) == 1, timeout=90)
         finally:
             sent[case] = (kill(service), len(outbox(config, "digest")))
     err, digests = sent["by hand"]
