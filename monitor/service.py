@@ -153,8 +153,12 @@ class Service:
         """Block until SIGTERM or SIGINT; then finish the running job and return."""
         digest = self.config.digest
         self.schedule()
-        with Store.open(self.config.db_path) as store:  # since when this process holds the lock, for `status`
-            store.record_heartbeat("service", self.pipeline.clock(), pid=os.getpid())
+        # Held open, idle, until the service stops: each job opens its own connection, and when the last connection
+        # to a WAL database closes, SQLite checkpoints and deletes the log under an exclusive lock. A service frozen
+        # in that moment (SIGSTOP, a paused container) made every reader, `status --check` too, wait 30 s and fail
+        # with "database is locked"; with this one open, no job's close is the last.
+        keeper = Store.open(self.config.db_path)
+        keeper.record_heartbeat("service", self.pipeline.clock(), pid=os.getpid())  # since when it holds the lock
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         upcoming = self.next_runs()  # before the first poll runs and moves the feeds' next poll on
         self.scheduler.start()
@@ -173,6 +177,7 @@ class Service:
                 log.warning("stopping with a send in flight; it is sent again at the next start")
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            keeper.close()
             log.info("stopped")
 
     def _on_signal(self, signum: int, _frame: object) -> None:

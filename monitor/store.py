@@ -94,6 +94,7 @@ _HIT_COLUMNS = ", ".join(f"a.{c}" for c in ("id", "guid", "url", "canonical_url"
 # a search matching at most this many articles sorts their rows; more walk the first_seen index (Store.search):
 # ~5 µs a row against ~0.07 µs an index entry, and the walk stops after about limit x stored / matches entries
 SEARCH_FEW = 500
+WAL_SIZE_LIMIT = 8 << 20  # bytes of write-ahead log kept after a checkpoint (Store.open)
 _ITEM_COLUMNS = ", ".join(f"a.{c}" for c in ("id", "title", "canonical_url", "url", "feed_name", "published",
                                              "first_seen", "story", "text_source", "outlet_url"))
 
@@ -194,6 +195,9 @@ class Store:
             db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: no corruption on a crash, one fsync per checkpoint
+        # the log is reused from its start after each checkpoint, and cut back to this size then: one large cycle
+        # does not leave a large file behind while the service keeps the database open
+        db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA busy_timeout=30000")
         store = cls(db)

@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 
 from monitor.config import load_config
@@ -139,3 +140,29 @@ def test_a_new_store_frees_pages_in_steps_and_an_older_one_is_converted_by_its_f
         store.db.execute("DELETE FROM filler")
         assert store.reclaim() > 0  # most of it free: one full VACUUM
         assert store.db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+
+
+def test_a_frozen_service_never_holds_the_lock_that_readers_need(write_config):
+    """Each of the service's jobs opens and closes its own connection. When the last connection to a WAL database
+    closes, SQLite checkpoints and deletes the log under an exclusive lock: a service frozen in that moment made
+    `status --check` wait 30 s and fail with "database is locked" (1 of 40 random SIGSTOPs). The service keeps one
+    connection open for its life, so no job's close is the last: the log is never deleted while it runs (before,
+    it was gone between every two ticks). Sampled with no connection of the test's own open."""
+    config = write_config([], service={"tick": "1s"}, extract={"workers": 0})
+    wal = config.parent / "state" / "monitor.db-wal"
+    service = start_service(config)
+    try:
+        assert wait_for(lambda: check(config).returncode == 0, timeout=60)
+        before = json.loads(cli(config, "status", "--json").stdout)["last_cycle"]["started"]
+        samples = []
+        deadline = time.monotonic() + 3.5  # three ticks or more, each a job's connection opened and closed
+        while time.monotonic() < deadline:
+            samples.append(wal.exists())
+            time.sleep(0.002)
+        after = json.loads(cli(config, "status", "--json").stdout)["last_cycle"]["started"]
+        assert after > before and len(samples) > 500 and all(samples)
+    finally:
+        service.terminate()
+        _, err = service.communicate(timeout=60)
+    assert service.returncode == 0, err
+    assert not wal.exists()  # the keeper's close at the stop is the last: checkpointed and deleted as before
