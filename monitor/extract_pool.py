@@ -167,8 +167,13 @@ class ExtractPool:
 
     def _send(self, worker: _Worker, jobs: Sequence[ExtractJob], queue: deque[int]) -> None:
         index = queue.popleft()
+        job = jobs[index]
         try:
-            worker.conn.send(jobs[index])
+            if isinstance(job.body, bytes):  # the page's bytes as they are, not copied into a pickle and out again
+                worker.conn.send(job._replace(body=None))
+                worker.conn.send_bytes(job.body)
+            else:  # a body of another type: pickled, so extract_article meets it as it was given
+                worker.conn.send(job)
         except OSError:  # it died while idle (say, the kernel's OOM killer): not this page's fault
             queue.appendleft(index)
             self._replace(worker)
@@ -301,6 +306,11 @@ def _work(conn: Connection, memory_bytes: int) -> None:
             return
         if job is None:
             return
+        if job.body is None:  # the page's bytes follow (the pool sends only jobs with a body)
+            try:
+                job = job._replace(body=conn.recv_bytes())
+            except EOFError:
+                return
         # The cap holds only while extracting, so receiving a job and sending the reply never fail
         # for want of memory; a soft limit may be raised back up to the hard one by the process itself.
         reply: object = _MEMORY
