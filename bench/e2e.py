@@ -4,7 +4,7 @@
 A server in its own process (its CPU is not counted) serves the real pages of ../shared/corpora/scrapinghub-aeb
 behind generated RSS feeds, full-content feeds carrying the same articles' text, and N generated standing feeds.
 Every figure counts the CPU of every descendant of the measured command, extraction workers included: they fork
-from a forkserver that is not a child of the command, so a meter process made a child subreaper
+from a fork server that the command does not reap, so a meter process made a child subreaper
 (prctl PR_SET_CHILD_SUBREAPER) inherits and reaps them all, then reads RUSAGE_CHILDREN.
 
     python bench/e2e.py [--feeds 10000] [--articles 181] [--stored 100000] [--items 2] [--only PARTS]
@@ -24,7 +24,7 @@ cycles' fixed cost, an empty store's `run --once`, is measured beside each repea
 The bare baseline runs feedparser and trafilatura with the options the monitor gives them (FEEDPARSER_OPTIONS,
 TRAFILATURA_OPTIONS), timed around their work; the time to import them is printed beside it. The monitor package
 the commands import is byte-compiled first, as `pip install` leaves it: from a source checkout with
-PYTHONDONTWRITEBYTECODE set, each process (the extraction forkserver too) would otherwise compile every monitor
+PYTHONDONTWRITEBYTECODE set, each process (the extraction fork server too) would otherwise compile every monitor
 module it imports, and the modules only a cycle with new articles loads would count as per-article work.
 """
 
@@ -230,7 +230,7 @@ def watch():  # VmHWM of the command's own process (the monitor's main process),
 watcher = threading.Thread(target=watch, daemon=True)
 watcher.start()
 code, wall, others = None, None, []
-while True:  # the command, then the forkserver and its workers reparented to us: reaped, so their CPU is counted
+while True:  # the command, then the fork server and its workers reparented to us: reaped, so their CPU is counted
     try:
         pid, status, usage = os.wait4(-1, 0)  # each one's CPU with that of the processes it reaped itself
     except ChildProcessError:
@@ -618,14 +618,14 @@ def main() -> None:
                 state = tmp / f"real-{repeat}" / "state"
                 stored = count(state, "articles") + count(state, "sources")
                 ours, base = ms(first["cpu"] - again["cpu"], stored), ms(b["cpu"], args.articles)
-                # the monitor's figure pays the libraries' imports (trafilatura's in the extraction forkserver):
+                # the monitor's figure pays the libraries' imports (trafilatura's in the extraction fork server):
                 # the ratio is against their work alone, and in brackets against their work and imports
                 trials.append((ours, base, ms(b["cpu"] + b["imports_cpu"], args.articles)))
                 print(f"  real pages: first run {first['cpu']:.2f} s CPU, second {again['cpu']:.2f} s; "
                       f"{first['stdout'].strip()}", flush=True)
                 print(f"  real pages, first run by process: main {first['main_cpu']:.2f} s (second run "
-                      f"{again['main_cpu']:.2f} s), the extraction forkserver with its workers and "
-                      f"multiprocessing's resource tracker {' + '.join(f'{c:.2f}' for c in first['others_cpu'])} s; "
+                      f"{again['main_cpu']:.2f} s), the extraction fork server with its workers (and multiprocessing's "
+                      f"resource tracker, if any) {' + '.join(f'{c:.2f}' for c in first['others_cpu'])} s; "
                       f"bare: feedparser {b['feeds_cpu']:.2f} s, trafilatura.extract {b['cpu'] - b['feeds_cpu']:.2f} "
                       f"s, importing them {b['imports_cpu']:.2f} s; {ours:.1f} ms against {base:.1f} ms an article "
                       f"({ours / base:.2f}x)", flush=True)

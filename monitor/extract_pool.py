@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import NamedTuple
 
+from monitor import extract_server
 from monitor.errors import ExtractError
 from monitor.extract import extract_article, fallback_article
 from monitor.models import Article, FeedItem
@@ -48,7 +49,7 @@ class ExtractJob(NamedTuple):
 
 @dataclass
 class _Worker:
-    process: multiprocessing.process.BaseProcess
+    process: extract_server.Forked | multiprocessing.process.BaseProcess
     conn: Connection
     deadline: float  # for its warm-up while not ready, then for its current job
     ready: bool = False
@@ -235,11 +236,15 @@ class ExtractPool:
     # -- worker lifetime ------------------------------------------------------------------------------
 
     def _spawn(self) -> _Worker:
-        parent, child = self._context.Pipe()
-        process = self._context.Process(target=_work, args=(child, self.memory_mb * 1024 * 1024),
-                                        name="extract-worker", daemon=True)
-        process.start()
-        child.close()  # so the parent sees EOF the moment the worker dies
+        memory_bytes = self.memory_mb * 1024 * 1024
+        if self._context is None:  # forked from the warm fork server
+            process, parent = extract_server.server(_START_TIMEOUT).fork(memory_bytes)
+        else:
+            parent, child = self._context.Pipe()
+            process = self._context.Process(target=_work, args=(child, memory_bytes), name="extract-worker",
+                                            daemon=True)
+            process.start()
+            child.close()  # so the parent sees EOF the moment the worker dies
         return _Worker(process, parent, deadline=time.monotonic() + _START_TIMEOUT)
 
     def _replace(self, worker: _Worker) -> None:
@@ -263,15 +268,12 @@ def _extract_here(job: ExtractJob) -> Article:
         return fallback_article(job.item, f"extraction failed: {type(exc).__name__}", failed=True)
 
 
-def _context() -> multiprocessing.context.BaseContext:
-    """forkserver: workers fork from a clean single-threaded server that has trafilatura imported and warmed, so a
-    replacement starts in milliseconds and never inherits the scheduler's threads or locks (plain fork
-    from a threaded service can deadlock); spawn where forkserver does not exist."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["monitor.extract_warm"])
-    return context
+def _context() -> multiprocessing.context.BaseContext | None:
+    """None: workers fork from the extraction fork server (extract_server.py), a clean single-threaded process
+    that has trafilatura imported and warmed, so a replacement starts in milliseconds and never inherits the
+    scheduler's threads or locks (plain fork from a threaded service can deadlock); multiprocessing's spawn
+    where there is no fork."""
+    return None if extract_server.available() else multiprocessing.get_context("spawn")
 
 
 _warm = False
@@ -279,7 +281,7 @@ _warm = False
 
 def warm_up() -> None:
     """Pay extraction's first-use costs (jusText stoplists, regexes: ~0.16 s of CPU) in this process, once.
-    The forkserver does it at its start (monitor.extract_warm), so workers forked from it start warm."""
+    The fork server does it at its start, so workers forked from it start warm."""
     global _warm
     if not _warm:
         extract_article(*_WARM_UP)
@@ -297,7 +299,7 @@ def _work(conn: Connection, memory_bytes: int) -> None:
     # lxml does not always raise when libxml2's malloc fails: it may hand back a truncated tree or
     # none. So a page that took the address space this close to the cap counts as having hit it.
     near_cap = capped[0] - max(4 << 20, capped[0] // 16)
-    warm_up()  # first-use costs before any clock runs (nothing left to do when forked from the forkserver)
+    warm_up()  # first-use costs before any clock runs (nothing left to do when forked from the fork server)
     conn.send("ready")
     while True:
         try:

@@ -158,23 +158,36 @@ def test_no_worker_process_starts_until_a_page_comes():
     assert articles == [extract_article(*job(PAGES[0]))]
 
 
-def test_workers_fork_from_a_warmed_up_forkserver():
-    """The forkserver preloads monitor.extract_warm, which pays extraction's first-use costs once there;
-    a worker forked from it finds the pool module already warm and skips its own warm-up."""
-    import multiprocessing.forkserver
+def test_workers_fork_from_a_warmed_up_fork_server():
+    """Workers are forked by the fork server, not by this (possibly threaded) process: a worker's parent is the
+    server, which had trafilatura imported (lxml's library mapped) and extraction warmed up before forking it, so
+    the worker's own warm_up() finds nothing left to do. No multiprocessing resource tracker is started."""
+    from multiprocessing import resource_tracker
 
-    from monitor import extract_pool, extract_warm
+    from monitor import extract_pool
 
-    assert extract_warm.warm_up is extract_pool.warm_up and extract_pool._warm
-    extract_pool._context()
-    assert multiprocessing.forkserver._forkserver._preload_modules == ["monitor.extract_warm"]
+    with ExtractPool(workers=2) as forked:
+        forked.start(wait_ready=True)
+        parents = {_status(pid)["PPid"] for pid in forked.pids}
+        assert len(parents) == 1 and str(os.getpid()) not in parents
+        server = parents.pop()
+        with open(f"/proc/{server}/maps") as maps:
+            assert "lxml/etree" in maps.read()
+        assert _status(server)["Threads"] == "1"
+    assert extract_pool._context() is None
+    assert resource_tracker._resource_tracker._pid is None
 
+
+def _status(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/status") as status:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in status if ":\t" in line)
 
 
 def test_the_console_script_costs_a_worker_no_cli_import(tmp_path):
-    """multiprocessing runs the main script again in every process it starts (a script is run by path, unlike
-    `python -m monitor`): the `news-monitor` console script's import of its entry point must not load the CLI
-    there (click and every command's module, ~0.1 s of CPU per worker when the entry point was monitor.cli:main)."""
+    """The `news-monitor` console script as pip writes it, starting a pool: no worker runs the script again
+    (multiprocessing's workers did: a script is run by path, unlike `python -m monitor`, and with the entry point
+    monitor.cli:main each one imported click and every command, ~0.1 s of CPU), and nothing loads the CLI but
+    main() itself; the spawn fallback (no fork) still runs the script in each worker, so its import stays cheap."""
     import subprocess
     import sys
     import tomllib
@@ -199,5 +212,63 @@ def test_the_console_script_costs_a_worker_no_cli_import(tmp_path):
     workers = out.stdout.split()
     lines = [line.split() for line in runs.read_text().splitlines()]
     assert len(workers) == 2
-    assert sorted(pid for name, pid, *_ in lines if name == "__mp_main__") == sorted(workers)  # run again in each
-    assert all(click == cli == "False" for *_, click, cli in lines)  # neither click nor the CLI, anywhere
+    # forked from the fork server, the workers do not run the script again (multiprocessing's workers did)
+    assert [name for name, *_ in lines] == ["__main__"]
+    assert all(click == cli == "False" for *_, click, cli in lines)  # neither click nor the CLI
+
+
+def test_a_fork_server_that_died_is_started_again():
+    from monitor import extract_server
+
+    with ExtractPool(workers=2, timeout=30.0) as pool_to_hurt:
+        pool_to_hurt.start(wait_ready=True)
+        first = extract_server.server(60.0)._process.pid
+        victims = pool_to_hurt.pids
+        for pid in [first, *victims]:
+            os.kill(pid, signal.SIGKILL)
+        _wait_gone([first, *victims])  # so the next run meets dead workers, not ones still dying
+        jobs = [job(p) for p in PAGES]
+        assert pool_to_hurt.run(jobs) == [extract_article(*j) for j in jobs]  # new workers, from a new server
+        assert extract_server.server(60.0)._process.pid != first
+        assert not set(victims) & set(pool_to_hurt.pids) and len(pool_to_hurt.pids) == 2
+
+
+@pytest.mark.parametrize("ending", ["close", "os._exit"])
+def test_the_fork_server_and_its_workers_end_with_the_process_that_started_them(tmp_path, ending):
+    """Closed pool or a process that dies without closing anything: the server sees its control socket close and
+    exits, the workers see theirs close and exit; nothing is left behind either way."""
+    import subprocess
+    import sys
+
+    script = ("import os, sys\n"
+              "from monitor.extract_pool import ExtractPool\n"
+              "from monitor import extract_server\n"
+              "pool = ExtractPool(workers=2)\n"
+              "pool.start(wait_ready=True)\n"
+              "print(extract_server.server(60.0)._process.pid, *pool.pids, flush=True)\n"
+              "if sys.argv[1] == 'close':\n"
+              "    pool.close()\n"
+              "else:\n"
+              "    os._exit(0)\n")
+    out = subprocess.run([sys.executable, "-c", script, ending], capture_output=True, text=True, check=True,
+                         cwd=tmp_path)
+    pids = [int(pid) for pid in out.stdout.split()]
+    assert len(pids) == 3
+    _wait_gone(pids)
+    assert not any(running(pid) for pid in pids)
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (one whose parent died is reaped by whoever adopts it, at its own pace)."""
+    try:
+        return _status(pid)["State"][0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def _wait_gone(pids: list[int]) -> None:
+    import time
+
+    deadline = time.monotonic() + 60  # a wait for them to go, not a speed requirement
+    while any(running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
