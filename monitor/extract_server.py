@@ -1,18 +1,14 @@
 """The extraction fork server: a clean single-threaded process that imports trafilatura and pays extraction's
-first-use costs once, then forks a warm extraction worker each time the pool asks, so the (threaded) service
-process itself never forks and a replacement worker starts in milliseconds.
+first-use costs once, then forks a warm worker each time the pool asks, so the (threaded) service process forks
+no worker itself (it starts the server with fork+exec). Unlike multiprocessing's forkserver, which it replaced, it
+starts no resource tracker (a Python process of its own, 0.03-0.07 s of CPU a `run --once`), and its workers run
+no preparation step or main script again.
 
-It does what multiprocessing's forkserver did for the pool, without what the pool did not need: that one also
-starts a resource tracker (a Python process of its own, 0.04-0.07 s of CPU for a `run --once`) and has every
-worker unpickle its preparation data and run the main script again.
+    pool: ForkServer.fork(memory cap) --[cap; the worker's socket and status pipe]--> server: fork -> _work()
+    pool <--[pid]-- server; on reaping a worker the server writes its exit code (negative: signal) to its pipe
 
-    pool process                      fork server (python -c ... serve(fd))     worker (forked from the server)
-    ForkServer.fork(memory) --------> [memory cap][worker's socket, status pipe] -> _work(socket, memory cap)
-    (pid) <-------------------------- forks, reaps; exit code -> status pipe
-
-The server exits when the pool's process closes its end of the control socket (or dies). A worker's exit code
-(negative: the signal) comes through its status pipe, written by the server when it reaps it. Unix only: the
-pool falls back to multiprocessing's spawn where there is no fork (extract_pool._context).
+The server exits when the pool's process closes the control socket or dies; workers end on their socket's EOF.
+Unix only: the pool uses multiprocessing's spawn where there is no fork (extract_pool._context).
 """
 
 from __future__ import annotations
