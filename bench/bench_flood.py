@@ -2,7 +2,7 @@
 separate process (its CPU is not counted); one real cycle (fetch, parse, keep new, fetch pages, extract,
 match, decide, store) with the per-feed limits as configured by default, then with them lifted (what the
 monitor did before). Extraction runs in this process, so RUSAGE_SELF is the cycle's whole CPU (worker
-processes would fork from a forkserver that is not our child). Prints pages fetched, wall and CPU seconds,
+processes would be children of the fork server, not ours). Prints pages fetched, wall and CPU seconds,
 and the ratios.
 
 Run: python bench/bench_flood.py [--items 10000]
