@@ -14,9 +14,11 @@ draws the failure lines: one feed's or one item's exception is its own error, an
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -559,7 +561,7 @@ class Pipeline:
     def build_digest(self, store: Store, save: bool = True) -> Message:
         """The digest of every hit not yet in one; saved and queued unless `save` is false."""
         health = [f for f in store.feed_health() if f["errors"]]
-        with store.transaction():
+        with collector_paused(), store.transaction():
             items, hit_ids = store.pending_items("digest")
             suppressed = store.suppressions(pending_digest=True)
             # dead deliveries (once) and late ones: the channels that work carry the news of those that don't
@@ -583,6 +585,23 @@ class Pipeline:
         report.delivered += done.delivered
         report.delivery_errors.extend(done.errors)
         return report
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector held off while a digest is built: it reads and builds ~20,000 records at once
+    (rows, items, stories, views), all alive until the message is rendered, so each collection would walk the
+    growing heap again and free nothing (reference counting frees them all the same). A day of 14,854 items at
+    1,000,000 stored articles spent 0.15-0.2 s of its ~1.2 s CPU in the collector (measured with gc.callbacks).
+    It runs again afterwards, as it was (a caller that turned it off keeps it off)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class _Feeds(Mapping[str, Feed]):
