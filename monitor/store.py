@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -97,6 +99,8 @@ SEARCH_FEW = 500
 WAL_SIZE_LIMIT = 8 << 20  # bytes of write-ahead log kept after a checkpoint (Store.open)
 _ITEM_COLUMNS = ", ".join(f"a.{c}" for c in ("id", "title", "canonical_url", "url", "feed_name", "published",
                                              "first_seen", "story", "text_source", "outlet_url"))
+_ITEM_ORDER = itemgetter(12, 6, 1)  # a message's rows: by the article's first_seen and id, then the hit's rule
+_ITEM_ARTICLE = itemgetter(6)
 
 
 class _KeptPostings:
@@ -1047,13 +1051,14 @@ class Store:
     def _message_items(self, where: str, params: list) -> tuple[list[MessageItem], list[int]]:
         # the article columns an item carries, not a.*: the texts (~5 KB each) would be read for nothing. Rows as
         # tuples, and each distinct words list parsed once: a day of ~20,000 hits repeats a few hundred of them.
+        # Sorted here, not by an ORDER BY: SQLite's sorter copies every wide row (snippet and why, ~640
+        # characters) into a temporary b-tree, ~30 ms for a day of 21,482 hits; the key is the same (text
+        # compares alike as UTF-8 bytes and as code points, and an article has one hit per rule).
         rows = self.db.execute(
             f"SELECT h.id, h.rule, h.snippet, h.alert_message, h.words, h.why, {_ITEM_COLUMNS}, a.release_facts "
-            f"FROM hits h JOIN articles a ON a.id = h.article_id WHERE {where} "
-            "ORDER BY a.first_seen, a.id, h.rule", params).fetchall()
-        by_article: dict[int, list[tuple]] = {}
-        for row in rows:
-            by_article.setdefault(row[6], []).append(row)
+            f"FROM hits h JOIN articles a ON a.id = h.article_id WHERE {where}", params).fetchall()
+        rows.sort(key=_ITEM_ORDER)  # a.first_seen, a.id, h.rule
+        groups = [list(group) for _, group in groupby(rows, key=_ITEM_ARTICLE)]  # an article's rows are together
         parsed: dict[str | None, tuple[str, ...]] = {}
         unique: dict[str | None, tuple[str, ...]] = {}
 
@@ -1064,49 +1069,53 @@ class Store:
             return found
 
         read: dict[str, list[tuple]] = {}  # per story, the reports of it these rows hold, as _story_context reads them
-        for group in by_article.values():
+        for group in groups:
             first = group[0]
             if first[13]:
-                read.setdefault(first[13], []).append(
-                    (first[10], first[9] if first[8] is None else first[8], first[16], first[15]))
-        sources, facts, announced, counts = self._story_context(set(read), read)
+                report = (first[10], first[9] if first[8] is None else first[8], first[16], first[15])
+                found = read.get(first[13])
+                if found is None:
+                    read[first[13]] = [report]
+                else:
+                    found.append(report)
+        sources, facts, announced, counts = self._story_context(read.keys(), read)
         items = []
-        for article_id, group in by_article.items():
-            (_, rule, snippet, alert_message, stored_words, why, _, title, canonical_url, url, feed_name, published,
-             first_seen, stored_story, text_source, outlet_url, _) = group[0]
+        for group in groups:
+            (_, rule, snippet, alert_message, stored_words, why, article_id, title, canonical_url, url, feed_name,
+             published, first_seen, stored_story, text_source, outlet_url, _) = group[0]
             story = stored_story or str(article_id)
+            told = announced.get(story)
             if len(group) == 1:  # most articles hit one rule
                 matched = unique.get(stored_words)
                 if matched is None:
                     matched = unique[stored_words] = tuple(dict.fromkeys(words(stored_words)))
                 reasons = ((rule, snippet or "", words(stored_words)),)
                 rules, alerted, why = (rule,), bool(alert_message), f"{rule}: {why}" if why else ""
-                alert_messages = {alert_message}
+                # a follow-up: its story was announced by a message that did not carry this article
+                followup = told is not None and told != alert_message
             else:
                 reasons = tuple((g[1], g[2] or "", words(g[4])) for g in group)
                 matched = tuple(dict.fromkeys(w for reason in reasons for w in reason[2]))
                 rules, alerted = tuple(sorted({g[1] for g in group})), any(g[3] for g in group)
                 why = "\n".join(f"{g[1]}: {g[5]}" for g in group if g[5])
-                alert_messages = {g[3] for g in group}
-            told = announced.get(story)
+                followup = told is not None and told not in {g[3] for g in group}
             items.append(MessageItem(
                 article_id=article_id, title=title or "(untitled)", url=canonical_url or url or "",
                 feed=feed_name or "", published=published, first_seen=first_seen, rules=rules, story=story,
                 snippet=snippet or "", text_source=text_source or "page", alerted=alerted, matched=matched, why=why,
                 sources=sources.get(story, ()), facts=facts.get(story, ()), sources_count=counts.get(story, 0),
-                outlet_url=outlet_url, announced=told, reasons=reasons,
-                # a follow-up: its story was announced by a message that did not carry this article
-                followup=told is not None and told not in alert_messages))
+                outlet_url=outlet_url, announced=told, reasons=reasons, followup=followup))
         return items, [row[0] for row in rows]
 
-    def _story_context(self, stories: set[str], read: Mapping[str, list[tuple]] | None = None
+    def _story_context(self, stories: Iterable[str], read: Mapping[str, list[tuple]] | None = None
                        ) -> tuple[dict, dict, dict, dict]:
         """Per story: its first reports (feed, url, outlet url) incl. copies, up to SOURCES_LISTED, and how many
         there are; its articles' release facts; whether an earlier message already announced it. Read a few
         hundred stories per query (a digest has ~1,500 stories: four queries each cost more than its queries).
         `read`: reports of some stories the caller has read already ((feed, url, facts, outlet url), oldest
         first): a story the story index says has no other article is not read again (a day's digest: most).
-        A story without rows is left out of each dict (the caller's .get gives what an empty entry gave)."""
+        A story without rows is left out of each dict (the caller's .get gives what an empty entry gave).
+        Each distinct facts text is parsed once (a story's reports often repeat their facts)."""
         read = read or {}
         reports: dict[str, list] = {}
         copies: dict[str, list] = {}
@@ -1117,8 +1126,9 @@ class Store:
                                            f"WHERE story IN ({marks}) GROUP BY story", chunk))
             others = []
             for story in chunk:
-                if story in read and len(read[story]) == members.get(story):
-                    reports[story] = read[story]
+                known = read.get(story)
+                if known is not None and len(known) == members.get(story):
+                    reports[story] = known
                 else:
                     others.append(story)
             for part in _chunks(others) if others else ():
@@ -1140,15 +1150,25 @@ class Store:
         sources: dict[str, tuple] = {}
         facts: dict[str, tuple] = {}
         counts: dict[str, int] = {}
-        for story in reports.keys() | copies.keys():
+        parsed: dict[str, dict] = {}
+
+        def parse(stored: str) -> dict:
+            found = parsed.get(stored)
+            if found is None:
+                found = parsed[stored] = json.loads(stored)
+            return found
+
+        for story in reports.keys() | copies.keys() if copies else reports:
             rows, copied = reports.get(story, ()), copies.get(story, ())
             counts[story] = len(rows) + len(copied)
             listed = [(feed or "", url or "", outlet) for feed, url, _, outlet in rows[:SOURCES_LISTED]]
-            listed += [(feed or "", url or "", outlet) for feed, url, outlet in copied[:SOURCES_LISTED - len(listed)]]
+            if copied:
+                room = SOURCES_LISTED - len(listed)
+                listed += [(feed or "", url or "", outlet) for feed, url, outlet in copied[:room]]
             sources[story] = tuple(listed)
-            stored_facts = tuple(json.loads(stored) for _, _, stored, _ in rows if stored)
+            stored_facts = [parse(stored) for _, _, stored, _ in rows if stored]
             if stored_facts:
-                facts[story] = stored_facts
+                facts[story] = tuple(stored_facts)
         return sources, facts, announced, counts
 
     def save_message(self, message: Message, hit_ids: Sequence[int], channels: Sequence[str],
