@@ -320,6 +320,7 @@ def _stories(items: Sequence[MessageItem], order: dict[str, int]) -> list[_Story
         else:
             group.append(item)
     rank = {}  # rule -> its sort key: rule order, then name
+    lowered: dict[tuple[str, ...], frozenset[str]] = {}
     stories = []
     for story, group in groups.items():
         if len(group) == 1 and len(group[0].rules) == 1:  # most stories of a day: one item, one rule
@@ -334,7 +335,7 @@ def _stories(items: Sequence[MessageItem], order: dict[str, int]) -> list[_Story
                     rank[r] = (order.get(r, len(order)), r)
             rules = sorted(names, key=rank.__getitem__)
             # one rule: the one there is, without weighing it
-            topic = rules[0] if len(rules) == 1 else _strongest(rules, group, order) if rules else ""
+            topic = rules[0] if len(rules) == 1 else _strongest(rules, group, order, lowered) if rules else ""
             lead = group[0] if len(group) == 1 else _best(group, topic)
             first_seen = lead.first_seen if len(group) == 1 else min(i.first_seen for i in group)
         urls = {lead.url, *[src[1] for src in _raw_sources(lead, group)]}
@@ -348,13 +349,24 @@ def _raw_sources(lead: MessageItem, group: Sequence[MessageItem]) -> tuple:
     return lead.sources or tuple((i.feed, i.url, i.outlet_url) for i in group)
 
 
-def _strongest(rules: Sequence[str], group: Sequence[MessageItem], order: dict[str, int]) -> str:
+def _strongest(rules: Sequence[str], group: Sequence[MessageItem], order: dict[str, int],
+               lowered: dict[tuple[str, ...], frozenset[str]] | None = None) -> str:
     """The rule with the strongest hold on a story: its words in a headline, then how many distinct words, then
-    rule order (each rule's words and the headlines folded to lower case once per story, not once per rule)."""
+    rule order (each rule's words and the headlines folded to lower case once per story, not once per rule).
+    `lowered`: words lists already folded, kept across the stories of a message (the store gives the same
+    tuple for the same stored words, and a day repeats a few hundred of them)."""
+    lowered = {} if lowered is None else lowered
     words: dict[str, set[str]] = {}
     for i in group:
         for r, _, ws in i.reasons:
-            words.setdefault(r, set()).update(w.lower() for w in ws)
+            folded = lowered.get(ws)
+            if folded is None:
+                folded = lowered[ws] = frozenset(w.lower() for w in ws)
+            found = words.get(r)
+            if found is None:
+                words[r] = set(folded)
+            else:
+                found.update(folded)
     titles = [i.title.lower() for i in group]
 
     def strength(rule: str) -> tuple:
