@@ -117,6 +117,8 @@ class Pipeline:
     senders: Sequence[Sender]
     clock: Callable[[], datetime] = utcnow
     rule_errors: Callable[[], Sequence[str]] = tuple  # rule edits not applied, for the digest's health
+    # the rules' names and descriptions in rule order (topic headings), when read apart from `rules`
+    descriptions: Callable[[], Mapping[str, str]] | None = None
     extractor: ExtractPool | None = None  # None: extracted in this process (a pool of no workers, made when needed)
     decider: Decider | None = None  # built from the store on first use, then kept for the process
     batch_size: int = BATCH_FEEDS  # due feeds taken through the stages together
@@ -537,7 +539,8 @@ class Pipeline:
         """The reader's zone, the caps and the rules' descriptions (topic headings), in rule order."""
         digest = self.config.digest
         try:
-            descriptions = {r.name: r.description for r in self.rules().rules}
+            descriptions = (dict(self.descriptions()) if self.descriptions is not None
+                            else {r.name: r.description for r in self.rules().rules})
         except MonitorError:  # rules that do not load are reported in health; headings fall back to names
             descriptions = {}
         return Layout(zone=digest.timezone, stories_per_topic=digest.stories_per_topic,

@@ -144,12 +144,23 @@ def hits(obj: Context, as_json: bool, since: str | None, rule: str | None) -> No
 def digest(obj: Context, dry_run: bool, preview: Path | None) -> None:
     """Build and send the digest now (every hit not yet in a digest). It counts as the digest of the latest
     scheduled time that has come: a service started afterwards does not send that one again."""
-    from monitor.rules.files import load_rulebook
     from monitor.store import Store
 
     config = obj.config
+
+    def rules():
+        from monitor.rules.files import load_rulebook
+
+        return load_rulebook(config.rules_dir)
+
+    def descriptions():  # the topic headings: kept between runs while the rule files and their loader are the same
+        from monitor.rulecache import rule_descriptions
+
+        return rule_descriptions(config.rules_dir, config.state_dir, rules)
+
     if dry_run or preview:  # reads only: safe beside a running service
-        pipeline = obj.reader(lambda: load_rulebook(config.rules_dir))
+        pipeline = obj.reader(rules)
+        pipeline.descriptions = descriptions
         with StageProgress() as progress, Store.open(config.db_path) as store:  # draws only on a terminal
             progress.step("building the digest")
             message = pipeline.build_digest(store, save=False)
@@ -164,7 +175,8 @@ def digest(obj: Context, dry_run: bool, preview: Path | None) -> None:
     from monitor.lock import instance_lock
     from monitor.schedule import last_slot
 
-    pipeline = obj.pipeline(lambda: load_rulebook(config.rules_dir))
+    pipeline = obj.pipeline(rules)
+    pipeline.descriptions = descriptions
     # sending takes the instance lock: a running service would send the same queued messages
     with instance_lock(config.state_dir, why=f"it sends the digest itself at {config.digest.at} "
                        f"{config.digest.timezone}; a hand-run digest beside it could send queued messages twice. "
