@@ -34,7 +34,6 @@ from monitor.errors import FeedError, MonitorError
 from monitor.models import Article, Feed, FeedItem, FeedProblems, Message, StoredArticle
 from monitor.polling import FeedState
 from monitor.publish import write_feeds
-from monitor.rules.book import RuleBook
 from monitor.store import Store
 
 if TYPE_CHECKING:
@@ -43,6 +42,7 @@ if TYPE_CHECKING:
     from monitor.extract_pool import ExtractJob, ExtractPool
     from monitor.feeds import ParsedFeed
     from monitor.fetch import Fetcher, Outcome, Response
+    from monitor.rules.book import RuleBook
 
 # The edges (aiohttp, feedparser, trafilatura, the channels' libraries: ~0.6 s of CPU to import) are imported
 # where a cycle or a delivery first uses them: building or previewing a digest and the read commands never do.

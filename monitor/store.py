@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
-from monitor.decide.alerts import claim
-from monitor.decide.copies import SimHashIndex
 from monitor.migrations import INDEX_PENDING, MIGRATIONS, SEARCH_FOLD, SEARCH_PENDING
 from monitor.models import (
     Article,
@@ -43,7 +41,9 @@ from monitor.models import (
 from monitor.polling import FeedState, PollDecision
 from monitor.search import searchable
 
-if TYPE_CHECKING:  # (the story module is imported only by what loads the index: the read commands don't)
+if TYPE_CHECKING:  # (the deciding modules are imported only by what writes articles or loads the indexes: the
+    # read commands don't, nor the rule language and the sentence patterns these bring)
+    from monitor.decide.copies import SimHashIndex
     from monitor.decide.stories import StoryIndex
 
 
@@ -468,6 +468,8 @@ class Store:
                             "articles = articles + 1", [story, iso(now), iso(now)])
             alerted = set(json.loads(self.db.execute("SELECT alerted_rules FROM stories WHERE id = ?",
                                                      [story]).fetchone()[0] or "[]"))
+            from monitor.decide.alerts import claim
+
             claimed, follow_ups, alerted = claim(hits, alerted, story_id)
             for reason in follow_ups:
                 self._suppress(now, "alert", article_id, story, item.url, reason)
@@ -571,6 +573,8 @@ class Store:
         applied. With no snapshot, or once what came after it reaches an eighth of it, the index is taken
         again and kept: loading costs a few blob reads and a short tail, not a scan and a sort of every
         article. Read and re-taken in one transaction, so no write slips between."""
+        from monitor.decide.copies import SimHashIndex
+
         conn = self.db.conn
         with self.transaction():
             parts = dict(conn.execute("SELECT part, data FROM copy_index"))

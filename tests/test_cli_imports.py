@@ -4,7 +4,8 @@ import alone cost more CPU than their queries at 1,000,000 articles; `--help` lo
 (pydantic) nor the store. Nor do they load the decide package beyond what they read with: the release
 extraction's patterns (decide/releases.py, ~20 ms to compile), the story features and the Decider stay out; a
 story's facts are merged by decide/merge.py. Nor do they compile the rules into a RuleSet, or load the matcher
-(rules/ruleset.py, evaluate.py, matching.py): the digest reads only the rules' descriptions. Each command runs
+(rules/ruleset.py, evaluate.py, matching.py): the digest reads only the rules' descriptions, kept between runs
+(monitor/rulecache.py), so a second digest loads no rule file, nor the store's article-writing code. Each command runs
 for real in a subprocess, which reports its modules at the end. Figures: bench/bench_queries.py."""
 
 from __future__ import annotations
@@ -79,6 +80,21 @@ def test_read_commands_import_no_edge_library(config, args, shows):
     assert not modules & set(EDGES), f"{' '.join(args)} imported {sorted(modules & set(EDGES))}"
     assert not modules & set(DECIDING), f"{' '.join(args)} imported {sorted(modules & set(DECIDING))}"
     assert not modules & set(MATCHING), f"{' '.join(args)} imported {sorted(modules & set(MATCHING))}"
+
+
+def test_a_digest_reads_its_headings_without_loading_the_rules_or_the_deciding_code(config):
+    """The rules' descriptions are kept between digests (monitor/rulecache.py): a second `digest --dry-run` neither
+    loads the rule files nor the deciding code the store uses to write articles (the alert claim, the copy index
+    and the sentence patterns it brings)."""
+    first, modules = run(config, "digest", "--dry-run")
+    assert first.returncode == 0, first.stderr
+    assert "monitor.rules.files" in modules  # the first digest loads the rules once
+    second, modules = run(config, "digest", "--dry-run")
+    assert second.returncode == 0, second.stderr
+    assert "Minsk frees 14 political prisoners" in second.stdout
+    unwanted = {"monitor.rules.files", "monitor.rules.book", "monitor.decide.alerts", "monitor.decide.copies",
+                "monitor.text.sentences"}
+    assert not modules & unwanted, sorted(modules & unwanted)
 
 
 def test_help_loads_neither_the_config_nor_the_store(config):
