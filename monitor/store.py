@@ -761,9 +761,14 @@ class Store:
         reported by one article whose count is plain (a number, or at most one name); the other stories, whose
         facts must be merged (monitor.decide.merge.merged_facts: the most reported number, names spelled
         several ways counted once), as release_stories gives them. Read from the per-story ledger the writes
-        keep (migration 017), along one index: no release report is grouped or joined at read time."""
-        count, people, first = self.db.execute(
-            "SELECT count(*), coalesce(sum(people), 0), min(day) FROM release_ledger WHERE simple = 1").fetchone()
+        keep (migration 017), along one index: no release report is grouped or joined at read time, and the plain
+        totals are kept too (migration 022): nothing here walks every release story."""
+        # the totals kept by migration 022's triggers; summed as before while a plain row's people is not an integer
+        count, people, odd = self.db.execute("SELECT stories, people, odd FROM release_totals WHERE id = 1").fetchone()
+        if odd:
+            count, people = self.db.execute(
+                "SELECT count(*), coalesce(sum(people), 0) FROM release_ledger WHERE simple = 1").fetchone()
+        first = self.db.execute("SELECT min(day) FROM release_ledger WHERE simple = 1").fetchone()[0]  # one seek
         others = sorted(({"story": story, "first_seen": seen} for story, seen in self.db.execute(
                             "SELECT story, first_seen FROM release_ledger WHERE simple = 0")),
                         key=lambda o: (o["first_seen"] is not None, o["first_seen"] or "", o["story"]))

@@ -124,14 +124,57 @@ def test_the_kept_ledger_is_the_join_it_replaced_through_every_kind_of_write(tmp
         assert store.release_ledger()[0][0] > 0
 
 
+# The ledger's plain totals before migration 022, kept as the spec: every plain row summed at read time.
+SPEC_TOTALS = "SELECT count(*), coalesce(sum(people), 0), min(day) FROM release_ledger WHERE simple = 1"
+
+
+def test_the_kept_totals_are_the_sum_they_replaced_with_odd_counts_and_hand_edits(tmp_path):
+    """Migration 022 keeps the plain totals (stories, people) by triggers on the ledger: whatever writes it (the
+    ledger's own triggers, or a hand), the totals are the sum; a plain row whose people is not an integer (facts
+    written by hand) makes the store sum the rows until it is gone, so even its type is the sum's."""
+    with Store.open(tmp_path / "monitor.db") as store:
+        db = store.db
+
+        def add(n: int, number) -> None:
+            item = FeedItem("https://wire.example/feed", "Wire", f"odd{n}", f"https://wire.example/odd/{n}",
+                            f"Odd report {n}", "", START)
+            store.add_article(Article(item=item, title=item.title, text="Freed.", text_source="page"), f"odd{n}",
+                              f"oddu{n}", [], START + timedelta(days=20 + n), story=100 + n,
+                              facts={"number": number, "names": [], "date": None, "language": "en"})
+
+        fill(store)
+        steps = [
+            lambda: add(1, "7"),  # a number written as text: summed as SQLite sums it (7.0)
+            lambda: add(2, 2.5),
+            lambda: db.execute("DELETE FROM articles WHERE guid_key = 'odd1'"),
+            lambda: db.execute("UPDATE articles SET release_facts = NULL WHERE guid_key = 'odd2'"),
+            lambda: add(3, 9),
+            lambda: db.execute("UPDATE release_ledger SET people = people + 1 WHERE simple = 1"),  # by hand
+            lambda: db.execute("UPDATE release_ledger SET simple = 0 WHERE story = '103'"),
+            lambda: db.execute("UPDATE release_ledger SET simple = 1, people = 4 WHERE story = '103'"),
+            lambda: db.execute("DELETE FROM release_ledger WHERE simple = 1 AND story = '1'"),
+        ]
+        assert store.release_ledger()[0] == tuple(db.execute(SPEC_TOTALS).fetchone())
+        for n, step in enumerate(steps):
+            step()
+            kept, spec = store.release_ledger()[0], tuple(db.execute(SPEC_TOTALS).fetchone())
+            assert kept == spec and [type(v) for v in kept] == [type(v) for v in spec], f"after step {n}"
+            if n == 1:  # "7" and 2.5: two plain rows whose people is not an integer
+                assert db.execute("SELECT odd FROM release_totals").fetchone()[0] == 2
+        assert db.execute("SELECT odd FROM release_totals").fetchone()[0] == 0  # the kept totals are read again
+        assert store.release_ledger()[0][:2] == tuple(db.execute("SELECT stories, people FROM release_totals")
+                                                     .fetchone())
+
+
 def test_the_kept_ledger_is_filled_for_a_store_written_before_it(tmp_path):
     path = tmp_path / "monitor.db"
-    with Store.open(path) as store:  # a store as it was before migration 017: no kept ledger
+    with Store.open(path) as store:  # a store as it was before migration 017: no kept ledger (nor its totals, 022)
         for name in [r[0] for r in store.db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'release_ledger%'")]:
             store.db.execute(f"DROP TRIGGER {name}")
         store.db.execute("DROP TABLE release_ledger")
-        store.db.execute("DELETE FROM _migrations WHERE name = '017_release_ledger'")
+        store.db.execute("DROP TABLE release_totals")
+        store.db.execute("DELETE FROM _migrations WHERE name IN ('017_release_ledger', '022_release_totals')")
         fill(store)
     with Store.open(path) as store:
         assert_ledger_is_the_spec(store)
