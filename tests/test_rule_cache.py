@@ -52,8 +52,8 @@ def test_kept_descriptions_are_the_loaded_ones_in_rule_order(dirs):
     assert len(first) == 4 and all(first.values())
 
 
-@pytest.mark.parametrize("edit", ["description", "same size", "query", "aliases", "new file", "removed file", "renamed file",
-                                  "yml file"])
+@pytest.mark.parametrize("edit", ["description", "same size", "query", "aliases", "new file", "removed file",
+                                  "renamed file", "yml file"])
 def test_any_edit_of_the_rules_loads_them_again(dirs, edit):
     rules, state = dirs
     load = Loads(rules)
