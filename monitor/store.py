@@ -1197,9 +1197,10 @@ class Store:
             for channel in channels:
                 self.db["deliveries"].insert({"message_id": message.id, "channel": channel,
                                               "status": "pending", "attempts": 0, "queued": message.created})
-            for story in {item.story for item in message.items}:
-                self.db.execute("UPDATE stories SET announced = coalesce(announced, ?) WHERE id = ?",
-                                [message.id, story])
+            # a few hundred stories a statement: a day's digest announces ~15,000 (one statement each cost ~0.2 s)
+            for chunk in _chunks(sorted({item.story for item in message.items})):
+                self.db.execute(f"UPDATE stories SET announced = ? WHERE id IN ({', '.join('?' * len(chunk))}) "
+                                "AND announced IS NULL", [message.id, *chunk])
             for row_id in suppression_ids:
                 self.db.execute("UPDATE suppressions SET digest_message = ? WHERE id = ?", [message.id, row_id])
 

@@ -241,6 +241,22 @@ def test_identical_stored_facts_are_read_as_equal_values(tmp_path):
         assert items == replaced_message_items(store, "h.digest_message IS NULL", [])[0]
 
 
+def test_a_saved_digest_announces_its_stories_as_one_statement_a_story_did(tmp_path):
+    """save_message marks a few hundred stories a statement instead of one each: every story of the message that
+    no message announced yet is announced by it, the others keep their first announcement, nothing else moves
+    (the replaced statement: `UPDATE stories SET announced = coalesce(announced, ?) WHERE id = ?` per story)."""
+    with Store.open(tmp_path / "monitor.db") as store:
+        fill(store, 5, articles=1800)  # more stories than one statement takes
+        before = dict(store.db.execute("SELECT id, announced FROM stories").fetchall())
+        items, hit_ids = store.pending_items("digest")
+        message = build_message("digest", items, NOW, layout=LAYOUT)
+        store.save_message(message, hit_ids, ["file"])
+        after = dict(store.db.execute("SELECT id, announced FROM stories").fetchall())
+    carried = {i.story for i in items}
+    assert len(carried) > 500 and any(before[s] for s in carried) and any(not before[s] for s in carried)
+    assert after == {s: (before[s] or message.id) if s in carried else before[s] for s in before}
+
+
 def stories_of(items):
     return [tuple(s) for s in _stories(items, ORDER)]
 
