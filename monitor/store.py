@@ -463,19 +463,20 @@ class Store:
             story_id = story if story is not None else article_id
             story = str(story_id)  # the story columns are text
             self.db.execute("UPDATE articles SET story = ? WHERE id = ?", [story, article_id])
-            self.db.execute("INSERT INTO stories (id, first_seen, last_seen, articles) VALUES (?, ?, ?, 1) "
-                            "ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen, "
-                            "articles = articles + 1", [story, iso(now), iso(now)])
-            alerted = set(json.loads(self.db.execute("SELECT alerted_rules FROM stories WHERE id = ?",
-                                                     [story]).fetchone()[0] or "[]"))
+            # (the story's alerted rules come back from the upsert itself, and are written only when they change)
+            stored = self.db.execute("INSERT INTO stories (id, first_seen, last_seen, articles) VALUES (?, ?, ?, 1) "
+                                     "ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen, "
+                                     "articles = articles + 1 RETURNING alerted_rules", [story, iso(now), iso(now)]
+                                     ).fetchone()[0]
             from monitor.decide.alerts import claim
 
-            claimed, follow_ups, alerted = claim(hits, alerted, story_id)
+            claimed, follow_ups, alerted = claim(hits, set(json.loads(stored or "[]")), story_id)
             for reason in follow_ups:
                 self._suppress(now, "alert", article_id, story, item.url, reason)
             for hit, alert in claimed:
                 self._insert_hit(article_id, hit, alert, now)
-            self.db.execute("UPDATE stories SET alerted_rules = ? WHERE id = ?", [json.dumps(sorted(alerted)), story])
+            if (alerted_rules := json.dumps(sorted(alerted))) != stored:
+                self.db.execute("UPDATE stories SET alerted_rules = ? WHERE id = ?", [alerted_rules, story])
             for note in notes:
                 self._suppress(now, "alert", article_id, story, item.url, note)
         return article_id

@@ -8,11 +8,21 @@ import gzip
 import html
 import json
 import re
+import sqlite3
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.decide import Decider
+from monitor.decide.alerts import claim
 from monitor.feeds import MAX_SUMMARY, _TAG, html_to_text
+from monitor.models import Article, Evidence, FeedItem, Hit
+from monitor.rules.files import load_rulebook
+from monitor.rules.matching import match_article
+from monitor.store import Store, _json, _signed, _summary, iso
 
 # -- feed summaries: html_to_text ---------------------------------------------------------------------
 
@@ -51,3 +61,120 @@ _SPACES = [" ", "  ", "\n", "\t", "\r\n", "\x0b", "\x0c", "\x1c", "\x1f", "\x85"
 def test_html_to_text_as_before_on_generated_fragments(parts):
     fragment = "".join(parts)
     assert html_to_text(fragment) == _reference_html_to_text(fragment)
+
+
+# -- storing an article: Store.add_article ---------------------------------------------------------------
+
+
+class _ReferenceStore(Store):
+    """Store.add_article as it was: the story's alerted rules read by a SELECT of their own after the upsert,
+    and written back whether or not they changed."""
+
+    def add_article(self, article, guid_key, url_key, hits, now, *, story=None, fingerprint=None, features=None,
+                    facts=None, item_hash=None, notes=()):
+        item = article.item
+        with self.transaction():
+            row = self.db.execute(
+                "INSERT INTO articles (guid_key, url_key, guid, url, canonical_url, feed_url, feed_name, "
+                "title, summary, text, text_source, text_note, language, published, first_seen, fingerprint, "
+                "story_features, release_facts, item_hash, outlet_url) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING id",
+                [guid_key, url_key, item.guid, item.url, article.canonical_url, item.feed_url,
+                 item.outlet, article.title, _summary(article), article.text, article.text_source,
+                 article.note, article.language, iso(item.published) if item.published else None,
+                 iso(now), _signed(fingerprint), _json(features), _json(facts), item_hash,
+                 item.source_url]).fetchone()
+            if row is None:
+                return None
+            article_id = row[0]
+            self._search_pending = True
+            story_id = story if story is not None else article_id
+            story = str(story_id)
+            self.db.execute("UPDATE articles SET story = ? WHERE id = ?", [story, article_id])
+            self.db.execute("INSERT INTO stories (id, first_seen, last_seen, articles) VALUES (?, ?, ?, 1) "
+                            "ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen, "
+                            "articles = articles + 1", [story, iso(now), iso(now)])
+            alerted = set(json.loads(self.db.execute("SELECT alerted_rules FROM stories WHERE id = ?",
+                                                     [story]).fetchone()[0] or "[]"))
+            claimed, follow_ups, alerted = claim(hits, alerted, story_id)
+            for reason in follow_ups:
+                self._suppress(now, "alert", article_id, story, item.url, reason)
+            for hit, alert in claimed:
+                self._insert_hit(article_id, hit, alert, now)
+            self.db.execute("UPDATE stories SET alerted_rules = ? WHERE id = ?", [json.dumps(sorted(alerted)), story])
+            for note in notes:
+                self._suppress(now, "alert", article_id, story, item.url, note)
+        return article_id
+
+
+def _dump(path: Path) -> list[str]:
+    with closing(sqlite3.connect(path)) as conn:
+        return [line for line in conn.iterdump() if '"_migrations"' not in line]  # (applied: the clock)
+
+
+def _store_both(tmp_path: Path, steps) -> None:
+    """Runs the same add_article calls through Store and _ReferenceStore; the two databases dump the same."""
+    paths = [tmp_path / "new" / "monitor.db", tmp_path / "reference" / "monitor.db"]
+    for kind, path in zip((Store, _ReferenceStore), paths, strict=True):
+        with kind.open(path) as store:
+            ids = [store.add_article(*args, **kwargs) for args, kwargs in steps]
+            store.db.conn.execute("UPDATE stories SET alerted_rules = NULL WHERE id = ?", [str(ids[0])])
+            ids += [store.add_article(*args, **kwargs) for args, kwargs in steps[:3]]  # (conflicts: None)
+    assert _dump(paths[0]) == _dump(paths[1])
+
+
+def _article(n: int, text: str = "", title: str = "") -> Article:
+    item = FeedItem(feed_url="https://feeds.example/world.xml", feed_name="World", guid=f"g-{n}",
+                    url=f"https://news.example/a/{n}", title=title or f"Story {n}", summary=f"Summary {n}",
+                    published=None)
+    return Article(item=item, title=item.title, text=text or f"Text of story {n}", text_source="page",
+                   language="en", canonical_url=f"https://news.example/a/{n}")
+
+
+def _hit(rule: str, alert: bool) -> Hit:
+    return Hit(rule=rule, evidence=(Evidence("text", rule, 0, len(rule)),), alert=alert, snippet=rule, why=rule)
+
+
+_NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+
+
+@given(st.lists(st.tuples(st.sampled_from([None, 0, 1, 2]),
+                          st.lists(st.tuples(st.sampled_from(["zapad", "releases", "sanctions"]), st.booleans()),
+                                   max_size=3, unique_by=lambda h: h[0]),
+                          st.lists(st.sampled_from(["a note", "another note"]), max_size=2)),
+                min_size=3, max_size=12))
+@settings(max_examples=40, deadline=None)
+def test_add_article_stores_as_before(tmp_path_factory, steps):
+    """Stories joined and started, alerts claimed once per story and rule (follow-ups noted), notes: the same
+    rows in every table, also for a story whose alerted rules a foreign writer left NULL."""
+    calls = []
+    for n, (story, hits, notes) in enumerate(steps):
+        calls.append(((_article(n), f"guid-{n}", f"url-{n}", [_hit(r, a) for r, a in hits], _NOW + timedelta(minutes=n)),
+                      {"story": None if story is None else story + 1, "notes": tuple(notes),
+                       "fingerprint": n * 7919, "features": {"n": n}}))
+    _store_both(tmp_path_factory.mktemp("store"), calls)
+
+
+def test_add_article_stores_as_before_on_real_articles(shared, tmp_path):
+    """The real articles through the project's rules and the Decider, as the pipeline stores them."""
+    book = load_rulebook(Path(__file__).resolve().parents[1] / "rules")
+    rules = {r.name: r for r in book.rules}
+    truth = json.loads((shared / "corpora" / "scrapinghub-aeb" / "ground-truth.json").read_text(encoding="utf-8"))
+    texts = [entry.get("articleBody") or "" for _, entry in sorted(truth.items())]
+    leads = ["Lukashenko pardoned 14 political prisoners in Belarus, the Viasna human rights centre said; they "
+             "were driven to the Lithuanian border.",
+             "Belarus and Russia opened the Zapad military exercise near the Polish border, the defence ministry "
+             "in Minsk said."]
+    decider, calls = Decider(), []
+    for n, text in enumerate(texts[:60]):
+        lead = leads[n % 2] if n % 3 == 0 else ""
+        article = _article(n, f"{lead}\n{text}" if lead else text, lead.split(";")[0].split(",")[0])
+        hits = match_article(book, article.title, article.text)
+        decision = decider.decide(article, hits, rules, _NOW)
+        calls.append(((article, f"guid-{n}", f"url-{n}", decision.hits, _NOW),
+                      {"story": decision.story, "fingerprint": decision.fingerprint, "notes": decision.dropped,
+                       "features": decision.features.to_dict() if decision.features else None}))
+        decider.record(10_000 + n, decision.story, decision, _NOW)
+    assert any(kwargs["story"] is not None for _, kwargs in calls) or len({*map(str, texts)}) > 1
+    assert any(hit.alert for (_, _, _, hits, _), _ in calls for hit in hits)
+    _store_both(tmp_path, calls)
