@@ -280,8 +280,9 @@ class Program:
         return text
 
     def _compile(self, node: Node) -> _Test:
-        test = self._make(node)
-        self.tests[id(node)] = test
+        test = self.tests.get(id(node))
+        if test is None:  # (a subtree the tree holds more than once, an alias's, is compiled once)
+            test = self.tests[id(node)] = self._make(node)
         return test
 
     def _make(self, node: Node) -> _Test:
