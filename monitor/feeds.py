@@ -22,7 +22,7 @@ from feedparser.encodings import convert_to_utf8
 
 from monitor.errors import FeedError
 from monitor.models import Feed, FeedItem
-from monitor.text.scrub import flaws, scrub
+from monitor.text.scrub import flaws, scrub, suspect
 
 # Caps on what one item may carry (characters). Longer titles and summaries are clipped; a longer link is
 # dropped, since a clipped URL points somewhere else.
@@ -319,9 +319,10 @@ def _feed_item(feed: Feed, guid: object, url: str | None, title: str, summary: s
                published: datetime | None, repairs: list[str]) -> FeedItem:
     """The one place an item is made, from either parser: every text scrubbed (scrub.py) and capped; what
     had to be repaired is added to `repairs`, naming the item."""
+    dirty = suspect(summary)  # (a whole article's text in a full-content feed: looked through once)
     broken = [f"{name}: {', '.join(found)}" for name, value in (("title", title), ("summary", summary),
                                                                  ("id", guid), ("link", url))
-              if isinstance(value, str) and (found := flaws(value))]
+              if isinstance(value, str) and (dirty or value is not summary) and (found := flaws(value))]
     if broken:
         who = url or _clip(guid) or _plain(title, 80) or "an item"
         repairs.append(f"{scrub(str(who))[:200]}: {'; '.join(broken)} (replaced or dropped)")
@@ -330,14 +331,18 @@ def _feed_item(feed: Feed, guid: object, url: str | None, title: str, summary: s
         guid=scrub(_clip(guid)) or None,
         url=scrub(url) if url else None,
         title=_plain(title, MAX_TITLE),
-        summary=_plain(summary, MAX_SUMMARY),
+        summary=_plain(summary, MAX_SUMMARY, dirty),
         published=published,
     )
 
 
-def _plain(fragment: str, cap: int) -> str:
+def _plain(fragment: str, cap: int, dirty: bool | None = None) -> str:
     """Scrubbed before the spaces collapse (a dropped NUL leaves no double space) and again after the cap
-    (clipping may cut off the closing bidi marks); the second pass is one regex search in nearly every case."""
+    (clipping may cut off the closing bidi marks). `dirty`: whether `fragment` holds a character scrub()
+    changes, where the caller has looked. Without one, and without an entity (the one way html_to_text
+    brings in a character the fragment lacks), neither pass changes anything and both are left out."""
+    if not (suspect(fragment) if dirty is None else dirty) and "&" not in fragment:
+        return html_to_text(fragment)[:cap]
     return scrub(html_to_text(scrub(fragment))[:cap])
 
 

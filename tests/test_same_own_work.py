@@ -18,11 +18,12 @@ from hypothesis import strategies as st
 
 from monitor.decide import Decider
 from monitor.decide.alerts import claim
-from monitor.feeds import MAX_SUMMARY, _TAG, html_to_text
-from monitor.models import Article, Evidence, FeedItem, Hit
+from monitor.feeds import MAX_SUMMARY, MAX_TITLE, _TAG, _clip, _feed_item, _plain, html_to_text
+from monitor.models import Article, Evidence, Feed, FeedItem, Hit
 from monitor.rules.files import load_rulebook
 from monitor.rules.matching import match_article
 from monitor.store import Store, _json, _signed, _summary, iso
+from monitor.text.scrub import flaws, scrub
 
 # -- feed summaries: html_to_text ---------------------------------------------------------------------
 
@@ -178,3 +179,58 @@ def test_add_article_stores_as_before_on_real_articles(shared, tmp_path):
     assert any(kwargs["story"] is not None for _, kwargs in calls) or len({*map(str, texts)}) > 1
     assert any(hit.alert for (_, _, _, hits, _), _ in calls for hit in hits)
     _store_both(tmp_path, calls)
+
+
+# -- an item's texts: feeds._feed_item and _plain ------------------------------------------------------
+
+
+def _reference_plain(fragment: str, cap: int) -> str:
+    """feeds._plain before it left out the scrub passes that find nothing."""
+    return scrub(_reference_html_to_text(scrub(fragment))[:cap])
+
+
+def _reference_feed_item(feed: Feed, guid, url, title: str, summary: str, published, repairs: list[str]) -> FeedItem:
+    """feeds._feed_item before the summary was looked through once for what scrub() changes."""
+    broken = [f"{name}: {', '.join(found)}" for name, value in (("title", title), ("summary", summary),
+                                                                 ("id", guid), ("link", url))
+              if isinstance(value, str) and (found := flaws(value))]
+    if broken:
+        who = url or _clip(guid) or _reference_plain(title, 80) or "an item"
+        repairs.append(f"{scrub(str(who))[:200]}: {'; '.join(broken)} (replaced or dropped)")
+    return FeedItem(feed_url=feed.url, feed_name=feed.name, guid=scrub(_clip(guid)) or None,
+                    url=scrub(url) if url else None, title=_reference_plain(title, MAX_TITLE),
+                    summary=_reference_plain(summary, MAX_SUMMARY), published=published)
+
+
+def _same_item(guid, url, title: str, summary: str) -> None:
+    feed = Feed("https://feeds.example/a.xml", "A", 900, False)
+    repairs: list[str] = []
+    reference: list[str] = []
+    assert _feed_item(feed, guid, url, title, summary, None, repairs) == \
+        _reference_feed_item(feed, guid, url, title, summary, None, reference)
+    assert repairs == reference
+    for cap in (3, 80, MAX_TITLE):
+        assert _plain(summary, cap) == _reference_plain(summary, cap)
+
+
+_DIRT = ["\x00", "\x01", "\x1f", "\x7f", "\x85", "\x9f", "\r\n", "\r", "\ud800", "\udc00", "\ud83d\ude00", "\u202e",
+         "\u202c", "\u2067", "\u2069", "&#1;", "&#x202e;", "&#xd800;", "&#0;", "&#128;", "&#x85;", "&amp;", "&lt;b&gt;",
+         "&#x1F600;", "<b>", "</p>", "\n", "  ", "\u2009", "word", "слово", "é"]
+
+
+@given(st.lists(st.sampled_from(_DIRT) | st.text(max_size=6), max_size=30),
+       st.lists(st.sampled_from(_DIRT) | st.text(max_size=6), max_size=8),
+       st.sampled_from([None, "g-1", "g\x00", 17]), st.sampled_from([None, "https://a.example/1", "https://a.example/\x01"]))
+@settings(max_examples=500, deadline=None)
+def test_feed_items_as_before_on_generated_texts(summary, title, guid, url):
+    """Clean text, controls, lone surrogates, bidi marks, entities that decode to them, tags: the same item,
+    the same repairs noted."""
+    _same_item(guid, url, "".join(title), "".join(summary))
+
+
+def test_feed_items_as_before_on_real_texts(shared):
+    truth = json.loads((shared / "corpora" / "scrapinghub-aeb" / "ground-truth.json").read_text(encoding="utf-8"))
+    for entry in truth.values():
+        body = entry.get("articleBody") or ""
+        _same_item("g", "https://a.example/1", entry.get("articleBody", "")[:90], body)
+        _same_item("g", None, "", f"<p>{html.escape(body)}</p>")

@@ -30,6 +30,12 @@ def scrub(text: str) -> str:
     return close_bidi(drop_controls(text))
 
 
+def suspect(text: str) -> bool:
+    """Whether `text` holds a character scrub() or flaws() looks at (one regex search): else both give it back
+    untouched."""
+    return _SUSPECT.search(text) is not None
+
+
 def close_bidi(text: str) -> str:
     """`text` with every bidi embedding, override and isolate closed before its line ends; nothing else changed."""
     return _close_bidi(text) if any(c in text for c in _EMBEDDINGS + _ISOLATES) else text
