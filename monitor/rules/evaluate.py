@@ -492,17 +492,31 @@ class Positions:
     def __init__(self) -> None:
         self._hits: dict[Node, _Hits] = {}
         self._spans: dict[Node, _SpansOf] = {}
+        # The same node object asked again is answered by its id, without hashing it: a tree hashes its whole
+        # subtree at every lookup (an alias's hundreds of variants), and compiling the rules and their
+        # explanations asks for each node many times. (The node is kept beside its function, so that its id
+        # cannot pass to another node while it is here.)
+        self._hits_by_id: dict[int, tuple[Node, _Hits]] = {}
+        self._spans_by_id: dict[int, tuple[Node, _SpansOf]] = {}
 
     def hits(self, node: Node) -> _Hits:
+        known = self._hits_by_id.get(id(node))
+        if known is not None:
+            return known[1]
         found = self._hits.get(node)
         if found is None:
             found = self._hits[node] = self._compile_hits(node)
+        self._hits_by_id[id(node)] = (node, found)
         return found
 
     def spans(self, node: Node) -> _SpansOf:
+        known = self._spans_by_id.get(id(node))
+        if known is not None:
+            return known[1]
         found = self._spans.get(node)
         if found is None:
             found = self._spans[node] = self._compile_spans(node)
+        self._spans_by_id[id(node)] = (node, found)
         return found
 
     def _compile_hits(self, node: Node) -> _Hits:
