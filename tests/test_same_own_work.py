@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from monitor.decide import Decider
 from monitor.decide.alerts import claim
-from monitor.feeds import MAX_SUMMARY, MAX_TITLE, _TAG, _clip, _feed_item, _plain, html_to_text
+from monitor.feeds import _TAG, MAX_SUMMARY, MAX_TITLE, _clip, _feed_item, _plain, html_to_text
 from monitor.models import Article, Evidence, Feed, FeedItem, Hit
 from monitor.rules.files import load_rulebook
 from monitor.rules.matching import match_article
@@ -150,7 +150,8 @@ def test_add_article_stores_as_before(tmp_path_factory, steps):
     rows in every table, also for a story whose alerted rules a foreign writer left NULL."""
     calls = []
     for n, (story, hits, notes) in enumerate(steps):
-        calls.append(((_article(n), f"guid-{n}", f"url-{n}", [_hit(r, a) for r, a in hits], _NOW + timedelta(minutes=n)),
+        when = _NOW + timedelta(minutes=n)
+        calls.append(((_article(n), f"guid-{n}", f"url-{n}", [_hit(r, a) for r, a in hits], when),
                       {"story": None if story is None else story + 1, "notes": tuple(notes),
                        "fingerprint": n * 7919, "features": {"n": n}}))
     _store_both(tmp_path_factory.mktemp("store"), calls)
