@@ -1109,12 +1109,12 @@ class Store:
                 rules, alerted = tuple(sorted({g[1] for g in group})), any(g[3] for g in group)
                 why = "\n".join(f"{g[1]}: {g[5]}" for g in group if g[5])
                 followup = told is not None and told not in {g[3] for g in group}
-            items.append(MessageItem(
+            items.append(MessageItem.of(  # the fields in their order: vars() as __init__ gives it
                 article_id=article_id, title=title or "(untitled)", url=canonical_url or url or "",
                 feed=feed_name or "", published=published, first_seen=first_seen, rules=rules, story=story,
                 snippet=snippet or "", text_source=text_source or "page", alerted=alerted, matched=matched, why=why,
-                sources=sources.get(story, ()), facts=facts.get(story, ()), sources_count=counts.get(story, 0),
-                outlet_url=outlet_url, announced=told, reasons=reasons, followup=followup))
+                sources=sources.get(story, ()), facts=facts.get(story, ()), followup=followup, reasons=reasons,
+                outlet_url=outlet_url, announced=told, sources_count=counts.get(story, 0)))
         return items, [row[0] for row in rows]
 
     def _story_context(self, stories: Iterable[str], read: Mapping[str, list[tuple]] | None = None
