@@ -41,6 +41,7 @@ import pickle
 import random
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -631,9 +632,14 @@ def main() -> None:
                       f"({ours / base:.2f}x)", flush=True)
             ours, base, with_imports = (min(t[i] for t in trials) for i in range(3))
             least = f" (least of {len(trials)})" if len(trials) > 1 else ""
+            # each trial's ratio too: this machine's speed drifts by tens of percent within minutes (the same bare
+            # run took 19 and 34 ms an article ten minutes apart), so a trial's two sides, taken back to back, agree
+            # better with each other than the least of each with the other's least
+            each = (f"; each trial {', '.join(f'{t[0] / t[1]:.2f}x' for t in trials)}, median "
+                    f"{statistics.median(t[0] / t[1] for t in trials):.2f}x") if len(trials) > 1 else ""
             rows.append((f"CPU per new article, real pages ({stored} stored of {args.articles}){least}",
                          f"{ours:.1f} ms", f"feedparser + trafilatura.extract {base:.1f} ms",
-                         f"{ours / base:.2f}x ({ours / with_imports:.2f}x with their imports)"))
+                         f"{ours / base:.2f}x ({ours / with_imports:.2f}x with their imports){each}"))
 
         if "full" in parts:
             state = tmp / "full" / "state"
