@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import NamedTuple
@@ -134,14 +134,17 @@ def ledger_line(release_stories: Iterable[dict], counted: tuple[int, int, str | 
 
 def build_message(kind: str, items: Sequence[MessageItem], now: datetime, health: Sequence[dict] = (),
                   rule_errors: Sequence[str] = (), suppressed: Sequence[dict] = (), *,
-                  layout: Layout | None = None, ledger: str = "", undelivered: Sequence[dict] = ()) -> Message:
+                  layout: Layout | None = None, ledger: str = "", undelivered: Sequence[dict] = (),
+                  complete: Complete | None = None) -> Message:
     """One digest or alert, built once and rendered to text and HTML; its JSON (`data`) carries the model
     for the outbox and Slack. `health` lists failing feeds; `rule_errors` rule edits not applied;
     `suppressed` the log of what was folded; `ledger` the running count of releases; `undelivered` the
-    deliveries that are dead or late, so a broken channel is news on the channels that work."""
+    deliveries that are dead or late, so a broken channel is news on the channels that work. `complete`: the
+    items were read without their sentences (Store.pending_items), and this gives them with theirs for the
+    stories the message shows (the message's `items` stay as given: their count and stories are what is used)."""
     layout = layout or Layout()
     data = build_data(kind, items, now, health, rule_errors, suppressed, layout=layout, ledger=ledger,
-                      undelivered=undelivered)
+                      undelivered=undelivered, complete=complete)
     html = render_html(data)
     # Gmail clips a message past ~102 KB — at the bottom, where health would be. Many topics can pass the budget
     # even with the per-topic cap: then fewer stories per topic (the rest counted, with the command to list them).
@@ -149,7 +152,7 @@ def build_message(kind: str, items: Sequence[MessageItem], now: datetime, health
         layout = replace(layout, stories_per_topic=layout.stories_per_topic * 2 // 3,
                          sources_per_story=max(2, layout.sources_per_story - 1))
         data = build_data(kind, items, now, health, rule_errors, suppressed, layout=layout, ledger=ledger,
-                          message_id=data["id"])
+                          message_id=data["id"], complete=complete)
         html = render_html(data)
     return Message(id=data["id"], kind=kind, created=data["created"], items=tuple(items), subject=data["subject"],
                    text=render_text(data), html=html, data=data)
@@ -158,9 +161,10 @@ def build_message(kind: str, items: Sequence[MessageItem], now: datetime, health
 def build_data(kind: str, items: Sequence[MessageItem], now: datetime, health: Sequence[dict] = (),
                rule_errors: Sequence[str] = (), suppressed: Sequence[dict] = (), *,
                layout: Layout, ledger: str = "", message_id: str | None = None,
-               undelivered: Sequence[dict] = ()) -> dict:
+               undelivered: Sequence[dict] = (), complete: Complete | None = None) -> dict:
     """The message as JSON: every key the outbox had (kind, id, created, subject, items, topics, stories,
-    suppressed, health) plus the model the renderings read (header, sections, zone, ...)."""
+    suppressed, health) plus the model the renderings read (header, sections, zone, ...). `complete`: as
+    build_message's."""
     zone = ZoneInfo(layout.zone)
     created = now.astimezone(UTC)
     order = {name: n for n, name in enumerate(layout.descriptions)}
@@ -187,6 +191,8 @@ def build_data(kind: str, items: Sequence[MessageItem], now: datetime, health: S
     if kind == "alert":
         sections = _alert_cap(sections)
     shown = {s for sec in sections for s in sec["stories"]}
+    if complete is not None:  # placing and counting used no sentence: only the shown stories' items need them
+        stories, items = _completed(stories, items, shown, complete)
     by_id = {s.story: _story_view(s, layout, zone) for s in stories if s.story in shown}  # in the stories' order
     failing = [_health_json(h) for h in health]
     header = _header(len(releases), len(topical), len(topics), len(followups), len(failing), len(rule_errors))
@@ -291,6 +297,19 @@ def folded_line(suppressed: Sequence[dict]) -> str:
         parts.append(f"{plural(kinds['alert'], 'alert')} held back (a follow-up, or no new release)")
     parts.extend(plural(n, k) for k, n in sorted(kinds.items()) if k not in ("copy", "update", "alert"))
     return "; ".join(parts)
+
+
+Complete = Callable[[Sequence[MessageItem]], Sequence[MessageItem]]
+
+
+def _completed(stories: list[_Story], items: Sequence[MessageItem], shown: set[str], complete: Complete
+               ) -> tuple[list[_Story], list[MessageItem]]:
+    """The stories and items with the shown stories' items replaced by what `complete` gives for them."""
+    wanted = [i for i in items if i.story in shown]
+    full = {id(old): new for old, new in zip(wanted, complete(wanted), strict=True)}
+    stories = [s._replace(group=[full[id(i)] for i in s.group], lead=full[id(s.lead)]) if s.story in shown else s
+               for s in stories]
+    return stories, [full.get(id(i), i) for i in items]
 
 
 class _Story(NamedTuple):

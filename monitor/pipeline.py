@@ -565,14 +565,15 @@ class Pipeline:
         """The digest of every hit not yet in one; saved and queued unless `save` is false."""
         health = [f for f in store.feed_health() if f["errors"]]
         with collector_paused(), store.transaction():
-            items, hit_ids = store.pending_items("digest")
+            items, hit_ids = store.pending_items("digest", sentences=False)
             suppressed = store.suppressions(pending_digest=True)
             # dead deliveries (once) and late ones: the channels that work carry the news of those that don't
             undelivered = store.delivery_problems(self.clock(), self.clock() - STALE_AFTER)
             counted, to_merge = store.release_ledger()
             message = build_message("digest", items, self.clock(), health=health, rule_errors=self.rule_errors(),
                                     suppressed=suppressed, layout=self.layout(),
-                                    ledger=ledger_line(to_merge, counted), undelivered=undelivered)
+                                    ledger=ledger_line(to_merge, counted), undelivered=undelivered,
+                                    complete=store.with_sentences)
             if save:
                 store.save_message(message, hit_ids, [s.name for s in self.senders],
                                    suppression_ids=[s["id"] for s in suppressed])
