@@ -1,7 +1,8 @@
 """The digest's read and placement, made cheaper per item for a day of ~15,000 items at 1,000,000 stored articles
 (issue 13), give what the code they replaced gave: the store's message items (rows sorted in Python instead of
 by ORDER BY, story facts parsed once per distinct text, items made by MessageItem.of instead of the frozen
-class's __init__), the stories a message places (tuples, a one-item
+class's __init__, a digest's items read without their sentences and given them for the stories it shows only),
+the stories a message places (tuples, a one-item
 one-rule fast path, rule words folded once per distinct words list), and the collector paused around a digest's
 build comes back as it was. The replaced code is kept below as the spec. Figures: README "Performance"."""
 
@@ -16,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.digest import _best, _raw_sources, _stories, build_message
+from monitor.digest import Layout, _best, _raw_sources, _stories, build_message
 from monitor.models import Article, FeedItem, Hit, MessageItem
 from monitor.pipeline import collector_paused
 from monitor.store import _ITEM_COLUMNS, SOURCES_LISTED, Store, _chunks
@@ -280,6 +281,53 @@ def test_a_saved_digest_announces_its_stories_as_one_statement_a_story_did(tmp_p
     carried = {i.story for i in items}
     assert len(carried) > 500 and any(before[s] for s in carried) and any(not before[s] for s in carried)
     assert after == {s: (before[s] or message.id) if s in carried else before[s] for s in before}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_items_read_without_sentences_are_completed_as_the_full_read_gives_them(tmp_path, seed):
+    """pending_items(sentences=False) leaves out only each hit's sentence and why: with_sentences gives the items
+    the full read (the replaced one above) gives, and placing and counting the stories needs neither."""
+    with Store.open(tmp_path / "monitor.db") as store:
+        fill(store, seed)
+        for kind, where in (("digest", "h.digest_message IS NULL"), ("alert", "h.alert_message IS NULL AND h.alert = 1")):
+            full, hit_ids = replaced_message_items(store, where, [])
+            narrow, narrow_ids = store.pending_items(kind, sentences=False)
+            assert narrow_ids == hit_ids and len(narrow) == len(full) > 0
+            assert any(i.snippet for i in full) and (kind == "alert" or any("\n" in i.why for i in full))
+            assert not any(i.snippet or i.why or any(t for _, t, _ in i.reasons) for i in narrow)
+            assert store.with_sentences(narrow) == full
+            assert store.with_sentences([]) == []
+            placed = [(s.story, s.rules, s.topic, s.lead.article_id, s.first_seen, s.sources_total, s.release,
+                       s.followup, s.announced) for s in _stories(narrow, ORDER)]
+            assert placed == [(s[0], s[2], s[3], s[4].article_id, *s[5:]) for s in replaced_stories(full, ORDER)]
+
+
+@pytest.mark.parametrize("per_topic", [1, 3, 15])
+def test_a_digest_completing_its_shown_stories_is_the_digest_of_the_full_items(tmp_path, per_topic):
+    """A digest built from the items without sentences, completed for the stories it shows, is the one the full
+    items give: JSON, text and HTML (stories shown and not, follow-ups, releases, alerts, copies, ties); its
+    items are the same count of the same stories (what saving and the logs read of them)."""
+    layout = Layout(zone=LAYOUT.zone, stories_per_topic=per_topic, sources_per_story=3,
+                    descriptions=LAYOUT.descriptions)
+    with Store.open(tmp_path / "monitor.db") as store:
+        fill(store, 6, articles=300)
+        full, _ = replaced_message_items(store, "h.digest_message IS NULL", [])
+        narrow, _ = store.pending_items("digest", sentences=False)
+        asked: list[int] = []
+
+        def complete(items):
+            asked.append(len(items))
+            return store.with_sentences(items)
+        built = build_message("digest", narrow, NOW, layout=layout, complete=complete)
+        spec = build_message("digest", full, NOW, layout=layout)
+    assert 0 < asked[0] < len(full) and built.data["counts"]["stories_listed"] < built.data["counts"]["stories"]
+    assert any(i["snippet"] for i in built.data["items"]) and built.data["replies_to"]
+
+    def without_id(message):
+        return {**message.data, "id": ""}, message.text.replace(message.id, ""), message.html.replace(message.id, "")
+    assert without_id(built) == without_id(spec)
+    assert built.subject == spec.subject and built.kind == spec.kind
+    assert [i.story for i in built.items] == [i.story for i in spec.items]
 
 
 def stories_of(items):
