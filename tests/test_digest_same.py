@@ -289,7 +289,8 @@ def test_items_read_without_sentences_are_completed_as_the_full_read_gives_them(
     the full read (the replaced one above) gives, and placing and counting the stories needs neither."""
     with Store.open(tmp_path / "monitor.db") as store:
         fill(store, seed)
-        for kind, where in (("digest", "h.digest_message IS NULL"), ("alert", "h.alert_message IS NULL AND h.alert = 1")):
+        for kind, where in (("digest", "h.digest_message IS NULL"),
+                            ("alert", "h.alert_message IS NULL AND h.alert = 1")):
             full, hit_ids = replaced_message_items(store, where, [])
             narrow, narrow_ids = store.pending_items(kind, sentences=False)
             assert narrow_ids == hit_ids and len(narrow) == len(full) > 0
