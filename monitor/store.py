@@ -1068,12 +1068,9 @@ class Store:
         out = []
         for item in items:
             texts = [found[item.article_id, rule] for rule, _, _ in item.reasons]
-            reasons = tuple((rule, snippet or "", ws) for (rule, _, ws), (snippet, _) in zip(item.reasons, texts,
-                                                                                            strict=True))
-            if len(reasons) == 1:
-                why = f"{reasons[0][0]}: {texts[0][1]}" if texts[0][1] else ""
-            else:
-                why = "\n".join(f"{rule}: {w}" for (rule, _, _), (_, w) in zip(reasons, texts, strict=True) if w)
+            pairs = list(zip(item.reasons, texts, strict=True))
+            reasons = tuple((rule, snippet or "", ws) for (rule, _, ws), (snippet, _) in pairs)
+            why = "\n".join(f"{rule}: {w}" for (rule, _, _), (_, w) in pairs if w)  # one rule: "rule: why" or ""
             out.append(MessageItem.of(**{**vars(item), "snippet": reasons[0][1], "why": why, "reasons": reasons}))
         return out
 
