@@ -1103,12 +1103,12 @@ class Store:
 
         read: dict[str, list[tuple]] = {}  # per story, the reports of it these rows hold, as _story_context reads them
         for group in groups:
-            first = group[0]
-            if first[13]:
-                report = (first[10], first[9] if first[8] is None else first[8], first[16], first[15])
-                found = read.get(first[13])
+            *_, canonical_url, url, feed_name, _, _, stored_story, _, outlet_url, release_facts = group[0]
+            if stored_story:
+                report = (feed_name, url if canonical_url is None else canonical_url, release_facts, outlet_url)
+                found = read.get(stored_story)
                 if found is None:
-                    read[first[13]] = [report]
+                    read[stored_story] = [report]
                 else:
                     found.append(report)
         sources, facts, announced, counts = self._story_context(read.keys(), read)

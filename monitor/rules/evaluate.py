@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from operator import itemgetter
+from typing import Any
 
 from monitor.models import Evidence
 from monitor.rules.query import (
@@ -500,24 +501,10 @@ class Positions:
         self._spans_by_id: dict[int, tuple[Node, _SpansOf]] = {}
 
     def hits(self, node: Node) -> _Hits:
-        known = self._hits_by_id.get(id(node))
-        if known is not None:
-            return known[1]
-        found = self._hits.get(node)
-        if found is None:
-            found = self._hits[node] = self._compile_hits(node)
-        self._hits_by_id[id(node)] = (node, found)
-        return found
+        return _compiled_once(node, self._hits_by_id, self._hits, self._compile_hits)
 
     def spans(self, node: Node) -> _SpansOf:
-        known = self._spans_by_id.get(id(node))
-        if known is not None:
-            return known[1]
-        found = self._spans.get(node)
-        if found is None:
-            found = self._spans[node] = self._compile_spans(node)
-        self._spans_by_id[id(node)] = (node, found)
-        return found
+        return _compiled_once(node, self._spans_by_id, self._spans, self._compile_spans)
 
     def _compile_hits(self, node: Node) -> _Hits:
         if isinstance(node, Term | Prefix | Phrase):
@@ -639,6 +626,20 @@ def _remembered(compute: Callable[[Context, str], list]) -> Callable[[Context, s
     return remembered
 
 
+def _compiled_once(node: Node, by_id: dict[int, tuple[Node, Any]], by_node: dict[Node, Any],
+                   compile_: Callable[[Node], Any]) -> Any:
+    """What `compile_` makes of `node`, made once per equal node (`by_node`) and found again by the node
+    object's id (`by_id`, see Positions)."""
+    known = by_id.get(id(node))
+    if known is not None:
+        return known[1]
+    found = by_node.get(node)
+    if found is None:
+        found = by_node[node] = compile_(node)
+    by_id[id(node)] = (node, found)
+    return found
+
+
 def needed(node: Node) -> frozenset[str]:
     """The markers (see `marker`) of the words without which `node` has no position in a field: a leaf's
     words, both sides of a NEAR, what every alternative of an OR needs, an EXCEPT's kept side. Where one of
@@ -660,7 +661,7 @@ def needed(node: Node) -> frozenset[str]:
 def _needs(node: Node) -> frozenset[str] | None:
     """The markers a phrase needs found in a field before it can match there (None: not a phrase)."""
     if isinstance(node, Term | Prefix | Phrase) and len(node.pattern) > 1:
-        return frozenset(marker(*part) for part in node.pattern)
+        return needed(node)
     return None
 
 
