@@ -12,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import contextvars
 import ipaddress
 import math
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,9 +25,10 @@ import aiohttp
 import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from monitor.addresses import Networks, address_verdict, blocked_reason, check_url
+from monitor.addresses import Networks, address_verdict, check_url
 from monitor.config import FetchConfig
 from monitor.errors import BlockedAddressError, FetchError, HTTPStatusError, TooLargeError
+from monitor.guard import RefusedConnection
 
 MAX_REDIRECTS = 5
 _CHUNK = 64 * 1024
@@ -129,10 +128,6 @@ def _result(host: str, addr: str, port: int) -> ResolveResult:
     return {"hostname": host, "host": addr, "port": port, "family": family, "proto": 0, "flags": 0}
 
 
-class _RefusedConnection(OSError):
-    """The socket gate's refusal; an OSError so aiohttp moves on to the host's next address."""
-
-
 def _socket_gate(allow_private: bool, allow_networks: Networks) -> Callable[[AddrInfo], socket.socket]:
     """aiohttp's socket factory: every socket aiohttp connects is made here, with the address it is
     about to connect to. aiohttp skips the resolver for an IP-literal host (and yarl turns
@@ -142,7 +137,7 @@ def _socket_gate(allow_private: bool, allow_networks: Networks) -> Callable[[Add
         family, type_, proto, _, sockaddr = addr_info
         reason = address_verdict(sockaddr[0], allow_private, allow_networks)
         if reason:
-            raise _RefusedConnection(f"{ipaddress.ip_address(sockaddr[0])} {reason} "
+            raise RefusedConnection(f"{ipaddress.ip_address(sockaddr[0])} {reason} "
                                      "(set fetch.allow_private_networks to allow it)")
         return socket.socket(family, type_, proto)
 
@@ -341,7 +336,7 @@ def _host_key(url: yarl.URL) -> tuple:
 
 def _connect_error(exc: aiohttp.ClientConnectorError, url: str) -> FetchError:
     """A refusal by the socket gate is a BlockedAddressError; other connect failures are FetchErrors."""
-    if isinstance(exc.os_error, _RefusedConnection):
+    if isinstance(exc.os_error, RefusedConnection):
         return BlockedAddressError(str(exc.os_error), url=url)
     return FetchError(f"{type(exc).__name__}: {exc}", url=url)
 
@@ -564,68 +559,6 @@ class Fetcher:
                 raise _connect_error(exc, url) from None
             except aiohttp.ClientError as exc:
                 raise FetchError(f"{type(exc).__name__}: {exc}", url=url) from None
-
-
-# -- connections a library makes (Apprise) ------------------------------------------------------------------
-
-# The policy in force for the code running in this context: set by `guarded_connections`, read by the audit
-# hook. A context variable, not a global: Apprise runs its sends in worker threads with a copy of the caller's
-# context, so they carry it, while the service's other threads (the fetch stage, SMTP) are not touched.
-_GUARD: contextvars.ContextVar[_ConnectionGuard | None] = contextvars.ContextVar("connection_guard", default=None)
-_GUARD_EVENTS = frozenset({"socket.connect", "socket.sendto", "socket.sendmsg"})  # each: (socket, address)
-_hook_lock = threading.Lock()
-_hook_installed = False
-
-
-@dataclass
-class _ConnectionGuard:
-    allow_private: bool
-    networks: Networks
-    refused: list[str] = field(default_factory=list)  # what was refused, for the error the caller raises
-
-
-def _audit(event: str, args: tuple) -> None:
-    """Python's audit hook (sys.addaudithook): called with the socket and the address it is about to
-    connect or send to — after name resolution, so `localhost`, `2130706433` or a name whose DNS points
-    at 127.0.0.1 all arrive here as the address itself."""
-    if event not in _GUARD_EVENTS:
-        return
-    guard = _GUARD.get()
-    if guard is None or len(args) < 2:
-        return
-    sock, address = args[0], args[1]
-    family = getattr(sock, "family", None)
-    if family == socket.AF_UNIX and not guard.allow_private:
-        reason = f"{address!r} is a local socket"
-    elif family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple):
-        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
-        why = blocked_reason(ip, guard.allow_private, guard.networks)
-        reason = f"{ip} {why}" if why else None
-    else:
-        reason = None
-    if reason:
-        reason += " (set fetch.allow_private_networks to allow it)"
-        guard.refused.append(reason)
-        raise _RefusedConnection(reason)  # an OSError: the library tries the next address, then fails
-
-
-@contextlib.contextmanager
-def guarded_connections(config: FetchConfig) -> Iterator[list[str]]:
-    """Run a library's network calls under the fetch address policy: every socket connected (or datagram
-    sent) in this context, its worker threads' copies included, is refused when the policy refuses the
-    address it goes to. Yields the list of refusals, so the caller can say why a send failed."""
-    global _hook_installed
-    with _hook_lock:
-        if not _hook_installed:  # an audit hook cannot be removed: it is installed once and idles outside
-            sys.addaudithook(_audit)
-            _hook_installed = True
-    guard = _ConnectionGuard(config.allow_private_networks,
-                             tuple(ipaddress.ip_network(n) for n in config.allow_networks))
-    token = _GUARD.set(guard)
-    try:
-        yield guard.refused
-    finally:
-        _GUARD.reset(token)
 
 
 _ACCEPT = {

@@ -10,6 +10,7 @@ for real in a subprocess, which reports its modules at the end. Figures: bench/b
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -107,14 +108,49 @@ def test_help_loads_neither_the_config_nor_the_store(config):
 
 
 def test_the_harness_sees_an_edge_library_a_command_does_load(config):
-    """The control: sending the digest builds the whole pipeline (fetcher and channels), so aiohttp is there;
-    `rules test` reads a text's release facts, so the extraction is there."""
-    result, modules = run(config, "digest")
+    """The control: a cycle builds the whole pipeline (fetcher and channels), so aiohttp is there; `rules test`
+    reads a text's release facts, so the extraction is there."""
+    result, modules = run(config, "run", "--once")
     assert result.returncode == 0, result.stderr
-    assert "1 items" in result.stdout and "aiohttp" in modules
+    assert "0 feeds polled" in result.stdout and "aiohttp" in modules
     result, modules = run(config, "rules", "test", "all", "--text", "Minsk freed 14 political prisoners on Tuesday.")
     assert result.returncode == 0, result.stderr
     assert "belarus-prisoners: MATCH" in result.stdout and "monitor.decide.releases" in modules
+
+
+def test_a_digest_sent_to_the_outbox_loads_no_http_client(config):
+    """Sending a digest to the file outbox builds no fetcher: aiohttp (~0.2 s of CPU to import) and the other
+    channels' modules stay out; the digest is written all the same."""
+    result, modules = run(config, "digest")
+    assert result.returncode == 0, result.stderr
+    assert "1 items, 1 deliveries" in result.stdout
+    (written,) = (config.parent / "state" / "outbox").glob("*digest*.json")
+    assert "Minsk frees 14 political prisoners" in written.read_text(encoding="utf-8")
+    unwanted = {"aiohttp", "monitor.fetch", "monitor.channels.email", "monitor.channels.slack",
+                "monitor.channels.webhook", "smtplib"}
+    assert not modules & unwanted, sorted(modules & unwanted)
+
+
+def test_a_digest_to_a_webhook_builds_the_fetcher_and_delivers(write_config, monkeypatch):
+    """The other side: a channel that posts over HTTP gets its fetcher from the sending digest, and delivers."""
+    from tests.servers import Receiver
+
+    monkeypatch.setenv("MONITOR_WEBHOOK_SECRET", "whsec_" + base64.b64encode(b"k" * 32).decode())  # its signing key
+    with Receiver() as receiver:
+        path = write_config([], channels=[{"type": "webhook", "name": "hook", "url": f"http://{receiver.base}/in"}])
+        seen = datetime.now(UTC) - timedelta(hours=1)
+        item = FeedItem("https://wire.example/feed", "Wire", "g1", "https://wire.example/a/1",
+                        "Minsk frees 14 political prisoners", "", seen)
+        with Store.open(path.parent / "state" / "monitor.db") as store:
+            store.add_article(Article(item=item, title=item.title, text=item.title, text_source="page",
+                                      language="en"), "g1", "u1",
+                              [Hit("belarus-political-prisoners", (), False, snippet=item.title)], seen)
+        result, modules = run(path, "digest")
+        assert result.returncode == 0, result.stderr
+        assert "1 items, 1 deliveries" in result.stdout
+        assert "aiohttp" in modules and "monitor.channels.webhook" in modules
+        (request,) = receiver.requests
+        assert json.loads(request[2])["kind"] == "digest"
 
 
 @pytest.mark.parametrize("fetch_pages", [True, False])

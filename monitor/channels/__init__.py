@@ -7,16 +7,17 @@ what to send, when, and what a failure means for the delivery is decided elsewhe
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from monitor.channels.email import EmailSender
-from monitor.channels.file import FileSender
-from monitor.channels.slack import SlackSender
-from monitor.channels.webhook import WebhookSender
 from monitor.config import AppriseChannel, Config, EmailChannel, FileChannel, SlackChannel, WebhookChannel
 from monitor.errors import DeliveryError
-from monitor.fetch import Fetcher
 from monitor.models import Delivery
+
+if TYPE_CHECKING:
+    from monitor.fetch import Fetcher
+
+# Each channel's module (and its libraries: smtplib, aiohttp through the fetcher) is imported only when that
+# channel is configured: a digest for the file outbox alone imports none of them.
 
 
 class Sender(Protocol):
@@ -36,18 +37,35 @@ class Sender(Protocol):
         """The round is over: end any session kept open across its messages."""
 
 
-def build_senders(config: Config, fetcher: Fetcher) -> list[Sender]:
-    """One sender per configured channel, in config order."""
+def posts_over_http(config: Config) -> bool:
+    """Whether a configured channel posts through the fetcher (Slack, webhook)."""
+    return any(isinstance(channel, SlackChannel | WebhookChannel) for channel in config.channels)
+
+
+def build_senders(config: Config, fetcher: Fetcher | None) -> list[Sender]:
+    """One sender per configured channel, in config order. `fetcher` may be None when no channel posts over
+    HTTP (posts_over_http)."""
     senders: list[Sender] = []
     for channel in config.channels:
         if isinstance(channel, FileChannel):
+            from monitor.channels.file import FileSender
+
             senders.append(FileSender(channel.name, config.outbox_dir))
         elif isinstance(channel, EmailChannel):
+            from monitor.channels.email import EmailSender
+
             senders.append(EmailSender(channel, config.fetch))
-        elif isinstance(channel, SlackChannel):
-            senders.append(SlackSender(channel, fetcher))
-        elif isinstance(channel, WebhookChannel):
-            senders.append(WebhookSender(channel, fetcher))
+        elif isinstance(channel, SlackChannel | WebhookChannel):
+            if fetcher is None:
+                raise ValueError("build_senders: a Slack or webhook channel needs the fetcher")
+            if isinstance(channel, SlackChannel):
+                from monitor.channels.slack import SlackSender
+
+                senders.append(SlackSender(channel, fetcher))
+            else:
+                from monitor.channels.webhook import WebhookSender
+
+                senders.append(WebhookSender(channel, fetcher))
         elif isinstance(channel, AppriseChannel):
             from monitor.channels.apprise import AppriseSender  # Apprise is an optional extra
 

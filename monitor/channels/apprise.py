@@ -2,7 +2,7 @@
 Apprise URLs, each message rendered for the channel's format (escaped CommonMark, or plain text) within each
 service's length limit. Each URL is a recipient, as an email address is: one that took the message is not
 sent it again when another fails. Apprise makes its own connections, so every send runs inside
-`fetch.guarded_connections`: the address policy judges each socket on the address it actually connects to.
+`guard.guarded_connections`: the address policy judges each socket on the address it actually connects to.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from monitor.commonmark import clip_text, render
 from monitor.delivery import webhook_failure
 from monitor.digest import one_line
 from monitor.errors import DeliveryError
-from monitor.fetch import guarded_connections
+from monitor.guard import guarded_connections
 from monitor.models import Delivery
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ from monitor.config import EmailChannel, FetchConfig
 from monitor.delivery import smtp_permanent
 from monitor.digest import one_line
 from monitor.errors import BlockedAddressError, DeliveryError
-from monitor.fetch import guarded_connections
+from monitor.guard import guarded_connections
 from monitor.models import Delivery
 
 QUIT_TIMEOUT = 5.0  # the goodbye is a courtesy: the messages were accepted already

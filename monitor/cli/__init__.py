@@ -175,7 +175,7 @@ def digest(obj: Context, dry_run: bool, preview: Path | None) -> None:
     from monitor.lock import instance_lock
     from monitor.schedule import last_slot
 
-    pipeline = obj.pipeline(rules)
+    pipeline = obj.sender(rules)
     pipeline.descriptions = descriptions
     # sending takes the instance lock: a running service would send the same queued messages
     with instance_lock(config.state_dir, why=f"it sends the digest itself at {config.digest.at} "

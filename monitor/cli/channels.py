@@ -31,7 +31,7 @@ def test_channels(obj: Context, name: str | None) -> None:
     from monitor.digest import build_message
     from monitor.rules.files import load_rulebook
 
-    pipeline = obj.pipeline(lambda: load_rulebook(obj.config.rules_dir))  # descriptions for headings
+    pipeline = obj.sender(lambda: load_rulebook(obj.config.rules_dir))  # descriptions for headings
     senders = [s for s in pipeline.senders if name is None or s.name == name]
     if not senders:
         known = ", ".join(s.name for s in pipeline.senders) or "none"

@@ -43,6 +43,13 @@ class Context:
 
         return build_pipeline(self.config, rules)
 
+    def sender(self, rules) -> Pipeline:
+        """A pipeline that builds and delivers messages but polls no feeds (`digest`, `channels test`): its
+        fetcher, and aiohttp, only when a channel posts over HTTP."""
+        from monitor.pipeline import build_pipeline
+
+        return build_pipeline(self.config, rules, polls=False)
+
     def reader(self, rules) -> Pipeline:
         """A pipeline that only reads the store and renders (`digest --dry-run`, `--preview`, `prune`): no
         fetcher and no channels, so neither they nor their libraries are loaded."""
