@@ -138,7 +138,7 @@ def _socket_gate(allow_private: bool, allow_networks: Networks) -> Callable[[Add
         reason = address_verdict(sockaddr[0], allow_private, allow_networks)
         if reason:
             raise RefusedConnection(f"{ipaddress.ip_address(sockaddr[0])} {reason} "
-                                     "(set fetch.allow_private_networks to allow it)")
+                                    "(set fetch.allow_private_networks to allow it)")
         return socket.socket(family, type_, proto)
 
     return open_socket

@@ -101,7 +101,7 @@ def test_every_web_connection_goes_through_the_address_policy():
 
 def test_apprise_sends_only_under_the_address_policy():
     """Apprise makes its own connections: every notify() call in monitor/ sits inside a `with` of
-    fetch.guarded_connections, so the address policy judges each socket it connects."""
+    guard.guarded_connections, so the address policy judges each socket it connects."""
     calls, guarded = [], []
     for path in MODULES:
         tree = ast.parse(path.read_text(encoding="utf-8"))
