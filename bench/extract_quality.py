@@ -3,12 +3,13 @@ bare trafilatura.extract(html) with defaults against our path (decode_html + ext
 pages, same run, scored with the benchmark's metric (token 4-gram shingles against articleBody).
 
 Run: python bench/extract_quality.py        (about 10 s). Skips with a message when the corpus is absent.
+     python bench/extract_quality.py --json  the same figures as one JSON object (tests/test_extract.py reads it).
+The corpus reader (Page, load_pages) lives in tests/aeb_corpus.py, shared with the extraction tests.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import re
 import statistics
@@ -16,7 +17,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -25,18 +26,10 @@ import trafilatura  # noqa: E402
 
 from monitor.extract import extract_article  # noqa: E402
 from monitor.models import FeedItem  # noqa: E402
+from tests.aeb_corpus import CORPUS, Page, load_pages  # noqa: E402
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "scrapinghub-aeb"
 _TOKEN = re.compile(r"\w+")
 SHINGLE = 4  # the benchmark's unit: 4 consecutive \w+ tokens
-
-
-@dataclass(frozen=True)
-class Page:
-    key: str
-    url: str
-    html: bytes  # as served; every page of this corpus is UTF-8
-    truth: str  # the annotated articleBody
 
 
 @dataclass(frozen=True)
@@ -45,16 +38,6 @@ class Score:
     recall: float
     f1: float
     empty: int  # pages for which the system gave no text at all
-
-
-def load_pages(corpus: Path = CORPUS) -> list[Page]:
-    """Every page of the corpus with its ground truth, in key order (empty when the corpus is absent)."""
-    truth_file = corpus / "ground-truth.json"
-    if not truth_file.is_file():
-        return []
-    truth = json.loads(truth_file.read_text(encoding="utf-8"))
-    return [Page(key, entry["url"], gzip.decompress((corpus / "html" / f"{key}.html.gz").read_bytes()),
-                 entry["articleBody"]) for key, entry in sorted(truth.items())]
 
 
 def bare(page: Page) -> str:
@@ -113,14 +96,19 @@ def evaluate(pages: Sequence[Page],
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args(argv)
     pages = load_pages(args.corpus)
     if not pages:
-        print(f"skipped: no scrapinghub-aeb corpus at {args.corpus}")
+        print(json.dumps({"pages": 0}) if args.json else f"skipped: no scrapinghub-aeb corpus at {args.corpus}")
+        return 0
+    results = evaluate(pages)
+    if args.json:
+        print(json.dumps({"pages": len(pages), "trafilatura": trafilatura.__version__, "systems": {
+            name: {**asdict(result), "wall_s": seconds} for name, (result, seconds) in results.items()}}))
         return 0
     print(f"scrapinghub-aeb: {len(pages)} pages, trafilatura {trafilatura.__version__}, "
           f"metric: {SHINGLE}-gram shingles of \\w+ tokens vs articleBody")
-    results = evaluate(pages)
     print(f"{'system':<26} {'precision':>9} {'recall':>7} {'F1':>7} {'empty':>6} {'wall s':>8}")
     for name, (result, seconds) in results.items():
         print(f"{name:<26} {result.precision:>9.4f} {result.recall:>7.4f} {result.f1:>7.4f} {result.empty:>6} "

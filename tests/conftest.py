@@ -3,105 +3,15 @@ test adds), config files written into a temp dir, and the path to ../shared when
 
 from __future__ import annotations
 
-import email
-import hashlib
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from email import policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
-from aiosmtpd.controller import Controller
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SITE = FIXTURES / "site"
-SHARED = ROOT.parent / "shared"
-
-# A handler answers (status, headers, body) for a request; tests register them per path.
-Handler = Callable[["RequestInfo"], tuple[int, dict[str, str], bytes]]
-
-
-@dataclass
-class RequestInfo:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class SiteServer:
-    """A loopback HTTP server: files under `root` ({base} replaced), plus routes set by the test."""
-
-    root: Path | list[Path] | None  # a list is searched in order: later rounds over earlier ones
-    base: str = ""
-    routes: dict[str, Handler] = field(default_factory=dict)
-    requests: list[RequestInfo] = field(default_factory=list)
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def route(self, path: str, handler: Handler | tuple[int, dict[str, str], bytes]) -> None:
-        self.routes[path] = handler if callable(handler) else (lambda _req, h=handler: h)
-
-    def hits_for(self, path: str) -> list[RequestInfo]:
-        return [r for r in self.requests if r.path == path]
-
-    def answer(self, info: RequestInfo) -> tuple[int, dict[str, str], bytes]:
-        self.requests.append(info)
-        path = info.path.split("?")[0]
-        if info.path in self.routes:
-            return self.routes[info.path](info)
-        if path in self.routes:
-            return self.routes[path](info)
-        roots = self.root if isinstance(self.root, list) else [self.root] if self.root is not None else []
-        for root in roots:  # layered: the first root that has the file serves it
-            file = (root / path.lstrip("/")).resolve()
-            if file.is_file() and root.resolve() in file.parents:
-                body = file.read_bytes().replace(b"{base}", self.base.encode())
-                etag = f'"{hashlib.sha1(body).hexdigest()[:16]}"'
-                if info.headers.get("if-none-match") == etag:
-                    return 304, {"ETag": etag}, b""
-                return 200, {"Content-Type": _content_type(file.suffix), "ETag": etag}, body
-        return 404, {"Content-Type": "text/html"}, b"<html><body><h1>Not found</h1></body></html>"
-
-
-def _content_type(suffix: str) -> str:
-    return {".xml": "application/rss+xml", ".rdf": "application/rdf+xml", ".atom": "application/atom+xml",
-            ".html": "text/html; charset=utf-8", ".json": "application/feed+json"}.get(suffix,
-                                                                                        "application/octet-stream")
-
-
-def _handler_class(site: SiteServer):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            info = RequestInfo(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-            status, headers, payload = site.answer(info)
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            if "Content-Length" not in headers:
-                self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(payload)
-
-        do_GET = do_POST = do_HEAD = _serve
-
-        def log_message(self, *args: object) -> None:  # keep test output quiet
-            pass
-
-    return Handler
+from tests.helpers import ROOT, SHARED, SITE
+from tests.servers import SiteServer, SMTPInbox, serve_site, smtp_server
 
 
 @pytest.fixture
@@ -110,11 +20,7 @@ def make_server() -> Iterator[Callable[[Path | None], SiteServer]]:
 
     def start(root: Path | None = SITE) -> SiteServer:
         site = SiteServer(root)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(site))
-        server.daemon_threads = True
-        site.base = f"http://127.0.0.1:{server.server_address[1]}"
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(server)
+        servers.append(serve_site(site))
         return site
 
     yield start
@@ -153,15 +59,6 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
     return write
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 @pytest.fixture
 def shared() -> Path:
     """../shared beside the checkout; tests that need it skip cleanly where it is absent."""
@@ -175,36 +72,15 @@ def second_loopback_site() -> Iterator[SiteServer]:
     """A site server on 127.0.0.2 (Linux routes all of 127/8 to loopback): a host the address-policy
     tests allow through fetch.allow_networks while 127.0.0.1 stays refused."""
     site = SiteServer(None)
-    server = ThreadingHTTPServer(("127.0.0.2", 0), _handler_class(site))
-    server.daemon_threads = True
-    site.base = f"http://127.0.0.2:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    server = serve_site(site, "127.0.0.2")
     yield site
     server.shutdown()
     server.server_close()
 
 
-class SMTPInbox:
-    """An aiosmtpd handler keeping each mail, parsed, and its bytes exactly as they arrived (`raw`)."""
-
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-        self.raw: list[bytes] = []
-
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
-        self.raw.append(envelope.content)
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp_inbox():
     """A real SMTP server on 127.0.0.1: yields (inbox, port); inbox.messages holds the parsed mails."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     inbox = SMTPInbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
+    with smtp_server(inbox) as port:
+        yield inbox, port

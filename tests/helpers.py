@@ -1,6 +1,7 @@
-"""Builders the test modules share: a pipeline or service from a config file (as the CLI builds them),
-the CLI as a subprocess and its outbox, RSS bodies, the labelled story fixture with story assignment, the
-fixtures' texts and the rounds' pages as extracted, and a database as an older monitor left it."""
+"""Builders the test modules share: the repository's paths, a pipeline or service from a config file (as the CLI
+builds them), the CLI in-process or as a subprocess and its outbox, RSS bodies, the deliveries table, the labelled
+story fixture with story assignment, the fixtures' texts and the rounds' pages as extracted, a rule tree's fields,
+and a database as an older monitor left it."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
+from click.testing import CliRunner, Result
 from sqlite_utils import Database
 
+from monitor.cli import main
 from monitor.config import load_config
 from monitor.decide.stories import StoryIndex, features
 from monitor.extract import extract_article
@@ -23,8 +28,24 @@ from monitor.migrations import MIGRATIONS
 from monitor.models import Article, FeedItem
 from monitor.pipeline import build_pipeline
 from monitor.rules.files import load_rulebook
+from monitor.rules.query import Field
 from monitor.service import Service
 from monitor.store import Store, iso
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+SITE = FIXTURES / "site"
+ROUNDS = FIXTURES / "rounds"
+SHARED = ROOT.parent / "shared"
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
 
 
 def database_before(path: Path, migration: str, applied: datetime | None = None) -> Database:
@@ -50,6 +71,36 @@ def rss(base: str, items: list[tuple[str, str, str, str]]) -> bytes:
             "</channel></rss>").encode()
 
 
+def titled_rss(title: str | None, items: list[str]) -> bytes:
+    """An RSS body of ready-made <item>s, under a channel title (none when `title` is None)."""
+    head = f"<title>{title}</title>" if title else ""
+    return (f'<?xml version="1.0"?><rss version="2.0"><channel>{head}<link>https://x.example/</link>'
+            + "".join(items) + "</channel></rss>").encode()
+
+
+STORIES = {  # three different releases, told in different words, so none is folded into another as a copy
+    12: ("Lithuania", "Viasna said the twelve were driven to the Lithuanian border at dawn and walked across "
+                      "with their lawyers; two of them had served more than four years."),
+    27: ("Poland", "A spokesman in Warsaw said the group of 27 arrived by bus at the Terespol crossing, where "
+                   "relatives waited in the rain; a priest and a blogger were among them."),
+    33: ("Latvia", "Officials in Riga confirmed that 33 former inmates reached the border post near Daugavpils "
+                   "late on Sunday after a deal that took months to negotiate."),
+    14: ("Lithuania", "Human rights defenders counted 14 people on the list, mostly students and trade unionists "
+                      "jailed after the 2020 protests."),
+    52: ("Lithuania", "The 52 included journalists and opposition figures who had been held incommunicado for "
+                      "years, according to a statement from Vilnius."),
+}
+
+
+def rss_item(base: str, n: int, published: datetime, source: str = "") -> str:
+    """The <item> of a release of `n` political prisoners (one of STORIES), published at `published`."""
+    country, detail = STORIES[n]
+    return (f"<item><title>Belarus frees {n} political prisoners, they crossed into {country}</title>"
+            f"<link>{base}/news/{n}</link><guid>g-{n}</guid>"
+            f"<pubDate>{published:%a, %d %b %Y %H:%M:%S} +0000</pubDate>{source}"
+            f"<description>Belarus freed {n} political prisoners on {published:%A}. {detail}</description></item>")
+
+
 def pipeline_for(config_path, clock=None):
     """The CLI's pipeline over the config file, with extraction in this process and an optional fixed clock."""
     config = load_config(config_path)
@@ -69,6 +120,11 @@ def make_service(config_path, clock=None):
     return Service(pipeline), config
 
 
+def invoke(config: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    """The CLI in this process (click's runner), errors raised rather than caught."""
+    return CliRunner().invoke(main, ["--config", str(config), *args], env=env, catch_exceptions=False)
+
+
 def cli(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run([sys.executable, "-m", "monitor", "--config", str(config), *args],
@@ -84,9 +140,6 @@ def outbox(config: Path, kind: str) -> list[dict]:
 
 
 # -- the fixtures' texts and the rounds fixture's pages ------------------------------------------------------
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-ROUNDS = FIXTURES / "rounds"
 
 
 def _strings(data: object):
@@ -125,7 +178,7 @@ def round_page(article: dict) -> Article:
 # -- the labelled story fixture --------------------------------------------------------------------------
 
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "stories.yaml"
+FIXTURE = FIXTURES / "stories.yaml"
 
 
 def load_articles() -> list[dict]:
@@ -169,9 +222,29 @@ def group(articles: list[dict], index: StoryIndex | None = None) -> tuple[dict[s
     return assigned, index
 
 
+# -- the deliveries -----------------------------------------------------------------------------------------
+
+SLACK = "/hooks/slack"  # the Slack webhook's path on the test's site server
+
+
+def slack_env(site) -> dict[str, str]:
+    return {"MONITOR_SLACK_WEBHOOK_URL": site.url(SLACK)}
+
+
+def feeds_of(site) -> list[dict]:
+    """Two feeds of the fixture site."""
+    return [{"url": site.url("/feeds/northwire.xml"), "name": "Northwire"},
+            {"url": site.url("/feeds/minsk-monitor.atom"), "name": "Minsk Monitor"}]
+
+
+def db(config: Path) -> sqlite3.Connection:
+    """A plain connection to the config's database."""
+    return sqlite3.connect(config.parent / "state" / "monitor.db")
+
+
 def delivery_rows(config: Path, channel: str) -> list[dict]:
     """The deliveries table's rows of one channel, in message order."""
-    conn = sqlite3.connect(config.parent / "state" / "monitor.db")
+    conn = db(config)
     conn.row_factory = sqlite3.Row
     try:
         return [dict(r) for r in conn.execute(
@@ -182,9 +255,30 @@ def delivery_rows(config: Path, channel: str) -> list[dict]:
 
 def make_due(config: Path, release_holds: bool = False) -> None:
     """What the clock would do: every retry time (and, if asked, every Retry-After hold) has come."""
-    conn = sqlite3.connect(config.parent / "state" / "monitor.db")
+    conn = db(config)
     conn.execute("UPDATE deliveries SET next_attempt = '2000-01-01T00:00:00Z' WHERE status = 'pending'")
     if release_holds:
         conn.execute("UPDATE channel_holds SET until = '2000-01-01T00:00:00Z'")
     conn.commit()
     conn.close()
+
+
+def deliveries(config: Path, channel: str) -> list[dict]:
+    """The deliveries of one channel with their message's kind, in the order the messages were made."""
+    conn = db(config)
+    conn.row_factory = sqlite3.Row
+    return [dict(r) for r in conn.execute(
+        "SELECT d.*, m.kind FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.channel = ? "
+        "ORDER BY m.created, m.id", [channel])]
+
+
+# -- rule trees --------------------------------------------------------------------------------------------
+
+
+def has_field(node) -> bool:
+    """Whether a query tree scopes any part of itself to a field (title:, text:)."""
+    if isinstance(node, Field):
+        return True
+    kids = getattr(node, "children", None) or tuple(
+        getattr(node, k) for k in ("child", "left", "right") if hasattr(node, k))
+    return any(has_field(k) for k in kids)

@@ -1,12 +1,13 @@
 """Builders for message tests: realistic MessageItems (our own sentences) for a digest of any size, the rules'
-descriptions, failing feeds and a suppression log."""
+descriptions, failing feeds, a suppression log, and a bare stored Message."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from monitor.digest import Layout
-from monitor.models import MessageItem
+from monitor.models import Message, MessageItem
+from monitor.store import iso
 
 NOW = datetime(2026, 11, 22, 22, 30, tzinfo=UTC)  # 23 Nov 00:30 in Vilnius: the local date differs from UTC
 DESCRIPTIONS = {
@@ -95,3 +96,9 @@ def failing_feeds(long_url: bool = False) -> list[dict]:
 SUPPRESSED = [{"kind": kind, "url": f"https://x.example/{n}", "story": "1", "reason": kind,
                "at": "2026-11-22T10:00:00Z"}
               for n, kind in enumerate(("copy", "copy", "update"))]
+
+
+def message(mid: str, kind: str, items=()) -> Message:
+    """A Message as the store keeps it, made at 15:00 UTC on 7 Oct 2025, with one-line renderings."""
+    return Message(id=mid, kind=kind, created=iso(datetime(2025, 10, 7, 15, 0, tzinfo=UTC)), items=tuple(items),
+                   subject=f"{kind} {mid}", text="plain", html="<p>html</p>", data={"id": mid, "n": len(items)})

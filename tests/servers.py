@@ -1,16 +1,21 @@
-"""Real loopback servers for the delivery tests: an SMTP server (aiosmtpd) that answers each recipient
-as scripted, a TCP server that accepts connections and never says a word, and a webhook script that
-answers each POST with the next scripted status, headers and body."""
+"""Real loopback servers for the tests: the fixture site over HTTP (SiteServer, with routes a test adds), an
+SMTP server (aiosmtpd) that keeps each mail or answers each recipient as scripted, a TCP server that accepts
+connections and never says a word, a webhook script that answers each POST with the next scripted status,
+headers and body, and an HTTP receiver that keeps every request."""
 
 from __future__ import annotations
 
 import email
+import hashlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from email import policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
@@ -19,6 +24,115 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# -- the fixture site over HTTP ---------------------------------------------------------------------------
+
+# A handler answers (status, headers, body) for a request; tests register them per path.
+Handler = Callable[["RequestInfo"], tuple[int, dict[str, str], bytes]]
+
+
+@dataclass
+class RequestInfo:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class SiteServer:
+    """A loopback HTTP server: files under `root` ({base} replaced), plus routes set by the test."""
+
+    root: Path | list[Path] | None  # a list is searched in order: later rounds over earlier ones
+    base: str = ""
+    routes: dict[str, Handler] = field(default_factory=dict)
+    requests: list[RequestInfo] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def route(self, path: str, handler: Handler | tuple[int, dict[str, str], bytes]) -> None:
+        self.routes[path] = handler if callable(handler) else (lambda _req, h=handler: h)
+
+    def hits_for(self, path: str) -> list[RequestInfo]:
+        return [r for r in self.requests if r.path == path]
+
+    def answer(self, info: RequestInfo) -> tuple[int, dict[str, str], bytes]:
+        self.requests.append(info)
+        path = info.path.split("?")[0]
+        if info.path in self.routes:
+            return self.routes[info.path](info)
+        if path in self.routes:
+            return self.routes[path](info)
+        roots = self.root if isinstance(self.root, list) else [self.root] if self.root is not None else []
+        for root in roots:  # layered: the first root that has the file serves it
+            file = (root / path.lstrip("/")).resolve()
+            if file.is_file() and root.resolve() in file.parents:
+                body = file.read_bytes().replace(b"{base}", self.base.encode())
+                etag = f'"{hashlib.sha1(body).hexdigest()[:16]}"'
+                if info.headers.get("if-none-match") == etag:
+                    return 304, {"ETag": etag}, b""
+                return 200, {"Content-Type": _content_type(file.suffix), "ETag": etag}, body
+        return 404, {"Content-Type": "text/html"}, b"<html><body><h1>Not found</h1></body></html>"
+
+
+def _content_type(suffix: str) -> str:
+    return {".xml": "application/rss+xml", ".rdf": "application/rdf+xml", ".atom": "application/atom+xml",
+            ".html": "text/html; charset=utf-8", ".json": "application/feed+json"}.get(suffix,
+                                                                                        "application/octet-stream")
+
+
+def handler_class(site: SiteServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            info = RequestInfo(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+            status, headers, payload = site.answer(info)
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            if "Content-Length" not in headers:
+                self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_POST = do_HEAD = _serve
+
+        def log_message(self, *args: object) -> None:  # keep test output quiet
+            pass
+
+    return Handler
+
+
+def serve_site(site: SiteServer, host: str = "127.0.0.1",
+               server_class: type[ThreadingHTTPServer] = ThreadingHTTPServer) -> ThreadingHTTPServer:
+    """Serve `site` on a fresh port of `host` from a daemon thread; sets site.base. The caller shuts it down."""
+    server = server_class((host, 0), handler_class(site))
+    server.daemon_threads = True
+    site.base = f"http://{host}:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return server
+
+
+# -- mail ----------------------------------------------------------------------------------------------------
+
+
+class SMTPInbox:
+    """An aiosmtpd handler keeping each mail, parsed, and its bytes exactly as they arrived (`raw`)."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.raw: list[bytes] = []
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        self.raw.append(envelope.content)
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
 
 
 class ScriptedInbox:
@@ -51,7 +165,7 @@ class ScriptedInbox:
 
 
 @contextmanager
-def smtp_server(inbox: ScriptedInbox, port: int | None = None) -> Iterator[int]:
+def smtp_server(inbox: ScriptedInbox | SMTPInbox, port: int | None = None) -> Iterator[int]:
     controller = Controller(inbox, hostname="127.0.0.1", port=port or free_port())
     controller.start()
     try:
@@ -131,8 +245,6 @@ class Receiver:
     receiver that was down and comes up."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, answer=None):
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
         self.answer = answer or (lambda path, headers, body: (200, b"{}"))
         receiver = self

@@ -1,5 +1,6 @@
 """The shape rules of STYLE.md, checked: pure modules import no I/O module, only store.py writes
-SQL, only fetch.py does HTTP, and every module opens with a docstring saying what it owns."""
+SQL, only fetch.py does HTTP, and every module opens with a docstring saying what it owns. In tests/, test
+modules share code only through helper modules (not each other, conftest or bench/), and conftest holds fixtures."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import ast
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 PACKAGE = ROOT / "monitor"
 MODULES = sorted(PACKAGE.rglob("*.py"))
@@ -113,3 +114,57 @@ def test_apprise_sends_only_under_the_address_policy():
                 guarded += [(module_name(path), n.lineno) for stmt in node.body for n in ast.walk(stmt)
                             if isinstance(n, ast.Call) and ast.unparse(n.func).endswith(".notify")]
     assert calls and sorted(calls) == sorted(guarded), (calls, guarded)
+
+
+# -- the tests' own shape ----------------------------------------------------------------------------------
+
+TEST_MODULES = sorted((ROOT / "tests").glob("test_*.py"))
+# a test of a bench module's own code imports that module: the one way from the tests into bench/
+BENCH_SUBJECTS = {"test_bench_fill.py": {"bench", "bench.e2e"}}
+
+
+def imported_modules(source: str) -> set[str]:
+    """Every module an import statement names, in full: `from tests import test_x` gives tests.test_x, and a
+    relative import inside tests/ is resolved against tests."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(filter(None, ["tests" if node.level else "", node.module or ""]))
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def borrowed(source: str) -> set[str]:
+    """What a test module imports from another test module, from conftest or from bench/."""
+    return {m for m in imported_modules(source)
+            if m.startswith("tests.test_") or m == "tests.conftest" or m == "bench" or m.startswith("bench.")}
+
+
+def test_the_borrowing_check_sees_every_form_of_import():
+    assert borrowed("from tests.test_store import message") == {"tests.test_store", "tests.test_store.message"}
+    assert borrowed("from tests import conftest, helpers") == {"tests.conftest"}
+    assert borrowed("from .test_store import message\nfrom . import conftest") >= {"tests.test_store",
+                                                                                   "tests.conftest"}
+    assert borrowed("import bench.e2e\ndef f():\n    from bench import extract_quality") == {
+        "bench.e2e", "bench", "bench.extract_quality"}
+    assert not borrowed("from tests.helpers import ROOT\nfrom tests.servers import SiteServer\nimport benchmark")
+
+
+@pytest.mark.parametrize("path", TEST_MODULES, ids=lambda path: path.stem)
+def test_test_modules_share_code_only_through_helper_modules(path):
+    bad = borrowed(path.read_text(encoding="utf-8")) - BENCH_SUBJECTS.get(path.name, set())
+    assert not bad, f"{path.name} imports {sorted(bad)}: move what it shares into a helper module under tests/"
+
+
+def _is_fixture(node: ast.stmt) -> bool:
+    return isinstance(node, ast.FunctionDef) and any("fixture" in ast.unparse(d) for d in node.decorator_list)
+
+
+def test_conftest_holds_only_fixtures():
+    tree = ast.parse((ROOT / "tests" / "conftest.py").read_text(encoding="utf-8"))
+    others = [ast.unparse(node).splitlines()[0] for node in tree.body[1:]  # after the docstring
+              if not isinstance(node, ast.Import | ast.ImportFrom) and not _is_fixture(node)]
+    assert not others, f"conftest.py defines more than fixtures: {others}"

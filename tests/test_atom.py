@@ -15,8 +15,7 @@ from monitor.cli import main
 from monitor.models import Article, FeedItem, Hit
 from monitor.records import hit_records
 from monitor.store import Store
-from tests.conftest import ROOT
-from tests.helpers import cycle
+from tests.helpers import ROOT, cycle
 
 SCHEMA = etree.RelaxNG(etree.parse(str(ROOT / "tests" / "fixtures" / "atom.rng")))
 HOSTILE = 'Envoy <b>Coale</b> & "friends" ]]> in Minsk\x01\x0b — «Вясна»'

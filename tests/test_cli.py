@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli import main
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()):

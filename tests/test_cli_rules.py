@@ -7,7 +7,7 @@ import json
 from click.testing import CliRunner
 
 from monitor.cli import main
-from tests.conftest import SITE
+from tests.helpers import SITE
 
 
 def invoke(config, *args):
@@ -84,7 +84,7 @@ def test_backtest_through_the_automaton_decides_as_each_rule_alone(write_config,
     from monitor.rules.files import load_rulebook
     from monitor.rules.matching import index_article
     from monitor.store import Store
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     config = write_config([])
     texts = yaml.safe_load((ROOT / "tests" / "fixtures" / "labelled.yaml").read_text(encoding="utf-8"))["texts"]
@@ -185,7 +185,7 @@ def test_near_miss_walk_stopping_early_says_the_same():
     from monitor.rules.evaluate import failures
     from monitor.rules.files import load_rulebook
     from monitor.rules.matching import index_article
-    from tests.conftest import FIXTURES, ROOT
+    from tests.helpers import FIXTURES, ROOT
 
     book = load_rulebook(ROOT / "rules")
     near = 0

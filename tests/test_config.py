@@ -17,7 +17,7 @@ from monitor.config import (
     secret,
 )
 from monitor.errors import ConfigError
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 HAPPY = """\
 state_dir: var/state

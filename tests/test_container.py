@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from monitor.config import EmailChannel, SlackChannel
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))

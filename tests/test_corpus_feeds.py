@@ -1,5 +1,5 @@
 """Every feed file of the seven feed corpora in ../shared/corpora, served from loopback and taken through the
-real fetch -> parse path (bench/corpus_feeds.py does the serving and running): nothing escapes, nothing is
+real fetch -> parse path (tests/corpus_feeds.py does the serving and running): nothing escapes, nothing is
 slow or large, the per-corpus totals hold, and on feedparser's own well-formed files our items are the
 entries bare feedparser finds, up to the differences we chose (listed below)."""
 
@@ -11,8 +11,8 @@ from urllib.parse import urljoin
 import feedparser
 import pytest
 
-from bench.corpus_feeds import CORPORA, RunReport, annotation, discover, run, summary
 from monitor.feeds import MAX_TITLE, MAX_URL, html_to_text
+from tests.corpus_feeds import CORPORA, RunReport, annotation, discover, run, summary
 
 _RUNS: dict[str, RunReport] = {}
 

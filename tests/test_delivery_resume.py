@@ -18,10 +18,9 @@ from monitor.courier import Courier
 from monitor.digest import build_message
 from monitor.fetch import Fetcher
 from monitor.store import Store
-from tests.conftest import ROOT, wait_for
-from tests.message_builders import LAYOUT, NOW, day
+from tests.helpers import ROOT, SLACK, db, deliveries, feeds_of, invoke, make_due, slack_env, wait_for
+from tests.message_builders import LAYOUT, NOW, day, message
 from tests.servers import WebhookScript
-from tests.test_delivery_servers import SLACK, db, feeds_of, invoke, make_due, rows, slack_env
 
 OK = (200, {"Content-Type": "text/plain"}, b"ok")
 
@@ -126,7 +125,7 @@ def test_outbox_retry_sends_a_message_held_by_retry_after_at_the_next_round(site
     config = write_config(feeds_of(site), channels=[{"type": "file"}, {"type": "slack"}])
     assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
     assert len(hook.posts) == 1
-    held = rows(config, "slack")[0]
+    held = deliveries(config, "slack")[0]
     assert held["status"] == "pending" and "HTTP 429" in held["last_error"]
 
     result = invoke(config, "outbox", "retry", held["message_id"], env=slack_env(site))
@@ -137,7 +136,7 @@ def test_outbox_retry_sends_a_message_held_by_retry_after_at_the_next_round(site
 
     assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
     assert len(hook.posts) == 2  # the retried message, and nothing the hold had postponed
-    after = {r["message_id"]: r for r in rows(config, "slack")}
+    after = {r["message_id"]: r for r in deliveries(config, "slack")}
     assert after[held["message_id"]]["status"] == "sent"
     assert all(r["status"] == "pending" for m, r in after.items() if m != held["message_id"])
 
@@ -149,7 +148,7 @@ def test_outbox_retry_of_a_still_busy_receiver_is_held_again_after_one_post(site
     config = write_config(feeds_of(site), channels=[{"type": "file"}, {"type": "slack"}])
     assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
     make_due(config)
-    first = rows(config, "slack")[0]["message_id"]
+    first = deliveries(config, "slack")[0]["message_id"]
     assert invoke(config, "outbox", "retry", first, env=slack_env(site)).exit_code == 0
     assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
     assert len(hook.posts) == 2  # one more try, then the new Retry-After holds the channel again
@@ -157,8 +156,6 @@ def test_outbox_retry_of_a_still_busy_receiver_is_held_again_after_one_post(site
 
 
 def test_requeue_lifts_the_hold_of_the_requeued_channels_only():
-    from tests.test_store import message
-
     with Store.memory() as store:
         store.save_message(message("m1", "alert"), [], ["slack"])
         store.hold_channel("slack", NOW + timedelta(minutes=10), "HTTP 429")

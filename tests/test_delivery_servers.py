@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -16,51 +15,21 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-from click.testing import CliRunner
 
 from monitor.channels.slack import SlackSender
-from monitor.cli import main
 from monitor.config import DeliveryConfig, FetchConfig, SlackChannel
 from monitor.courier import Courier
 from monitor.digest import build_message
 from monitor.fetch import Fetcher
 from monitor.store import Store
-from tests.conftest import wait_for
-from tests.helpers import make_due
+from tests.helpers import SLACK, db, deliveries, feeds_of, invoke, make_due, slack_env, wait_for
 from tests.message_builders import LAYOUT, NOW, day
 from tests.servers import HungServer, ScriptedInbox, WebhookScript, free_port, smtp_server
-
-SLACK = "/hooks/slack"
-
-
-def invoke(config, *args, env=None):
-    return CliRunner().invoke(main, ["--config", str(config), *args], env=env or {}, catch_exceptions=False)
-
-
-def feeds_of(site):
-    return [{"url": site.url("/feeds/northwire.xml"), "name": "Northwire"},
-            {"url": site.url("/feeds/minsk-monitor.atom"), "name": "Minsk Monitor"}]
 
 
 def email_channel(port, to, **extra):
     return {"type": "email", "host": "127.0.0.1", "port": port, "tls": "none", "from": "monitor@example.org",
             "to": to, "timeout": 5, **extra}
-
-
-def db(config) -> sqlite3.Connection:
-    return sqlite3.connect(config.parent / "state" / "monitor.db")
-
-
-def rows(config, channel: str) -> list[dict]:
-    conn = db(config)
-    conn.row_factory = sqlite3.Row
-    return [dict(r) for r in conn.execute(
-        "SELECT d.*, m.kind FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.channel = ? "
-        "ORDER BY m.created, m.id", [channel])]
-
-
-def slack_env(site):
-    return {"MONITOR_SLACK_WEBHOOK_URL": site.url(SLACK)}
 
 
 def outbox_json(config, env=None) -> list[dict]:
@@ -81,7 +50,7 @@ def test_a_recipient_refused_at_rcpt_is_a_failed_delivery_for_that_recipient(sit
         config = write_config(feeds_of(site), channels=[
             {"type": "file"}, email_channel(port, ["analyst@example.org", "gone@example.org"])])
         assert invoke(config, "run", "--once").exit_code == 0
-        alerts = rows(config, "email")
+        alerts = deliveries(config, "email")
         assert alerts and len(inbox.to("analyst@example.org")) == len(alerts) and inbox.to("gone@example.org") == []
         for row in alerts:
             assert row["status"] == "pending"  # not "sent": one recipient does not have it
@@ -97,7 +66,7 @@ def test_a_recipient_refused_at_rcpt_is_a_failed_delivery_for_that_recipient(sit
         assert inbox.rcpt_asked.count("analyst@example.org") == len(alerts)
         assert inbox.rcpt_asked.count("gone@example.org") == 2 * len(alerts)
         assert len(inbox.to("analyst@example.org")) == len(alerts)
-        for row in rows(config, "email"):
+        for row in deliveries(config, "email"):
             assert row["status"] == "dead" and "gone@example.org: refused: 550" in row["reason"]
             assert "delivered to analyst@example.org" in row["reason"]
         status = invoke(config, "status").output
@@ -127,9 +96,9 @@ def test_a_webhook_that_refuses_for_good_is_dead_after_one_retry_and_says_its_st
     site.route(SLACK, hook)
     config = write_config(feeds_of(site), channels=[{"type": "file"}, {"type": "slack"}])
     assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
-    alerts = len(rows(config, "slack"))
+    alerts = len(deliveries(config, "slack"))
     assert alerts and len(hook.posts) == alerts  # a refusal of one message does not stop the others
-    for row in rows(config, "slack"):
+    for row in deliveries(config, "slack"):
         assert row["status"] == "pending" and row["failure"] == "permanent"
         assert row["last_error"] == f"slack: 127.0.0.1: HTTP {status}: {body.decode()}"
 
@@ -138,7 +107,7 @@ def test_a_webhook_that_refuses_for_good_is_dead_after_one_retry_and_says_its_st
     make_due(config)
     assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
     assert len(hook.posts) == 2 * alerts  # one retry each, then no more
-    for row in rows(config, "slack"):
+    for row in deliveries(config, "slack"):
         assert row["status"] == "dead" and f"HTTP {status}: {body.decode()}" in row["reason"]
     listed = outbox_json(config, slack_env(site))
     assert {(x["channel"], x["state"], x["kind"]) for x in listed} == {("slack", "dead", "alert")}
@@ -152,7 +121,7 @@ def test_a_webhook_that_refuses_for_good_is_dead_after_one_retry_and_says_its_st
     assert result.exit_code == 0 and f"{alerts} deliver" in result.output
     assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
     assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
-    assert len(hook.posts) == 3 * alerts and {r["status"] for r in rows(config, "slack")} == {"sent"}
+    assert len(hook.posts) == 3 * alerts and {r["status"] for r in deliveries(config, "slack")} == {"sent"}
     assert outbox_json(config, slack_env(site)) == []
 
 
@@ -163,13 +132,13 @@ def test_outbox_retry_by_message_id_and_its_mistakes(site, write_config):
     for _ in range(2):
         assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
         make_due(config)
-    row = rows(config, "slack")[0]
+    row = deliveries(config, "slack")[0]
     assert row["status"] == "dead"
     assert invoke(config, "outbox", "retry", env=slack_env(site)).exit_code == 2  # neither ID nor --all-dead
     assert invoke(config, "outbox", "retry", "nosuchid", env=slack_env(site)).exit_code == 1
     assert invoke(config, "outbox", "retry", row["message_id"], env=slack_env(site)).exit_code == 0
-    assert [r["status"] for r in rows(config, "slack") if r["message_id"] == row["message_id"]] == ["pending"]
-    assert all(r["status"] == "dead" for r in rows(config, "slack") if r["message_id"] != row["message_id"])
+    assert [r["status"] for r in deliveries(config, "slack") if r["message_id"] == row["message_id"]] == ["pending"]
+    assert all(r["status"] == "dead" for r in deliveries(config, "slack") if r["message_id"] != row["message_id"])
 
 
 def test_retries_end_after_give_up_after(site, write_config):
@@ -177,7 +146,7 @@ def test_retries_end_after_give_up_after(site, write_config):
     config = write_config(feeds_of(site), channels=[{"type": "file"}, email_channel(port, "a@example.org")],
                           delivery={"give_up_after": "2h"})
     assert invoke(config, "run", "--once").exit_code == 0
-    row = rows(config, "email")[0]
+    row = deliveries(config, "email")[0]
     assert row["status"] == "pending" and row["failure"] == "temporary"
     # the backoff never schedules a retry past the give-up moment
     assert row["next_attempt"] <= (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -187,10 +156,10 @@ def test_retries_end_after_give_up_after(site, write_config):
                  [(datetime.now(UTC) - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")])
     conn.commit()
     assert invoke(config, "run", "--once").exit_code == 0
-    for row in rows(config, "email"):
+    for row in deliveries(config, "email"):
         assert row["status"] == "dead"
         assert row["reason"].startswith("gave up: not delivered within 2h")
-    assert "last error: email: 127.0.0.1:" in rows(config, "email")[0]["reason"]
+    assert "last error: email: 127.0.0.1:" in deliveries(config, "email")[0]["reason"]
 
 
 # -- 8. Retry-After, and a channel that is down rests for the round --------------------------------------
@@ -204,7 +173,7 @@ def test_retry_after_holds_the_channel_and_nothing_more_is_posted_that_round(sit
     config = write_config(feeds_of(site), channels=[{"type": "file"}, {"type": "slack"}])
     assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
     assert len(hook.posts) == 1  # the others due this round are not posted
-    row = rows(config, "slack")[0]
+    row = deliveries(config, "slack")[0]
     assert row["failure"] == "temporary" and "HTTP 429: rate_limited" in row["last_error"]
     floor = (datetime.now(UTC) + timedelta(seconds=590)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert row["next_attempt"] >= floor
@@ -234,7 +203,7 @@ def test_a_webhook_answering_503_is_tried_once_per_round(site, write_config):
     make_due(config)
     assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
     assert len(hook.posts) == 3  # several due, one tried
-    slack = rows(config, "slack")
+    slack = deliveries(config, "slack")
     assert len(slack) >= 2 and {r["status"] for r in slack} == {"pending"}
     assert all(r["next_attempt"] > "2001" for r in slack)  # both wait as long as the one that failed
 
@@ -252,8 +221,8 @@ def test_a_hung_mail_server_is_tried_once_per_round(site, write_config):
         make_due(config)
         assert invoke(config, "run", "--once").exit_code == 0
         assert len(hung.connections) == 3  # two messages due: the first timeout ends the channel's round
-        assert "no answer within 1s" in rows(config, "email")[0]["last_error"]
-        assert {r["status"] for r in rows(config, "file")} == {"sent"}  # the other channels are not held up
+        assert "no answer within 1s" in deliveries(config, "email")[0]["last_error"]
+        assert {r["status"] for r in deliveries(config, "file")} == {"sent"}  # the other channels are not held up
     finally:
         hung.close()
 
@@ -265,7 +234,7 @@ def test_a_round_budget_cuts_a_slow_channel_short(site, write_config):
                                                                                         timeout=600)],
                               delivery={"round_budget": "2s"})
         assert invoke(config, "run", "--once").exit_code == 0
-        row = rows(config, "email")[0]
+        row = deliveries(config, "email")[0]
         assert row["status"] == "pending" and "the round's time budget ran out" in row["last_error"]
     finally:
         hung.close()

@@ -8,7 +8,7 @@ import shlex
 
 import yaml
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def readme_commands() -> list[str]:

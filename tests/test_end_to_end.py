@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import SITE, wait_for
-from tests.helpers import cli, outbox
+from tests.helpers import SITE, cli, outbox, wait_for
 
 EXPECTED = yaml.safe_load((SITE / "expected.yaml").read_text(encoding="utf-8"))["items"]
 GOOD_FEEDS = ["/feeds/northwire.xml", "/feeds/baltic-ledger.rdf", "/feeds/minsk-monitor.atom"]

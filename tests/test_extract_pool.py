@@ -13,7 +13,7 @@ import pytest
 from monitor.extract import extract_article
 from monitor.extract_pool import ExtractJob, ExtractPool
 from monitor.models import FeedItem
-from tests.conftest import SITE
+from tests.helpers import SITE
 
 BASE = "http://127.0.0.1:8000"
 PAGES = [

@@ -20,6 +20,7 @@ from monitor import extract
 from monitor.extract import decode_html, extract_article, fallback_article, page_text
 from monitor.models import Article, FeedItem
 from monitor.text.scrub import drop_controls, scrub
+from tests.aeb_corpus import load_pages
 
 # -- the code replaced, as it was --------------------------------------------------------------------
 
@@ -74,8 +75,6 @@ def _reference_extract(item: FeedItem, body: bytes, content_type: str) -> Articl
 
 
 def test_extraction_as_before_on_the_real_pages(shared):
-    from bench.extract_quality import load_pages
-
     pages = load_pages(shared / "corpora" / "scrapinghub-aeb")
     assert len(pages) == 181
     for n, page in enumerate(pages):

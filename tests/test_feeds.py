@@ -13,8 +13,8 @@ import yaml
 from monitor.errors import FeedError
 from monitor.feeds import MAX_GUID, MAX_SUMMARY, MAX_TITLE, html_to_text, parse_feed, strip_dtd
 from monitor.models import Feed
-from tests.conftest import SITE
 from tests.hangs import no_hang
+from tests.helpers import SITE
 
 BASE = "http://127.0.0.1:8000"
 EXPECTED = yaml.safe_load((SITE / "expected.yaml").read_text(encoding="utf-8"))["items"]

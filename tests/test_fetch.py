@@ -8,7 +8,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import ThreadingHTTPServer
 
 import pytest
 
@@ -16,7 +15,8 @@ from monitor.addresses import check_url, refused_reason
 from monitor.config import FetchConfig
 from monitor.errors import BlockedAddressError, FetchError, HTTPStatusError, TooLargeError
 from monitor.fetch import MAX_REDIRECTS, Fetcher, Request
-from tests.conftest import SITE, SiteServer, _handler_class
+from tests.helpers import SITE
+from tests.servers import SiteServer, serve_site
 
 
 def fetcher(resolve=None, **config: object) -> Fetcher:
@@ -32,10 +32,7 @@ def strict_fetcher(resolve=None, **config: object) -> Fetcher:
 def module_site() -> Iterator[SiteServer]:
     """One fixture-site server for the module: conftest's per-test server costs 0.5 s to shut down."""
     site = SiteServer(SITE)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(site))
-    server.daemon_threads = True
-    site.base = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_site(site)
     yield site
     server.shutdown()
     server.server_close()

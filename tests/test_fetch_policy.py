@@ -101,10 +101,10 @@ def counting_site():
     """The fixture site on a loopback server that counts the connections it accepted."""
     from http.server import ThreadingHTTPServer
 
-    from tests.conftest import SITE, SiteServer, _handler_class
+    from tests.helpers import SITE
+    from tests.servers import SiteServer, serve_site
 
     class Counting(ThreadingHTTPServer):
-        daemon_threads = True
         accepted = 0
 
         def verify_request(self, request, client_address) -> bool:  # once per accepted connection
@@ -112,9 +112,7 @@ def counting_site():
             return True
 
     site = SiteServer(SITE)
-    server = Counting(("127.0.0.1", 0), _handler_class(site))
-    site.base = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    server = serve_site(site, server_class=Counting)
     yield site, server
     server.shutdown()
     server.server_close()

@@ -16,8 +16,7 @@ from datetime import UTC, datetime, timedelta
 from monitor.config import load_config
 from monitor.health import Snapshot, assess
 from monitor.store import Store
-from tests.conftest import wait_for
-from tests.helpers import cli
+from tests.helpers import cli, wait_for
 
 
 def start_service(config):

@@ -20,6 +20,7 @@ from monitor.config import EmailChannel, FetchConfig, SlackChannel
 from monitor.digest import build_message
 from monitor.fetch import Fetcher
 from monitor.models import Delivery
+from tests.helpers import invoke, outbox, rss_item, titled_rss
 from tests.message_builders import LAYOUT, NOW, day, failing_feeds, release
 
 
@@ -89,54 +90,16 @@ def test_slack_posts_of_a_500_article_digest_fit_slacks_limits(make_server):
 # -- through the whole monitor -------------------------------------------------------------------------------
 
 
-def rss(title: str | None, items: list[str]) -> bytes:
-    head = f"<title>{title}</title>" if title else ""
-    return (f'<?xml version="1.0"?><rss version="2.0"><channel>{head}<link>https://x.example/</link>'
-            + "".join(items) + "</channel></rss>").encode()
-
-
-STORIES = {  # three different releases, told in different words, so none is folded into another as a copy
-    12: ("Lithuania", "Viasna said the twelve were driven to the Lithuanian border at dawn and walked across "
-                      "with their lawyers; two of them had served more than four years."),
-    27: ("Poland", "A spokesman in Warsaw said the group of 27 arrived by bus at the Terespol crossing, where "
-                   "relatives waited in the rain; a priest and a blogger were among them."),
-    33: ("Latvia", "Officials in Riga confirmed that 33 former inmates reached the border post near Daugavpils "
-                   "late on Sunday after a deal that took months to negotiate."),
-    14: ("Lithuania", "Human rights defenders counted 14 people on the list, mostly students and trade unionists "
-                      "jailed after the 2020 protests."),
-    52: ("Lithuania", "The 52 included journalists and opposition figures who had been held incommunicado for "
-                      "years, according to a statement from Vilnius."),
-}
-
-
-def rss_item(base: str, n: int, published: datetime, source: str = "") -> str:
-    country, detail = STORIES[n]
-    return (f"<item><title>Belarus frees {n} political prisoners, they crossed into {country}</title>"
-            f"<link>{base}/news/{n}</link><guid>g-{n}</guid>"
-            f"<pubDate>{published:%a, %d %b %Y %H:%M:%S} +0000</pubDate>{source}"
-            f"<description>Belarus freed {n} political prisoners on {published:%A}. {detail}</description></item>")
-
-
-def invoke(config, *args):
-    result = CliRunner().invoke(main, ["--config", str(config), *args], catch_exceptions=False)
-    return result
-
-
-def outbox(config, kind: str) -> list[dict]:
-    folder = config.parent / "state" / "outbox"
-    return [json.loads(p.read_text()) for p in sorted(folder.glob(f"*-{kind}-*.json"))] if folder.exists() else []
-
-
 def test_outlet_names_from_the_feed_title_and_the_aggregator_source(make_server, write_config, tmp_path):
     site = make_server(None)
     now = datetime.now(UTC)
     google = ('<source url="https://www.baltic-ledger.example/belarus">Baltic Ledger</source>')
-    site.route("/herald.xml", (200, {"Content-Type": "application/rss+xml"},
-                               rss("Hrodna Herald &amp; Co", [rss_item(site.base, 12, now - timedelta(hours=1))])))
-    site.route("/news.xml", (200, {"Content-Type": "application/rss+xml"},
-                             rss("Top stories - News", [rss_item(site.base, 27, now - timedelta(hours=2), google)])))
+    site.route("/herald.xml", (200, {"Content-Type": "application/rss+xml"}, titled_rss(
+        "Hrodna Herald &amp; Co", [rss_item(site.base, 12, now - timedelta(hours=1))])))
+    site.route("/news.xml", (200, {"Content-Type": "application/rss+xml"}, titled_rss(
+        "Top stories - News", [rss_item(site.base, 27, now - timedelta(hours=2), google)])))
     site.route("/bare.xml", (200, {"Content-Type": "application/rss+xml"},
-                             rss(None, [rss_item(site.base, 33, now - timedelta(hours=3))])))
+                             titled_rss(None, [rss_item(site.base, 33, now - timedelta(hours=3))])))
     config = write_config([{"url": site.url("/herald.xml")}, {"url": site.url("/news.xml")},
                            {"url": site.url("/bare.xml")}, ], digest={"timezone": "Europe/Vilnius"})
     assert invoke(config, "run", "--once").exit_code == 0
@@ -166,7 +129,7 @@ def test_stale_news_guard(make_server, write_config, max_age, alerts):
     site = make_server(None)
     now = datetime.now(UTC)
     items = [rss_item(site.base, 14, now - timedelta(hours=3)), rss_item(site.base, 52, now - timedelta(days=90))]
-    site.route("/feed.xml", (200, {"Content-Type": "application/rss+xml"}, rss("Vilnius Daily", items)))
+    site.route("/feed.xml", (200, {"Content-Type": "application/rss+xml"}, titled_rss("Vilnius Daily", items)))
     config = write_config([{"url": site.url("/feed.xml")}],
                           alerts={} if max_age is None else {"max_age": max_age})  # {}: the default, 2d
     assert invoke(config, "run", "--once").exit_code == 0

@@ -11,7 +11,7 @@ import pytest
 from monitor.models import Feed
 from monitor.polling import PollDecision
 from monitor.store import Store
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

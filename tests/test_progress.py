@@ -12,8 +12,7 @@ import sys
 import time
 
 from monitor.cli.progress import StageProgress
-from tests.conftest import wait_for
-from tests.helpers import cli, rss
+from tests.helpers import cli, rss, wait_for
 
 STAGES = ("feeds fetched", "feeds polled", "pages fetched", "articles extracted", "articles checked")
 

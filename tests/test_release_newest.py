@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.store import Store, iso
-from tests.test_read_queries import START, fill, plans
+from tests.release_store import START, fill, plans
 
 # Store.release_stories before migration 020: every release story counted, then the newest taken
 SPEC = ("SELECT s.id AS story, s.first_seen, s.alerted_rules, "

@@ -5,23 +5,15 @@ outbox JSON), through the whole monitor over loopback; nothing sent, queued or m
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
-from click.testing import CliRunner
-
-from monitor.cli import main
-from tests.test_messages_delivery import outbox, rss, rss_item
-
-
-def invoke(config, *args):
-    return CliRunner().invoke(main, ["--config", str(config), *args], catch_exceptions=False)
+from tests.helpers import db, invoke, outbox, rss_item, titled_rss
 
 
 def counts(config) -> tuple[int, int, int]:
     """Messages, deliveries and outbox files: what a preview must not change."""
-    db = sqlite3.connect(config.parent / "state" / "monitor.db")
-    messages, deliveries = (db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("messages", "deliveries"))
+    conn = db(config)
+    messages, deliveries = (conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("messages", "deliveries"))
     folder = config.parent / "state" / "outbox"
     return messages, deliveries, len(list(folder.glob("*"))) if folder.exists() else 0
 
@@ -30,8 +22,8 @@ def test_release_alert_preview_writes_every_rendering_and_sends_nothing(make_ser
     site = make_server(None)
     now = datetime.now(UTC)
     old = rss_item(site.base, 52, now - timedelta(days=90))  # held back by the stale-news guard: no alert sent
-    site.route("/feed.xml", (200, {"Content-Type": "application/rss+xml"},
-                             rss("Vilnius Daily &amp; Co", [rss_item(site.base, 14, now - timedelta(hours=3)), old])))
+    site.route("/feed.xml", (200, {"Content-Type": "application/rss+xml"}, titled_rss(
+        "Vilnius Daily &amp; Co", [rss_item(site.base, 14, now - timedelta(hours=3)), old])))
     config = write_config([{"url": site.url("/feed.xml")}], alerts={}, digest={"timezone": "Europe/Vilnius"})
     preview = tmp_path / "preview"
     nothing = invoke(config, "releases", "--preview", str(preview))  # no database, no release yet

@@ -12,8 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from monitor.store import Store
-from tests.conftest import wait_for
-from tests.helpers import outbox
+from tests.helpers import outbox, wait_for
 
 
 def start(config) -> subprocess.Popen:

@@ -15,8 +15,7 @@ import pytest
 from monitor.errors import RuleError
 from monitor.rulecache import _LOADER, CACHE_NAME, _code, rule_descriptions
 from monitor.rules.files import load_rulebook
-from tests.conftest import ROOT
-from tests.helpers import cli
+from tests.helpers import ROOT, cli
 
 
 class Loads:

@@ -15,7 +15,7 @@ import yaml
 
 from monitor.rules.files import load_rulebook
 from monitor.rules.matching import match_article
-from tests.conftest import FIXTURES, ROOT
+from tests.helpers import FIXTURES, ROOT
 
 TOPICS = ("belarus-prisoners", "coale", "sanctions", "zapad")
 COVERAGE = yaml.safe_load((FIXTURES / "coverage.yaml").read_text(encoding="utf-8"))

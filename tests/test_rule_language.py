@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -35,8 +34,8 @@ from monitor.rules.query import (
 )
 from monitor.rules.ruleset import RuleSet
 from monitor.text.tokens import TextIndex, fold, tokenize
+from tests.helpers import ROOT, has_field
 
-ROOT = Path(__file__).resolve().parents[1]
 ALIASES = {"lukashenko": ["Lukashenko", "Lukashenka", "Лукашенко*", "Лукашэнка", '"Alexander Lukashenko"']}
 
 
@@ -555,21 +554,13 @@ TREES = st.recursive(
             g for x in xs for g in (x.children if isinstance(x, Or) else (x,))))),
         children.map(Not),
         st.tuples(children, st.sampled_from(["title", "lead"])).map(
-            lambda t: t[0] if _has_field(t[0]) else Field(t[1], t[0])),
+            lambda t: t[0] if has_field(t[0]) else Field(t[1], t[0])),
         st.tuples(st.integers(1, 3), children).map(
-            lambda t: Sentences(t[0], t[1]) if is_positional(t[1]) and not _has_field(t[1]) else t[1]),
+            lambda t: Sentences(t[0], t[1]) if is_positional(t[1]) and not has_field(t[1]) else t[1]),
         _positional(children),
     ),
     max_leaves=8,
 )
-
-
-def _has_field(node) -> bool:
-    if isinstance(node, Field):
-        return True
-    kids = getattr(node, "children", None) or tuple(
-        getattr(node, k) for k in ("child", "left", "right") if hasattr(node, k))
-    return any(_has_field(k) for k in kids)
 
 
 @FAST

@@ -19,7 +19,7 @@ from monitor.extract import decode_html, extract_article
 from monitor.models import FeedItem
 from monitor.rules.files import load_rulebook
 from monitor.rules.matching import match_article
-from tests.conftest import FIXTURES, ROOT
+from tests.helpers import FIXTURES, ROOT
 
 BOOK = load_rulebook(ROOT / "rules")
 RULES = ("belarus-prisoners", "coale", "sanctions", "zapad")

@@ -12,8 +12,7 @@ from click.testing import CliRunner
 from monitor.cli import main
 from monitor.rules.files import RuleSource
 from monitor.service import RULES_WATCH_SECONDS
-from tests.conftest import wait_for
-from tests.helpers import make_service
+from tests.helpers import make_service, wait_for
 
 
 def names(book) -> list[str]:

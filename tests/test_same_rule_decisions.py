@@ -41,8 +41,7 @@ from monitor.rules.query import (
 from monitor.rules.ruleset import RuleSet
 from monitor.text.sentences import SENTENCE_END
 from tests import rules_spec as spec
-from tests.conftest import FIXTURES, ROOT
-from tests.test_rule_language import _has_field
+from tests.helpers import FIXTURES, ROOT, has_field
 
 BOOK = load_rulebook(ROOT / "rules")
 SHIPPED = {rule.name: rule.node for rule in BOOK.rules}
@@ -224,13 +223,13 @@ TREES = st.recursive(
             g for x in xs for g in (x.children if isinstance(x, Or) else (x,))))),
         children.map(Not),
         st.tuples(children, st.sampled_from(["title", "lead", "text"])).map(
-            lambda t: t[0] if _has_field(t[0]) else Field(t[1], t[0])),
+            lambda t: t[0] if has_field(t[0]) else Field(t[1], t[0])),
         st.tuples(st.integers(1, 3), children).map(
-            lambda t: Sentences(t[0], t[1]) if is_positional(t[1]) and not _has_field(t[1]) else t[1]),
+            lambda t: Sentences(t[0], t[1]) if is_positional(t[1]) and not has_field(t[1]) else t[1]),
         # ABOUT/n x, as the parser writes it: lead:x OR SENTENCES/n x
         st.tuples(st.integers(1, 3), children).map(
             lambda t: Or((Field("lead", t[1]), Sentences(t[0], t[1])))
-            if is_positional(t[1]) and not _has_field(t[1]) else t[1]),
+            if is_positional(t[1]) and not has_field(t[1]) else t[1]),
         _positional_pair(children, lambda a, b, d: Near(a, b, max(d, 1)), Term | Prefix | Phrase | Alias | Or | Near),
         _positional_pair(children, Except, Term | Prefix | Phrase | Alias | Or | Near | Except),
     ),

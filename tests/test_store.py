@@ -12,7 +12,8 @@ from sqlite_utils import Database
 from monitor.migrations import MIGRATIONS
 from monitor.models import Article, Evidence, Feed, FeedItem, Hit, Message
 from monitor.polling import PollDecision
-from monitor.store import Store, iso
+from monitor.store import Store
+from tests.message_builders import message
 
 
 def poll(store, url, now, next_check, error=None, **validators):
@@ -45,11 +46,6 @@ def hit(rule: str, alert: bool = False) -> Hit:
 
 def add(store: Store, n: int, hits=(), when: datetime = NOW) -> int | None:
     return store.add_article(article(n), f"guid-{n}", f"url-{n}", list(hits), when)
-
-
-def message(mid: str, kind: str, items=()) -> Message:
-    return Message(id=mid, kind=kind, created=iso(NOW), items=tuple(items), subject=f"{kind} {mid}",
-                   text="plain", html="<p>html</p>", data={"id": mid, "n": len(items)})
 
 
 # -- schema -------------------------------------------------------------------------------------

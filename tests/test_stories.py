@@ -183,7 +183,7 @@ def _drills() -> list[tuple[str, str, str, datetime]]:
 
     from monitor.extract import extract_article
     from monitor.models import FeedItem
-    from tests.conftest import FIXTURES
+    from tests.helpers import FIXTURES
 
     rounds = FIXTURES / "rounds"
     out = []

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import FIXTURES, wait_for
-from tests.helpers import cli, outbox
+from tests.helpers import FIXTURES, cli, outbox, wait_for
 
 ROUNDS = FIXTURES / "rounds"
 EXPECTED = yaml.safe_load((ROUNDS / "expected.yaml").read_text(encoding="utf-8"))

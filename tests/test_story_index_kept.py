@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,31 +15,8 @@ from monitor.decide import story_window
 from monitor.decide.stories import StoryFeatures, StoryIndex, features
 from monitor.models import Article, Evidence, FeedItem, Hit
 from monitor.store import Store
-from tests.formulaic import corpus
-from tests.helpers import ARTICLES, database_before, group
-
-ROOT = Path(__file__).resolve().parents[1]
-CORPUS = corpus(seed=5, sentences=500, envoy=250, stories=30)
-
-
-def _state(index: StoryIndex) -> tuple:
-    """Everything a decision reads: keys with their document frequency and posting entries, story summaries,
-    freed people, the article count."""
-    index._unpack_all()
-    keys = {key: (index._df[i], list(index._postings[i])) for key, i in index._key_ids.items() if index._df[i]}
-    stories = {sid: tuple(getattr(s, a) for a in s.__slots__) for sid, s in index._stories.items()}
-    return keys, stories, index._freed, index._articles
-
-
-def _decisions(index: StoryIndex, probes: list[dict], now: datetime | None = None) -> list[tuple]:
-    out = []
-    for probe in probes:
-        feats = features(probe["title"], probe["text"], probe["published"])
-        decision = index.assign(feats, probe["rules"], now or probe["published"], release=False,
-                                report=(probe["title"], probe["text"]))
-        out.append((decision.story_id, decision.score, decision.reason))
-    return out
-
+from tests.helpers import ARTICLES, ROOT, database_before, group
+from tests.kept_index import CORPUS, StoryFeed, by_day, decisions, index_state, rebuilt_index, same_as_rebuilt
 
 # -- the snapshot itself (pure) ----------------------------------------------------------------------------
 
@@ -52,17 +28,17 @@ def test_a_snapshot_loads_as_the_index_it_was_taken_of(articles):
     _, original = group(head)
     loaded = StoryIndex.from_snapshot(original.snapshot())
     assert len(loaded) == len(original)
-    assert _decisions(loaded, articles) == _decisions(original, articles)
-    assert {r[0] for r in _decisions(loaded, articles)} - {None}  # some do join
-    assert _state(loaded) == _state(original)
+    assert decisions(loaded, articles) == decisions(original, articles)
+    assert {r[0] for r in decisions(loaded, articles)} - {None}  # some do join
+    assert index_state(loaded) == index_state(original)
     group(rest, loaded)
     group(rest, original)
-    assert _state(loaded) == _state(original)
+    assert index_state(loaded) == index_state(original)
     later = max(a["published"] for a in articles)
     again = StoryIndex.from_snapshot(loaded.snapshot())
     assert again.prune(later - timedelta(days=7), later - timedelta(days=60)) == original.prune(
         later - timedelta(days=7), later - timedelta(days=60))
-    assert _state(again) == _state(original)
+    assert index_state(again) == index_state(original)
 
 
 def test_a_torn_snapshot_is_refused():
@@ -90,57 +66,6 @@ def test_leads_kept_do_not_depend_on_the_process():
 
 # -- kept in the store ---------------------------------------------------------------------------------------
 
-def _by_day(articles: list[dict]) -> dict:
-    days = defaultdict(list)
-    for article in articles:
-        days[article["published"].date()].append(article)
-    return dict(sorted(days.items()))
-
-
-class _Feed:
-    """Stores corpus articles as the pipeline does: assigned to a story by a live index, then kept."""
-
-    def __init__(self, store: Store):
-        self.store, self.live, self.n, self.ids = store, StoryIndex(), 0, {}
-
-    def add(self, article: dict, seen: datetime | None = None, *, story: int | None = None,
-            facts: dict | None = None, hits: bool = True, new_story: bool = False) -> int:
-        self.n += 1
-        seen = seen or article["published"]
-        item = FeedItem("https://f.example/feed", "F", f"g{self.n}", f"https://f.example/{self.n}",
-                        article["title"], "", article["published"])
-        feats = features(article["title"], article["text"], article["published"])
-        rules = article["rules"] if hits else ()
-        if story is None and hits and not new_story:
-            story = self.live.assign(feats, rules, seen, report=(article["title"], article["text"])).story_id
-        found = [Hit(rule, (Evidence("text", rule, 0, 1),), False) for rule in rules]
-        article_id = self.store.add_article(
-            Article(item, article["title"], article["text"], "page"), f"g{self.n}", f"u{self.n}", found, seen,
-            story=story, fingerprint=feats.fingerprint, features=feats.to_dict() if hits else None, facts=facts)
-        if hits:
-            self.live.add(story if story is not None else article_id, feats, rules, seen)
-        self.ids[article["id"]] = article_id
-        return article_id
-
-
-def _rebuilt(store: Store, now: datetime) -> StoryIndex:
-    """The index as the stored articles give it, built from scratch."""
-    return StoryIndex.from_rows((m.story, StoryFeatures.from_dict(m.features), m.rules, m.first_seen)
-                                for m in store.story_rows(*story_window(now)))
-
-
-def _same(store: Store, now: datetime, probes: list[dict]) -> StoryIndex:
-    """The loaded index and one rebuilt from the store decide every probe alike; returns the loaded one."""
-    loaded = store.story_index(*story_window(now))
-    rebuilt = _rebuilt(store, now)
-    assert len(loaded) == len(rebuilt) > 0
-    decided = _decisions(loaded, probes, now)
-    assert decided == _decisions(rebuilt, probes, now)
-    assert any(d[0] is not None for d in decided)  # the probes do join stories
-    assert _state(loaded) == _state(rebuilt)
-    return loaded
-
-
 def _top(store: Store) -> int:
     return store.db.execute("SELECT max(id) FROM articles").fetchone()[0]
 
@@ -154,9 +79,9 @@ def _kept(store: Store) -> tuple[int, int]:
 def test_the_story_index_kept_in_the_store_decides_as_a_rebuild(tmp_path):
     """After articles are stored, updated, deleted by hand or by retention, when a story becomes a release story
     with articles older than the window, once the snapshot is taken again, in a new process, on a new day."""
-    days = list(_by_day(CORPUS).values())
+    days = list(by_day(CORPUS).values())
     with Store.open(tmp_path / "monitor.db") as store:
-        feed = _Feed(store)
+        feed = StoryFeed(store)
         for day in days[:12]:
             for article in day:
                 feed.add(article)
@@ -172,7 +97,7 @@ def test_the_story_index_kept_in_the_store_decides_as_a_rebuild(tmp_path):
         old_story = feed.add(dict(days[3][0], id="old-story"), nine_days, new_story=True)
         feed.add(dict(days[3][1], id="old-story-2"), nine_days + timedelta(hours=2), story=old_story)
         probes = days[13][:40]
-        _same(store, noon, probes)  # none kept yet: rebuilt and kept
+        same_as_rebuilt(store, noon, probes)  # none kept yet: rebuilt and kept
         upto, _ = _kept(store)
         assert upto == _top(store)
 
@@ -182,12 +107,12 @@ def test_the_story_index_kept_in_the_store_decides_as_a_rebuild(tmp_path):
         for article in days[11][:5]:  # and articles without hits (retention drops them below)
             feed.add(dict(article, id=article["id"] + "-nohit"), today[-1]["published"] - timedelta(days=9),
                      hits=False)
-        _same(store, evening, probes)
+        same_as_rebuilt(store, evening, probes)
         assert _kept(store) == (upto, 0)
 
         # retention: texts and articles without hits go; the kept index stands
         store.prune(text_before=evening, articles_before=evening - timedelta(days=8), messages_before=None)
-        _same(store, evening, probes)
+        same_as_rebuilt(store, evening, probes)
         assert _kept(store) == (upto, 0)
 
         # a publisher changed an article of the window: noted, rebuilt
@@ -199,7 +124,7 @@ def test_the_story_index_kept_in_the_store_decides_as_a_rebuild(tmp_path):
             other["title"], other["text"], "page"), [Hit("extra-rule", (Evidence("text", "x", 0, 1),), False)],
             evening, fingerprint=feats.fingerprint, features=feats.to_dict(), facts=None, item_hash=None)
         assert _kept(store)[1] == 1
-        _same(store, evening, probes)
+        same_as_rebuilt(store, evening, probes)
         upto, noted = _kept(store)
         assert (upto, noted) == (_top(store), 0)
 
@@ -207,7 +132,7 @@ def test_the_story_index_kept_in_the_store_decides_as_a_rebuild(tmp_path):
         store.db.execute("DELETE FROM hits WHERE article_id = ?", [feed.ids[today[5]["id"]]])
         store.db.execute("DELETE FROM articles WHERE id = ?", [feed.ids[today[5]["id"]]])
         assert _kept(store)[1] == 1
-        _same(store, evening, probes)
+        same_as_rebuilt(store, evening, probes)
         assert _kept(store) == (_top(store), 0)
 
         # the story of nine days ago gets a release report: its older articles come into the window
@@ -215,14 +140,14 @@ def test_the_story_index_kept_in_the_store_decides_as_a_rebuild(tmp_path):
         assert old_story not in store.story_index(since, releases)._stories
         feed.add(dict(days[3][2], id="release"), evening, story=old_story, facts={"number": 12, "names": []})
         assert store._story_grew_back(upto, since, releases)
-        loaded = _same(store, evening, probes)
+        loaded = same_as_rebuilt(store, evening, probes)
         assert loaded._stories[old_story].size == 3
         assert _kept(store)[0] == _top(store)  # rebuilt and kept
 
         # enough came after it: taken again
         store.STORY_TAIL = 1
         feed.add(days[12][0] | {"id": "late"}, evening)
-        _same(store, evening, probes)
+        same_as_rebuilt(store, evening, probes)
         assert _kept(store) == (_top(store), 0)
         top = _top(store)
 
@@ -230,13 +155,13 @@ def test_the_story_index_kept_in_the_store_decides_as_a_rebuild(tmp_path):
     script = ("import json, sys; from datetime import datetime; from pathlib import Path\n"
               "sys.path.insert(0, sys.argv[1])\n"
               "from monitor.decide import story_window; from monitor.store import Store\n"
-              "from tests.test_story_index_kept import CORPUS, _by_day, _decisions\n"
+              "from tests.kept_index import CORPUS, by_day, decisions\n"
               "now = datetime.fromisoformat(sys.argv[3])\n"
               "with Store.open(Path(sys.argv[2])) as store:\n"
               "    statements = []\n"
               "    store.db.conn.set_trace_callback(statements.append)\n"
               "    index = store.story_index(*story_window(now))\n"
-              "print(json.dumps([statements, _decisions(index, list(_by_day(CORPUS).values())[13][:40], now)]))")
+              "print(json.dumps([statements, decisions(index, list(by_day(CORPUS).values())[13][:40], now)]))")
     out = subprocess.run([sys.executable, "-c", script, str(ROOT), str(tmp_path / "monitor.db"), evening.isoformat()],
                          capture_output=True, text=True, check=True).stdout
     statements, decided = json.loads(out)
@@ -245,15 +170,15 @@ def test_the_story_index_kept_in_the_store_decides_as_a_rebuild(tmp_path):
     with Store.open(tmp_path / "monitor.db") as store:
         rebuilt = StoryIndex.from_rows((m.story, StoryFeatures.from_dict(m.features), m.rules, m.first_seen)
                                        for m in store.story_rows(*story_window(evening)))
-        assert [list(d) for d in _decisions(rebuilt, probes, evening)] == decided
+        assert [list(d) for d in decisions(rebuilt, probes, evening)] == decided
 
         # the next day: another window, rebuilt and kept for it
         tomorrow = evening + timedelta(days=1)
-        feed = _Feed(store)
+        feed = StoryFeed(store)
         feed.n = 10_000
         for article in days[13][40:60]:
             feed.add(article, tomorrow)
-        _same(store, tomorrow, days[14][:40])
+        same_as_rebuilt(store, tomorrow, days[14][:40])
         assert store.db.execute("SELECT data FROM story_index WHERE part = 'window'").fetchone()[0].decode() == \
             " ".join(t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in story_window(tomorrow))
 
@@ -272,9 +197,9 @@ def _store_with_a_release_story_outside(path: Path) -> tuple[datetime, list[dict
     """Twelve corpus days, then `evening` of the thirteenth; a story whose first report is 70 days old (before
     the window: not a release story yet) and whose second, with hits, is 9 days old (inside the release
     window only); the index kept. Returns evening, probes and the story's article ids."""
-    days = list(_by_day(CORPUS).values())
+    days = list(by_day(CORPUS).values())
     with Store.open(path) as store:
-        feed = _Feed(store)
+        feed = StoryFeed(store)
         for day in days[:13]:
             for article in day:
                 feed.add(article)
@@ -354,12 +279,12 @@ def test_each_kind_of_write_is_noted_when_it_touches_the_window(template, tmp_pa
             _release(store, ids["first"])
             store.story_index(*story_window(_EVENING))
         upto = _kept(store)[0]
-        before = _state(_rebuilt(store, _EVENING))
+        before = index_state(rebuilt_index(store, _EVENING))
         with store.transaction():
             change(store, ids)
-        after = _state(_rebuilt(store, _EVENING))
+        after = index_state(rebuilt_index(store, _EVENING))
         assert (before != after) == rebuilds  # the write does change what a rebuild holds (or does not)
-        _same(store, _EVENING, probes)
+        same_as_rebuilt(store, _EVENING, probes)
         if rebuilds:
             assert store.db.execute("SELECT data FROM story_index WHERE part = 'upto'").fetchone()[0] is not None
             assert _kept(store) == (_top(store), 0)
@@ -374,9 +299,9 @@ def test_an_older_store_migrated_keeps_an_index_that_decides_as_a_rebuild(tmp_pa
     keeps it, later loads take it with the articles stored since, and a change is noted."""
     path = tmp_path / "old.db"
     db = database_before(path, "016_story_index")
-    days = list(_by_day(CORPUS).values())
+    days = list(by_day(CORPUS).values())
     old = Store(db)
-    feed = _Feed(old)
+    feed = StoryFeed(old)
     for day in days[:10]:
         for article in day:
             feed.add(article)
@@ -385,15 +310,15 @@ def test_an_older_store_migrated_keeps_an_index_that_decides_as_a_rebuild(tmp_pa
     now = days[9][-1]["published"]
     with Store.open(path) as store:
         assert "016_story_index" in {r["name"] for r in store.db["_migrations"].rows}
-        _same(store, now, days[10][:40])
+        same_as_rebuilt(store, now, days[10][:40])
         assert _kept(store) == (_top(store), 0)
-        live = _Feed(store)
+        live = StoryFeed(store)
         live.live, live.n = feed.live, feed.n
         for article in days[10][:30]:
             live.add(article, now)
-        _same(store, now, days[11][:40])
+        same_as_rebuilt(store, now, days[11][:40])
         assert _kept(store)[1] == 0 and _kept(store)[0] < _top(store)  # loaded with the articles after it
         store.db.execute("DELETE FROM hits WHERE article_id = ?", [feed.ids[days[9][0]["id"]]])
         assert _kept(store)[1] == 1
-        _same(store, now, days[11][:40])
+        same_as_rebuilt(store, now, days[11][:40])
         assert _kept(store) == (_top(store), 0)

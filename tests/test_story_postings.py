@@ -14,7 +14,7 @@ from monitor.decide import stories, story_window
 from monitor.decide.stories import StoryIndex
 from monitor.store import Store, _KeptPostings
 from tests.helpers import ARTICLES, group
-from tests.test_story_index_kept import CORPUS, _by_day, _decisions, _Feed, _same, _state
+from tests.kept_index import CORPUS, StoryFeed, by_day, decisions, index_state, same_as_rebuilt
 
 
 def _reader(parts: dict[str, bytes], asked: list[dict]):
@@ -40,7 +40,7 @@ def test_postings_read_on_demand_decide_as_the_whole_index(articles, scan, monke
     lazy = StoryIndex.from_snapshot({k: v for k, v in parts.items() if k != "postings"}, _reader(parts, asked))
     assert len(lazy) == len(whole)
     probes = articles[len(articles) // 2:]
-    assert _decisions(lazy, probes) == _decisions(whole, probes)
+    assert decisions(lazy, probes) == decisions(whole, probes)
     read = {key for wants in asked for key in wants}
     assert read and len(read) < len(whole._key_ids)  # only the keys the probes carry, each read once
     for key in read:
@@ -50,18 +50,18 @@ def test_postings_read_on_demand_decide_as_the_whole_index(articles, scan, monke
         assert any(first > 0 for wants in asked for first, _ in wants.values())  # newest entries only
     group(rest, lazy)
     group(rest, whole)
-    assert _decisions(lazy, probes) == _decisions(whole, probes)
+    assert decisions(lazy, probes) == decisions(whole, probes)
     later = max(a["published"] for a in articles)
     assert lazy.prune(later - timedelta(days=7), later - timedelta(days=60)) == whole.prune(
         later - timedelta(days=7), later - timedelta(days=60))
-    assert _state(lazy) == _state(whole)
+    assert index_state(lazy) == index_state(whole)
     again = StoryIndex.from_snapshot(lazy.snapshot())  # taken again from what it read: the same
-    assert _state(again) == _state(whole)
+    assert index_state(again) == index_state(whole)
 
 
-def _twelve_days(store: Store, days: list[list[dict]]) -> _Feed:
+def _twelve_days(store: Store, days: list[list[dict]]) -> StoryFeed:
     """The corpus's first twelve days stored as the pipeline stores them."""
-    feed = _Feed(store)
+    feed = StoryFeed(store)
     for article in (article for day in days[:12] for article in day):
         feed.add(article)
     return feed
@@ -71,29 +71,29 @@ def _twelve_days(store: Store, days: list[list[dict]]) -> _Feed:
 def test_the_kept_postings_read_on_demand_decide_as_a_rebuild(tmp_path, chunk, monkeypatch):
     monkeypatch.setattr(_KeptPostings, "CHUNK", chunk)
     monkeypatch.setattr(stories, "_POSTING_SCAN", 5)
-    days = list(_by_day(CORPUS).values())
+    days = list(by_day(CORPUS).values())
     with Store.open(tmp_path / "monitor.db") as store:
         feed = _twelve_days(store, days)
         today = days[12]
         probes = days[13][:40]
-        _same(store, today[0]["published"], probes)  # rebuilt and kept
+        same_as_rebuilt(store, today[0]["published"], probes)  # rebuilt and kept
         for article in today:  # stored after it: loaded with them added
             feed.add(article)
         evening = today[-1]["published"]
         loaded = store.story_index(*story_window(evening))
         assert sum(loaded._unread)  # not read whole
-        _same(store, evening, probes)
+        same_as_rebuilt(store, evening, probes)
         store.STORY_TAIL = 3  # taken again, from what was read and the rest of its postings
-        _same(store, evening, probes)
+        same_as_rebuilt(store, evening, probes)
         assert not store.db.execute("SELECT count(*) FROM story_index_changes").fetchone()[0]
         assert store.db.execute("SELECT CAST(data AS INTEGER) FROM story_index WHERE part = 'upto'").fetchone()[0] \
             == store.db.execute("SELECT max(id) FROM articles").fetchone()[0]
         del store.STORY_TAIL
-        _same(store, evening, probes)
+        same_as_rebuilt(store, evening, probes)
 
 
 def test_a_reader_whose_snapshot_was_taken_again_fails(tmp_path):
-    days = list(_by_day(CORPUS).values())
+    days = list(by_day(CORPUS).values())
     with Store.open(tmp_path / "monitor.db") as store:
         _twelve_days(store, days)
         now = days[12][0]["published"]
@@ -101,4 +101,4 @@ def test_a_reader_whose_snapshot_was_taken_again_fails(tmp_path):
         reading = store.story_index(*story_window(now))
         store.story_index(*story_window(now + timedelta(days=1)))  # another day's window: taken again
         with pytest.raises(ValueError, match="taken again"):
-            _decisions(reading, days[13][:40], now)
+            decisions(reading, days[13][:40], now)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from monitor.text.lexicon import name_key
 from monitor.text.numbers import numbers
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 @pytest.mark.parametrize(("a", "b"), [

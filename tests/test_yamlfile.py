@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from monitor import yamlfile
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 PURE = yaml.SafeLoader
 

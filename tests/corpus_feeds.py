@@ -3,7 +3,9 @@ HTTP server and taken through the real path (Fetcher.fetch_many, then parse_feed
 many files parsed (with entries or empty), how many were rejected and why, exceptions that escaped (any that
 is not a MonitorError), the slowest parse and peak RSS.
 
-    python bench/corpus_feeds.py [--corpus NAME] [--list]
+    python tests/corpus_feeds.py [--corpus NAME] [--list]
+
+tests/test_corpus_feeds.py runs it and checks the per-corpus totals.
 
 Which files count as feeds: the suffixes in FEED_SUFFIXES, plus the HTML pages and the suffix-less file
 (lemon24's `custom`) that these corpora keep as "served where a feed should be" cases; not LICENSE, SOURCE.json,
