@@ -144,8 +144,8 @@ class EmailSender:
                                 permanent=smtp_permanent(exc.smtp_code), channel_down=True, **where) from None
         except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
             self._drop()
-            # smtplib reports a read timeout as "Connection unexpectedly closed: timed out"
-            timed_out = isinstance(exc, TimeoutError) or "timed out" in str(exc)
+            # smtplib reports a read timeout as SMTPServerDisconnected raised while handling the TimeoutError
+            timed_out = isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
             # the socket's timeout is the budget's rest when that is shorter: it may fire before the watchdog
             spent = self._aborted or isinstance(exc, BudgetSpent) or (timed_out and time.monotonic() >= deadline)
             reason = ("the round's time budget ran out" if spent

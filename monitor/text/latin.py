@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from monitor.text.lexicon import CYRILLIC
+
 # Russian given names -> their Belarusian forms (the common ones; others go through the surname rules)
 _GIVEN = {
     "александр": "аляксандр", "алексей": "аляксей", "наталья": "наталля", "наталия": "наталля", "игорь": "ігар",
@@ -112,7 +114,7 @@ def romanise(word: str) -> str:
     return "".join(out)
 
 
-_CYRILLIC_WORD = re.compile(r"[\u0400-\u04ffʼ'’]+")
+_CYRILLIC_WORD = re.compile(f"[{CYRILLIC}ʼ'’]+")
 
 
 def latin_name(name: str) -> str:

@@ -62,7 +62,8 @@ STOP_WORDS = frozenset(fold(w) for w in _STOP_WORDS.split())
 WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 
 
-_CYRILLIC = re.compile("[\u0400-\u04ff]")
+CYRILLIC = "\u0400-\u04ff"  # the basic Cyrillic block, the one test of "is this Cyrillic" (a character class)
+_CYRILLIC = re.compile(f"[{CYRILLIC}]")
 
 
 def cyrillic_count(text: str) -> int:
@@ -72,7 +73,7 @@ def cyrillic_count(text: str) -> int:
 
 def is_cyrillic(text: str) -> bool:
     """Whether `text` holds any Cyrillic letter."""
-    return any("\u0400" <= ch <= "\u04ff" for ch in text)
+    return _CYRILLIC.search(text) is not None
 
 
 _TRANSLIT = str.maketrans({
