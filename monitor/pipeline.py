@@ -31,7 +31,7 @@ from monitor.decide.new import item_hash, item_keys, sort_items, text_unchanged
 from monitor.delivery import STALE_AFTER
 from monitor.digest import Layout, build_message, ledger_line
 from monitor.errors import FeedError, MonitorError
-from monitor.models import Article, Feed, FeedItem, FeedProblems, Message, StoredArticle
+from monitor.models import Article, Feed, FeedItem, FeedProblems, Message, MessageItem, StoredArticle
 from monitor.polling import FeedState
 from monitor.publish import write_feeds
 from monitor.store import Store
@@ -141,11 +141,11 @@ class Pipeline:
         with self.fetcher.kept_open():  # the batches share one HTTP session: their connections are kept
             self._batches(store, due, feeds, backlog, report, held)
         self._report_held(held, [item for _, item in backlog], report)
-        store.record_problems(report.problems, self.clock())
         try:
             self.queue_alerts(store, report)
         except Exception as exc:  # the hits stay unalerted and are tried next cycle; delivery goes on
             log.error("alert: could not build the alert message: %s: %s", type(exc).__name__, exc, exc_info=True)
+        store.record_problems(report.problems, self.clock())  # an item the alert could not show is one of them
         self._publish(store, report)
         if deliver:
             self.deliver(store, report)
@@ -509,22 +509,58 @@ class Pipeline:
     # -- messages ---------------------------------------------------------------------------------
 
     def queue_alerts(self, store: Store, report: CycleReport | None = None) -> Message | None:
-        """One alert message per story with alert-worthy hits not yet alerted; returns the last one queued."""
+        """One alert message per story with alert-worthy hits not yet alerted; returns the last one queued. A story
+        whose alert cannot be rendered with one of its items is sent without it; that item's hits wait (tried
+        again next cycle) and its failure is its feed's problem, as in every other stage."""
         message = None
+        failed: list[tuple[MessageItem, Exception]] = []
         with store.transaction():
             items, hit_ids = store.pending_items("alert")
             if not items:
                 return None
-            by_story: dict[str, list] = {}
+            hits_of: dict[int, list[int]] = {}
+            by_story: dict[str, list[MessageItem]] = {}
             for item, ids in zip(items, _hit_ids_per_item(items, hit_ids), strict=True):
-                by_story.setdefault(item.story, []).append((item, ids))
+                hits_of[id(item)] = ids
+                by_story.setdefault(item.story, []).append(item)
             layout = self.layout()
             for group in by_story.values():
-                message = build_message("alert", [i for i, _ in group], self.clock(), layout=layout)
-                store.save_message(message, [h for _, ids in group for h in ids], [s.name for s in self.senders])
+                try:
+                    built, shown, broken = _render_apart(
+                        group, lambda part: build_message("alert", part, self.clock(), layout=layout))
+                except Exception as exc:  # no item of the story's alert renders: each one's error
+                    failed.extend((item, exc) for item in group)
+                    continue
+                failed.extend(broken)
+                message = built
+                store.save_message(message, [h for i in shown for h in hits_of[id(i)]], [s.name for s in self.senders])
                 if report is not None:
                     report.alerts += 1
+        if failed:
+            self._not_rendered(store, "alert", failed, report)
         return message
+
+    def _not_rendered(self, store: Store, kind: str, failed: Sequence[tuple[MessageItem, Exception]],
+                      report: CycleReport | None) -> None:
+        """Items a message was sent without, as their feeds' failed items (`feeds`, `status`): the cycle's problems
+        when `report` is given (recorded at its end), else added to what each feed's last cycle recorded."""
+        urls = {row["name"]: row["url"] for row in store.feed_health()}
+        found: dict[str, FeedProblems] = {}
+        for item, exc in failed:
+            what = f"{item.url or item.title[:80]}: {kind} rendering failed: {type(exc).__name__}: {exc}"
+            log.error("%s: %s: %s", kind, item.feed, what, exc_info=exc)
+            url = urls.get(item.feed)
+            if url is None:  # its feed has left the config: the log line is all there is
+                continue
+            if report is not None:
+                report.item_errors.append((url, what))
+                report.problem(url, "item", what)
+            else:
+                problems = found.get(url) or next(r["problems"] for r in store.feed_health() if r["url"] == url)
+                again = (problems.item_error or "").startswith(f"{item.url}: ")  # the same item, in another stage
+                found[url] = replace(problems, items_failed=problems.items_failed + (not again), item_error=what[:500])
+        if found:
+            store.record_problems(found, self.clock())
 
     def preview_alert(self, store: Store, story: str) -> tuple[Message | None, bool]:
         """The alert of `story` built as it would be sent now, and whether the story raised one (if not: built
@@ -570,14 +606,20 @@ class Pipeline:
             # dead deliveries (once) and late ones: the channels that work carry the news of those that don't
             undelivered = store.delivery_problems(self.clock(), self.clock() - STALE_AFTER)
             counted, to_merge = store.release_ledger()
-            message = build_message("digest", items, self.clock(), health=health, rule_errors=self.rule_errors(),
-                                    suppressed=suppressed, layout=self.layout(),
-                                    ledger=ledger_line(to_merge, counted), undelivered=undelivered,
-                                    complete=store.with_sentences)
+            layout, rule_errors, ledger = self.layout(), self.rule_errors(), ledger_line(to_merge, counted)
+            message, shown, failed = _render_apart(items, lambda part: build_message(
+                "digest", part, self.clock(), health=health, rule_errors=rule_errors, suppressed=suppressed,
+                layout=layout, ledger=ledger, undelivered=undelivered, complete=store.with_sentences))
+            if failed:  # sent without the items it cannot show: their hits wait for the next digest
+                kept = {id(item) for item in shown}
+                hit_ids = [h for item, ids in zip(items, _hit_ids_per_item(items, hit_ids), strict=True)
+                           if id(item) in kept for h in ids]
             if save:
                 store.save_message(message, hit_ids, [s.name for s in self.senders],
                                    suppression_ids=[s["id"] for s in suppressed])
                 store.mark_reported(undelivered, message.id)
+        if failed and save:
+            self._not_rendered(store, "digest", failed, None)
         return message
 
     def deliver(self, store: Store, report: CycleReport | None = None) -> CycleReport:
@@ -713,6 +755,41 @@ def _seen(outcome: Outcome) -> polling.Seen:
                             moved_to=r.permanent_redirect)
     return polling.Seen(status=getattr(error, "status", None), error=str(error),
                         retry_after=getattr(error, "retry_after", None))
+
+
+def _render_apart(items: Sequence[MessageItem], build: Callable[[Sequence[MessageItem]], Message]
+                  ) -> tuple[Message, list[MessageItem], list[tuple[MessageItem, Exception]]]:
+    """(the message `build` makes of `items`, the items it shows, the items it had to leave out and why): when the
+    whole does not render, the items that do not render alone are found by halving (a few builds for one bad
+    item among thousands) and the message is built without them. Raises when it is no item's fault: every item
+    fails alone (the message's other parts are broken) or the rest still fails together."""
+    try:
+        return build(items), list(items), []
+    except Exception:
+        failed = _culprits(list(items), build)
+        if not failed or len(failed) == len(items):
+            raise
+    left_out = {id(item) for item, _ in failed}
+    shown = [item for item in items if id(item) not in left_out]
+    return build(shown), shown, failed
+
+
+def _culprits(items: list[MessageItem], build: Callable[[Sequence[MessageItem]], Message]
+              ) -> list[tuple[MessageItem, Exception]]:
+    """The items of a group that does not render that fail alone, with their exceptions."""
+    if len(items) == 1:
+        try:
+            build(items)
+        except Exception as exc:
+            return [(items[0], exc)]
+        return []
+    found = []
+    for half in (items[:len(items) // 2], items[len(items) // 2:]):
+        try:
+            build(half)
+        except Exception:
+            found += _culprits(half, build)
+    return found
 
 
 def _hit_ids_per_item(items: Sequence, hit_ids: Sequence[int]) -> list[list[int]]:

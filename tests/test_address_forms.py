@@ -55,6 +55,12 @@ FORMS = [
     ("IPv6 unspecified", "[::]"),
     ("IPv6 loopback", "[::1]"),
     ("plain", "127.0.0.1"),
+    ("short hex", "0x7f.1"),
+    ("short octal", "0177.1"),
+    ("zero-padded parts", "127.000.000.001"),
+    ("circled letters (IDNA maps them to localhost)", "ⓛⓞⓒⓐⓛⓗⓞⓢⓣ"),
+    ("mixed-case localhost, trailing dot", "LocalHost."),
+    ("IPv4-mapped unspecified", "[::ffff:0.0.0.0]"),
 ]
 IDS = [name for name, _ in FORMS]
 FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Leak</title><link>http://leak.test/</link>'
@@ -66,8 +72,8 @@ class CountingServer:
     """Counts every TCP connection accepted on 127.0.0.1 and answers each with a small valid feed, so
     a leak would show as a fetched feed, not only as a count."""
 
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0), backlog=64)
+    def __init__(self, port: int = 0) -> None:
+        self.sock = socket.create_server(("127.0.0.1", port), backlog=64)
         self.port = self.sock.getsockname()[1]
         self.connections = 0
         threading.Thread(target=self._serve, daemon=True).start()
@@ -243,3 +249,80 @@ def test_fetch_errors_name_the_url_as_written():
     outcome = Fetcher(REFUSING).fetch(Request("http://①②⑦.0.0.1:9/x", "page"))
     assert isinstance(outcome.error, FetchError) and outcome.error.url == "http://①②⑦.0.0.1:9/x"
     assert "①②⑦.0.0.1 means 127.0.0.1, which is loopback" in str(outcome.error)
+
+
+METADATA = "①⑥⑨.②⑤④.①⑥⑨.②⑤④"  # enclosed digits for 169.254.169.254, the cloud metadata address
+
+
+def test_the_metadata_address_in_enclosed_digits_is_refused_on_every_path(second_loopback_site, write_config):
+    """As a feed, as a redirect target (from a site the policy allows), as a webhook and through `feeds test`:
+    refused before any connection, naming the address it means."""
+    site = second_loopback_site
+    target = f"http://{METADATA}/latest/meta-data/iam/security-credentials/"
+    site.route("/meta", (302, {"Location": raw_utf8(target)}, b""))
+    fetcher = Fetcher(FetchConfig(allow_networks=["127.0.0.2/32"], deadline=5))
+    outcomes = fetcher.fetch_many([Request(target, "feed"), Request(site.url("/meta"), "page")])
+    for outcome in outcomes:
+        assert isinstance(outcome.error, BlockedAddressError), outcome.error
+        assert "means 169.254.169.254, which is link-local" in str(outcome.error)
+    assert len(site.requests) == 1  # the allowed first hop only
+    with pytest.raises(BlockedAddressError, match="169.254.169.254, which is link-local"):
+        fetcher.post_json(target, b"{}")
+    config = write_config([], fetch={"allow_private_networks": False, "allow_networks": ["127.0.0.2/32"]})
+    for url in (target, site.url("/meta")):
+        result = CliRunner().invoke(main, ["--config", str(config), "feeds", "test", url])
+        assert result.exit_code == 1 and "169.254.169.254, which is link-local" in result.output, result.output
+
+
+class Rebinding:
+    """A resolver seam that answers an allowed address (127.0.0.2) first and a refused one (127.0.0.1) on every
+    later lookup: DNS rebinding. Each answer is what aiohttp connects to, so the later one must be refused."""
+
+    def __init__(self, later: list[str]) -> None:
+        self.later = later
+        self.asked: list[str] = []
+
+    def __call__(self, host: str) -> list[str]:
+        self.asked.append(host)
+        return ["127.0.0.2"] if len(self.asked) == 1 else self.later
+
+
+def _same_port_counter(site) -> CountingServer:
+    """The counting server on 127.0.0.1 at the allowed site's port, so one name and port reach either."""
+    return CountingServer(int(site.base.rsplit(":", 1)[1]))
+
+
+@pytest.mark.parametrize("later", [["127.0.0.1"], ["::1", "127.0.0.1"], ["10.0.0.5", "169.254.169.254"]])
+def test_a_name_that_rebinds_to_a_refused_address_gets_no_connection(second_loopback_site, later):
+    site = second_loopback_site
+    site.route("/feed.xml", (200, {"Content-Type": "application/rss+xml"}, FEED))
+    counter = _same_port_counter(site)
+    try:
+        resolve = Rebinding(later)
+        fetcher = Fetcher(FetchConfig(allow_networks=["127.0.0.2/32"], deadline=5), resolve=resolve)
+        url = f"http://rebind.test:{counter.port}/feed.xml"
+        first = fetcher.fetch(Request(url, "feed"))  # the public answer: fetched from the allowed site
+        assert first.error is None and b"Reached the loopback server" in first.response.body
+        again = fetcher.fetch_many([Request(url, "feed"), Request(url + "?b", "page")])  # a new session asks again
+        for outcome in again:  # refused by the resolver's filter, or by the socket gate behind it
+            assert isinstance(outcome.error, BlockedAddressError), outcome.error
+        assert len(resolve.asked) >= 2 and len(site.requests) == 1
+        assert counter.connections == 0
+    finally:
+        counter.sock.close()
+
+
+def test_a_rebinding_answer_mixing_addresses_connects_only_to_the_allowed_one(second_loopback_site):
+    """Refused addresses are dropped from an answer, wherever they stand in it: the connection goes to what is
+    left, never to a refused address tried first or as a fallback."""
+    site = second_loopback_site
+    site.route("/feed.xml", (200, {"Content-Type": "application/rss+xml"}, FEED))
+    counter = _same_port_counter(site)
+    try:
+        fetcher = Fetcher(FetchConfig(allow_networks=["127.0.0.2/32"], deadline=5),
+                          resolve=lambda host: ["127.0.0.1", "127.0.0.2", "127.0.0.1"])
+        outcomes = fetcher.fetch_many([Request(f"http://mixed.test:{counter.port}/feed.xml?n={n}") for n in range(3)])
+        assert [o.error for o in outcomes] == [None] * 3
+        assert len(site.requests) == 3 and counter.connections == 0
+    finally:
+        counter.sock.close()

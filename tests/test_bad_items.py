@@ -387,3 +387,58 @@ def test_an_extraction_pool_that_cannot_start_costs_the_pages_not_the_cycle(make
     assert row == {"text_source": "summary", "text_note": "extraction unavailable: 3 worker processes in a row "
                                                           "failed to start; the last one died while starting"}
     assert "1 extraction failed" in CliRunner().invoke(main, ["--config", str(config.path), "feeds"]).output
+
+
+# -- one item that breaks a message's rendering ---------------------------------------------------------------
+
+
+def test_an_item_that_breaks_rendering_is_its_error_and_the_alerts_and_digest_go_out(make_server, write_config,
+                                                                                     marker_rules, monkeypatch):
+    """A message (alert or digest) that cannot be rendered with one item is rendered without it: the other
+    stories' alerts and the digest are queued and delivered, and the item's error is its feed's, in `feeds` and
+    `status`. Before, one such item failed the whole alert step every cycle and the whole digest every day."""
+    import monitor.pipeline
+    build = monitor.pipeline.build_message
+
+    def breaks_on_poison(kind, items, *args, **kwargs):  # a rendering bug that one item's data triggers
+        if any("poison" in item.title for item in items):
+            raise ValueError("cannot render this item")
+        return build(kind, items, *args, **kwargs)
+
+    monkeypatch.setattr(monitor.pipeline, "build_message", breaks_on_poison)
+    topics = ["harbour cranes stopped by a strike", "poison found in a river near the mill",
+              "orchestra tours the northern towns", "railway bridge reopens after repairs"]
+    site = make_server(None)
+    site.route("/one.json", (200, {"Content-Type": "application/feed+json"}, jsonfeed([
+        {"id": str(n), "url": site.url(f"/a{n}.html"), "title": f"marker {t}",
+         "content_text": f"marker {t}, the report {n} says."} for n, t in enumerate(topics[:3])])))
+    site.route("/two.json", (200, {"Content-Type": "application/feed+json"}, jsonfeed([
+        {"id": "x", "url": site.url("/b.html"), "title": f"marker {topics[3]}",
+         "content_text": f"marker {topics[3]}."}])))
+    config = load_config(write_config([{"url": site.url("/one.json"), "name": "one"},
+                                       {"url": site.url("/two.json"), "name": "two"}], rules_dir=marker_rules,
+                                      fetch={"fetch_pages": False}))
+    outbox = config.outbox_dir
+    with Store.open(config.db_path) as store:
+        pipeline = Pipeline(config, lambda: load_rulebook(config.rules_dir), Fetcher(config.fetch),
+                            [FileSender("file", outbox)])
+        report = pipeline.run_cycle(store, force=True)
+        assert store.db["articles"].count == 4  # stored: only its rendering fails
+        assert report.alerts == 3 and report.delivered == 3  # the three other stories' alerts went out
+        assert [(url, what.split(": ", 1)[1]) for url, what in report.item_errors] == [
+            (site.url("/one.json"), "alert rendering failed: ValueError: cannot render this item")]
+        alerts = [json.loads(p.read_text(encoding="utf-8")) for p in outbox.glob("*-alert-*.json")]
+        assert sorted(i["title"] for a in alerts for i in a["items"]) == sorted(
+            f"marker {t}" for n, t in enumerate(topics) if n != 1)
+
+        digest = pipeline.build_digest(store)  # the day's digest: every hit but the one it cannot show
+        assert sorted(i.title for i in digest.items) == sorted(f"marker {t}" for n, t in enumerate(topics) if n != 1)
+        pipeline.deliver(store)
+        assert {d["status"] for d in store.deliveries()} == {"sent"}
+    listed = CliRunner().invoke(main, ["--config", str(config.path), "feeds"]).output
+    one = listed.split("one  ", 1)[1].split("\ntwo  ", 1)[0]
+    assert "1 item failed" in one and site.url("/a1.html") in one, one
+    assert "digest rendering failed: ValueError: cannot render this item" in one, one
+    assert "failed" not in listed.split("two  ", 1)[1]
+    status = CliRunner().invoke(main, ["--config", str(config.path), "status"]).output
+    assert "1 with problems in their items" in status and "rendering failed" in status, status

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from xml.sax.saxutils import escape
 
 import pytest
 from click.testing import CliRunner
@@ -33,17 +34,22 @@ def test_anything_else_is_not(url):
     assert not linkable(url)
 
 
-BAD_LINKS = ["javascript:alert(document.cookie)", "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=="]
+BAD_LINKS = ["javascript:alert(document.cookie)", "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+             "vbscript:msgbox(1)", "file:///etc/passwd", " JaVaScRiPt:alert(2)"]
+REPORTS = ["Viasna says Minsk released the political prisoners on Friday; the release was confirmed by lawyers.",
+           "Fourteen political prisoners walked free at the Lithuanian border, a rights group in Vilnius said.",
+           "Relatives met the freed political prisoners in Grodno after a court in Minsk ordered the release.",
+           "A pardon freed political prisoners held in Navapolatsk, their lawyers told reporters in Warsaw.",
+           "Belarusian exiles in Riga welcomed the released political prisoners at a rally on Sunday."]
+# what a title may carry to reach a Slack reader as markup: a mention of everyone, of a user, a link of its own
+INJECTED = "<!channel> <@U024BE7LH> a & b | <https://evil.example|click>"
 
 
 def _feed(base: str) -> bytes:
     items = "".join(
-        f"<item><title>Belarus frees political prisoners, report {n}</title><link>{link}</link><guid>bad-{n}</guid>"
-        f"<description>{text}</description></item>"
-        for n, (link, text) in enumerate(zip(BAD_LINKS, [
-            "Viasna says Minsk released the political prisoners on Friday; the release was confirmed by lawyers.",
-            "Fourteen political prisoners walked free at the Lithuanian border, a rights group in Vilnius said.",
-        ], strict=True)))
+        f"<item><title>Belarus frees political prisoners, report {n} {escape(escape(INJECTED))}</title>"
+        f"<link>{escape(link)}</link><guid>bad-{n}</guid><description>{text}</description></item>"
+        for n, (link, text) in enumerate(zip(BAD_LINKS, REPORTS, strict=True)))
     return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title><link>{base}/</link>{items}'
             "</channel></rss>").encode()
 
@@ -92,3 +98,11 @@ def test_a_feed_link_that_is_not_http_is_plain_text_in_every_format(site, smtp_i
         assert "Belarus frees political prisoners" in payload and "javascript:" not in payload
         assert all(link.startswith(("http://", "https://")) for link in _slack_links_in(payload)), payload
         assert "<#|" not in payload and not re.search(r"\|Belarus frees", payload)
+        # the title's own markup arrives as text: Slack's <, > and & escaped, so no mention and no link of its own
+        assert "<!channel>" not in payload and "<@U" not in payload
+        assert not any("evil" in link for link in _slack_links_in(payload))
+        assert "&lt;!channel&gt; &lt;@U024BE7LH&gt; a &amp; b | &lt;https://evil.example|click&gt;" in payload
+    jsons = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(outbox.glob("*.json"))]
+    titles = [item["title"] for message in jsons for item in message["items"]]
+    assert titles and all(title.endswith(INJECTED) for title in titles)  # the outbox JSON carries the text as is
+    assert {item["url"] for message in jsons for item in message["items"]} == {""}  # and no non-web link
