@@ -61,6 +61,7 @@ FORMS = [
     ("circled letters (IDNA maps them to localhost)", "ⓛⓞⓒⓐⓛⓗⓞⓢⓣ"),
     ("mixed-case localhost, trailing dot", "LocalHost."),
     ("IPv4-mapped unspecified", "[::ffff:0.0.0.0]"),
+    ("IPv6 loopback with a zone", "[::1%25lo]"),
 ]
 IDS = [name for name, _ in FORMS]
 FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Leak</title><link>http://leak.test/</link>'
