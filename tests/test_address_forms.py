@@ -21,6 +21,7 @@ from monitor.config import FetchConfig
 from monitor.errors import BlockedAddressError, FetchError
 from monitor.fetch import Fetcher, Request
 from tests.helpers import cli
+from tests.servers import SiteServer, serve_site
 
 # (what it is, how the host is written): each reaches 127.0.0.1 (or 0.0.0.0, or ::1) once normalised
 FORMS = [
@@ -288,42 +289,50 @@ class Rebinding:
         return ["127.0.0.2"] if len(self.asked) == 1 else self.later
 
 
-def _same_port_counter(site) -> CountingServer:
-    """The counting server on 127.0.0.1 at the allowed site's port, so one name and port reach either."""
-    return CountingServer(int(site.base.rsplit(":", 1)[1]))
+@pytest.fixture
+def same_port():
+    """(an allowed site on 127.0.0.2, a counting server on 127.0.0.1) on one port number, so one name and port
+    reach either, as the resolver answers. A port free on one address may be taken on the other: tried again."""
+    for _ in range(50):
+        site = SiteServer(None)
+        server = serve_site(site, "127.0.0.2")
+        try:
+            counter = CountingServer(int(site.base.rsplit(":", 1)[1]))
+        except OSError:
+            server.shutdown()
+            server.server_close()
+            continue
+        yield site, counter
+        server.shutdown()
+        server.server_close()
+        counter.sock.close()
+        return
+    pytest.fail("no port free on both 127.0.0.1 and 127.0.0.2")
 
 
 @pytest.mark.parametrize("later", [["127.0.0.1"], ["::1", "127.0.0.1"], ["10.0.0.5", "169.254.169.254"]])
-def test_a_name_that_rebinds_to_a_refused_address_gets_no_connection(second_loopback_site, later):
-    site = second_loopback_site
+def test_a_name_that_rebinds_to_a_refused_address_gets_no_connection(same_port, later):
+    site, counter = same_port
     site.route("/feed.xml", (200, {"Content-Type": "application/rss+xml"}, FEED))
-    counter = _same_port_counter(site)
-    try:
-        resolve = Rebinding(later)
-        fetcher = Fetcher(FetchConfig(allow_networks=["127.0.0.2/32"], deadline=5), resolve=resolve)
-        url = f"http://rebind.test:{counter.port}/feed.xml"
-        first = fetcher.fetch(Request(url, "feed"))  # the public answer: fetched from the allowed site
-        assert first.error is None and b"Reached the loopback server" in first.response.body
-        again = fetcher.fetch_many([Request(url, "feed"), Request(url + "?b", "page")])  # a new session asks again
-        for outcome in again:  # refused by the resolver's filter, or by the socket gate behind it
-            assert isinstance(outcome.error, BlockedAddressError), outcome.error
-        assert len(resolve.asked) >= 2 and len(site.requests) == 1
-        assert counter.connections == 0
-    finally:
-        counter.sock.close()
+    resolve = Rebinding(later)
+    fetcher = Fetcher(FetchConfig(allow_networks=["127.0.0.2/32"], deadline=5), resolve=resolve)
+    url = f"http://rebind.test:{counter.port}/feed.xml"
+    first = fetcher.fetch(Request(url, "feed"))  # the public answer: fetched from the allowed site
+    assert first.error is None and b"Reached the loopback server" in first.response.body
+    again = fetcher.fetch_many([Request(url, "feed"), Request(url + "?b", "page")])  # a new session asks again
+    for outcome in again:  # refused by the resolver's filter, or by the socket gate behind it
+        assert isinstance(outcome.error, BlockedAddressError), outcome.error
+    assert len(resolve.asked) >= 2 and len(site.requests) == 1
+    assert counter.connections == 0
 
 
-def test_a_rebinding_answer_mixing_addresses_connects_only_to_the_allowed_one(second_loopback_site):
+def test_a_rebinding_answer_mixing_addresses_connects_only_to_the_allowed_one(same_port):
     """Refused addresses are dropped from an answer, wherever they stand in it: the connection goes to what is
     left, never to a refused address tried first or as a fallback."""
-    site = second_loopback_site
+    site, counter = same_port
     site.route("/feed.xml", (200, {"Content-Type": "application/rss+xml"}, FEED))
-    counter = _same_port_counter(site)
-    try:
-        fetcher = Fetcher(FetchConfig(allow_networks=["127.0.0.2/32"], deadline=5),
-                          resolve=lambda host: ["127.0.0.1", "127.0.0.2", "127.0.0.1"])
-        outcomes = fetcher.fetch_many([Request(f"http://mixed.test:{counter.port}/feed.xml?n={n}") for n in range(3)])
-        assert [o.error for o in outcomes] == [None] * 3
-        assert len(site.requests) == 3 and counter.connections == 0
-    finally:
-        counter.sock.close()
+    fetcher = Fetcher(FetchConfig(allow_networks=["127.0.0.2/32"], deadline=5),
+                      resolve=lambda host: ["127.0.0.1", "127.0.0.2", "127.0.0.1"])
+    outcomes = fetcher.fetch_many([Request(f"http://mixed.test:{counter.port}/feed.xml?n={n}") for n in range(3)])
+    assert [o.error for o in outcomes] == [None] * 3
+    assert len(site.requests) == 3 and counter.connections == 0
