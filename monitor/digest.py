@@ -358,8 +358,12 @@ def _stories(items: Sequence[MessageItem], order: dict[str, int]) -> list[_Story
             lead = group[0] if len(group) == 1 else _best(group, topic)
             first_seen = lead.first_seen if len(group) == 1 else min(i.first_seen for i in group)
         urls = {lead.url, *[src[1] for src in _raw_sources(lead, group)]}
+        # a follow-up only when every report of it here came after the message that announced it: a story whose
+        # alert went out since the last digest is that digest's news (a release among the releases), whichever
+        # of its reports has the best headline
+        followup = lead.followup if len(group) == 1 else all(i.followup for i in group)
         stories.append(_Story(story, group, rules, topic, lead, first_seen, max(len(urls), lead.sources_count),
-                              bool(lead.facts), lead.followup, lead.announced))
+                              bool(lead.facts), followup, lead.announced))
     return stories
 
 
@@ -420,7 +424,7 @@ def _story_view(s: _Story, layout: Layout, zone: ZoneInfo) -> dict:
         "matched": list(dict.fromkeys(w for i in group for w in i.matched)),
         "sources": sources[: layout.sources_per_story], "sources_total": s.sources_total,
         "new_reports": [i.url for i in group[:NEW_REPORTS_LISTED]], "facts": facts, "facts_line": facts_line(facts),
-        "followup": lead.followup, "alerted": any(i.alerted for i in group), "text_source": lead.text_source,
+        "followup": s.followup, "alerted": any(i.alerted for i in group), "text_source": lead.text_source,
         "announced": lead.announced,
     }
     if len(group) > NEW_REPORTS_LISTED:  # only then: every other message's JSON stays as it was

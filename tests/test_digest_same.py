@@ -144,7 +144,7 @@ def replaced_stories(items: Sequence[MessageItem], order: dict[str, int]) -> lis
         urls = {lead.url, *(src[1] for src in _raw_sources(lead, group))}
         first_seen = lead.first_seen if len(group) == 1 else min(i.first_seen for i in group)
         stories.append((story, group, rules, topic, lead, first_seen, max(len(urls), lead.sources_count),
-                        bool(lead.facts), lead.followup, lead.announced))
+                        bool(lead.facts), all(i.followup for i in group), lead.announced))
     return stories
 
 

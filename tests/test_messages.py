@@ -274,6 +274,24 @@ def test_follow_ups_are_brief_and_name_the_message_they_follow():
     assert "== Follow-ups to stories already sent (2) ==" in message.text
 
 
+def test_a_release_alerted_since_the_last_digest_is_among_the_releases_whatever_report_leads():
+    """Seen on loopback: the alert carried one report; two more came in the same cycle (follow-ups of that alert),
+    and one of those had the best headline. The story is this digest's news, listed with its facts among the
+    releases, not as a follow-up of an earlier message."""
+    alerted = release(1, 31, story="r31", announced="a31", title="Thirty-one reach Vilnius by bus after a long night")
+    later = [release(n, 31, story="r31", followup=True, announced="a31", alerted=False) for n in (2, 3)]
+    message = digest([alerted, *later, *day(12)[4:-2]])
+    releases = message.data["sections"][0]
+    assert releases["kind"] == "releases" and releases["stories"] == ["r31"]
+    assert "followups" not in [s["kind"] for s in message.data["sections"]]
+    view = next(v for v in message.data["stories"] if v["story"] == "r31")
+    assert view["followup"] is False and view["facts"]["number"] == 31 and view["title"].startswith("Belarus frees 31")
+    assert "follow-up" not in message.data["header"] and message.data["replies_to"] == []
+    # every report of it after the alert: a follow-up, as before
+    again = digest([*later, *day(12)[4:-2]])
+    assert [s["stories"] for s in again.data["sections"] if s["kind"] == "followups"] == [["r31"]]
+
+
 def test_an_empty_digest_says_so():
     message = build_message("digest", [], NOW + timedelta(days=1), layout=LAYOUT)
     assert message.subject.startswith("No new stories") and "No new matching articles" in message.text
