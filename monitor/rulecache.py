@@ -3,7 +3,8 @@ headings), yet loading the rule book for them (YAML, every query parsed, the tok
 database) cost 60-90 ms of a ~0.9 s `digest --dry-run` at 1,000,000 stored articles. The descriptions of a rules
 directory that loaded are kept as JSON in the state directory, under a hash of every rule file's name and bytes
 and of the loader's code; any edit misses it, so an edited directory is loaded, and its errors raised, exactly as
-without it. Only what loaded is kept: a directory that fails to load fails (or falls back) every time.
+without it. Only what loaded is kept: a directory that fails to load fails every time, and a digest then takes
+the headings of the last directory that loaded (`kept_descriptions`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,16 @@ def rule_descriptions(rules_dir: Path, state_dir: Path, load: Callable[[], RuleB
     if key is not None and key == _key(rules_dir) and state_dir.is_dir():  # not edited while it loaded
         _keep(file, {"key": key, "descriptions": list(descriptions.items())})
     return descriptions
+
+
+def kept_descriptions(state_dir: Path) -> dict[str, str]:
+    """The descriptions of the last rules directory that loaded here, whatever was edited since ({} if none):
+    a digest's headings while an edit does not load (the service keeps that version in force)."""
+    try:
+        kept = json.loads((state_dir / CACHE_NAME).read_bytes())
+        return {str(name): str(description) for name, description in kept["descriptions"]}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
 
 
 def _key(rules_dir: Path) -> str | None:

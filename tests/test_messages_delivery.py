@@ -162,3 +162,37 @@ def test_channels_test_reports_each_answer(make_server, write_config, smtp_inbox
     assert len(inbox.raw) == 1 and b"test message" in inbox.raw[0]
     one = CliRunner().invoke(main, ["--config", str(config), "channels", "test", "email"], env=env)
     assert one.exit_code == 0 and one.output.startswith("email: ok") and len(inbox.raw) == 2
+
+
+def test_a_hand_run_digest_with_a_bad_rule_edit_names_it_and_keeps_the_headings(make_server, write_config, tmp_path):
+    """Seen on loopback: after a rule file was edited badly, `digest` went out with rule names for headings and no
+    word of the edit. Now its health section names the edit not applied, and the headings are the descriptions
+    of the rules as they last loaded."""
+    site = make_server(None)
+    now = datetime.now(UTC)
+    zapad = (f"<item><title>Zapad drills bring troops close to the Lithuanian border</title><guid>z-1</guid>"
+             f"<link>{site.base}/news/zapad</link><pubDate>{now - timedelta(hours=2):%a, %d %b %Y %H:%M:%S} +0000"
+             "</pubDate><description>The Zapad exercise of Russia and Belarus moved armoured columns within 20 km "
+             "of the Lithuanian border near Hrodna, officials said.</description></item>")
+    site.route("/feed.xml", (200, {"Content-Type": "application/rss+xml"},
+                             titled_rss("Vilnius Daily", [rss_item(site.base, 14, now - timedelta(hours=3)), zapad])))
+    config = write_config([{"url": site.url("/feed.xml")}], digest={"timezone": "Europe/Vilnius"})
+    assert invoke(config, "run", "--once").exit_code == 0
+    assert invoke(config, "digest", "--preview", str(tmp_path / "good")).exit_code == 0  # the rules load: kept
+    rule = tmp_path / "rules" / "belarus-prisoners.yaml"
+    rule.write_text(rule.read_text(encoding="utf-8").replace("query: |", "query: |\n  (Belarus AND", 1),
+                    encoding="utf-8")
+    result = invoke(config, "digest", "--preview", str(tmp_path / "bad"))
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "bad" / "digest.txt").read_text()
+    assert "1 rule edit not applied" in text.splitlines()[0]
+    assert f"{rule}:" in text and text.index("not applied") < text.index("== Releases")
+    good = (tmp_path / "good" / "digest.txt").read_text()
+    heading = next(line for line in good.splitlines() if line.startswith("== The Zapad"))
+    assert heading in text and "== zapad" not in text
+    data = json.loads((tmp_path / "bad" / "digest.json").read_text())
+    assert [e.split(":")[0] for e in data["health"]["rule_errors"]] == [str(rule)]
+    # and the digest sent by hand says the same
+    assert invoke(config, "digest").exit_code == 0
+    [sent] = outbox(config, "digest")
+    assert sent["health"]["rule_errors"] == data["health"]["rule_errors"]

@@ -153,14 +153,10 @@ def digest(obj: Context, dry_run: bool, preview: Path | None) -> None:
 
         return load_rulebook(config.rules_dir)
 
-    def descriptions():  # the topic headings: kept between runs while the rule files and their loader are the same
-        from monitor.rulecache import rule_descriptions
-
-        return rule_descriptions(config.rules_dir, config.state_dir, rules)
-
+    headings = TopicHeadings(config.rules_dir, config.state_dir, rules)
     if dry_run or preview:  # reads only: safe beside a running service
         pipeline = obj.reader(rules)
-        pipeline.descriptions = descriptions
+        pipeline.descriptions, pipeline.rule_errors = headings.descriptions, headings.errors
         with StageProgress() as progress, Store.open(config.db_path) as store:  # draws only on a terminal
             progress.step("building the digest")
             message = pipeline.build_digest(store, save=False)
@@ -176,7 +172,7 @@ def digest(obj: Context, dry_run: bool, preview: Path | None) -> None:
     from monitor.schedule import last_slot
 
     pipeline = obj.sender(rules)
-    pipeline.descriptions = descriptions
+    pipeline.descriptions, pipeline.rule_errors = headings.descriptions, headings.errors
     # sending takes the instance lock: a running service would send the same queued messages
     with instance_lock(config.state_dir, why=f"it sends the digest itself at {config.digest.at} "
                        f"{config.digest.timezone}; a hand-run digest beside it could send queued messages twice. "
@@ -196,6 +192,33 @@ def digest(obj: Context, dry_run: bool, preview: Path | None) -> None:
     click.echo(f"digest {message.id}: {len(message.items)} items, {report.delivered} deliveries")
     for error in report.delivery_errors:
         click.echo(f"delivery failed: {error}", err=True)
+
+
+class TopicHeadings:
+    """A hand-run digest's topic headings and rule problems, from one load of the rules: a directory with a bad
+    edit still gives a digest, its headings the descriptions of the last load that worked (kept in the state
+    directory) and its health section the edit not applied, as the service's digest does."""
+
+    def __init__(self, rules_dir: Path, state_dir: Path, load):
+        self.rules_dir, self.state_dir, self.load = rules_dir, state_dir, load
+        self._found: tuple[dict[str, str], list[str]] | None = None
+
+    def _read(self) -> tuple[dict[str, str], list[str]]:
+        if self._found is None:
+            from monitor.errors import RuleError
+            from monitor.rulecache import kept_descriptions, rule_descriptions
+
+            try:  # kept between runs while the rule files and their loader are the same
+                self._found = rule_descriptions(self.rules_dir, self.state_dir, self.load), []
+            except RuleError as exc:
+                self._found = kept_descriptions(self.state_dir), exc.located().splitlines()
+        return self._found
+
+    def descriptions(self) -> dict[str, str]:
+        return self._read()[0]
+
+    def errors(self) -> list[str]:
+        return self._read()[1]
 
 
 def write_preview(message, folder: Path) -> list[Path]:
