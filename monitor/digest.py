@@ -147,12 +147,13 @@ def build_message(kind: str, items: Sequence[MessageItem], now: datetime, health
                       undelivered=undelivered, complete=complete)
     html = render_html(data)
     # Gmail clips a message past ~102 KB — at the bottom, where health would be. Many topics can pass the budget
-    # even with the per-topic cap: then fewer stories per topic (the rest counted, with the command to list them).
+    # even with the per-topic cap: then fewer stories per topic (the rest counted, with the command to list them);
+    # everything but the caps is built as before (the warnings too)
     while len(html.encode()) > HTML_BUDGET and layout.stories_per_topic > 1:
         layout = replace(layout, stories_per_topic=layout.stories_per_topic * 2 // 3,
                          sources_per_story=max(2, layout.sources_per_story - 1))
         data = build_data(kind, items, now, health, rule_errors, suppressed, layout=layout, ledger=ledger,
-                          message_id=data["id"], complete=complete)
+                          message_id=data["id"], undelivered=undelivered, complete=complete)
         html = render_html(data)
     return Message(id=data["id"], kind=kind, created=data["created"], items=tuple(items), subject=data["subject"],
                    text=render_text(data), html=html, data=data)

@@ -370,3 +370,22 @@ def test_a_story_of_thousands_of_reports_and_copies_keeps_the_message_bounded():
     assert "+3000 reports (6000 in all)" in message.text and "+3000 reports (6000 in all)" in message.html
     assert "+3000 reports" in commonmark(message.data)
     assert "+3000 reports" in json.dumps(slack_posts(message.data), ensure_ascii=False)
+
+
+def test_a_digest_cut_to_its_html_budget_keeps_every_warning():
+    """30 topics of 15 stories pass the HTML budget, so the digest is built again with fewer stories per topic:
+    the failing feeds, the rule edit and the dead delivery stay, at the top, in every rendering."""
+    items = [item(n, "zapad", rules=(f"topic-{n % 30}",), reasons=((f"topic-{n % 30}", "Zapad moved.", ("Zapad",)),))
+             for n in range(10, 700)]
+    dead = [{"message_id": "m1", "kind": "alert", "subject": "52 freed", "channel": "email", "status": "dead",
+             "attempts": 5, "queued": "2026-11-22T10:00:00Z", "reason": "550 mailbox full"}]
+    message = digest(items, health=failing_feeds(long_url=True), rule_errors=["rules/zapad.yaml:4:3: bad"],
+                     undelivered=dead)
+    shown = sum(len(s["stories"]) for s in message.data["sections"])
+    assert shown < 30 * 15 and len(message.html.encode()) < 100_000  # the budget cut it
+    assert message.data["health"]["undelivered"][0]["reason"] == "550 mailbox full"
+    assert message.data["header"].endswith("1 feed failing · 1 rule edit not applied")
+    for rendering in (message.text, message.html, json.dumps(slack_posts(message.data)),
+                      commonmark(message.data).replace("\\", "")):  # markdown escapes its punctuation
+        assert "550 mailbox full" in rendering and "Hrodna Herald" in rendering and "4:3: bad" in rendering
+        assert rendering.index("550 mailbox full") < rendering.index(" moved.")
