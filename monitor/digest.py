@@ -54,10 +54,15 @@ def domain(url: str) -> str:
     return host.removeprefix("www.")
 
 
-def local_time(stamp: str | None, zone: ZoneInfo) -> str:
-    """A stored UTC timestamp as the reader reads it in their zone: 8 Nov 11:05 (the zone is named once)."""
+def local_time(stamp: str | None, zone: ZoneInfo, now: datetime | None = None) -> str:
+    """A stored UTC timestamp as the reader reads it in their zone: 8 Nov 11:05 (the zone is named once); with
+    its year when that is not the year of `now` (a new feed's backlog: 21 Jun 2025 12:00)."""
     moment = _parse(stamp)
-    return f"{moment.astimezone(zone).day} {moment.astimezone(zone):%b %H:%M}" if moment else ""
+    if moment is None:
+        return ""
+    local = moment.astimezone(zone)
+    year = f" {local.year}" if now is not None and local.year != now.astimezone(zone).year else ""
+    return f"{local.day} {local:%b}{year} {local:%H:%M}"
 
 
 def _parse(stamp: str | None) -> datetime | None:
@@ -194,7 +199,7 @@ def build_data(kind: str, items: Sequence[MessageItem], now: datetime, health: S
     shown = {s for sec in sections for s in sec["stories"]}
     if complete is not None:  # placing and counting used no sentence: only the shown stories' items need them
         stories, items = _completed(stories, items, shown, complete)
-    by_id = {s.story: _story_view(s, layout, zone) for s in stories if s.story in shown}  # in the stories' order
+    by_id = {s.story: _story_view(s, layout, zone, created) for s in stories if s.story in shown}  # stories' order
     failing = [_health_json(h) for h in health]
     header = _header(len(releases), len(topical), len(topics), len(followups), len(failing), len(rule_errors))
     local = created.astimezone(zone)
@@ -400,7 +405,7 @@ def _strongest(rules: Sequence[str], group: Sequence[MessageItem], order: dict[s
     return min(rules, key=strength)
 
 
-def _story_view(s: _Story, layout: Layout, zone: ZoneInfo) -> dict:
+def _story_view(s: _Story, layout: Layout, zone: ZoneInfo, now: datetime | None = None) -> dict:
     """A story as the message shows it: its lead report, the sentence that made its topic's rule match, its
     sources by outlet name (capped), merged release facts."""
     lead, group, topic, rules = s.lead, s.group, s.topic, s.rules
@@ -418,7 +423,7 @@ def _story_view(s: _Story, layout: Layout, zone: ZoneInfo) -> dict:
     view = {
         "story": s.story, "title": lead.title, "url": lead.url, "feed": lead.feed,
         "domain": domain(lead.outlet_url or lead.url), "published": lead.published,
-        "first_seen": s.first_seen, "time": local_time(lead.published or lead.first_seen, zone),
+        "first_seen": s.first_seen, "time": local_time(lead.published or lead.first_seen, zone, now),
         "snippet": lead.snippet, "rules": rules, "topic": topic, "also": [r for r in rules if r != topic],
         "also_titles": [layout.descriptions.get(r) or r for r in rules if r != topic],
         "sentence": sentence, "words": words,

@@ -119,6 +119,11 @@ def test_times_are_local_and_the_zone_is_named_once():
     assert "23 Nov 00:10" in message.text and "23 Nov 00:10" in message.html  # UTC+2 in November
     assert message.text.count("Europe/Vilnius") == 1 and message.html.count("Europe/Vilnius") == 1
     assert "UTC" not in message.text
+    # a new feed's backlog: an old report's time carries its year, this year's does not
+    old = digest([item(3, "coale", published="2025-06-21T09:00:00Z"), item(4, "zapad")])
+    times = {v["story"]: v["time"] for v in old.data["stories"]}
+    assert times["3"] == "21 Jun 2025 12:00" and "2026" not in times["4"] and "2025" not in times["4"]
+    assert "21 Jun 2025 12:00" in old.text and "21 Jun 2025 12:00" in old.html
 
 
 def test_highlighting_marks_whole_words_only():
