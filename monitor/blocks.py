@@ -6,7 +6,7 @@ post, 3,000 characters a section, 150 in a header): numbered posts, and past MAX
 from __future__ import annotations
 
 from monitor.links import linkable
-from monitor.render import highlight_spans, new_reports, one_line, plural
+from monitor.render import highlight_spans, new_reports, one_line, plural, short_url
 from monitor.text.scrub import scrub
 
 MAX_BLOCKS = 50  # Slack: blocks per message
@@ -83,7 +83,8 @@ def _units(data: dict) -> list[tuple[list[dict], int]]:
             lines.append(f":warning: *{plural(len(health), 'feed')} failing*")
             lines += [f"• {escape(one_line(f.get('name') or f.get('url') or '', 80))} — "
                       f"{plural(f.get('errors') or 0, 'error')} in a row: "
-                      f"{escape(one_line(f.get('last_error') or '', 160))}" for f in health[:10]]
+                      f"{escape(one_line(f.get('error') or f.get('last_error') or '', 160))}"
+                      + (f" — {link(f['url'], short_url(f['url']))}" if f.get("url") else "") for f in health[:10]]
             if len(health) > 10:
                 lines.append(f"+{len(health) - 10} more — `news-monitor status`")
         if errors:

@@ -83,7 +83,7 @@ def _health(data: dict) -> str:
     if failing:
         lines.append(f"⚠️ **{plural(len(failing), 'feed')} failing**")
         lines += [f"• {escape(f.get('name') or f.get('url') or '', 80)} — {plural(f.get('errors') or 0, 'error')} "
-                  f"in a row: {escape(f.get('last_error') or '', 160)}" for f in failing[:5]]
+                  f"in a row: {escape(f.get('error') or f.get('last_error') or '', 160)}" for f in failing[:5]]
         if len(failing) > 5:
             lines.append(f"+{len(failing) - 5} more — `news-monitor status`")
     if errors:

@@ -494,4 +494,9 @@ def _undelivered_json(row: dict) -> dict:
 
 
 def _health_json(row: dict) -> dict:
-    return {k: row.get(k) for k in ("name", "url", "errors", "last_error", "last_ok")}
+    """A failing feed; `error` is its last error as a reader takes it, without the feed's URL (shown once, beside
+    it: a 300-character URL repeated in the error filled the warning)."""
+    data = {k: row.get(k) for k in ("name", "url", "errors", "last_error", "last_ok")}
+    error, url = data["last_error"] or "", data["url"] or ""
+    data["error"] = " ".join(error.replace(f"{url}: ", "").replace(url, "the feed's URL").split()) if url else error
+    return data

@@ -394,3 +394,19 @@ def test_a_digest_cut_to_its_html_budget_keeps_every_warning():
                       commonmark(message.data).replace("\\", "")):  # markdown escapes its punctuation
         assert "550 mailbox full" in rendering and "Hrodna Herald" in rendering and "4:3: bad" in rendering
         assert rendering.index("550 mailbox full") < rendering.index(" moved.")
+
+
+def test_a_failing_feeds_error_does_not_repeat_its_long_url():
+    """Seen on loopback: the fetch error names the URL ("fetch: URL: HTTP 503 ..."), so a 300-character URL filled
+    the warning twice. The error is shown without it; the URL once, beside it; the JSON keeps the error as it was."""
+    feed = failing_feeds(long_url=True)[0]
+    url = feed["url"]
+    health = [{**feed, "name": "127.0.0.1:8080", "last_error": f"fetch: {url}: HTTP 503 Service Unavailable"}]
+    message = digest(health=health)
+    assert message.text.count(url) == 1 and "in a row: fetch: HTTP 503 Service Unavailable" in message.text
+    assert "fetch: HTTP 503 Service Unavailable" in message.html and message.html.count(url) == 1  # the link's href
+    [posted] = [b for p in slack_posts(message.data) for b in p["blocks"]
+                if b["type"] == "section" and b["text"]["text"].startswith(":warning:")]
+    assert "fetch: HTTP 503 Service Unavailable" in posted["text"]["text"] and f"<{url}|" in posted["text"]["text"]
+    assert "fetch: HTTP 503" in commonmark(message.data).replace("\\", "")
+    assert message.data["health"]["failing_feeds"][0]["last_error"] == health[0]["last_error"]
