@@ -43,6 +43,12 @@ class Layout:
     descriptions: Mapping[str, str] = field(default_factory=dict)  # rule name -> description, in rule order
 
 
+def heading(layout: Layout, rule: str) -> str:
+    """A topic's heading: its rule's description on one line, without the closing full stop of a sentence
+    ("Political prisoners in Belarus: ... and pardons."); the rule's name when it has none."""
+    return one_line(layout.descriptions.get(rule) or "", 200).rstrip(".").rstrip() or rule
+
+
 def domain(url: str) -> str:
     """The host people recognise: www. dropped; '' for a link that is not http(s)."""
     if not linkable(url):
@@ -190,7 +196,7 @@ def build_data(kind: str, items: Sequence[MessageItem], now: datetime, health: S
         topics.setdefault(s.topic, []).append(s)
     for rule in sorted(topics, key=lambda r: (order.get(r, len(order)), r)):
         group = sorted(topics[rule], key=lambda s: (-s.sources_total, s.first_seen))
-        sections.append(_section("topic", rule, layout.descriptions.get(rule) or rule, group, cap, kind))
+        sections.append(_section("topic", rule, heading(layout, rule), group, cap, kind))
     if followups:
         sections.append(_section("followups", None, "Follow-ups to stories already sent", followups,
                                  FOLLOWUPS_SHOWN, kind))
@@ -425,7 +431,7 @@ def _story_view(s: _Story, layout: Layout, zone: ZoneInfo, now: datetime | None 
         "domain": domain(lead.outlet_url or lead.url), "published": lead.published,
         "first_seen": s.first_seen, "time": local_time(lead.published or lead.first_seen, zone, now),
         "snippet": lead.snippet, "rules": rules, "topic": topic, "also": [r for r in rules if r != topic],
-        "also_titles": [layout.descriptions.get(r) or r for r in rules if r != topic],
+        "also_titles": [heading(layout, r) for r in rules if r != topic],
         "sentence": sentence, "words": words,
         "matched": list(dict.fromkeys(w for i in group for w in i.matched)),
         "sources": sources[: layout.sources_per_story], "sources_total": s.sources_total,

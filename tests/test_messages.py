@@ -54,6 +54,19 @@ def test_releases_come_first_then_topics_under_their_descriptions():
     assert "1 updated articles" not in text and "1 errors" not in text and "matched:" not in text
 
 
+def test_headings_are_the_rules_descriptions_on_one_line_without_a_closing_full_stop():
+    described = Layout(zone="Europe/Vilnius", descriptions={
+        "belarus-prisoners": "Political prisoners in Belarus:\n detentions, sentences and releases.\n",
+        "coale": "", "sanctions": "Sanctions on Belarus (EU, US, UK)"})
+    message = build_message("digest", day(30), NOW, layout=described)
+    titles = [s["title"] for s in message.data["sections"] if s["kind"] == "topic"]
+    assert titles == ["Political prisoners in Belarus: detentions, sentences and releases", "coale",
+                      "Sanctions on Belarus (EU, US, UK)", "zapad"]
+    assert "== Political prisoners in Belarus: detentions, sentences and releases (" in message.text
+    tagged = [v for v in message.data["stories"] if v["also"] == ["coale"]]
+    assert tagged and all(v["also_titles"] == ["coale"] for v in tagged)
+
+
 def test_each_story_once_under_its_strongest_topic_and_tagged_with_the_others():
     message = digest()
     shown = [s for sec in message.data["sections"] for s in sec["stories"]]

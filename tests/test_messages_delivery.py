@@ -45,6 +45,7 @@ def test_email_raw_mime_parts_headers_and_threading(smtp_inbox):
     assert first.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in first.iter_parts()] == ["text/plain", "text/html"]
     assert first["Subject"].startswith("52 freed — to Lithuania, via John Coale")
+    assert first["X-Auto-Response-Suppress"] == "All" and first["Precedence"] == "bulk"
     assert first["Auto-Submitted"] == "auto-generated" and first["List-Id"] == (
         "news-monitor <news-monitor.alerts.ngo.example>")
     assert first["Message-ID"] == f"<{alert.id}.news-monitor@alerts.ngo.example>"

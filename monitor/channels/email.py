@@ -63,6 +63,7 @@ def compose(channel: EmailChannel, delivery: Delivery) -> EmailMessage:
     # machine mail: vacation and out-of-office responders must not answer it (RFC 3834; Exchange's own header)
     mail["Auto-Submitted"] = "auto-generated"
     mail["X-Auto-Response-Suppress"] = "All"
+    mail["Precedence"] = "bulk"  # what older vacation programs look for
     mail["List-Id"] = f"news-monitor <news-monitor.{domain}>"
     # a digest's follow-ups thread under the alerts (or messages) that first announced their stories
     replies = [message_id_header(m, domain) for m in delivery.data.get("replies_to", [])
