@@ -102,3 +102,21 @@ def message(mid: str, kind: str, items=()) -> Message:
     """A Message as the store keeps it, made at 15:00 UTC on 7 Oct 2025, with one-line renderings."""
     return Message(id=mid, kind=kind, created=iso(datetime(2025, 10, 7, 15, 0, tzinfo=UTC)), items=tuple(items),
                    subject=f"{kind} {mid}", text="plain", html="<p>html</p>", data={"id": mid, "n": len(items)})
+
+
+# Slack's own limits (Block Kit reference), written here rather than read from monitor/blocks.py, so a wrong limit
+# there fails the tests: blocks per message, characters of a section's text, of a header's plain text, of a context
+# element's text, elements per context block
+SLACK_BLOCKS, SLACK_SECTION, SLACK_HEADER, SLACK_CONTEXT_TEXT, SLACK_CONTEXT_ELEMENTS = 50, 3000, 150, 3000, 10
+
+
+def within_slack_limits(post: dict) -> bool:
+    """Whether Slack takes this post's blocks (it answers 400 invalid_blocks otherwise)."""
+    blocks = post.get("blocks", [])
+    return (0 < len(blocks) <= SLACK_BLOCKS
+            and all(len(b["text"]["text"]) <= SLACK_SECTION for b in blocks if b["type"] == "section")
+            and all(len(b["text"]["text"]) <= SLACK_HEADER and b["text"]["type"] == "plain_text"
+                    for b in blocks if b["type"] == "header")
+            and all(0 < len(b["elements"]) <= SLACK_CONTEXT_ELEMENTS
+                    and all(len(e["text"]) <= SLACK_CONTEXT_TEXT for e in b["elements"])
+                    for b in blocks if b["type"] == "context"))
