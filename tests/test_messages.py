@@ -17,8 +17,17 @@ from monitor.digest import Layout, build_message, ledger_line
 from monitor.models import Article, FeedItem, Hit
 from monitor.render import CONTRAST_PAIRS, PALETTE, highlight_spans
 from monitor.store import Store
-from tests.message_builders import (DESCRIPTIONS, LAYOUT, NOW, SUPPRESSED, day, failing_feeds, item, release,
-                                    within_slack_limits)
+from tests.message_builders import (
+    DESCRIPTIONS,
+    LAYOUT,
+    NOW,
+    SUPPRESSED,
+    day,
+    failing_feeds,
+    item,
+    release,
+    within_slack_limits,
+)
 
 OLD_ITEM_KEYS = {"title", "url", "feed", "published", "first_seen", "rules", "story", "snippet", "text_source",
                  "alerted", "matched", "why", "sources", "facts", "followup"}

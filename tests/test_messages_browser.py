@@ -26,10 +26,14 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 # contrast of its colour against the first opaque background behind it (WCAG's relative luminance)
 PROBE = """<script>
 function rgb(c) { const m = c.match(/[0-9.]+/g).map(Number); return {v: m.slice(0, 3), a: m.length > 3 ? m[3] : 1}; }
-function lum(v) { const l = v.map(x => { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
+function lum(v) {
+  const l = v.map(x => { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
   return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2]; }
 function background(el, win) {
-  for (let e = el; e; e = e.parentElement) { const c = rgb(win.getComputedStyle(e).backgroundColor); if (c.a > 0.5) return c.v; }
+  for (let e = el; e; e = e.parentElement) {
+    const c = rgb(win.getComputedStyle(e).backgroundColor);
+    if (c.a > 0.5) return c.v;
+  }
   return [255, 255, 255];
 }
 window.addEventListener("load", () => {
@@ -37,7 +41,8 @@ window.addEventListener("load", () => {
   for (const f of document.querySelectorAll("iframe")) {
     const win = f.contentWindow, d = f.contentDocument.documentElement, texts = [];
     for (const el of f.contentDocument.body.querySelectorAll("*")) {
-      const own = Array.from(el.childNodes).filter(n => n.nodeType === 3 && n.textContent.trim()).map(n => n.textContent.trim()).join(" ");
+      const own = Array.from(el.childNodes).filter(n => n.nodeType === 3 && n.textContent.trim())
+        .map(n => n.textContent.trim()).join(" ");
       if (!own || !el.getClientRects().length || win.getComputedStyle(el).visibility === "hidden") continue;
       const fg = lum(rgb(win.getComputedStyle(el).color).v), bg = lum(background(el, win));
       texts.push({text: own.slice(0, 60), tag: el.tagName, size: parseFloat(win.getComputedStyle(el).fontSize),
