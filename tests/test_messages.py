@@ -91,6 +91,24 @@ def test_each_story_once_under_its_strongest_topic_and_tagged_with_the_others():
     assert all("sanctions" in v["sentence"] and v["words"] == ["sanctions"] for v in both)
 
 
+def test_the_sentence_shown_is_the_one_that_made_the_stories_topic_match():
+    """The issue's case: a story listed under one topic showed another rule's sentence. Here the other rule's
+    reason comes first in the item and in the story's first report; the topic's sentence is in a later report."""
+    sanctions = "Diplomats said the EU would discuss new sanctions on Belarusian potash at the next meeting."
+    first = item(60, "sanctions", story="s60", rules=("coale", "sanctions"),
+                 reasons=(("coale", "John Coale was not part of the talks.", ("John Coale",)),
+                          ("sanctions", sanctions, ("sanctions",))))
+    # a story whose first report matched another rule, and whose later report carries the topic's words
+    coale = item(61, "coale", story="s61", title="Envoy's week", rules=("coale",))
+    later = item(62, "sanctions", story="s61", title="EU sanctions named the judge",
+                 reasons=(("sanctions", "The EU named the judge in its next sanctions package.", ("sanctions",)),))
+    views = {v["story"]: v for v in digest([first, coale, later]).data["stories"]}
+    assert views["s60"]["topic"] == "sanctions" and views["s60"]["sentence"] == sanctions
+    assert views["s60"]["words"] == ["sanctions"] and views["s60"]["also"] == ["coale"]
+    assert views["s61"]["topic"] == "sanctions" and views["s61"]["title"] == "EU sanctions named the judge"
+    assert views["s61"]["sentence"] == "The EU named the judge in its next sanctions package."
+
+
 def test_caps_per_topic_and_per_story_with_the_command_for_the_rest():
     items = [item(n, "zapad") for n in range(10, 50)] + [release(1, 52, reports=12)]
     message = digest(items)
