@@ -290,10 +290,20 @@ def test_slack_block_kit_limits_on_a_500_article_digest():
         assert post["unfurl_links"] is False and post["unfurl_media"] is False
     shown = sum(1 for p in posts for b in p["blocks"] if b["type"] == "section" and b["text"]["text"].startswith("*<"))
     listed = sum(len(s["stories"]) for s in message.data["sections"] if s["kind"] != "followups")
-    last = posts[-1]["blocks"][-1]
-    if shown < listed:  # never a silent cut
-        assert last["type"] == "context" and f"+{listed - shown} more stor" in last["elements"][0]["text"]
+    assert shown == listed  # four topics of 15 stories fit in five posts
     assert "warning" in posts[0]["blocks"][2]["text"]["text"]  # health right after the header
+    # 30 topics of 15 stories do not: the fifth post ends by counting the stories left out, never a silent cut
+    many = digest([item(n, "zapad", rules=(f"topic-{n % 30}",), reasons=((f"topic-{n % 30}", "Zapad moved.",
+                                                                          ("Zapad",)),)) for n in range(10, 700)],
+                  health=failing_feeds(long_url=True))
+    posts = slack_posts(many.data)
+    assert len(posts) == 5 and all(within_slack_limits(p) for p in posts)
+    shown = sum(1 for p in posts for b in p["blocks"] if b["type"] == "section" and b["text"]["text"].startswith("*<"))
+    listed = sum(len(s["stories"]) for s in many.data["sections"])
+    last = posts[-1]["blocks"][-1]
+    assert shown < listed and last["type"] == "context"
+    assert last["elements"][0]["text"].startswith(f"+{listed - shown} more stories — see the email or the outbox")
+    assert "feed failing" in posts[0]["blocks"][2]["text"]["text"]
 
 
 def test_ledger_line_counts_releases_and_people():
