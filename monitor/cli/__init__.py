@@ -84,6 +84,7 @@ def run(obj: Context, once: bool) -> None:
     pipeline.rule_errors = lambda: [e.located() for e in source.errors]
     _tune_collector()
     with instance_lock(config.state_dir), pipeline.extractor:
+        _keep_headings(config, source.current)
         if not once:
             Service(pipeline, watch_rules=source.current).run()
             return
@@ -95,6 +96,14 @@ def run(obj: Context, once: bool) -> None:
                 report = pipeline.run_cycle(store, force=True)
             store.record_heartbeat("poll", started, pipeline.clock(), report.counts(), pid=os.getpid())
         click.echo(report.summary())  # per-feed and delivery errors were logged as they happened
+
+
+def _keep_headings(config, load) -> None:
+    """The rules' descriptions as they load now, kept in the state directory (monitor/rulecache.py): a digest run
+    by hand after a bad edit takes its topic headings from them."""
+    from monitor.rulecache import rule_descriptions
+
+    rule_descriptions(config.rules_dir, config.state_dir, load)
 
 
 def _tune_collector() -> None:
