@@ -5,6 +5,7 @@ JSON, which every rendering (monitor/render.py, monitor/blocks.py) reads. Pure: 
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -47,6 +48,14 @@ def heading(layout: Layout, rule: str) -> str:
     """A topic's heading: its rule's description on one line, without the closing full stop of a sentence
     ("Political prisoners in Belarus: ... and pardons."); the rule's name when it has none."""
     return one_line(layout.descriptions.get(rule) or "", 200).rstrip(".").rstrip() or rule
+
+
+def tag(layout: Layout, rule: str) -> str:
+    """A topic named beside a story listed under another: its heading up to the first colon, comma, bracket or
+    full stop ("Sanctions on Belarus and relief from them: Belavia, ..." -> "Sanctions on Belarus and relief from
+    them"), at most 50 characters."""
+    full = heading(layout, rule)
+    return one_line(re.split(r"[:,(;]|\.\s", full, maxsplit=1)[0].strip() or full, 50)
 
 
 def domain(url: str) -> str:
@@ -431,7 +440,7 @@ def _story_view(s: _Story, layout: Layout, zone: ZoneInfo, now: datetime | None 
         "domain": domain(lead.outlet_url or lead.url), "published": lead.published,
         "first_seen": s.first_seen, "time": local_time(lead.published or lead.first_seen, zone, now),
         "snippet": lead.snippet, "rules": rules, "topic": topic, "also": [r for r in rules if r != topic],
-        "also_titles": [heading(layout, r) for r in rules if r != topic],
+        "also_titles": [tag(layout, r) for r in rules if r != topic],
         "sentence": sentence, "words": words,
         "matched": list(dict.fromkeys(w for i in group for w in i.matched)),
         "sources": sources[: layout.sources_per_story], "sources_total": s.sources_total,

@@ -13,7 +13,7 @@ import pytest
 
 from monitor.blocks import slack_posts
 from monitor.commonmark import render as commonmark
-from monitor.digest import Layout, build_message, ledger_line
+from monitor.digest import Layout, build_message, ledger_line, tag
 from monitor.models import Article, FeedItem, Hit
 from monitor.render import CONTRAST_PAIRS, PALETTE, highlight_spans
 from monitor.store import Store
@@ -75,6 +75,16 @@ def test_headings_are_the_rules_descriptions_on_one_line_without_a_closing_full_
     assert "== Political prisoners in Belarus: detentions, sentences and releases (" in message.text
     tagged = [v for v in message.data["stories"] if v["also"] == ["coale"]]
     assert tagged and all(v["also_titles"] == ["coale"] for v in tagged)
+    # a story's other topics are tagged by the first part of their heading
+    long = Layout(descriptions={"sanctions": "Sanctions on Belarus and relief from them: Belavia, potash and "
+                                             "Belaruskali. Not sanctions on other countries.",
+                                "coale": "John Coale, the US special envoy to Belarus, and his talks with Minsk.",
+                                "zapad": "The Zapad strategic military exercise of Russia and Belarus (e.g. 2025)"})
+    assert [tag(long, r) for r in ("sanctions", "coale", "zapad", "belarus-prisoners")] == [
+        "Sanctions on Belarus and relief from them", "John Coale",
+        "The Zapad strategic military exercise of Russia a…", "belarus-prisoners"]
+    both = [v for v in build_message("digest", day(30), NOW, layout=long).data["stories"] if v["also"] == ["coale"]]
+    assert both and all(v["also_titles"] == ["John Coale"] for v in both)
 
 
 def test_each_story_once_under_its_strongest_topic_and_tagged_with_the_others():
@@ -86,7 +96,7 @@ def test_each_story_once_under_its_strongest_topic_and_tagged_with_the_others():
     # an article under two topics (sanctions + coale) sits under the one whose words it carries, tagged
     views = {v["story"]: v for v in message.data["stories"]}
     both = [v for v in views.values() if set(v["rules"]) == {"sanctions", "coale"} and len(v["new_reports"]) == 1]
-    assert both and all(v["topic"] == "sanctions" and v["also_titles"] == [DESCRIPTIONS["coale"]] for v in both)
+    assert both and all(v["topic"] == "sanctions" and v["also_titles"] == ["John Coale"] for v in both)
     # and it shows the sentence that made *that* rule match, with that rule's words
     assert all("sanctions" in v["sentence"] and v["words"] == ["sanctions"] for v in both)
 
