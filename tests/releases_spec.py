@@ -1,6 +1,7 @@
 """The specification of monitor/decide/releases.py's release_facts: the module as it was before its scans were
 made faster (issue 13), verbatim below this docstring. tests/test_same_release_facts.py runs it beside the
-current module and asserts the same facts.
+current module and asserts the same facts. Behaviour changes since are made in both (issue 12: Ukrainian
+cues and places, the envoy named anywhere as broker).
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from monitor.text.tokens import fold
 __all__ = ["ReleaseFacts", "destination_country", "merge_facts", "merged_facts", "release_facts"]
 
 _I = re.IGNORECASE
-_BELARUS = re.compile(r"belarus|byelorus|lukash[eé]nk|minsk|беларус|белорус|лукашенк|лукашэнк|минск|менск", _I)
+_BELARUS = re.compile(r"belarus|byelorus|lukash[eé]nk|minsk|беларус|белорус|білорус|лукашенк|лукашэнк|минск|мінськ"
+                      r"|мінск|менск", _I)
 _POW = re.compile(r"prisoners? of war|\bpows?\b|prisoner (exchange|swap)|exchange of prisoners|\bswap(s|ped)?\b"
                   r"|военнопленн|пленными|обмен\w* пленн|абмен", _I)
 _OTHER_COUNTRIES = re.compile(r"nicaragu|venezuel|azerbaij|\biran|\bcuba|egypt|myanmar|никарагу|венесуэл|азербайдж"
@@ -28,7 +30,7 @@ _CUE = re.compile(
     r"\b(free[sd]|freeing|set free|walk(?:s|ed)? free|(?:is|are|now) free|releas(?:e|es|ed|ing)|pardon(?:s|ed|ing)?"
     r"|lets? (?:\w+[\s-]){0,2}go|let go|hand(?:s|ed)? over|deport(?:s|ed)?|expel(?:s|led)?"
     r"|освобод\w*|освобожд\w*|помилова\w*|вышл\w* на свободу|вышел на свободу|выпусти\w*|переда(?:ли|л|ны)"
-    r"|вызвал\w*|вызвален\w*|памілава\w*)\b", _I)
+    r"|вызвал\w*|вызвален\w*|памілава\w*|звільни\w*|звільнен\w*|помилува\w*|відпусти\w*)\b", _I)
 _BACKGROUND_BEFORE = re.compile(
     r"\b(after|since|following|before|despite|amid|earlier|previous|последн\w*|после|до|ранее|предыдущ\w*)\W+"
     r"(?:\w+\W+){0,4}$", _I)
@@ -256,7 +258,7 @@ _ADJECTIVE = re.compile(r"(?:ian|ish|ск(?:им|ой|ие|их|ий|ая|ую|�
 
 
 def _where(word: str) -> str | None:
-    folded = fold(word).replace("ё", "е")
+    folded = fold(word).replace("ё", "е").replace("і", "и")
     crossing = next((c for p, c in _CROSSINGS.items() if folded.startswith(p)), None)
     return crossing or _DESTINATIONS.get(place(folded) or "")
 
@@ -323,6 +325,9 @@ def _broker(text: str) -> str | None:
         people = _people(m.group(1))
         if people and len(people[0].split()) >= 2:
             return _person_name(people[0])
+    if (m := re.search(r"\b(?:John|Джон\w{0,2}|Джан\w{0,2})\s+(?:Coale|Cole|Kohl|Коул\w{0,2}|Коал\w{0,2}|Коўл\w{0,2})\b",
+                       text, _I)) is not None:
+        return _person_name(m.group())
     if _BROKER_COUNTRY.search(text):
         return "United States"
     return None

@@ -229,3 +229,32 @@ def test_release_facts_of_every_labelled_report(article):
 ])
 def test_one_latin_spelling_for_names_written_in_cyrillic(written, latin):
     assert latin_name(written) == latin
+
+
+# Issue 12, re-checked: Ukrainian reports, the envoy named without his post ("after talks with Джоном Коулом"),
+# Belarusian and Ukrainian destinations and Ukrainian name forms in the one Latin spelling.
+@pytest.mark.parametrize("title, text, number, names, destination, broker", [
+    ("Лукашенко помиловал 14 человек",
+     "Среди освобожденных — Александр Ковалев. Их передали Литве после встречи с Джоном Коулом.",
+     14, ("Aliaksandr Kavaliou",), "Lithuania", "John Coale"),
+    ("У Беларусі вызвалілі 14 палітвязняў",
+     "Сярод вызваленых — Аляксандр Кавалёў. Іх вывезлі ў Літву пасля сустрэчы з Джонам Коўлам.",
+     14, ("Aliaksandr Kavaliou",), "Lithuania", "John Coale"),
+    ("Білорусь звільнила 14 політв'язнів",
+     "Серед звільнених — Олександр Ковальов. Їх передали Литві після переговорів із Джоном Коулом.",
+     14, ("Aliaksandr Kavaliou",), "Lithuania", "John Coale"),
+    ("Belarus frees opposition politician Mikola Statkevich and 13 other prisoners",
+     "Belarus freed Mikola Statkevich and 13 other prisoners on Thursday after talks with John Coale.",
+     14, ("Mikola Statkevich",), None, "John Coale"),
+])
+def test_release_facts_in_ukrainian_and_belarusian_and_the_envoy_without_his_post(title, text, number, names,
+                                                                                   destination, broker):
+    facts = release_facts(title, text)
+    assert facts is not None
+    assert (facts.number, facts.names, facts.destination, facts.broker) == (number, names, destination, broker)
+
+
+def test_ukrainian_name_forms_take_the_one_latin_spelling():
+    assert latin_name("Олександр Ковальов") == latin_name("Александр Ковалев") == "Aliaksandr Kavaliou"
+    assert latin_name("Сергій Тихановський") == "Siarhei Tsikhanouski"
+    assert latin_name("Микола Статкевич") == "Mikalai Statkevich"

@@ -32,7 +32,8 @@ def _starting(first: str, pattern: str) -> re.Pattern[str]:
     return re.compile(f"(?=[{first}]){pattern}", _I)
 
 
-_BELARUS = re.compile(r"belarus|byelorus|lukash[eé]nk|minsk|беларус|белорус|лукашенк|лукашэнк|минск|менск", _I)
+_BELARUS = re.compile(r"belarus|byelorus|lukash[eé]nk|minsk|беларус|белорус|білорус|лукашенк|лукашэнк|минск|мінськ"
+                      r"|мінск|менск", _I)
 _POW = re.compile(r"prisoners? of war|\bpows?\b|prisoner (exchange|swap)|exchange of prisoners|\bswap(s|ped)?\b"
                   r"|военнопленн|пленными|обмен\w* пленн|абмен", _I)
 _OTHER_COUNTRIES = re.compile(r"nicaragu|venezuel|azerbaij|\biran|\bcuba|egypt|myanmar|никарагу|венесуэл|азербайдж"
@@ -42,7 +43,7 @@ _CUE = re.compile(
     r"\b(free[sd]|freeing|set free|walk(?:s|ed)? free|(?:is|are|now) free|releas(?:e|es|ed|ing)|pardon(?:s|ed|ing)?"
     r"|lets? (?:\w+[\s-]){0,2}go|let go|hand(?:s|ed)? over|deport(?:s|ed)?|expel(?:s|led)?"
     r"|освобод\w*|освобожд\w*|помилова\w*|вышл\w* на свободу|вышел на свободу|выпусти\w*|переда(?:ли|л|ны)"
-    r"|вызвал\w*|вызвален\w*|памілава\w*)\b", _I)
+    r"|вызвал\w*|вызвален\w*|памілава\w*|звільни\w*|звільнен\w*|помилува\w*|відпусти\w*)\b", _I)
 _BACKGROUND_BEFORE = re.compile(
     r"\b(after|since|following|before|despite|amid|earlier|previous|последн\w*|после|до|ранее|предыдущ\w*)\W+"
     r"(?:\w+\W+){0,4}$", _I)
@@ -280,7 +281,7 @@ _ADJECTIVE = re.compile(r"(?:ian|ish|ск(?:им|ой|ие|их|ий|ая|ую|�
 
 
 def _where(word: str) -> str | None:
-    folded = fold(word).replace("ё", "е")
+    folded = fold(word).replace("ё", "е").replace("і", "и")  # Belarusian and Ukrainian Літву, Литві
     crossing = next((c for p, c in _CROSSINGS.items() if folded.startswith(p)), None)
     return crossing or _DESTINATIONS.get(place(folded) or "")
 
@@ -327,6 +328,11 @@ _KNOWN_BROKERS = {"dzn kl": "John Coale", "kt klg": "Keith Kellogg", "dnld trmp"
 _NAME_ENDINGS = ("ом", "ам", "ым", "ем", "ой", "ою", "аю", "ові", "у", "а", "е", "і")
 
 
+# The known envoy's full name in any script and case, wherever the text names him ("talks with Джоном Коулом")
+_KNOWN_BROKER_ANYWHERE = _starting("jдj", r"\b(?:John|Джон\w{0,2}|Джан\w{0,2})\s+(?:Coale|Cole|Kohl|Коул\w{0,2}|Коал\w{0,2}"
+                                   r"|Коўл\w{0,2})\b")
+
+
 def _person_name(name: str) -> str:
     """A broker's name in its one spelling: a known envoy from any inflected form, else the Latin name."""
     words = [w for w in name.split() if not w.isupper()] or name.split()  # not "ЗША", "US"
@@ -348,6 +354,8 @@ def _broker(text: str) -> str | None:
         people = _people(m.group(1))
         if people and len(people[0].split()) >= 2:
             return _person_name(people[0])
+    if (m := _KNOWN_BROKER_ANYWHERE.search(text)) is not None:
+        return _person_name(m.group())  # "после встречи с Джоном Коулом": the envoy named without his post
     if _BROKER_COUNTRY.search(text):
         return "United States"
     return None

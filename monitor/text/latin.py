@@ -28,6 +28,10 @@ _GIVEN = {
     "виталий": "віталь", "василий": "васіль", "григорий": "рыгор", "степан": "сцяпан", "олег": "алег",
     "валентин": "валянцін", "денис": "дзяніс", "артем": "арцём", "артём": "арцём", "юрий": "юрый",
     "анатолий": "анатоль", "леонид": "леанід", "пётр": "пётр", "петр": "пётр", "мирон": "мірон",
+    # Ukrainian outlets' forms of the same names
+    "олександр": "аляксандр", "олексій": "аляксей", "сергій": "сяргей", "віктор": "віктар", "микола": "мікалай",
+    "наталія": "наталля", "дмитро": "дзмітрый", "андрій": "андрэй", "володимир": "уладзімір", "юрій": "юрый",
+    "тетяна": "таццяна", "олена": "алена", "катерина": "кацярына",
 }
 _BELARUSIAN_GIVEN = frozenset(_GIVEN.values())
 # Given names whose English-language spelling in coverage is not the system's: Reuters, AP and RFE/RL write
@@ -70,8 +74,9 @@ def belarusian_form(word: str) -> str:
         return _GIVEN[word]
     if word in _BELARUSIAN_GIVEN or any(ch in word for ch in "іўэ"):  # already Belarusian
         return word
-    w = word.replace("щ", "шч").replace("ъ", "'").replace("и", "і")
+    w = word.replace("ьо", "ё").replace("щ", "шч").replace("ъ", "'").replace("и", "і")  # Ukrainian Ковальов
     w = re.sub(r"([лчшжщ])ев$", r"\1ёў", w)
+    w = re.sub(r"ёв$", "ёў", w)
     w = re.sub(r"ев$", "еў", w)
     w = re.sub(r"ов$", "оў", w)
     w = re.sub(r"([аеёоуыэюяі])в(?=[бвгджзклмнпрстфхцчшщ])", r"\1ў", w)  # Тихановский -> Ціханоўскі
