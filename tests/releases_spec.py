@@ -325,8 +325,8 @@ def _broker(text: str) -> str | None:
         people = _people(m.group(1))
         if people and len(people[0].split()) >= 2:
             return _person_name(people[0])
-    if (m := re.search(r"\b(?:John|Джон\w{0,2}|Джан\w{0,2})\s+(?:Coale|Cole|Kohl|Коул\w{0,2}|Коал\w{0,2}|Коўл\w{0,2})\b",
-                       text, _I)) is not None:
+    if (m := re.search(r"\b(?:John|Джон\w{0,2}|Джан\w{0,2})\s+"
+                       r"(?:Coale|Cole|Kohl|Коул\w{0,2}|Коал\w{0,2}|Коўл\w{0,2})\b", text, _I)) is not None:
         return _person_name(m.group())
     if _BROKER_COUNTRY.search(text):
         return "United States"

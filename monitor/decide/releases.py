@@ -329,8 +329,8 @@ _NAME_ENDINGS = ("ом", "ам", "ым", "ем", "ой", "ою", "аю", "ові
 
 
 # The known envoy's full name in any script and case, wherever the text names him ("talks with Джоном Коулом")
-_KNOWN_BROKER_ANYWHERE = _starting("jдj", r"\b(?:John|Джон\w{0,2}|Джан\w{0,2})\s+(?:Coale|Cole|Kohl|Коул\w{0,2}|Коал\w{0,2}"
-                                   r"|Коўл\w{0,2})\b")
+_KNOWN_BROKER_ANYWHERE = _starting("jд", r"\b(?:John|Джон\w{0,2}|Джан\w{0,2})\s+"
+                                   r"(?:Coale|Cole|Kohl|Коул\w{0,2}|Коал\w{0,2}|Коўл\w{0,2})\b")
 
 
 def _person_name(name: str) -> str:
