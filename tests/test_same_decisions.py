@@ -19,6 +19,7 @@ from monitor.decide.stories import (
     _MAX_ENTITIES,
     _MAX_TERMS,
     _MIN_NUMBER,
+    _SAME_NAME,
     StoryFeatures,
     _is_title_case,
     _names,
@@ -71,8 +72,9 @@ def _reference_numbers(text: str, minimum: int = 1, words: bool = True) -> list[
 
 def _reference_names(text: str):
     """_names() before it skipped the sentence-start test after a space that follows a word (and before its
-    pattern started with the capital)."""
-    from monitor.decide.stories import _INITIAL
+    pattern started with the capital); with issue 12's change made here too (a word with a year joined to it is
+    a name wherever it stands)."""
+    from monitor.decide.stories import _INITIAL, _YEAR_AFTER
     previous_end = -2
     pending = None
     for match in re.finditer(r"(?<![\w'’])[A-ZÀ-ÖØ-ÞĀ-ŽА-ЯЁІЎЄ][^\W\d_]+(?:['’][^\W\d_]+)?", text):
@@ -80,7 +82,7 @@ def _reference_names(text: str):
         if pending is not None:
             yield pending, start == previous_end + 1 and text[previous_end] == " "
             pending = None
-        if start == 0 or _INITIAL.search(text, max(0, start - 6), start):
+        if (start == 0 or _INITIAL.search(text, max(0, start - 6), start)) and not _YEAR_AFTER.match(text, match.end()):
             pending = word
         else:
             yield word, True
@@ -90,11 +92,12 @@ def _reference_names(text: str):
 
 
 def _reference_subjects(text: str, known: Counter[str]) -> list[str]:
-    """_subjects() before its pattern started with the capital."""
+    """_subjects() before its pattern started with the capital (with issue 12's keys for names across languages)."""
     out = []
     capital = "[A-ZÀ-ÖØ-ÞĀ-ŽА-ЯЁІЎЄ]"
     for run in re.finditer(rf"(?<![\w'’]){capital}[^\W\d_]+(?:[ ]{capital}[^\W\d_]+){{0,2}}", text):
-        keys = [k for word in run.group().split() if not place(fold(word)) and (k := name_key(word)) in known]
+        keys = [k for word in run.group().split()
+                if not place(fold(word)) and (k := _SAME_NAME.get(n := name_key(word), n)) in known]
         if keys:
             out.append(" ".join(keys))
     return out
@@ -122,6 +125,7 @@ def _reference_features(title: str, text: str, published: datetime | None) -> St
             if folded in STOP_WORDS or folded in NUMBER_WORDS or folded in place_of or place(folded):
                 continue
             key = name_key(word)
+            key = _SAME_NAME.get(key, key)
             if len(key) < 2:
                 continue
             if sure and not (source is title and title_case):
