@@ -1,7 +1,8 @@
 """One delivery round: every due delivery, channel by channel, each channel within its time budget.
 
-Each attempt is recorded (committed) before its send and its outcome right after the server answers,
-so a crash can repeat at most the message whose acceptance was not yet committed (same Message-ID).
+Each attempt is recorded (committed) before its send. What the server took is written to the acceptance journal
+(`journal`) in one write as it answers, then committed: a crash can repeat at most the message whose acceptance
+was not yet written (same Message-ID), even while the commit waits for a poll cycle's write lock.
 A channel that times out, is unreachable, rate-limited or answering 5xx is sent nothing more this
 round: its other due messages wait as long as the failed one, and a Retry-After holds the channel.
 What a failure means (retry when, or dead) is decided in `delivery`.
@@ -20,6 +21,7 @@ from monitor import delivery as rules
 from monitor.channels import Sender
 from monitor.config import DeliveryConfig
 from monitor.errors import DeliveryError
+from monitor.journal import Journal
 from monitor.models import Delivery
 from monitor.polling import retry_after
 from monitor.store import Store
@@ -39,19 +41,28 @@ class Courier:
     senders: Sequence[Sender]
     settings: DeliveryConfig
     clock: Callable[[], datetime]
+    _journal: Journal | None = field(default=None, init=False, repr=False)  # the round's, while it runs
 
     def run(self, store: Store) -> RoundReport:
         report = RoundReport()
         senders = {s.name: s for s in self.senders}
-        due: dict[str, list[Delivery]] = {}
-        for d in store.pending_deliveries(self.clock(), list(senders)):
-            due.setdefault(d.channel, []).append(d)
-        for name, deliveries in due.items():
-            sender = senders[name]
-            try:
-                self._channel(store, sender, deliveries, report)
-            finally:
-                sender.close()
+        self._journal = journal = Journal.beside(store)
+        if journal is not None:
+            journal.replay(store)  # what a killed process saw accepted and had not committed yet
+        try:
+            due: dict[str, list[Delivery]] = {}
+            for d in store.pending_deliveries(self.clock(), list(senders)):
+                due.setdefault(d.channel, []).append(d)
+            for name, deliveries in due.items():
+                sender = senders[name]
+                try:
+                    self._channel(store, sender, deliveries, report)
+                finally:
+                    sender.close()
+        finally:
+            self._journal = None
+            if journal is not None:
+                journal.close()
         return report
 
     def _channel(self, store: Store, sender: Sender, deliveries: list[Delivery], report: RoundReport) -> None:
@@ -72,8 +83,7 @@ class Courier:
             d = replace(d, ref=d.ref or sender.ref_for(d))
             store.begin_attempt(d.message_id, d.channel, now, d.ref)
             try:
-                answers = sender.send(replace(d, progress=partial(store.record_progress, d.message_id, d.channel)),
-                                      deadline)
+                answers = sender.send(replace(d, progress=partial(self._progress, store, d)), deadline)
             except Exception as exc:  # a channel's bug is this delivery's failure, not the round's
                 if not isinstance(exc, DeliveryError):
                     log.error("%s: %s: %s", d.channel, type(exc).__name__, exc, exc_info=True)
@@ -86,7 +96,7 @@ class Courier:
             if answers:
                 self._recipients(store, d, answers, report, give_up)
             else:
-                store.record_sent(d.message_id, d.channel, self.clock())
+                self._record(store, "record_sent", d.message_id, d.channel, now=self.clock())
                 report.delivered += 1
 
     def _fail(self, store: Store, d: Delivery, exc: DeliveryError, report: RoundReport,
@@ -119,7 +129,7 @@ class Courier:
             report.delivered += 1  # the accepted recipients have it
         status, error = rules.settle(recipients)
         if status == rules.SENT:
-            store.record_sent(d.message_id, d.channel, now, recipients)
+            self._record(store, "record_sent", d.message_id, d.channel, now=now, recipients=recipients)
             return
         waits = [r["next_attempt"] for r in recipients.values()
                  if r["status"] == rules.PENDING and r.get("next_attempt")]
@@ -127,8 +137,9 @@ class Courier:
                                           if r["status"] != rules.SENT) else rules.TEMPORARY)
         outcome = rules.Outcome(status, failure, f"{d.channel}: {error}",
                                 datetime.fromisoformat(min(waits)) if waits else None)
-        store.record_failure(d.message_id, d.channel, status=status, error=outcome.error, failure=failure,
-                             next_attempt=outcome.next_attempt, recipients=recipients)
+        # the accepted recipients are in it: journaled like a send, so none of them is mailed again after a kill
+        self._record(store, "record_failure", d.message_id, d.channel, status=status, error=outcome.error,
+                    failure=failure, next_attempt=outcome.next_attempt, recipients=recipients)
         self._log(d, outcome, report)
 
     def _stop_channel(self, store: Store, channel: str, exc: DeliveryError, outcome: rules.Outcome) -> None:
@@ -142,6 +153,17 @@ class Courier:
             store.postpone(channel, outcome.next_attempt)
         log.warning("%s: not tried again this round%s", channel,
                     f"; the server asked for {int(wait.total_seconds())}s" if wait is not None else "")
+
+    def _record(self, store: Store, call: str, message_id: str, channel: str, **kwargs: object) -> None:
+        """Record what a server took: through the journal when the store is a file (a kill while the commit waits
+        does not send it again), straight into the store otherwise."""
+        if self._journal is not None:
+            self._journal.record(store, call, message_id, channel, **kwargs)
+        else:
+            getattr(store, call)(message_id, channel, **kwargs)
+
+    def _progress(self, store: Store, d: Delivery, progress: dict) -> None:
+        self._record(store, "record_progress", d.message_id, d.channel, progress=progress)
 
     @staticmethod
     def _log(d: Delivery, outcome: rules.Outcome, report: RoundReport) -> None:

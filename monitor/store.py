@@ -217,6 +217,11 @@ class Store:
     def close(self) -> None:
         self.db.conn.close()
 
+    def path(self) -> Path | None:
+        """The database file, or None for one in memory."""
+        name = next((row[2] for row in self.db.execute("PRAGMA database_list") if row[1] == "main"), "")
+        return Path(name) if name else None
+
     def __enter__(self) -> Store:
         return self
 

@@ -19,6 +19,7 @@ from email.utils import format_datetime
 
 import pytest
 
+from tests.conftest import wait_for
 from tests.servers import ScriptedInbox, WebhookScript, smtp_server
 
 KILLS = int(os.environ.get("DELIVERY_KILLS", "5"))
@@ -145,3 +146,87 @@ def test_kill_minus_nine_while_delivering_loses_nothing(kill_setup, mode):
     assert set(statuses) == {"sent"}, statuses
     print(f"\nkill -9 over `run{' --once' if mode == 'once' else ''}`: {kills} kills, {len(alerts(config))} alerts; "
           + "; ".join(summary))
+
+
+class LockingInbox(ScriptedInbox):
+    """An SMTP server that, as it accepts the first mail, takes the monitor's database write lock (as a poll
+    cycle storing a batch of articles does) and keeps it until released: the sender's commit of "sent" waits."""
+
+    def __init__(self, database):
+        super().__init__()
+        self.database = database
+        self.holder: sqlite3.Connection | None = None
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd hook
+        if self.holder is None:
+            self.holder = lock_database(self.database)
+        return await super().handle_DATA(server, session, envelope)
+
+
+class LockingHook(WebhookScript):
+    """A Slack webhook that takes the database write lock as it accepts its first post."""
+
+    def __init__(self, database):
+        super().__init__((200, {"Content-Type": "text/plain"}, b"ok"))
+        self.database = database
+        self.holder: sqlite3.Connection | None = None
+
+    def __call__(self, info):
+        if info.method == "POST" and self.holder is None:
+            self.holder = lock_database(self.database)
+        return super().__call__(info)
+
+
+def lock_database(path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    conn.execute("BEGIN IMMEDIATE")
+    return conn
+
+
+@pytest.mark.parametrize("channel", ["email", "slack"])
+def test_a_kill_while_the_sent_commit_waits_for_the_write_lock_sends_nothing_twice(make_server, write_config,
+                                                                                   tmp_path, channel):
+    """The server accepted the message; our commit of "sent" waits behind another writer's lock (in the service, a
+    poll cycle stores articles in batches that hold it 0.1-0.3 s each, back to back); kill -9 then. The acceptance
+    was written to the journal the moment the server answered, so the next run records it and sends the message
+    no second time. Before, the window was as long as the lock was held: the message went out twice."""
+    from monitor.journal import NAME
+
+    site = make_server(None)
+    site.route("/zebra.xml", GrowingFeed(site.base, seed=4))
+    rules = tmp_path / "zebra-rules"
+    rules.mkdir()
+    (rules / "zebra.yaml").write_text(RULE, encoding="utf-8")
+    database = tmp_path / "state" / "monitor.db"
+    hook = LockingHook(database)
+    site.route(SLACK, hook)
+    inbox = LockingInbox(database)
+    with smtp_server(inbox) as port:
+        channels = ([{"type": "email", "host": "127.0.0.1", "port": port, "tls": "none", "from": "monitor@example.org",
+                      "to": "analyst@example.org", "timeout": 10}] if channel == "email" else [{"type": "slack"}])
+        config = write_config([{"url": site.url("/zebra.xml"), "name": "Zebra wire"}], channels=channels,
+                              rules_dir=rules, fetch={"fetch_pages": False}, extract={"workers": 0})
+        holder = (lambda: inbox.holder) if channel == "email" else (lambda: hook.holder)
+        proc = start(config, site.url(SLACK), "once")
+        try:
+            assert wait_for(lambda: holder() is not None or proc.poll() is not None, 120), "nothing was sent"
+            assert holder() is not None, f"the run ended ({proc.returncode}) before sending"
+            journal = config.parent / "state" / NAME
+            # the sender is now waiting for the lock to commit; give it the time to write its journal (before the
+            # journal existed, this waited in vain and the kill below made the duplicate)
+            wait_for(lambda: journal.exists() and journal.stat().st_size > 0, 30)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
+        finally:
+            if holder() is not None:
+                holder().execute("ROLLBACK")
+                holder().close()
+            if proc.poll() is None:
+                proc.kill()
+        first = list(alerts(config))
+        assert len(first) == 2
+        assert start(config, site.url(SLACK), "once").wait(120) == 0
+        seen = counts(config, inbox, hook)[channel]
+    assert all(seen[m] == 1 for m in first), seen  # the one accepted before the kill, and the one after it
+    assert all(n == 1 for n in seen.values()), seen
+    assert {s for (s,) in db(config).execute("SELECT status FROM deliveries")} == {"sent"}
