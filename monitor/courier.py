@@ -50,6 +50,7 @@ class Courier:
         if journal is not None:
             journal.replay(store)  # what a killed process saw accepted and had not committed yet
         try:
+            self._expire(store, list(senders), report)  # a held channel's too: the hold does not stop the clock
             due: dict[str, list[Delivery]] = {}
             for d in store.pending_deliveries(self.clock(), list(senders)):
                 due.setdefault(d.channel, []).append(d)
@@ -65,10 +66,19 @@ class Courier:
                 journal.close()
         return report
 
+    def _expire(self, store: Store, channels: list[str], report: RoundReport) -> None:
+        give_up = timedelta(seconds=self.settings.give_up_after)
+        for row in store.overdue_deliveries(self.clock() - give_up, channels):
+            outcome = rules.Outcome(rules.DEAD, row["failure"] or rules.TEMPORARY,
+                                    rules.given_up(row["last_error"], give_up))
+            store.record_failure(row["message_id"], row["channel"], status=outcome.status, error=outcome.error,
+                                 failure=outcome.failure, next_attempt=None)
+            self._log_dead(row["message_id"], row["channel"], outcome, report)
+
     def _channel(self, store: Store, sender: Sender, deliveries: list[Delivery], report: RoundReport) -> None:
         deadline = time.monotonic() + self.settings.round_budget
         give_up = timedelta(seconds=self.settings.give_up_after)
-        for d in deliveries:
+        for n, d in enumerate(deliveries):
             now = self.clock()
             if rules.expired(_parse(d.queued), now, give_up):
                 outcome = rules.Outcome(rules.DEAD, d.failure or rules.TEMPORARY, rules.given_up(d.last_error, give_up))
@@ -78,7 +88,7 @@ class Courier:
                 continue
             if time.monotonic() >= deadline:
                 log.warning("%s: the round's %ss budget is spent; %d message(s) wait for the next round",
-                            sender.name, self.settings.round_budget, len(deliveries) - deliveries.index(d))
+                            sender.name, self.settings.round_budget, len(deliveries) - n)
                 return
             d = replace(d, ref=d.ref or sender.ref_for(d))
             store.begin_attempt(d.message_id, d.channel, now, d.ref)
@@ -90,6 +100,9 @@ class Courier:
                     exc = DeliveryError(f"{type(exc).__name__}: {exc}", channel=d.channel, target=None)
                 outcome = self._fail(store, d, exc, report, give_up)
                 if exc.channel_down:
+                    if exc.permanent:  # the channel refuses every message alike (a login refused): not tried, each
+                        for other in deliveries[n + 1:]:  # shares the failure and its retry
+                            self._fail(store, other, exc, report, give_up)
                     self._stop_channel(store, d.channel, exc, outcome)
                     return
                 continue
@@ -143,16 +156,18 @@ class Courier:
         self._log(d, outcome, report)
 
     def _stop_channel(self, store: Store, channel: str, exc: DeliveryError, outcome: rules.Outcome) -> None:
-        """Nothing more to this channel this round; its other due messages wait as long as this one, and
-        a server's Retry-After holds the channel (messages queued meanwhile included)."""
+        """Nothing more to this channel this round; its other due messages wait as long as this one, and the
+        channel is held (messages queued meanwhile included): as long as the server's Retry-After says, or,
+        down without saying, until this message's retry (rules.rest)."""
         now = self.clock()
-        wait = retry_after(exc.retry_after, now)
-        if wait is not None:
-            store.hold_channel(channel, now + wait, str(exc))
+        until = rules.rest(now, retry_after(exc.retry_after, now), outcome.next_attempt)
+        if until is not None:
+            store.hold_channel(channel, until, str(exc))
         if outcome.next_attempt is not None:
             store.postpone(channel, outcome.next_attempt)
         log.warning("%s: not tried again this round%s", channel,
-                    f"; the server asked for {int(wait.total_seconds())}s" if wait is not None else "")
+                    f"; held until {until.strftime('%H:%M:%S UTC')}" + (
+                        " (the server's Retry-After)" if exc.retry_after else "") if until is not None else "")
 
     def _record(self, store: Store, call: str, message_id: str, channel: str, **kwargs: object) -> None:
         """Record what a server took: through the journal when the store is a file (a kill while the commit waits
@@ -166,13 +181,17 @@ class Courier:
         self._record(store, "record_progress", d.message_id, d.channel, progress=progress)
 
     @staticmethod
-    def _log(d: Delivery, outcome: rules.Outcome, report: RoundReport) -> None:
+    def _log_dead(message_id: str, channel: str, outcome: rules.Outcome, report: RoundReport) -> None:
         report.errors.append(outcome.error)
+        report.dead.append(outcome.error)
+        log.error("%s (message %s to %s is dead; `news-monitor outbox retry %s` sends it again)",
+                  outcome.error, message_id, channel, message_id)
+
+    def _log(self, d: Delivery, outcome: rules.Outcome, report: RoundReport) -> None:
         if outcome.status == rules.DEAD:
-            report.dead.append(outcome.error)
-            log.error("%s (message %s to %s is dead; `news-monitor outbox retry %s` sends it again)",
-                      outcome.error, d.message_id, d.channel, d.message_id)
+            self._log_dead(d.message_id, d.channel, outcome, report)
         else:
+            report.errors.append(outcome.error)
             log.warning("%s (message %s stays queued; next try %s)", outcome.error, d.message_id,
                         outcome.next_attempt.strftime("%H:%M:%S UTC") if outcome.next_attempt else "now")
 

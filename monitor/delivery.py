@@ -20,6 +20,12 @@ RETRY_BASE_SECONDS = 60  # the first retry a minute later, then doubling up to p
 # queued this long and still not delivered: late enough that `status` and the digest say so (an alert
 # is the one message that should arrive in minutes)
 STALE_AFTER = timedelta(hours=1)
+# a channel down without a Retry-After (refused, timed out, 5xx) takes no new message until its failed one is
+# retried, but not longer than this: new alerts are not tried on a hung server at every round (each try could
+# take the channel's timeout), nor held back for the hours a long backoff reaches once it answers again
+DOWN_REST = timedelta(minutes=5)
+# the longest a server's Retry-After holds a channel: one absurd header must not silence it for days
+MAX_HOLD = timedelta(hours=6)
 
 PENDING, SENT, DEAD = "pending", "sent", "dead"
 TEMPORARY, PERMANENT = "temporary", "permanent"
@@ -50,6 +56,15 @@ def after_failure(error: str, *, permanent: bool, previous: str | None, attempts
     wait = retry_after if retry_after is not None else polling.backoff(RETRY_BASE_SECONDS, max(1, attempts), rng)
     # never later than the give-up moment: the last try happens then, and a failure there is final
     return Outcome(PENDING, failure, error, min(now + wait, give_up))
+
+
+def rest(now: datetime, retry_after: timedelta | None, next_attempt: datetime | None) -> datetime | None:
+    """Until when a channel that is down or rate-limited gets nothing, new messages included; None: no hold."""
+    if retry_after is not None:
+        return now + min(retry_after, MAX_HOLD)
+    if next_attempt is None:  # the failed message is dead: the next one may go at once
+        return None
+    return min(next_attempt, now + DOWN_REST)
 
 
 def expired(queued: datetime, now: datetime, give_up_after: timedelta) -> bool:

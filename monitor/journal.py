@@ -43,9 +43,12 @@ class Journal:
         moments = CALLS[call]
         entry = {"call": call, "message_id": message_id, "channel": channel,
                  **{k: (v.isoformat() if k in moments and isinstance(v, datetime) else v) for k, v in kwargs.items()}}
-        os.write(self._fd, (json.dumps(entry, ensure_ascii=False) + "\n").encode())
+        self._write((json.dumps(entry, ensure_ascii=False) + "\n").encode())
         getattr(store, call)(message_id, channel, **kwargs)
         os.ftruncate(self._fd, 0)  # recorded in the database: nothing left to replay
+
+    def _write(self, line: bytes) -> None:
+        os.write(self._fd, line)  # one append: after it returns, a kill -9 cannot undo it
 
     def replay(self, store: Store) -> int:
         """Record in the database what a killed process had written here and not there; returns how many.

@@ -1254,6 +1254,17 @@ class Store:
                          recipients=json.loads(r["recipients"] or "{}"), ref=r["ref"], last_error=r["last_error"])
                 for r in rows]
 
+    def overdue_deliveries(self, before: datetime, channels: Sequence[str]) -> list[dict]:
+        """Deliveries still pending that were queued before `before` (past the give-up time), held channels too."""
+        if not channels:
+            return []
+        marks = ",".join("?" * len(channels))
+        return list(self.db.query(
+            "SELECT d.message_id, d.channel, d.failure, d.last_error FROM deliveries d "
+            "JOIN messages m ON m.id = d.message_id "
+            f"WHERE d.status = 'pending' AND d.channel IN ({marks}) AND coalesce(d.queued, m.created) < ? "
+            "ORDER BY m.created, m.id, d.rowid", [*channels, iso(before)]))
+
     def begin_attempt(self, message_id: str, channel: str, now: datetime, ref: str | None) -> None:
         """Committed before the send: a crash mid-send leaves the attempt counted and visible
         (`attempt_started`), and the identifier receivers fold a resent copy by already kept."""

@@ -13,6 +13,7 @@ from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from monitor.cli import main
+from tests.helpers import make_due
 
 
 class Inbox:
@@ -94,8 +95,8 @@ def test_a_channel_that_is_down_delivers_later_and_only_once(site, write_config)
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        # the retry time is in the future: force it due, as the clock would
-        _make_deliveries_due(config)
+        # the retry time is in the future: force it due, as the clock would (the down channel rested until then)
+        make_due(config, release_holds=True)
         assert invoke(config, "run", "--once").exit_code == 0
         assert invoke(config, "run", "--once").exit_code == 0
     finally:
@@ -134,11 +135,3 @@ def _deliveries(config) -> dict[tuple[str, str], str]:
                                             "JOIN messages m ON m.id = d.message_id ORDER BY d.rowid"):
         found.setdefault((kind, channel), []).append(status)
     return found
-
-
-def _make_deliveries_due(config) -> None:
-    import sqlite3
-    db = sqlite3.connect(config.parent / "state" / "monitor.db")
-    db.execute("UPDATE deliveries SET next_attempt = '2000-01-01T00:00:00Z' WHERE status = 'pending'")
-    db.commit()
-    db.close()

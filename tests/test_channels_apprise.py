@@ -179,7 +179,7 @@ def test_a_receiver_down_then_up_gets_each_message_once(site, write_config):
     assert down and all(r["status"] == "pending" for r in down)
     assert any(f"apprise: json://127.0.0.1:{port}/in: A Connection error" in (r["last_error"] or "")
                for r in down), down
-    make_due(config)
+    make_due(config, release_holds=True)  # the retry time has come (the down channel rested until then)
     with Receiver(port=port) as receiver:
         assert invoke(config, "run", "--once").exit_code == 0
         make_due(config)

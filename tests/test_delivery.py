@@ -36,6 +36,17 @@ def test_a_permanent_failure_is_retried_once_then_dead_with_the_reason():
     assert fail(permanent=True, previous="temporary").status == "pending"
 
 
+@pytest.mark.parametrize("retry_after, next_attempt, held_until", [
+    (timedelta(seconds=600), NOW + timedelta(seconds=50), NOW + timedelta(seconds=600)),  # the server's word
+    (timedelta(days=30), NOW + timedelta(hours=1), NOW + timedelta(hours=6)),  # but not for days
+    (None, NOW + timedelta(seconds=50), NOW + timedelta(seconds=50)),  # down: until the failed one's retry
+    (None, NOW + timedelta(hours=3), NOW + timedelta(minutes=5)),  # a long backoff holds new alerts 5 min at most
+    (None, None, None),  # the failed message is dead: nothing held
+])
+def test_how_long_a_channel_rests(retry_after, next_attempt, held_until):
+    assert delivery.rest(NOW, retry_after, next_attempt) == held_until
+
+
 def test_retry_after_is_the_wait_when_the_server_gives_one():
     assert fail(retry_after=timedelta(seconds=600)).next_attempt == NOW + timedelta(seconds=600)
 

@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from monitor.channels.slack import SlackSender
 from monitor.config import DeliveryConfig, FetchConfig, SlackChannel
@@ -125,6 +127,36 @@ def test_a_webhook_that_refuses_for_good_is_dead_after_one_retry_and_says_its_st
     assert outbox_json(config, slack_env(site)) == []
 
 
+def refuse_login(server, session, envelope, mechanism, auth_data):  # aiosmtpd's authenticator hook
+    return AuthResult(success=False, handled=False)  # aiosmtpd answers 535 5.7.8
+
+
+@pytest.mark.parametrize("auth, reason", [("refused", "SMTPAuthenticationError: 535 5.7.8"),
+                                          ("not offered", "SMTPNotSupportedError: SMTP AUTH extension not supported")])
+def test_a_login_the_server_refuses_is_dead_after_one_retry(site, write_config, auth, reason):
+    """A wrong password (535) or a server without AUTH where the config logs in: the config's to fix, not a
+    failure that passes. Retried once (the password may have just been changed), then dead with the reason."""
+    inbox = ScriptedInbox()
+    extra = ({"auth_require_tls": False, "authenticator": refuse_login} if auth == "refused" else {})
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), **extra)
+    controller.start()
+    try:
+        env = {"MONITOR_SMTP_PASSWORD": "wrong"}
+        config = write_config(feeds_of(site), channels=[
+            {"type": "file"}, email_channel(controller.port, "a@example.org", user="monitor")])
+        assert invoke(config, "run", "--once", env=env).exit_code == 0
+        alerts = deliveries(config, "email")
+        assert len(alerts) > 1 and all(r["failure"] == "permanent" and r["status"] == "pending" for r in alerts)
+        assert reason in alerts[0]["last_error"]
+        make_due(config, release_holds=True)  # the channel refuses them all alike: one retry, and all are dead
+        assert invoke(config, "run", "--once", env=env).exit_code == 0
+        assert {r["status"] for r in deliveries(config, "email")} == {"dead"} and inbox.mails == []
+        assert all(reason in r["reason"] for r in deliveries(config, "email"))
+        assert f"deliveries dead: {len(alerts)}" in invoke(config, "status", env=env).output
+    finally:
+        controller.stop()
+
+
 def test_outbox_retry_by_message_id_and_its_mistakes(site, write_config):
     hook = WebhookScript((403, {}, b"invalid_token"))
     site.route(SLACK, hook)
@@ -198,14 +230,20 @@ def test_a_webhook_answering_503_is_tried_once_per_round(site, write_config):
     site.route(SLACK, hook)
     config = write_config(feeds_of(site), channels=[{"type": "file"}, {"type": "slack"}])
     assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
+    assert len(hook.posts) == 1  # several alerts due, one tried
+    # the channel is down: a message queued meanwhile waits too, until the failed one's retry (at most 5 min)
     assert invoke(config, "digest", env=slack_env(site)).exit_code == 0
-    assert len(hook.posts) == 2  # a new round tries the new message; the alerts wait in their backoff
-    make_due(config)
+    assert len(hook.posts) == 1
+    (hold,) = db(config).execute("SELECT until, reason FROM channel_holds WHERE channel = 'slack'").fetchall()
+    assert hold[1] == "slack: 127.0.0.1: HTTP 503: upstream down"
+    assert hold[0] <= (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert "channel slack is held until" in invoke(config, "outbox", env=slack_env(site)).output
+    make_due(config, release_holds=True)  # the retry time has come
     assert invoke(config, "run", "--once", env=slack_env(site)).exit_code == 0
-    assert len(hook.posts) == 3  # several due, one tried
+    assert len(hook.posts) == 2  # several due, one tried
     slack = deliveries(config, "slack")
     assert len(slack) >= 2 and {r["status"] for r in slack} == {"pending"}
-    assert all(r["next_attempt"] > "2001" for r in slack)  # both wait as long as the one that failed
+    assert all(r["next_attempt"] > "2001" for r in slack)  # all wait as long as the one that failed
 
 
 # -- 10. a server that accepts and never answers ---------------------------------------------------------
@@ -216,11 +254,12 @@ def test_a_hung_mail_server_is_tried_once_per_round(site, write_config):
         config = write_config(feeds_of(site), channels=[{"type": "file"}, email_channel(hung.port, "a@example.org",
                                                                                         timeout=1)])
         assert invoke(config, "run", "--once").exit_code == 0
+        assert len(hung.connections) == 1  # several alerts due: the first timeout ends the channel's round
         assert invoke(config, "digest").exit_code == 0
-        assert len(hung.connections) == 2
-        make_due(config)
+        assert len(hung.connections) == 1  # and the channel rests: a new message waits for the retry time
+        make_due(config, release_holds=True)
         assert invoke(config, "run", "--once").exit_code == 0
-        assert len(hung.connections) == 3  # two messages due: the first timeout ends the channel's round
+        assert len(hung.connections) == 2  # all due again: one timeout, and the round is over for the channel
         assert "no answer within 1s" in deliveries(config, "email")[0]["last_error"]
         assert {r["status"] for r in deliveries(config, "file")} == {"sent"}  # the other channels are not held up
     finally:

@@ -139,6 +139,9 @@ class EmailSender:
             self._reset()
             raise DeliveryError(f"message refused: {exc.smtp_code} {_text(exc.smtp_error)}",
                                 permanent=smtp_permanent(exc.smtp_code), **where) from None
+        except smtplib.SMTPNotSupportedError as exc:  # no AUTH (or STARTTLS) where the config needs it: the config's
+            self._drop()
+            raise DeliveryError(f"SMTPNotSupportedError: {exc}", permanent=True, channel_down=True, **where) from None
         except smtplib.SMTPResponseException as exc:  # greeting, login or sender refused: the channel's
             self._drop()
             raise DeliveryError(f"{type(exc).__name__}: {exc.smtp_code} {_text(exc.smtp_error)}",
