@@ -1,7 +1,8 @@
 """Process lifetime of `news-monitor run`: the APScheduler jobs (a poll tick that asks the store what
 is due; a digest tick that asks `schedule` which digest slot has come and the store whether it was sent),
 heartbeats for `status`, the delivery thread (woken when a message is queued, so a hung mail server never
-holds up polling), and SIGTERM/SIGINT. The single-instance lock on state_dir is monitor/lock.py's.
+holds up polling), `digest` and `prune` handed to it by hand (monitor/handoff.py), and SIGTERM/SIGINT. The
+single-instance lock on state_dir is monitor/lock.py's.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor import handoff
+from monitor.models import Message
 from monitor.pipeline import Pipeline
 from monitor.schedule import last_slot, next_slot
 from monitor.store import Store
@@ -24,6 +27,7 @@ from monitor.store import Store
 log = logging.getLogger("monitor.service")
 RULES_WATCH_SECONDS = 2  # how often rules_dir is checked for edits
 DELIVER_TICK_SECONDS = 10  # how often the delivery thread looks for retries that came due
+REQUESTS_SECONDS = 1  # how often it looks for a `digest` or `prune` handed to it by hand
 # how long a stop waits for a send in flight; a message cut off here counts as "sending" and goes out
 # again at the next start (same Message-ID): a hung server must not hold up a stop for the round's budget
 STOP_GRACE_SECONDS = 10
@@ -80,15 +84,43 @@ class Service:
 
     def digest(self) -> None:
         try:
-            started = self.pipeline.clock()
-            with Store.open(self.config.db_path) as store:
-                message = self.pipeline.build_digest(store)
-                store.record_heartbeat("digest", started, self.pipeline.clock(),
-                                       {"items": len(message.items)}, pid=os.getpid())
-            self.wake_delivery.set()
-            log.info("digest %s: %d items queued for delivery", message.id, len(message.items))
+            self._digest()
         except Exception:
             log.exception("digest failed")
+
+    def _digest(self, claim: bool = False) -> Message:
+        """Build the digest and queue it; the delivery thread sends it. `claim`: it is the digest of the latest
+        slot that has come (a digest asked for by hand, claimed as `digest` claims it when no service runs)."""
+        digest = self.config.digest
+        started = self.pipeline.clock()
+        with Store.open(self.config.db_path) as store:
+            slot = last_slot(started, digest.times, digest.timezone, digest.weekdays) if claim else None
+            if slot is not None:
+                store.claim_slot("digest", slot, started)
+            message = self.pipeline.build_digest(store)
+            store.record_heartbeat("digest", started, self.pipeline.clock(),
+                                   {"items": len(message.items)}, pid=os.getpid())
+        self.wake_delivery.set()
+        log.info("digest %s: %d items queued for delivery", message.id, len(message.items))
+        return message
+
+    def answer_requests(self) -> None:
+        """`digest` and `prune` run by hand while the service holds the lock are handed to it (monitor/handoff.py):
+        it does them here, so it stays the only process that sends."""
+        try:
+            handoff.serve(self.config.state_dir, {"digest": self._digest_asked, "prune": self._prune_asked})
+        except Exception:
+            log.exception("answering a hand-run command failed")
+
+    def _digest_asked(self, options: dict) -> dict:
+        log.info("a hand-run `news-monitor digest` (pid %s) asked for the digest now", options.get("pid", "?"))
+        message = self._digest(claim=True)
+        return {"message": message.id, "items": len(message.items), "header": message.data.get("header", "")}
+
+    def _prune_asked(self, options: dict) -> dict:
+        log.info("a hand-run `news-monitor prune` (pid %s) asked for retention now", options.get("pid", "?"))
+        with Store.open(self.config.db_path) as store:
+            return self.pipeline.prune(store)
 
     def prune(self) -> None:
         """The daily retention job (`retention:`); nothing to do when no retention is configured."""
@@ -129,6 +161,7 @@ class Service:
                                    next_run_time=now + timedelta(hours=1))
         if self.watch_rules is not None:
             self.scheduler.add_job(self._reload_rules, IntervalTrigger(seconds=RULES_WATCH_SECONDS), id="rules")
+        self.scheduler.add_job(self.answer_requests, IntervalTrigger(seconds=REQUESTS_SECONDS), id="requests")
 
     def next_runs(self) -> str:
         """The next poll and digest, in the digest's local time, for the start-up log line."""

@@ -1316,6 +1316,10 @@ class Store:
     def channel_holds(self, now: datetime) -> list[dict]:
         return list(self.db.query("SELECT * FROM channel_holds WHERE until > ? ORDER BY channel", [iso(now)]))
 
+    def deliveries_of(self, message_id: str) -> list[dict]:
+        """One message's deliveries, in the order it was queued to its channels."""
+        return list(self.db.query("SELECT * FROM deliveries WHERE message_id = ? ORDER BY rowid", [message_id]))
+
     def unsent_deliveries(self) -> list[dict]:
         """Every delivery not sent (pending, retrying, in doubt, dead), oldest message first."""
         return [{**r, "recipients": json.loads(r["recipients"] or "{}")} for r in self.db.query(

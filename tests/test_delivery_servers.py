@@ -23,6 +23,7 @@ from monitor.config import DeliveryConfig, FetchConfig, SlackChannel
 from monitor.courier import Courier
 from monitor.digest import build_message
 from monitor.fetch import Fetcher
+from monitor.lock import instance_lock
 from monitor.store import Store
 from tests.helpers import SLACK, db, deliveries, feeds_of, invoke, make_due, slack_env, wait_for
 from tests.message_builders import LAYOUT, NOW, day
@@ -326,21 +327,49 @@ def test_a_hung_mail_server_does_not_hold_up_polling(site, write_config):
 
 # -- 9. a hand-run digest beside the service -------------------------------------------------------------
 
-def test_a_hand_run_digest_beside_the_service_is_refused_and_says_why(site, write_config):
-    hook = WebhookScript((503, {}, b"down"))
+def test_a_hand_run_digest_beside_the_service_is_handed_to_it_and_nothing_goes_out_twice(site, write_config):
+    """The alerts wait in the queue (Slack was down) when `digest` is run by hand beside `news-monitor run`: the
+    digest is handed to the service, which builds it and is the only process that sends, so each alert and the
+    digest reach Slack once; the command says so. Before, the hand-run digest sent the queued alerts itself
+    while the service sent them too."""
+    ok = (200, {"Content-Type": "text/plain"}, b"ok")
+    hook = WebhookScript((503, {}, b"down"), ok)
     site.route(SLACK, hook)
-    config = write_config(feeds_of(site), channels=[{"type": "file"}, {"type": "slack"}])
+    config = write_config(feeds_of(site), channels=[{"type": "file"}, {"type": "slack"}],
+                          retention={"delivered_messages": "30d"})
     service = Service(config, env=slack_env(site))
     try:
         assert wait_for(lambda: len(hook.posts) == 1, timeout=60), "".join(service.lines)
-        make_due(config)  # the alert is due again: a second sender would post it
+        alerts = len(rows(config, "slack"))
+        assert alerts > 1
+        make_due(config, release_holds=True)  # Slack is back; every alert is due at once
         result = invoke(config, "digest", env=slack_env(site))
-        assert result.exit_code == 3
-        assert "another news-monitor is running" in result.output and "digest --dry-run" in result.output
-        assert len(hook.posts) == 1
-        assert invoke(config, "digest", "--dry-run", env=slack_env(site)).exit_code == 0  # reading is fine
+        assert result.exit_code == 0, result.output
+        assert f"handed to the running service (pid {service.proc.pid})" in result.output
+        assert "  slack: sent" in result.output and "  file: sent" in result.output
+        (pid,) = db(config).execute("SELECT pid FROM heartbeats WHERE job = 'digest'").fetchone()
+        assert pid == service.proc.pid  # built by the service, not by this process
+        assert wait_for(lambda: {r["status"] for r in rows(config, "slack")} == {"sent"}, timeout=60)
+        assert len(hook.posts) == 1 + alerts + 1  # the refused post, then each alert and the digest once
+        assert len(set(hook.posts)) == alerts + 1
+        pruned = invoke(config, "prune", env=slack_env(site))
+        assert pruned.exit_code == 0 and f"handed to the running service (pid {service.proc.pid})" in pruned.output
+        assert service.saw("a hand-run `news-monitor prune`")
     finally:
         service.stop()
+
+
+def test_a_hand_run_digest_beside_a_run_once_is_refused_and_says_why(site, write_config):
+    """Only the service takes requests: a `run --once` (here, anything holding the lock that is not the service)
+    makes a hand-run digest or prune wait for it to end: refused, exit 3, with why."""
+    config = write_config(feeds_of(site), retention={"delivered_messages": "30d"})
+    with instance_lock(config.parent / "state"):
+        for command in ("digest", "prune"):
+            result = invoke(config, command)
+            assert result.exit_code == 3
+            assert "another news-monitor is running" in result.output and "not the service" in result.output
+        assert invoke(config, "digest", "--dry-run").exit_code == 0  # reading is fine
+        assert invoke(config, "prune", "--dry-run").exit_code == 0
 
 
 # -- a long Slack message part-way through --------------------------------------------------------------

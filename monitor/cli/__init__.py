@@ -83,7 +83,8 @@ def run(obj: Context, once: bool) -> None:
     pipeline = obj.pipeline(source.current)
     pipeline.rule_errors = lambda: [e.located() for e in source.errors]
     _tune_collector()
-    with instance_lock(config.state_dir), pipeline.extractor:
+    with instance_lock(config.state_dir, why="it polls and delivers by itself if it is the service (`news-monitor "
+                       "status` shows its cycles; `digest` and `prune` are handed to it)"), pipeline.extractor:
         _keep_headings(config, source.current)
         if not once:
             Service(pipeline, watch_rules=source.current).run()
@@ -177,28 +178,42 @@ def digest(obj: Context, dry_run: bool, preview: Path | None) -> None:
         else:
             click.echo(message.text)
         return
-    from monitor.lock import instance_lock
+    from contextlib import ExitStack
+
+    from monitor.cli.handed import hand_over, locked, report_deliveries
+    from monitor.errors import AlreadyRunning
     from monitor.schedule import last_slot
 
-    pipeline = obj.sender(rules)
-    pipeline.descriptions, pipeline.rule_errors = headings.descriptions, headings.errors
-    # sending takes the instance lock: a running service would send the same queued messages
-    with instance_lock(config.state_dir, why=f"it sends the digest itself at {config.digest.at} "
-                       f"{config.digest.timezone}; a hand-run digest beside it could send queued messages twice. "
-                       "Stop the service to send one by hand, or see it with `news-monitor digest --dry-run`"), \
-            Store.open(config.db_path) as store, StageProgress() as progress:
-        progress.step("building the digest")
-        started = pipeline.clock()
-        # it is the digest of the latest slot that has come (say 08:00, missed while the service was down):
-        # claimed as the service claims it, so the service started again does not send that slot a second time
-        slot = last_slot(started, config.digest.times, config.digest.timezone, config.digest.weekdays)
-        if slot is not None:
-            store.claim_slot("digest", slot, started)
-        message = pipeline.build_digest(store)
-        store.record_heartbeat("digest", started, pipeline.clock(), {"items": len(message.items)}, pid=os.getpid())
-        progress.step("delivering")
-        report = pipeline.deliver(store)
-    click.echo(f"digest {message.id}: {len(message.items)} items, {report.delivered} deliveries")
+    # sending takes the instance lock: a second sender beside the service would send the same queued messages.
+    # While the service holds it, the digest is handed to the service, which builds and sends it.
+    with ExitStack() as held:
+        try:
+            held.enter_context(locked(config, why="it is a `run --once` or another hand-run command, not the "
+                                      "service: try again when it ends, or see the digest with `digest --dry-run`"))
+        except AlreadyRunning as refused:
+            answer, pid = hand_over(config, "digest", refused)
+            click.echo(f"digest {answer['message']}: {answer['items']} items, handed to the running service "
+                       f"(pid {pid}), which built it and sends it:")
+            for line in report_deliveries(config, answer["message"]):
+                click.echo(line)
+            return
+        pipeline = obj.sender(rules)
+        pipeline.descriptions, pipeline.rule_errors = headings.descriptions, headings.errors
+        with Store.open(config.db_path) as store, StageProgress() as progress:
+            progress.step("building the digest")
+            started = pipeline.clock()
+            # it is the digest of the latest slot that has come (say 08:00, missed while the service was down):
+            # claimed as the service claims it, so the service started again does not send that slot a second time
+            slot = last_slot(started, config.digest.times, config.digest.timezone, config.digest.weekdays)
+            if slot is not None:
+                store.claim_slot("digest", slot, started)
+            message = pipeline.build_digest(store)
+            store.record_heartbeat("digest", started, pipeline.clock(), {"items": len(message.items)},
+                                   pid=os.getpid())
+            progress.step("delivering")
+            report = pipeline.deliver(store)
+    click.echo(f"digest {message.id}: {len(message.items)} items, {report.delivered} deliveries "
+               "(sent by this command, holding the instance lock: no service is running)")
     for error in report.delivery_errors:
         click.echo(f"delivery failed: {error}", err=True)
 
@@ -338,16 +353,30 @@ def prune(obj: Context, dry_run: bool) -> None:
         click.echo("no retention configured (retention: article_text, non_hit_articles, delivered_messages): "
                    "nothing is dropped")
         return
+    from contextlib import ExitStack
+
+    from monitor.cli.handed import hand_over, locked
+    from monitor.errors import AlreadyRunning
     from monitor.rules.files import load_rulebook
     from monitor.store import Store
 
-    pipeline = obj.reader(lambda: load_rulebook(config.rules_dir))
-    with StageProgress() as progress, Store.open(config.db_path) as store:  # draws only on a terminal
-        counts = pipeline.prune(store, dry_run=dry_run, step=progress.step)
+    by = "by this command, holding the instance lock: no service is running"
+    with ExitStack() as held:
+        try:  # dropping rows takes the lock (the service keeps indexes of what it stored); a dry run only reads
+            if not dry_run:
+                held.enter_context(locked(config, why="it is a `run --once` or another hand-run command, not the "
+                                          "service: try again when it ends"))
+        except AlreadyRunning as refused:
+            counts, pid = hand_over(config, "prune", refused)
+            by = f"handed to the running service (pid {pid}), which did it"
+        else:
+            pipeline = obj.reader(lambda: load_rulebook(config.rules_dir))
+            with StageProgress() as progress, Store.open(config.db_path) as store:  # draws only on a terminal
+                counts = pipeline.prune(store, dry_run=dry_run, step=progress.step)
     verb = "would drop" if dry_run else "dropped"
     click.echo(f"{verb}: text of {counts['texts']} articles without hits, {counts['articles']} articles without "
                f"hits, {counts['messages']} delivered messages"
-               + ("" if dry_run else f"; {counts['bytes']} bytes freed"))
+               + ("" if dry_run else f"; {counts['bytes']} bytes freed ({by})"))
 
 
 @main.command()
