@@ -169,7 +169,8 @@ def test_outbox_retry_by_message_id_and_its_mistakes(site, write_config):
     assert row["status"] == "dead"
     assert invoke(config, "outbox", "retry", env=slack_env(site)).exit_code == 2  # neither ID nor --all-dead
     assert invoke(config, "outbox", "retry", "nosuchid", env=slack_env(site)).exit_code == 1
-    assert invoke(config, "outbox", "retry", row["message_id"], env=slack_env(site)).exit_code == 0
+    retried = invoke(config, "outbox", "retry", row["message_id"], env=slack_env(site))
+    assert retried.exit_code == 0 and "no service is running: `news-monitor run --once`" in retried.output
     assert [r["status"] for r in deliveries(config, "slack") if r["message_id"] == row["message_id"]] == ["pending"]
     assert all(r["status"] == "dead" for r in deliveries(config, "slack") if r["message_id"] != row["message_id"])
 
@@ -340,7 +341,7 @@ def test_a_hand_run_digest_beside_the_service_is_handed_to_it_and_nothing_goes_o
     service = Service(config, env=slack_env(site))
     try:
         assert wait_for(lambda: len(hook.posts) == 1, timeout=60), "".join(service.lines)
-        alerts = len(rows(config, "slack"))
+        alerts = len(deliveries(config, "slack"))
         assert alerts > 1
         make_due(config, release_holds=True)  # Slack is back; every alert is due at once
         result = invoke(config, "digest", env=slack_env(site))
@@ -349,12 +350,23 @@ def test_a_hand_run_digest_beside_the_service_is_handed_to_it_and_nothing_goes_o
         assert "  slack: sent" in result.output and "  file: sent" in result.output
         (pid,) = db(config).execute("SELECT pid FROM heartbeats WHERE job = 'digest'").fetchone()
         assert pid == service.proc.pid  # built by the service, not by this process
-        assert wait_for(lambda: {r["status"] for r in rows(config, "slack")} == {"sent"}, timeout=60)
+        assert wait_for(lambda: {r["status"] for r in deliveries(config, "slack")} == {"sent"}, timeout=60)
         assert len(hook.posts) == 1 + alerts + 1  # the refused post, then each alert and the digest once
         assert len(set(hook.posts)) == alerts + 1
         pruned = invoke(config, "prune", env=slack_env(site))
         assert pruned.exit_code == 0 and f"handed to the running service (pid {service.proc.pid})" in pruned.output
         assert service.saw("a hand-run `news-monitor prune`")
+        # `outbox retry` only queues again, and says who sends: here the service
+        conn = db(config)
+        conn.execute("UPDATE deliveries SET status = 'dead', reason = 'test' WHERE channel = 'slack' AND message_id = "
+                     "(SELECT min(message_id) FROM deliveries WHERE channel = 'slack')")
+        conn.commit()
+        (dead,) = [r["message_id"] for r in deliveries(config, "slack") if r["status"] == "dead"]
+        retried = invoke(config, "outbox", "retry", dead, env=slack_env(site))
+        assert retried.exit_code == 0
+        assert f"the running service (pid {service.proc.pid}) sends them" in retried.output
+        assert wait_for(lambda: {r["status"] for r in deliveries(config, "slack")} == {"sent"}, timeout=60)
+        assert len(hook.posts) == 1 + alerts + 1 + 1
     finally:
         service.stop()
 

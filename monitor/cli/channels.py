@@ -37,6 +37,12 @@ def test_channels(obj: Context, name: str | None) -> None:
         known = ", ".join(s.name for s in pipeline.senders) or "none"
         click.echo(f"news-monitor: no channel named {name!r} (configured: {known})", err=True)
         sys.exit(2)
+    from monitor.lock import lock_holder
+
+    holder = lock_holder(obj.config.state_dir)
+    if holder is not None:  # a test message is no queued message: it cannot make one go out twice
+        click.echo(f"news-monitor (pid {holder}) is running on {obj.config.state_dir}: this sends only a test message "
+                   "to each channel, beside it; queued messages stay its to send", err=True)
     message = build_message("digest", [], utcnow(), layout=pipeline.layout())
     failed = 0
     for sender in senders:

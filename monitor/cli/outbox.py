@@ -3,7 +3,7 @@ mid-send, dead — with why; `outbox retry ID | --all-dead` queues dead ones aga
 hold on their channels (the user asked to send now).
 
 Retry only re-queues (one SQLite transaction) and sends nothing itself, so it works beside a running
-service: the service's delivery thread (or the next `run --once`) sends what it re-queued.
+service: it hands the deliveries to the service's delivery thread (or the next `run --once`) and says which.
 """
 
 from __future__ import annotations
@@ -46,6 +46,20 @@ def record(row: dict) -> dict:
             "state": delivery.state(row), "attempts": row["attempts"], "queued": row["queued"],
             "next_attempt": row["next_attempt"], "error": row["last_error"], "reason": row["reason"],
             "recipients": row["recipients"], "stale": delivery.stale(row, utcnow())}
+
+
+def who_sends(config) -> str:
+    """Retry hands the deliveries to whoever delivers next, and says who that is."""
+    from monitor.cli.handed import service_holding
+    from monitor.lock import lock_holder
+
+    service = service_holding(config)
+    if service is not None:
+        return f"the running service (pid {service}) sends them in its next delivery round, within seconds"
+    holder = lock_holder(config.state_dir)
+    if holder is not None:
+        return f"the news-monitor now running (pid {holder}) sends them if its round has not passed; else the next run"
+    return "no service is running: `news-monitor run --once` (or starting the service) sends them"
 
 
 @click.group(invoke_without_command=True)
@@ -100,8 +114,7 @@ def retry(obj: Context, message_id: str | None, all_dead: bool) -> None:
         still = {hold["channel"] for hold in store.channel_holds(now)}
     if not count:
         raise click.ClickException(f"no undelivered message {message_id}" if message_id else "no dead deliveries")
-    click.echo(f"{count} deliver{'y' if count == 1 else 'ies'} queued again; the running service sends "
-               "within seconds (or run `news-monitor run --once`)")
+    click.echo(f"{count} deliver{'y' if count == 1 else 'ies'} queued again; {who_sends(obj.config)}")
     for hold in (h for h in held if h["channel"] not in still):
         click.echo(f"channel {hold['channel']}: lifted the hold its server asked for until {when(hold['until'])} "
                    f"({one_line(hold['reason'], 200)}); if it is still busy, its next answer holds it again")
