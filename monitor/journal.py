@@ -11,9 +11,11 @@ writer.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from monitor.store import Store
 
 log = logging.getLogger("monitor.deliver")
 
-NAME = "delivery.journal"
+PREFIX = "delivery-"  # one journal per channel (each has its own thread and writer): delivery-<channel>.journal
 # the Store calls that record what a server took, and their arguments that are moments
 CALLS = {"record_sent": ("now",), "record_failure": ("next_attempt",), "record_progress": ()}
 
@@ -32,10 +34,10 @@ class Journal:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
     @classmethod
-    def beside(cls, store: Store) -> Journal | None:
-        """The journal next to the store's database file; None for a database in memory (tests, tools)."""
-        where = store.path()
-        return cls(where.parent / NAME) if where is not None else None
+    def of(cls, folder: Path, channel: str) -> Journal:
+        """The journal of `channel`, in the folder of the database."""
+        safe = re.sub(r"[^A-Za-z0-9_-]", "_", channel)[:40]
+        return cls(folder / f"{PREFIX}{safe}-{hashlib.sha1(channel.encode()).hexdigest()[:8]}.journal")
 
     def record(self, store: Store, call: str, message_id: str, channel: str, **kwargs: object) -> None:
         """`store.<call>(message_id, channel, **kwargs)`, written here first: after this one write a kill does not
@@ -74,3 +76,15 @@ class Journal:
 
     def close(self) -> None:
         os.close(self._fd)
+
+
+def replay(store: Store, folder: Path) -> int:
+    """Every channel's journal recorded into the store (at the start of a round, before anything is sent)."""
+    done = 0
+    for path in sorted(folder.glob(f"{PREFIX}*.journal")):
+        journal = Journal(path)
+        try:
+            done += journal.replay(store)
+        finally:
+            journal.close()
+    return done

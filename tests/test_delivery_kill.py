@@ -190,7 +190,7 @@ def test_a_kill_while_the_sent_commit_waits_for_the_write_lock_sends_nothing_twi
     poll cycle stores articles in batches that hold it 0.1-0.3 s each, back to back); kill -9 then. The acceptance
     was written to the journal the moment the server answered, so the next run records it and sends the message
     no second time. Before, the window was as long as the lock was held: the message went out twice."""
-    from monitor.journal import NAME
+    from monitor.journal import PREFIX
 
     site = make_server(None)
     site.route("/zebra.xml", GrowingFeed(site.base, seed=4))
@@ -211,10 +211,10 @@ def test_a_kill_while_the_sent_commit_waits_for_the_write_lock_sends_nothing_twi
         try:
             assert wait_for(lambda: holder() is not None or proc.poll() is not None, 120), "nothing was sent"
             assert holder() is not None, f"the run ended ({proc.returncode}) before sending"
-            journal = config.parent / "state" / NAME
+            journals = (config.parent / "state").glob
             # the sender is now waiting for the lock to commit; give it the time to write its journal (before the
             # journal existed, this waited in vain and the kill below made the duplicate)
-            wait_for(lambda: journal.exists() and journal.stat().st_size > 0, 30)
+            wait_for(lambda: any(j.stat().st_size > 0 for j in journals(f"{PREFIX}*.journal")), 30)
             proc.send_signal(signal.SIGKILL)
             proc.wait(30)
         finally:
