@@ -19,7 +19,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 from tests.servers import ScriptedInbox, WebhookScript, smtp_server
 
 KILLS = int(os.environ.get("DELIVERY_KILLS", "5"))
