@@ -145,6 +145,7 @@ class ScriptedInbox:
         self.mails: list[tuple[list[str], email.message.EmailMessage]] = []
         self.rcpt_asked: list[str] = []
         self.accepted_at: list[float] = []
+        self.spans: list[tuple[float, float]] = []  # per mail: when its DATA was in, when the server answered
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # aiosmtpd hook
         self.rcpt_asked.append(address)
@@ -154,10 +155,12 @@ class ScriptedInbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd hook
+        received = time.monotonic()
         if self.data_delay:
             time.sleep(self.data_delay)  # a slow server: a kill lands mid-send more often
         self.mails.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content, policy=policy.default)))
         self.accepted_at.append(time.monotonic())
+        self.spans.append((received, self.accepted_at[-1]))
         return "250 OK queued"
 
     def to(self, address: str) -> list[email.message.EmailMessage]:
@@ -225,16 +228,19 @@ class WebhookScript:
         self.delay = delay
         self.posts: list[bytes] = []
         self.accepted_at: list[float] = []
+        self.spans: list[tuple[float, float]] = []  # per post: when it came in, when it was answered
 
     def __call__(self, info) -> tuple[int, dict[str, str], bytes]:
         if info.method != "POST":
             return 405, {}, b""
+        received = time.monotonic()
         if self.delay:
             time.sleep(self.delay)
         self.posts.append(info.body)
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         if answer[0] < 300:
             self.accepted_at.append(time.monotonic())
+        self.spans.append((received, time.monotonic()))
         return answer
 
 

@@ -95,6 +95,30 @@ def kill_setup(make_server, write_config, tmp_path):
         yield config, site.url(SLACK), inbox, hook
 
 
+def first_copies(config, inbox, hook) -> dict[str, dict[str, tuple[float, float]]]:
+    """Per channel (email, Slack): each alert's first copy as the server saw it (came in, answered)."""
+    ids = alerts(config)
+    by_z = {z: m for m, z in ids.items()}
+    found: dict[str, dict[str, tuple[float, float]]] = {"email": {}, "slack": {}}
+    for (_, mail), span in zip(inbox.mails, inbox.spans, strict=True):
+        found["email"].setdefault(mail["Message-ID"].strip("<>").split(".")[0], span)
+    for body, span in zip(hook.posts, hook.spans, strict=True):
+        for part in body.decode("utf-8", "replace").split("Zebra report ")[1:]:
+            if part[:5] in by_z:
+                found["slack"].setdefault(by_z[part[:5]], span)
+    return found
+
+
+def when_killed(kills: list[float], span: tuple[float, float]) -> str:
+    """Where the kill that repeated a message fell: while the server was taking it (its own part of the window),
+    or after it answered (ours)."""
+    came, answered = span
+    if any(came <= k <= answered for k in kills):
+        return "before the server answered"
+    after = [k - answered for k in kills if k > answered]
+    return f"{min(after) * 1000:.1f} ms after the server answered" if after else "no kill after it"
+
+
 def counts(config, inbox, hook) -> dict[str, Counter]:
     """Per channel: how many times each alert arrived."""
     ids = alerts(config)
@@ -118,14 +142,15 @@ def test_kill_minus_nine_while_delivering_loses_nothing(kill_setup, mode):
     clean = start(config, hook_url, "once")  # a clean first run: how long one takes here, under this machine's load
     clean.wait(120)
     lifetime = time.monotonic() - started
-    kills = 0
+    killed_at: list[float] = []
     for _ in range(KILLS):
         proc = start(config, hook_url, mode)
         time.sleep(rng.uniform(0.2, lifetime * 1.2))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
-            kills += 1
+            killed_at.append(time.monotonic())
         proc.wait(30)
+    kills = len(killed_at)
     # recovery: what the clock would do (retry times come), then two clean cycles
     conn = db(config)
     conn.execute("UPDATE deliveries SET next_attempt = NULL WHERE status = 'pending'")
@@ -134,18 +159,21 @@ def test_kill_minus_nine_while_delivering_loses_nothing(kill_setup, mode):
         assert start(config, hook_url, "once").wait(120) == 0
 
     seen = counts(config, inbox, hook)
-    summary = []
+    first = first_copies(config, inbox, hook)
+    summary, repeats = [], []
     for channel, per_message in seen.items():
         once = sum(1 for n in per_message.values() if n == 1)
         lost = sum(1 for n in per_message.values() if n == 0)
         dup = sum(1 for n in per_message.values() if n > 1)
         summary.append(f"{channel}: {once} once, {lost} lost, {dup} duplicated")
+        repeats += [f"{channel} {m}: killed {when_killed(killed_at, first[channel][m])}"
+                    for m, n in per_message.items() if n > 1 and channel in first]
         assert lost == 0, f"{channel}: {lost} alerts never arrived"
         assert dup <= kills, f"{channel}: {dup} duplicates from {kills} kills"
     statuses = Counter(s for (s,) in db(config).execute("SELECT status FROM deliveries"))
     assert set(statuses) == {"sent"}, statuses
     print(f"\nkill -9 over `run{' --once' if mode == 'once' else ''}`: {kills} kills, {len(alerts(config))} alerts; "
-          + "; ".join(summary))
+          + "; ".join(summary) + "".join(f"\n  repeated: {line}" for line in repeats))
 
 
 class LockingInbox(ScriptedInbox):
