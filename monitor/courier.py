@@ -55,7 +55,7 @@ class Courier:
         senders = {s.name: s for s in self.senders}
         where = store.path()
         if where is not None:
-            replay(store, where.parent)  # what a killed process saw accepted and had not committed yet
+            replay(store, where.parent, list(senders))  # what a killed process saw accepted and had not committed
         self._expire(store, list(senders), report)  # a held channel's too: the hold does not stop the clock
         due: dict[str, list[Delivery]] = {}
         for d in store.pending_deliveries(self.clock(), list(senders)):

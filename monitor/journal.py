@@ -78,11 +78,12 @@ class Journal:
         os.close(self._fd)
 
 
-def replay(store: Store, folder: Path) -> int:
-    """Every channel's journal recorded into the store (at the start of a round, before anything is sent)."""
+def replay(store: Store, folder: Path, channels: list[str]) -> int:
+    """The journals of `channels` recorded into the store (at the start of a round, before anything is sent). Only
+    a round's own channels: another channel's journal may be in use by its own round in another thread."""
     done = 0
-    for path in sorted(folder.glob(f"{PREFIX}*.journal")):
-        journal = Journal(path)
+    for channel in channels:
+        journal = Journal.of(folder, channel)
         try:
             done += journal.replay(store)
         finally:

@@ -622,12 +622,14 @@ class Pipeline:
             self._not_rendered(store, "digest", failed, None)
         return message
 
-    def deliver(self, store: Store, report: CycleReport | None = None) -> CycleReport:
-        """One delivery round (monitor/courier.py): every due delivery, each channel within its budget."""
+    def deliver(self, store: Store, report: CycleReport | None = None, channel: str | None = None) -> CycleReport:
+        """One delivery round (monitor/courier.py): every due delivery (of `channel` alone, if given), each channel
+        within its budget."""
         from monitor.courier import Courier
 
         report = report or CycleReport()
-        done = Courier(self.senders, self.config.delivery, self.clock).run(store)
+        senders = [s for s in self.senders if channel is None or s.name == channel]
+        done = Courier(senders, self.config.delivery, self.clock).run(store)
         report.delivered += done.delivered
         report.delivery_errors.extend(done.errors)
         return report

@@ -1,8 +1,8 @@
 """Process lifetime of `news-monitor run`: the APScheduler jobs (a poll tick that asks the store what
 is due; a digest tick that asks `schedule` which digest slot has come and the store whether it was sent),
-heartbeats for `status`, the delivery thread (woken when a message is queued, so a hung mail server never
-holds up polling), `digest` and `prune` handed to it by hand (monitor/handoff.py), and SIGTERM/SIGINT. The
-single-instance lock on state_dir is monitor/lock.py's.
+heartbeats for `status`, a delivery thread per channel (woken when a message is queued, so a hung mail server
+holds up neither polling nor the other channels), `digest` and `prune` handed to it by hand
+(monitor/handoff.py), and SIGTERM/SIGINT. The single-instance lock on state_dir is monitor/lock.py's.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -39,8 +40,11 @@ class Service:
         self.watch_rules = watch_rules  # called every few seconds: edits in rules_dir apply quickly
         self.config = pipeline.config
         self.stop_requested = threading.Event()
-        self.wake_delivery = threading.Event()
-        self.deliverer = threading.Thread(target=self._deliver_loop, name="deliver", daemon=True)
+        # a delivery thread per channel, each with its own rounds: a channel whose server hangs for the round's
+        # budget holds up neither polling nor the other channels' next messages
+        self.wake = {sender.name: threading.Event() for sender in pipeline.senders}
+        self.deliverers = [threading.Thread(target=self._deliver_loop, args=(name,), name=f"deliver-{name}",
+                                            daemon=True) for name in self.wake]
         self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
 
@@ -54,7 +58,7 @@ class Service:
                 report = self.pipeline.run_cycle(store, deliver=False)
                 store.record_heartbeat("poll", started, self.pipeline.clock(), report.counts(), pid=os.getpid())
             if report.alerts:
-                self.wake_delivery.set()
+                self.wake_delivery()
             if report.feeds_polled:
                 log.info("cycle: %s", report.summary())
         except Exception:  # the service outlives any one bad cycle; the next tick retries
@@ -100,7 +104,7 @@ class Service:
             message = self.pipeline.build_digest(store)
             store.record_heartbeat("digest", started, self.pipeline.clock(),
                                    {"items": len(message.items)}, pid=os.getpid())
-        self.wake_delivery.set()
+        self.wake_delivery()
         log.info("digest %s: %d items queued for delivery", message.id, len(message.items))
         return message
 
@@ -133,21 +137,28 @@ class Service:
         except Exception:
             log.exception("retention failed")
 
-    def deliver(self) -> None:
-        """One delivery round; its own thread, so polling goes on while a channel is slow or hung."""
+    def wake_delivery(self) -> None:
+        """A message was queued: every channel's delivery thread looks now."""
+        for event in self.wake.values():
+            event.set()
+
+    def deliver(self, channel: str | None = None) -> None:
+        """One delivery round (of one channel, in its own thread: polling goes on while a channel is slow or hung)."""
         try:
             with Store.open(self.config.db_path) as store:
-                report = self.pipeline.deliver(store)
+                report = self.pipeline.deliver(store, channel=channel)
             if report.delivered or report.delivery_errors:
-                log.info("delivery: %d sent, %d failed", report.delivered, len(report.delivery_errors))
+                log.info("delivery%s: %d sent, %d failed", f" to {channel}" if channel else "", report.delivered,
+                         len(report.delivery_errors))
         except Exception:
             log.exception("delivery round failed")
 
-    def _deliver_loop(self) -> None:
+    def _deliver_loop(self, channel: str) -> None:
+        wake = self.wake[channel]
         while not self.stop_requested.is_set():
-            self.wake_delivery.clear()  # a message queued while this round runs wakes the next one at once
-            self.deliver()
-            self.wake_delivery.wait(DELIVER_TICK_SECONDS)
+            wake.clear()  # a message queued while this round runs wakes the next one at once
+            self.deliver(channel)
+            wake.wait(DELIVER_TICK_SECONDS)
 
     def schedule(self) -> None:
         """The jobs: a poll tick and a digest tick, both from now on (a digest missed while the service
@@ -195,7 +206,8 @@ class Service:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         upcoming = self.next_runs()  # before the first poll runs and moves the feeds' next poll on
         self.scheduler.start()
-        self.deliverer.start()
+        for deliverer in self.deliverers:
+            deliverer.start()
         log.info("news-monitor running: %d feeds, digest at %s; %s; stop with Ctrl-C or SIGTERM",
                  len(self.config.feeds), digest.describe(), upcoming)
         try:
@@ -203,10 +215,12 @@ class Service:
                 pass
         finally:
             log.info("stopping: waiting for the running job to finish")
-            self.wake_delivery.set()
+            self.wake_delivery()
             self.scheduler.shutdown(wait=True)
-            self.deliverer.join(STOP_GRACE_SECONDS)
-            if self.deliverer.is_alive():
+            grace = time.monotonic() + STOP_GRACE_SECONDS
+            for deliverer in self.deliverers:
+                deliverer.join(max(0.0, grace - time.monotonic()))
+            if any(deliverer.is_alive() for deliverer in self.deliverers):
                 log.warning("stopping with a send in flight; it is sent again at the next start")
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

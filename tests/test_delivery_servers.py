@@ -310,8 +310,9 @@ class Service:
 
 def test_a_hung_mail_server_does_not_hold_up_polling_or_the_other_channels(site, write_config):
     """The real service, a mail server that accepts and never speaks, listed before the file outbox: polls go on
-    every tick while the mail hangs (counted), and the file outbox gets the alerts meanwhile (each channel has a
-    thread of its own in the round; before, the file channel waited for the mail's timeout or the round's budget)."""
+    every tick while the mail hangs (counted), and the file outbox gets the alerts and a later digest meanwhile
+    (each channel has a delivery thread of its own; before, the file channel waited for the mail's timeout or the
+    round's budget)."""
     hung = HungServer()
     service = None
     try:
@@ -324,7 +325,14 @@ def test_a_hung_mail_server_does_not_hold_up_polling_or_the_other_channels(site,
         polls = lambda: sum("cycle: 2 feeds polled" in line for line in service.lines)  # noqa: E731
         seen = polls()
         assert wait_for(lambda: polls() >= seen + 3, timeout=60), "".join(service.lines)
-        assert wait_for(lambda: list((config.parent / "state" / "outbox").glob("*-alert-*.json")), timeout=30)
+        outbox = config.parent / "state" / "outbox"
+        assert wait_for(lambda: list(outbox.glob("*-alert-*.json")), timeout=30)
+        # a message queued later (a digest, handed to the service) reaches the file outbox too: each channel has
+        # its own delivery thread, so the next file round does not wait for the mail's round to end
+        result = invoke(config, "digest")
+        assert result.exit_code == 0 and "  file: sent" in result.output, result.output
+        assert "email: sending" in result.output or "email: pending" in result.output, result.output
+        assert list(outbox.glob("*-digest-*.json"))
         assert hung.open_connections == 1  # all the while, the mail is still hanging
     finally:
         if service is not None:
