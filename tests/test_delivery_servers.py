@@ -370,6 +370,8 @@ def test_a_hand_run_digest_beside_the_service_is_handed_to_it_and_nothing_goes_o
         pruned = invoke(config, "prune", env=slack_env(site))
         assert pruned.exit_code == 0 and f"handed to the running service (pid {service.proc.pid})" in pruned.output
         assert service.saw("a hand-run `news-monitor prune`")
+        tested = invoke(config, "channels", "test", "file", env=slack_env(site))
+        assert tested.exit_code == 0 and "this sends only a test message to each channel, beside it" in tested.output
         # `outbox retry` only queues again, and says who sends: here the service
         conn = db(config)
         conn.execute("UPDATE deliveries SET status = 'dead', reason = 'test' WHERE channel = 'slack' AND message_id = "
