@@ -1,10 +1,11 @@
 """The shipped rules on the coverage set (tests/fixtures/coverage.yaml): 300+ short texts in English, Russian,
 Belarusian and Ukrainian written after how real outlets cover the four topics and their look-alikes; and on the
-held-out set (tests/fixtures/coverage_heldout.yaml, 155 texts written after the rules were tuned on the first).
+held-out set (tests/fixtures/coverage_heldout.yaml, 189 texts written after the rules were tuned on the first).
 
 Held-out figures (per topic F1: prisoners / coale / sanctions / zapad), `pytest -s tests/test_rule_coverage.py`:
   split held, the rules as they were before it was written (main 4a83c2c):   0.800 / 0.769 / 0.769 / 1.000
   split after, scored once when written, rules changed for tune+held only:  0.857 / 0.909 / 0.824 / 1.000
+  split after2, scored once when written (rules of main d8ed12c):            0.889 / 1.000 / 0.857 / 1.000
   the whole held-out set now (every split studied):                          printed by the test, >= 0.97
 So on text the rules have not seen, expect F1 near 0.85-0.9, not the 1.000 of the sets they were tuned on.
 
@@ -125,10 +126,10 @@ def test_the_texts_once_judged_wrong_are_right_and_the_whole_set_is():
 
 def test_held_out_set_is_well_formed_and_new():
     ids = [t["id"] for t in HELD_OUT]
-    assert len(ids) >= 150 and len(set(ids)) == len(ids)
+    assert len(ids) >= 180 and len(set(ids)) == len(ids)
     assert not set(ids) & {t["id"] for t in TEXTS}
     assert not {t["text"] for t in HELD_OUT} & {t["text"] for t in TEXTS}
-    assert {t["split"] for t in HELD_OUT} == {"tune", "held", "after"}
+    assert {t["split"] for t in HELD_OUT} == {"tune", "held", "after", "after2"}
     assert {t["lang"] for t in HELD_OUT} >= {"en", "ru", "be", "uk"}
     for t in HELD_OUT:
         assert set(t["rules"]) <= set(TOPICS) and t["kind"] in COVERAGE["kinds"], t["id"]
@@ -137,7 +138,7 @@ def test_held_out_set_is_well_formed_and_new():
 def test_shipped_rules_on_the_held_out_set_per_split():
     """Each split printed (the honest figures are its docstring's); the whole set held to the issue's target."""
     book = load_rulebook(ROOT / "rules")
-    for split in ("tune", "held", "after"):
+    for split in ("tune", "held", "after", "after2"):
         texts = [t for t in HELD_OUT if t["split"] == split]
         topics, kinds, wrong = evaluate(book, texts)
         print(f"\nheld-out split {split}:\n" + report(topics, kinds, texts) + "\n" + "\n".join(wrong))
