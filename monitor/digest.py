@@ -395,8 +395,9 @@ def _raw_sources(lead: MessageItem, group: Sequence[MessageItem]) -> tuple:
 
 def _strongest(rules: Sequence[str], group: Sequence[MessageItem], order: dict[str, int],
                lowered: dict[tuple[str, ...], frozenset[str]] | None = None) -> str:
-    """The rule with the strongest hold on a story: its words in a headline, then how many distinct words, then
-    rule order (each rule's words and the headlines folded to lower case once per story, not once per rule).
+    """The rule with the strongest hold on a story: its words in a headline (whole words: "Belarus" is not in
+    "Belaruskali"), then how many distinct words, then rule order (each rule's words and the headlines folded
+    once per story, not once per rule).
     `lowered`: words lists already folded, kept across the stories of a message (the store gives the same
     tuple for the same stored words, and a day repeats a few hundred of them)."""
     lowered = {} if lowered is None else lowered
@@ -405,17 +406,17 @@ def _strongest(rules: Sequence[str], group: Sequence[MessageItem], order: dict[s
         for r, _, ws in i.reasons:
             folded = lowered.get(ws)
             if folded is None:
-                folded = lowered[ws] = frozenset(w.lower() for w in ws)
+                folded = lowered[ws] = frozenset(_spaced(w) for w in ws)
             found = words.get(r)
             if found is None:
                 words[r] = set(folded)
             else:
                 found.update(folded)
-    titles = [i.title.lower() for i in group]
+    titles = [_spaced(i.title) for i in group]
 
     def strength(rule: str) -> tuple:
         found = words.get(rule, ())
-        in_title = sum(1 for w in found for title in titles if w and w in title)
+        in_title = sum(1 for w in found for title in titles if w.strip() and w in title)
         return (-in_title, -len(found), order.get(rule, len(order)), rule)
     return min(rules, key=strength)
 
@@ -453,13 +454,22 @@ def _story_view(s: _Story, layout: Layout, zone: ZoneInfo, now: datetime | None 
     return view
 
 
+def _spaced(text: str) -> str:
+    """`text` as its lower-cased words between single spaces, with a space at each end: a word or phrase is in a
+    headline as a whole when its spaced form is in the headline's."""
+    return " " + " ".join(_WORD.findall(text.lower())) + " "
+
+
+_WORD = re.compile(r"\w+")
+
+
 def _best(group: Sequence[MessageItem], topic: str) -> MessageItem:
     """The story's best headline: one whose own title carries the topic's words, from a page rather than a
     feed summary, the earliest of those."""
     def score(pair: tuple[int, MessageItem]) -> tuple:
         n, item = pair
-        words = [w.lower() for r, _, ws in item.reasons if r == topic for w in ws]
-        return (-sum(1 for w in words if w in item.title.lower()), item.text_source != "page",
+        words, title = [_spaced(w) for r, _, ws in item.reasons if r == topic for w in ws], _spaced(item.title)
+        return (-sum(1 for w in words if w.strip() and w in title), item.text_source != "page",
                 item.title == "(untitled)", n)
     return min(enumerate(group), key=score)[1]
 

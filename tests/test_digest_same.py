@@ -12,6 +12,7 @@ import dataclasses
 import gc
 import json
 import random
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -155,9 +156,13 @@ def replaced_strongest(rules: Sequence[str], group: Sequence[MessageItem], order
             words.setdefault(r, set()).update(w.lower() for w in ws)
     titles = [i.title.lower() for i in group]
 
+    def whole(word: str, title: str) -> bool:  # the words of `word`, whatever between them, as whole words
+        parts = re.findall(r"\w+", word)
+        return bool(parts) and re.search(r"(?<!\w)" + r"\W+".join(map(re.escape, parts)) + r"(?!\w)", title) is not None
+
     def strength(rule: str) -> tuple:
         found = words.get(rule, ())
-        in_title = sum(1 for w in found for title in titles if w and w in title)
+        in_title = sum(1 for w in found for title in titles if whole(w, title))
         return (-in_title, -len(found), order.get(rule, len(order)), rule)
     return min(rules, key=strength)
 

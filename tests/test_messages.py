@@ -119,6 +119,24 @@ def test_the_sentence_shown_is_the_one_that_made_the_stories_topic_match():
     assert views["s61"]["sentence"] == "The EU named the judge in its next sanctions package."
 
 
+def test_the_strongest_topic_counts_whole_words_of_the_headline():
+    """Seen on loopback: "U.S. eases sanctions on Belaruskali, Treasury says" was listed under political prisoners,
+    whose words "Belarus" and "Belaruskali" both counted as in the headline ("Belarus" inside "Belaruskali")."""
+    sentence = "The U.S. Treasury eased sanctions on Belaruskali after a further release of prisoners in Belarus."
+    story = item(70, "sanctions", story="s70", title="U.S. eases sanctions on Belaruskali, Treasury says",
+                 rules=("belarus-prisoners", "sanctions"),
+                 reasons=(("belarus-prisoners", sentence, ("Belaruskali", "release", "prisoners", "Belarus")),
+                          ("sanctions", sentence, ("sanctions", "Belaruskali"))))
+    [view] = digest([story]).data["stories"]
+    assert view["topic"] == "sanctions" and view["also"] == ["belarus-prisoners"]
+    # the best headline of a story is judged the same way: "Belarus" is not in "Belaruskali's"
+    first = item(71, "zapad", story="s71", title="Belaruskali's exports fall", rules=("zapad",),
+                 reasons=(("zapad", "Zapad and Belarus.", ("Belarus", "Zapad")),))
+    second = item(72, "zapad", story="s71", title="Belarus hosts Zapad drills", rules=("zapad",),
+                  reasons=(("zapad", "Zapad and Belarus.", ("Belarus",)),))
+    assert digest([first, second]).data["stories"][0]["title"] == "Belarus hosts Zapad drills"
+
+
 def test_caps_per_topic_and_per_story_with_the_command_for_the_rest():
     items = [item(n, "zapad") for n in range(10, 50)] + [release(1, 52, reports=12)]
     message = digest(items)
