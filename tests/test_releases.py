@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from monitor.decide.releases import ReleaseFacts, destination_country, merge_facts, release_facts
-from monitor.text.latin import latin_name
+from monitor.text.latin import latin_name, nominative
 from monitor.text.lexicon import name_key
 from tests.hangs import no_hang
 from tests.helpers import ARTICLES, ROUNDS, group, round_page
@@ -258,3 +258,17 @@ def test_ukrainian_name_forms_take_the_one_latin_spelling():
     assert latin_name("Олександр Ковальов") == latin_name("Александр Ковалев") == "Aliaksandr Kavaliou"
     assert latin_name("Сергій Тихановський") == "Siarhei Tsikhanouski"
     assert latin_name("Микола Статкевич") == "Mikalai Statkevich"
+
+
+def test_a_name_written_only_as_the_object_of_a_release_verb_comes_in_the_nominative():
+    facts = release_facts("В Беларуси освободили политзаключенных",
+                          "Белорусские власти освободили Александра Ковалева и еще 13 политзаключенных после "
+                          "переговоров в Минске. Освобожденных вывезли в Литву.")
+    assert facts is not None and (facts.number, facts.names) == (14, ("Aliaksandr Kavaliou",))
+    for written, nominative_form in (("Сергея Тихановского", "Сергей Тихановский"), ("Игоря Лосика", "Игорь Лосик"),
+                                     ("Марию Колесникову", "Мария Колесникова"), ("Ольгу Романчук", "Ольга Романчук"),
+                                     ("Николая Статкевича", "Николай Статкевич"),
+                                     ("Олександра Ковальова", "Олександр Ковальов"),
+                                     ("Мария Колесникова", "Мария Колесникова"),
+                                     ("Ales Bialiatski", "Ales Bialiatski")):
+        assert nominative(written) == nominative_form

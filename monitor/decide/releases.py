@@ -12,7 +12,7 @@ import re
 from datetime import date, datetime, timedelta
 
 from monitor.decide.merge import COUNTRY_OF, ReleaseFacts, destination_country, merge_facts, merged_facts
-from monitor.text.latin import latin_name
+from monitor.text.latin import latin_name, nominative
 from monitor.text.lexicon import cyrillic_count, name_key, place
 from monitor.text.numbers import numbers
 from monitor.text.sentences import clean_text, sentences, split_lead
@@ -97,12 +97,25 @@ def release_facts(title: str, text: str, language: str | None = None,
     story_sentences = [s for s in every_sentence if not _BACKGROUND.search(s)]
     return ReleaseFacts(
         number=_headline_number(cue_sentences, lead_sentences),
-        names=tuple(dict.fromkeys(latin_name(n) for n in _names(title, story_sentences) or _speakers(every_sentence))),
+        names=tuple(dict.fromkeys(latin_name(_object_form(n, text)) for n in _names(title, story_sentences)
+                                or _speakers(every_sentence))),
         date=_date(cue_sentences + lead_sentences, published),
         destination=_destination([title, *story_sentences]),
         broker=_broker(text),
         language=language,
     )
+
+
+# A release verb right before a name: the name is its object, so in the accusative («освободили Александра
+# Ковалева», «помиловал Марию Колесникову»)
+_OBJECT_OF_RELEASE = re.compile(r"(?:освободил\w*|помиловал\w*|отпустил\w*|вывезли|передали|звільнил\w*|помилував"
+                                r"|відпустил\w*|вызвалі\w*|памілаваў|памілавалі)\s+$", _I)
+
+
+def _object_form(name: str, text: str) -> str:
+    """`name` in the nominative when the text writes it only as the object of a release verb."""
+    at = text.find(name)
+    return nominative(name) if at > 0 and _OBJECT_OF_RELEASE.search(text, max(0, at - 40), at) else name
 
 
 def _headline_number(cue_sentences: list[str], lead_sentences: list[str]) -> int | None:
@@ -132,8 +145,9 @@ _LIST_TRIGGER = _starting("iastвсуз", r"\b(including|among them"
 _AFTER_NAME = re.compile(r"(?:,[^.,]{1,110},)?\s+(?:was|were|is|has been)?\s*(?:among|walked free|walks free|freed|"
                          r"released|pardoned|освобожден\w*|вышл?а? на свободу|помилован\w*)", _I)
 # "freed Ihar Lapatsin and 39 other prisoners"; "Also freed was the Brest lawyer Volha Ramanchuk"
-_AND_OTHERS = re.compile(r"\s+(?:and|along with|together with|и|і|та)\s+(?:ещ[её]\s+|яшчэ\s+|ще\s+)?"
-                         r"(?:\d+|[^\W\d]+)\s+(?:other|others|more|друг\w*|інш\w*)(?!\w)", _I)
+# ("освободили Александра Ковалева и еще 13": with ещё no 'other' is needed)
+_AND_OTHERS = re.compile(r"\s+(?:and|along with|together with|и|і|та)\s+(?:(?:ещ[её]|яшчэ|ще)\s+(?:\d+|[^\W\d]+)(?!\w)"
+                         r"|(?:\d+|[^\W\d]+)\s+(?:other|others|more|друг\w*|інш\w*)(?!\w))", _I)
 # what every match of _ALSO_FREED holds: a sentence without it is not searched before each of its names
 _ALSO_FREED_ANYWHERE = re.compile(r"\b(?:also|as well)\s+(?:freed|released|pardoned)\s+(?:was|were)\s", _I)
 _ALSO_FREED = re.compile(r"\b(?:also|as well)\s+(?:freed|released|pardoned)\s+(?:was|were)\s+(?:the\s+)?"

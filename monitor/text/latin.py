@@ -119,6 +119,36 @@ def romanise(word: str) -> str:
     return "".join(out)
 
 
+def nominative(name: str) -> str:
+    """A Russian or Ukrainian "Given Surname" in the accusative back in the nominative, when its given name is a
+    known one: Александра Ковалева -> Александр Ковалев, Сергея Тихановского -> Сергей Тихановский, Марию
+    Колесникову -> Мария Колесникова; anything else comes back as written."""
+    words = name.split()
+    if len(words) != 2:
+        return name
+    given, surname = words[0].lower(), words[1]
+    for ending, base, surname_endings in _ACCUSATIVE:
+        if given.endswith(ending) and given[:-len(ending)] + base in _GIVEN:
+            for old, new in surname_endings:
+                if surname.lower().endswith(old):
+                    return f"{words[0][:-len(ending)]}{base} {surname[:-len(old)]}{new}"
+            return f"{words[0][:-len(ending)]}{base} {surname}"
+    return name
+
+
+# a man's surname in the accusative: -ого/-ього adjectives, else a final -а dropped (Лосика, Ковалева, Статкевича)
+_MALE = (("ского", "ский"), ("ського", "ський"), ("ьова", "ьов"), ("а", ""))
+# (given name's accusative ending, its nominative ending, the surname's (accusative, nominative) endings)
+_ACCUSATIVE = (
+    ("ию", "ия", (("скую", "ская"), ("ову", "ова"), ("еву", "ева"), ("ину", "ина"))),  # Марию Колесникову
+    ("ью", "ья", (("скую", "ская"), ("ову", "ова"), ("еву", "ева"), ("ину", "ина"))),  # Наталью Шейко
+    ("у", "а", (("скую", "ская"), ("ову", "ова"), ("еву", "ева"), ("ину", "ина"))),  # Ольгу Романчук
+    ("ія", "ій", _MALE),  # Сергія
+    ("я", "й", _MALE), ("я", "ь", _MALE),  # Николая, Игоря
+    ("а", "", _MALE),  # Александра Ковалева, Олександра Ковальова, Виктора Бабарико (indeclinable)
+)
+
+
 _CYRILLIC_WORD = re.compile(f"[{CYRILLIC}ʼ'’]+")
 
 
