@@ -355,6 +355,8 @@ def test_a_hand_run_digest_beside_the_service_is_handed_to_it_and_nothing_goes_o
     service = Service(config, env=slack_env(site))
     try:
         assert wait_for(lambda: len(hook.posts) == 1, timeout=60), "".join(service.lines)
+        # the round is over (the hold and the others' retry time written) before the clock is moved on
+        assert wait_for(lambda: service.saw("delivery to slack:"), timeout=60), "".join(service.lines)
         alerts = len(deliveries(config, "slack"))
         assert alerts > 1
         make_due(config, release_holds=True)  # Slack is back; every alert is due at once
