@@ -431,7 +431,8 @@ def fill_store(path: Path, n: int, texts: list[str], days: int = 30) -> None:
     from monitor.rules.files import load_rulebook
     from monitor.rules.matching import match_article
     from monitor.search import searchable
-    from monitor.store import Store, _json, _signed, iso
+    from monitor.store import Store, iso
+    from monitor.store.common import _json, _signed
 
     book = load_rulebook(ROOT / "rules")
     rules = {r.name: r for r in book.rules}

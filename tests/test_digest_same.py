@@ -21,7 +21,8 @@ import pytest
 from monitor.digest import Layout, _best, _raw_sources, _stories, build_message
 from monitor.models import Article, FeedItem, Hit, MessageItem
 from monitor.pipeline import collector_paused
-from monitor.store import _ITEM_COLUMNS, SOURCES_LISTED, Store, _chunks
+from monitor.store import Store
+from monitor.store.common import _ITEM_COLUMNS, SOURCES_LISTED, _chunks
 from tests.message_builders import LAYOUT, NOW, day, item, release
 
 START = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)

@@ -22,7 +22,8 @@ from monitor.feeds import _TAG, MAX_SUMMARY, MAX_TITLE, _clip, _feed_item, _plai
 from monitor.models import Article, Evidence, Feed, FeedItem, Hit
 from monitor.rules.files import load_rulebook
 from monitor.rules.matching import match_article
-from monitor.store import Store, _json, _signed, _summary, iso
+from monitor.store import Store, iso
+from monitor.store.common import _json, _signed, _summary
 from monitor.text.scrub import flaws, scrub
 
 # -- feed summaries: html_to_text ---------------------------------------------------------------------

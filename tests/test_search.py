@@ -101,7 +101,7 @@ def test_few_and_many_matches_are_picked_the_same_way(tmp_path, monkeypatch):
     """A search sorts the rows of a few matches and walks the first_seen index for many (store.SEARCH_FEW):
     both give the newest first seen first, ties by id, with the filters, on 120 articles of which many share
     a moment (several arrive in one cycle) and ids that do not follow first_seen (an older article stored late)."""
-    import monitor.store as store_module
+    import monitor.store.articles as store_articles
 
     words = ["prisoners", "zapad", "sanctions", "envoy"]
     stored = []  # (id, topic words, outlet, feed url, first seen)
@@ -118,7 +118,7 @@ def test_few_and_many_matches_are_picked_the_same_way(tmp_path, monkeypatch):
                    ("nothingsaidhere", {})]
         picked = {}
         for few in (0, 10_000):  # every search walks the index; every search sorts its matches' rows
-            monkeypatch.setattr(store_module, "SEARCH_FEW", few)
+            monkeypatch.setattr(store_articles, "SEARCH_FEW", few)
             picked[few] = [found(opened, query, **filters) for query, filters in queries]
 
     def expected(wanted, unwanted=(), limit=20, feed=None, since=None) -> list[int]:

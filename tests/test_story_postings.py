@@ -12,7 +12,8 @@ import pytest
 
 from monitor.decide import stories, story_window
 from monitor.decide.stories import StoryIndex
-from monitor.store import Store, _KeptPostings
+from monitor.store import Store
+from monitor.store.indexes import _KeptPostings
 from tests.helpers import ARTICLES, group
 from tests.kept_index import CORPUS, StoryFeed, by_day, decisions, index_state, same_as_rebuilt
 
