@@ -153,7 +153,8 @@ def hits(obj: Context, as_json: bool, since: str | None, rule: str | None) -> No
 @guarded
 def digest(obj: Context, dry_run: bool, preview: Path | None) -> None:
     """Build and send the digest now (every hit not yet in a digest). It counts as the digest of the latest
-    scheduled time that has come: a service started afterwards does not send that one again."""
+    scheduled time that has come: a service started afterwards does not send that one again. While the service
+    runs, the digest is handed to it: it builds and sends it, and this command prints each channel's delivery."""
     from monitor.store import Store
 
     config = obj.config
@@ -347,7 +348,8 @@ def releases(obj: Context, story: str | None, as_json: bool, since: str | None, 
 @guarded
 def prune(obj: Context, dry_run: bool) -> None:
     """Apply `retention:` now (the service does it daily): old article text, articles without hits and
-    delivered messages; hits, stories and the release ledger are kept."""
+    delivered messages; hits, stories and the release ledger are kept. While the service runs, it is handed to
+    the service."""
     config = obj.config
     if not any(config.retention.model_dump().values()):
         click.echo("no retention configured (retention: article_text, non_hit_articles, delivered_messages): "
