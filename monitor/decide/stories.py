@@ -698,10 +698,10 @@ class StoryIndex:
             notes.append(f"near-duplicate of its first article ({d} bits)")
         return value, notes
 
-    def _continues(self, feats: StoryFeatures, rules: frozenset[str], story: _Story, title: str = "") -> bool:
-        """Whether the article's title or lead names the story's own headline subject, in the story's topic (a
-        capitalised title word counts even where a capital says nothing: "Zapad drills enter third day")."""
-        subjects = self._distinctive(feats.lead_entities | _title_keys(title))
+    @staticmethod
+    def _continues(subjects: frozenset[str], rules: frozenset[str], story: _Story) -> bool:
+        """Whether the article's distinctive title and lead subjects name the story's own headline subject, in
+        the story's topic."""
         return bool(rules & story.rules) and _same_subject(subjects, story.leads)
 
     def _same_person(self, feats: StoryFeatures, rules: frozenset[str], story: _Story) -> bool:
@@ -755,8 +755,11 @@ class StoryIndex:
         # shares 0.05 with day one). A report whose headline names the story's subject by full name (the
         # defendant on the day of the verdict) joins at ONGOING_SHARE x the join score without saying so.
         if scored and (cue := ongoing_cue(*report)):
+            # the article's subjects (a capitalised title word counts even where a capital says nothing: "Zapad
+            # drills enter third day"), taken once for every candidate story
+            subjects = self._distinctive(feats.lead_entities | _title_keys(report[0]))
             going = [(value, -story_id) for story_id, (value, _) in scored.items()
-                     if self._continues(feats, rules, self._stories[story_id], report[0])]
+                     if self._continues(subjects, rules, self._stories[story_id])]
             if going:
                 story_id = -max(going)[1]
                 value, notes = scored[story_id]
